@@ -1,0 +1,190 @@
+// Package build compiles the Solidity sources in contracts/src with the pinned solc-js and
+// writes the artifacts (ABI, creation and runtime bytecode, immutable references) and the
+// abigen v2 Go bindings that package contracts commits.
+package build
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/accounts/abi/abigen"
+
+	"github.com/uraiden/uraiden/internal/devtools"
+)
+
+// Contracts lists the contracts that get artifacts and bindings, in binding order.
+var Contracts = []string{"RaidenMicroTransferChannels", "UraidenTestToken", "TrustedDelegate"}
+
+// Compiler settings. EVM version cancun keeps the bytecode deployable on every current
+// network and L2; a high optimizer run count favours the per-call gas senders and receivers pay.
+const (
+	evmVersion    = "cancun"
+	optimizerRuns = 100000
+)
+
+// Artifact is what the build writes for one contract, as build/<Name>.json.
+type Artifact struct {
+	ContractName        string                      `json:"contractName"`
+	Compiler            string                      `json:"compiler"`
+	ABI                 json.RawMessage             `json:"abi"`
+	Bytecode            string                      `json:"bytecode"`
+	DeployedBytecode    string                      `json:"deployedBytecode"`
+	ImmutableReferences map[string][]ImmutableRange `json:"immutableReferences"`
+}
+
+// ImmutableRange is where the runtime code holds an immutable, filled in at deployment.
+type ImmutableRange struct {
+	Start  int `json:"start"`
+	Length int `json:"length"`
+}
+
+// Generate compiles srcDir/*.sol and writes artifacts to outDir/build and the bindings to
+// outDir/bindings.go.
+func Generate(srcDir, outDir string) error {
+	out, version, err := compile(srcDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(outDir, "build"), 0o755); err != nil {
+		return err
+	}
+	var abis, bins []string
+	for _, name := range Contracts {
+		c, ok := out[name]
+		if !ok {
+			return fmt.Errorf("build: solc produced no contract %s", name)
+		}
+		art := Artifact{
+			ContractName:        name,
+			Compiler:            version,
+			ABI:                 c.ABI,
+			Bytecode:            "0x" + c.EVM.Bytecode.Object,
+			DeployedBytecode:    "0x" + c.EVM.DeployedBytecode.Object,
+			ImmutableReferences: c.EVM.DeployedBytecode.ImmutableReferences,
+		}
+		data, err := json.MarshalIndent(art, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(outDir, "build", name+".json"), append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+		abis = append(abis, string(c.ABI))
+		bins = append(bins, c.EVM.Bytecode.Object)
+	}
+	code, err := abigen.BindV2(Contracts, abis, bins, "contracts", nil, nil)
+	if err != nil {
+		return fmt.Errorf("build: abigen: %w", err)
+	}
+	return os.WriteFile(filepath.Join(outDir, "bindings.go"), []byte(code), 0o644)
+}
+
+type solcContract struct {
+	ABI json.RawMessage `json:"abi"`
+	EVM struct {
+		Bytecode struct {
+			Object string `json:"object"`
+		} `json:"bytecode"`
+		DeployedBytecode struct {
+			Object              string                      `json:"object"`
+			ImmutableReferences map[string][]ImmutableRange `json:"immutableReferences"`
+		} `json:"deployedBytecode"`
+	} `json:"evm"`
+}
+
+// compile runs solc-js in standard-JSON mode; sources are passed by content under their base
+// names, so the metadata hash (and the bytecode) does not depend on where the checkout lives.
+func compile(srcDir string) (map[string]solcContract, string, error) {
+	solc, err := devtools.Solc()
+	if err != nil {
+		return nil, "", err
+	}
+	files, err := filepath.Glob(filepath.Join(srcDir, "*.sol"))
+	if err != nil || len(files) == 0 {
+		return nil, "", fmt.Errorf("build: no Solidity sources in %s", srcDir)
+	}
+	slices.Sort(files)
+	sources := map[string]map[string]string{}
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			return nil, "", err
+		}
+		sources[filepath.Base(f)] = map[string]string{"content": string(text)}
+	}
+	input := map[string]any{
+		"language": "Solidity",
+		"sources":  sources,
+		"settings": map[string]any{
+			"evmVersion": evmVersion,
+			"optimizer":  map[string]any{"enabled": true, "runs": optimizerRuns},
+			"outputSelection": map[string]any{
+				"*": map[string]any{"*": []string{"abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.deployedBytecode.immutableReferences"}},
+			},
+		},
+	}
+	in, err := json.Marshal(input)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := runSolc(solc, in)
+	if err != nil {
+		return nil, "", err
+	}
+	var result struct {
+		Errors []struct {
+			Severity         string `json:"severity"`
+			FormattedMessage string `json:"formattedMessage"`
+		} `json:"errors"`
+		Contracts map[string]map[string]solcContract `json:"contracts"`
+	}
+	if err := json.Unmarshal(raw, &result); err != nil {
+		return nil, "", fmt.Errorf("build: solc output: %w", err)
+	}
+	var problems []string
+	for _, e := range result.Errors {
+		// Warnings fail the build too: the sources are ours and should compile clean.
+		problems = append(problems, e.FormattedMessage)
+	}
+	if len(problems) > 0 {
+		return nil, "", fmt.Errorf("build: solc:\n%s", strings.Join(problems, "\n"))
+	}
+	contracts := map[string]solcContract{}
+	for _, byName := range result.Contracts {
+		for name, c := range byName {
+			contracts[name] = c
+		}
+	}
+	version, err := exec.Command("node", "-p", "require(process.argv[1]).version()", solc).Output()
+	if err != nil {
+		return nil, "", fmt.Errorf("build: solc version: %w", err)
+	}
+	return contracts, strings.TrimSpace(string(version)), nil
+}
+
+// solcDriver calls solc-js's compile() and writes the result to a file: the solcjs command
+// line exits before a large standard-JSON answer is flushed to a pipe.
+const solcDriver = `const fs = require("fs");
+const solc = require(process.argv[1]);
+fs.writeFileSync(process.argv[3], solc.compile(fs.readFileSync(process.argv[2], "utf8")));`
+
+func runSolc(solc string, input []byte) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "uraiden-solc")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	in, out := filepath.Join(dir, "input.json"), filepath.Join(dir, "output.json")
+	if err := os.WriteFile(in, input, 0o600); err != nil {
+		return nil, err
+	}
+	if msg, err := exec.Command("node", "-e", solcDriver, solc, in, out).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build: solc: %w: %s", err, msg)
+	}
+	return os.ReadFile(out)
+}

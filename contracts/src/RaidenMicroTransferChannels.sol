@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.37;
+
+/// Minimal view of the token the channels hold: ERC20 plus nothing else.
+interface IERC20Token {
+    function transfer(address _to, uint256 _value) external returns (bool);
+    function transferFrom(address _from, address _to, uint256 _value) external returns (bool);
+}
+
+/// @title Unidirectional off-chain micropayment channels between a sender and a receiver.
+/// @notice Interface-compatible with µRaiden 0.2.0: same function names and argument types
+/// (hence selectors), same events (hence topics) and the same balance-proof and closing
+/// hashes, so existing µRaiden clients work unchanged. Differences, all invisible to a
+/// well-behaved client:
+///  - signatures must be 65 bytes, v in {0, 1, 27, 28} and s in the lower half of the curve
+///    order, so a proof has exactly one valid encoding;
+///  - a channel is created with a positive deposit;
+///  - settling pays the receiver at least what it already withdrew, so a sender closing below
+///    the withdrawn amount cannot make `settle` revert forever;
+///  - all of a channel's state lives in one storage slot and is deleted on settlement, so a
+///    reused key never inherits a stale withdrawn balance;
+///  - every failed check reverts with a reason string.
+contract RaidenMicroTransferChannels {
+    // Amounts are uint192 on the interface but never exceed the deposit limit (1e20 < 2^67),
+    // so they are stored as uint72 and the whole channel packs into a single slot:
+    // 72 + 32 + 72 + 72 = 248 bits.
+    struct Channel {
+        uint72 deposit; // > 0 for every existing channel
+        uint32 settle_block_number; // 0 while no close was requested
+        uint72 closing_balance;
+        uint72 withdrawn_balance;
+    }
+
+    string public constant version = "0.2.0";
+    uint256 public constant channel_deposit_bugbounty_limit = 10 ** 18 * 100;
+
+    uint32 public immutable challenge_period;
+    IERC20Token public immutable token;
+    address public immutable owner_address;
+
+    mapping(bytes32 => Channel) private channels;
+    mapping(address => bool) public trusted_contracts;
+
+    bytes32 private constant BALANCE_PROOF_SCHEMA = keccak256(
+        abi.encodePacked(
+            "string message_id", "address receiver", "uint32 block_created", "uint192 balance", "address contract"
+        )
+    );
+    bytes32 private constant CLOSING_SCHEMA = keccak256(
+        abi.encodePacked(
+            "string message_id", "address sender", "uint32 block_created", "uint192 balance", "address contract"
+        )
+    );
+    // Half the order of secp256k1: signatures with a larger s are the malleable twin.
+    uint256 private constant SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
+    event ChannelCreated(address indexed _sender_address, address indexed _receiver_address, uint192 _deposit);
+    event ChannelToppedUp(
+        address indexed _sender_address,
+        address indexed _receiver_address,
+        uint32 indexed _open_block_number,
+        uint192 _added_deposit
+    );
+    event ChannelCloseRequested(
+        address indexed _sender_address,
+        address indexed _receiver_address,
+        uint32 indexed _open_block_number,
+        uint192 _balance
+    );
+    event ChannelSettled(
+        address indexed _sender_address,
+        address indexed _receiver_address,
+        uint32 indexed _open_block_number,
+        uint192 _balance,
+        uint192 _receiver_tokens
+    );
+    event ChannelWithdraw(
+        address indexed _sender_address,
+        address indexed _receiver_address,
+        uint32 indexed _open_block_number,
+        uint192 _withdrawn_balance
+    );
+    event TrustedContract(address indexed _trusted_contract_address, bool _trusted_status);
+
+    modifier isOwner() {
+        require(msg.sender == owner_address, "caller is not the owner");
+        _;
+    }
+
+    modifier isTrustedContract() {
+        require(trusted_contracts[msg.sender], "caller is not a trusted contract");
+        _;
+    }
+
+    constructor(address _token_address, uint32 _challenge_period, address[] memory _trusted_contracts) {
+        require(_token_address.code.length > 0, "token address has no code");
+        require(_challenge_period >= 500, "challenge period must be at least 500 blocks");
+        token = IERC20Token(_token_address);
+        challenge_period = _challenge_period;
+        owner_address = msg.sender;
+        addTrustedContractsPrivate(_trusted_contracts);
+    }
+
+    // ---- Creating and topping up ----
+
+    /// @notice ERC223 entry point: `token.transfer(this, value, data)` with
+    /// data = sender ‖ receiver (40 bytes) creates a channel and
+    /// data = sender ‖ receiver ‖ uint32 open block (44 bytes) tops one up.
+    /// The token's `_sender_address` (who paid) is not used: the channel's sender is the one
+    /// named in `_data`, so one account may fund another's channel.
+    function tokenFallback(address _sender_address, uint256 _deposit, bytes calldata _data) external {
+        _sender_address;
+        require(msg.sender == address(token), "only the token may call tokenFallback");
+        require(_deposit <= type(uint192).max, "deposit does not fit uint192");
+        uint256 length = _data.length;
+        require(length == 40 || length == 44, "data must be 40 or 44 bytes");
+
+        address sender = address(bytes20(_data[0:20]));
+        address receiver = address(bytes20(_data[20:40]));
+        if (length == 40) {
+            createChannelPrivate(sender, receiver, uint192(_deposit));
+        } else {
+            uint32 open_block_number = uint32(bytes4(_data[40:44]));
+            updateInternalBalanceStructs(sender, receiver, open_block_number, uint192(_deposit));
+        }
+    }
+
+    /// @notice ERC20 path: the sender approves `_deposit` first.
+    function createChannel(address _receiver_address, uint192 _deposit) external {
+        createChannelPrivate(msg.sender, _receiver_address, _deposit);
+        require(token.transferFrom(msg.sender, address(this), _deposit), "token transfer failed");
+    }
+
+    /// @notice Lets a trusted contract open a channel on behalf of a sender, paying the deposit.
+    function createChannelDelegate(address _sender_address, address _receiver_address, uint192 _deposit)
+        external
+        isTrustedContract
+    {
+        createChannelPrivate(_sender_address, _receiver_address, _deposit);
+        require(token.transferFrom(msg.sender, address(this), _deposit), "token transfer failed");
+    }
+
+    function topUp(address _receiver_address, uint32 _open_block_number, uint192 _added_deposit) external {
+        updateInternalBalanceStructs(msg.sender, _receiver_address, _open_block_number, _added_deposit);
+        require(token.transferFrom(msg.sender, address(this), _added_deposit), "token transfer failed");
+    }
+
+    function topUpDelegate(
+        address _sender_address,
+        address _receiver_address,
+        uint32 _open_block_number,
+        uint192 _added_deposit
+    ) external isTrustedContract {
+        updateInternalBalanceStructs(_sender_address, _receiver_address, _open_block_number, _added_deposit);
+        require(token.transferFrom(msg.sender, address(this), _added_deposit), "token transfer failed");
+    }
+
+    // ---- Closing ----
+
+    /// @notice Lets the receiver take earned tokens out of an open channel.
+    function withdraw(uint32 _open_block_number, uint192 _balance, bytes calldata _balance_msg_sig) external {
+        require(_balance > 0, "balance must be positive");
+        address sender = extractBalanceProofSignature(msg.sender, _open_block_number, _balance, _balance_msg_sig);
+        bytes32 key = getKey(sender, msg.sender, _open_block_number);
+        Channel storage channel = channels[key];
+        require(channel.deposit > 0, "channel does not exist");
+        require(channel.settle_block_number == 0, "channel is closing");
+        require(_balance <= channel.deposit, "balance exceeds deposit");
+        uint72 withdrawn = channel.withdrawn_balance;
+        require(_balance > withdrawn, "balance already withdrawn");
+
+        channel.withdrawn_balance = uint72(_balance);
+        uint192 amount = _balance - withdrawn;
+        require(token.transfer(msg.sender, amount), "token transfer failed");
+        emit ChannelWithdraw(sender, msg.sender, _open_block_number, amount);
+    }
+
+    /// @notice Closes and settles at once with both parties' signatures. Anyone may submit it,
+    /// also during a challenge period: that is how a receiver answers a close request that
+    /// understates the balance.
+    function cooperativeClose(
+        address _receiver_address,
+        uint32 _open_block_number,
+        uint192 _balance,
+        bytes calldata _balance_msg_sig,
+        bytes calldata _closing_sig
+    ) external {
+        address sender = extractBalanceProofSignature(_receiver_address, _open_block_number, _balance, _balance_msg_sig);
+        address receiver = extractClosingSignature(sender, _open_block_number, _balance, _closing_sig);
+        require(receiver == _receiver_address, "closing signature is not the receiver's");
+        settleChannel(sender, receiver, _open_block_number, _balance);
+    }
+
+    /// @notice The sender asks to close with `_balance`; the receiver may dispute it until the
+    /// challenge period is over.
+    function uncooperativeClose(address _receiver_address, uint32 _open_block_number, uint192 _balance) external {
+        Channel storage channel = channels[getKey(msg.sender, _receiver_address, _open_block_number)];
+        require(channel.deposit > 0, "channel does not exist");
+        require(channel.settle_block_number == 0, "close already requested");
+        require(_balance <= channel.deposit, "balance exceeds deposit");
+        uint256 settle_block_number = block.number + challenge_period;
+        require(settle_block_number <= type(uint32).max, "settle block does not fit uint32");
+
+        channel.settle_block_number = uint32(settle_block_number);
+        channel.closing_balance = uint72(_balance);
+        emit ChannelCloseRequested(msg.sender, _receiver_address, _open_block_number, _balance);
+    }
+
+    /// @notice The sender settles after the challenge period of its close request.
+    function settle(address _receiver_address, uint32 _open_block_number) external {
+        Channel storage channel = channels[getKey(msg.sender, _receiver_address, _open_block_number)];
+        uint32 settle_block_number = channel.settle_block_number;
+        require(settle_block_number > 0, "no close requested");
+        require(block.number > settle_block_number, "challenge period not over");
+        settleChannel(msg.sender, _receiver_address, _open_block_number, channel.closing_balance);
+    }
+
+    // ---- Views ----
+
+    function getChannelInfo(address _sender_address, address _receiver_address, uint32 _open_block_number)
+        external
+        view
+        returns (bytes32, uint192, uint32, uint192, uint192)
+    {
+        bytes32 key = getKey(_sender_address, _receiver_address, _open_block_number);
+        Channel memory channel = channels[key];
+        require(channel.deposit > 0, "channel does not exist");
+        return (key, channel.deposit, channel.settle_block_number, channel.closing_balance, channel.withdrawn_balance);
+    }
+
+    function extractBalanceProofSignature(
+        address _receiver_address,
+        uint32 _open_block_number,
+        uint192 _balance,
+        bytes calldata _balance_msg_sig
+    ) public view returns (address) {
+        bytes32 values = keccak256(
+            abi.encodePacked(
+                "Sender balance proof signature", _receiver_address, _open_block_number, _balance, address(this)
+            )
+        );
+        return recoverSigner(keccak256(abi.encodePacked(BALANCE_PROOF_SCHEMA, values)), _balance_msg_sig);
+    }
+
+    function extractClosingSignature(
+        address _sender_address,
+        uint32 _open_block_number,
+        uint192 _balance,
+        bytes calldata _closing_sig
+    ) public view returns (address) {
+        bytes32 values = keccak256(
+            abi.encodePacked("Receiver closing signature", _sender_address, _open_block_number, _balance, address(this))
+        );
+        return recoverSigner(keccak256(abi.encodePacked(CLOSING_SCHEMA, values)), _closing_sig);
+    }
+
+    function getKey(address _sender_address, address _receiver_address, uint32 _open_block_number)
+        public
+        pure
+        returns (bytes32 data)
+    {
+        return keccak256(abi.encodePacked(_sender_address, _receiver_address, _open_block_number));
+    }
+
+    // ---- Trusted contracts ----
+
+    function addTrustedContracts(address[] calldata _trusted_contracts) external isOwner {
+        addTrustedContractsPrivate(_trusted_contracts);
+    }
+
+    function removeTrustedContracts(address[] calldata _trusted_contracts) external isOwner {
+        for (uint256 i = 0; i < _trusted_contracts.length; i++) {
+            address trusted = _trusted_contracts[i];
+            if (trusted_contracts[trusted]) {
+                trusted_contracts[trusted] = false;
+                emit TrustedContract(trusted, false);
+            }
+        }
+    }
+
+    // ---- Internals ----
+
+    function addTrustedContractsPrivate(address[] memory _trusted_contracts) private {
+        for (uint256 i = 0; i < _trusted_contracts.length; i++) {
+            address trusted = _trusted_contracts[i];
+            // Only contracts can be delegates; an account without code is skipped, as in µRaiden.
+            if (trusted.code.length > 0) {
+                trusted_contracts[trusted] = true;
+                emit TrustedContract(trusted, true);
+            }
+        }
+    }
+
+    function createChannelPrivate(address _sender_address, address _receiver_address, uint192 _deposit) private {
+        require(_deposit > 0, "deposit must be positive");
+        require(_deposit <= channel_deposit_bugbounty_limit, "deposit exceeds the channel limit");
+        require(block.number <= type(uint32).max, "block number does not fit uint32");
+        uint32 open_block_number = uint32(block.number);
+        Channel storage channel = channels[getKey(_sender_address, _receiver_address, open_block_number)];
+        require(channel.deposit == 0, "channel already exists");
+
+        channel.deposit = uint72(_deposit);
+        emit ChannelCreated(_sender_address, _receiver_address, _deposit);
+    }
+
+    function updateInternalBalanceStructs(
+        address _sender_address,
+        address _receiver_address,
+        uint32 _open_block_number,
+        uint192 _added_deposit
+    ) private {
+        require(_added_deposit > 0, "added deposit must be positive");
+        Channel storage channel = channels[getKey(_sender_address, _receiver_address, _open_block_number)];
+        uint256 deposit = channel.deposit;
+        require(deposit > 0, "channel does not exist");
+        require(channel.settle_block_number == 0, "channel is closing");
+        require(deposit + _added_deposit <= channel_deposit_bugbounty_limit, "deposit exceeds the channel limit");
+
+        channel.deposit = uint72(deposit + _added_deposit);
+        emit ChannelToppedUp(_sender_address, _receiver_address, _open_block_number, _added_deposit);
+    }
+
+    function settleChannel(
+        address _sender_address,
+        address _receiver_address,
+        uint32 _open_block_number,
+        uint192 _balance
+    ) private {
+        bytes32 key = getKey(_sender_address, _receiver_address, _open_block_number);
+        Channel memory channel = channels[key];
+        require(channel.deposit > 0, "channel does not exist");
+        require(_balance <= channel.deposit, "balance exceeds deposit");
+        // What the receiver withdrew was proven by the sender's own signature: never pay the
+        // sender back below it (µRaiden reverted here forever).
+        uint192 balance = _balance > channel.withdrawn_balance ? _balance : channel.withdrawn_balance;
+
+        delete channels[key];
+
+        uint192 receiver_tokens = balance - channel.withdrawn_balance;
+        uint192 sender_tokens = channel.deposit - balance;
+        if (receiver_tokens > 0) {
+            require(token.transfer(_receiver_address, receiver_tokens), "token transfer failed");
+        }
+        if (sender_tokens > 0) {
+            require(token.transfer(_sender_address, sender_tokens), "token transfer failed");
+        }
+        emit ChannelSettled(_sender_address, _receiver_address, _open_block_number, balance, receiver_tokens);
+    }
+
+    function recoverSigner(bytes32 _message_hash, bytes calldata _sig) private pure returns (address signer) {
+        require(_sig.length == 65, "signature must be 65 bytes");
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly {
+            r := calldataload(_sig.offset)
+            s := calldataload(add(_sig.offset, 32))
+            v := byte(0, calldataload(add(_sig.offset, 64)))
+        }
+        if (v < 27) {
+            v += 27;
+        }
+        require(v == 27 || v == 28, "signature v must be 0, 1, 27 or 28");
+        require(uint256(s) <= SECP256K1_HALF_N, "signature s is not in the lower half order");
+        signer = ecrecover(_message_hash, v, r, s);
+        require(signer != address(0), "invalid signature");
+    }
+}
