@@ -27,6 +27,14 @@ const (
 	optimizerRuns = 100000
 )
 
+// ReferenceEVM is the EVM version of a second build, used only to compare gas with µRaiden
+// 0.2.0 under the rules its published figures were measured with (Byzantium). It is written
+// to build/byzantium/ and never deployed.
+const ReferenceEVM = "byzantium"
+
+// GasReferenceContracts are the contracts of the reference build.
+var GasReferenceContracts = []string{"RaidenMicroTransferChannels", "UraidenTestToken"}
+
 // Artifact is what the build writes for one contract, as build/<Name>.json.
 type Artifact struct {
 	ContractName        string                      `json:"contractName"`
@@ -46,22 +54,47 @@ type ImmutableRange struct {
 // Generate compiles srcDir/*.sol and writes artifacts to outDir/build and the bindings to
 // outDir/bindings.go.
 func Generate(srcDir, outDir string) error {
-	out, version, err := compile(srcDir)
+	out, err := compile(srcDir, evmVersion)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(outDir, "build"), 0o755); err != nil {
+	arts, err := writeArtifacts(out, Contracts, filepath.Join(outDir, "build"))
+	if err != nil {
 		return err
 	}
 	var abis, bins []string
-	for _, name := range Contracts {
-		c, ok := out[name]
+	for _, a := range arts {
+		abis = append(abis, string(a.ABI))
+		bins = append(bins, strings.TrimPrefix(a.Bytecode, "0x"))
+	}
+	code, err := abigen.BindV2(Contracts, abis, bins, "contracts", nil, nil)
+	if err != nil {
+		return fmt.Errorf("build: abigen: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "bindings.go"), []byte(code), 0o644); err != nil {
+		return err
+	}
+	ref, err := compile(srcDir, ReferenceEVM)
+	if err != nil {
+		return err
+	}
+	_, err = writeArtifacts(ref, GasReferenceContracts, filepath.Join(outDir, "build", ReferenceEVM))
+	return err
+}
+
+func writeArtifacts(out compiled, names []string, dir string) ([]Artifact, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var arts []Artifact
+	for _, name := range names {
+		c, ok := out.contracts[name]
 		if !ok {
-			return fmt.Errorf("build: solc produced no contract %s", name)
+			return nil, fmt.Errorf("build: solc produced no contract %s", name)
 		}
 		art := Artifact{
 			ContractName:        name,
-			Compiler:            version,
+			Compiler:            out.version,
 			ABI:                 c.ABI,
 			Bytecode:            "0x" + c.EVM.Bytecode.Object,
 			DeployedBytecode:    "0x" + c.EVM.DeployedBytecode.Object,
@@ -69,19 +102,19 @@ func Generate(srcDir, outDir string) error {
 		}
 		data, err := json.MarshalIndent(art, "", "  ")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(outDir, "build", name+".json"), append(data, '\n'), 0o644); err != nil {
-			return err
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), append(data, '\n'), 0o644); err != nil {
+			return nil, err
 		}
-		abis = append(abis, string(c.ABI))
-		bins = append(bins, c.EVM.Bytecode.Object)
+		arts = append(arts, art)
 	}
-	code, err := abigen.BindV2(Contracts, abis, bins, "contracts", nil, nil)
-	if err != nil {
-		return fmt.Errorf("build: abigen: %w", err)
-	}
-	return os.WriteFile(filepath.Join(outDir, "bindings.go"), []byte(code), 0o644)
+	return arts, nil
+}
+
+type compiled struct {
+	contracts map[string]solcContract
+	version   string
 }
 
 type solcContract struct {
@@ -99,21 +132,21 @@ type solcContract struct {
 
 // compile runs solc-js in standard-JSON mode; sources are passed by content under their base
 // names, so the metadata hash (and the bytecode) does not depend on where the checkout lives.
-func compile(srcDir string) (map[string]solcContract, string, error) {
+func compile(srcDir, evm string) (compiled, error) {
 	solc, err := devtools.Solc()
 	if err != nil {
-		return nil, "", err
+		return compiled{}, err
 	}
 	files, err := filepath.Glob(filepath.Join(srcDir, "*.sol"))
 	if err != nil || len(files) == 0 {
-		return nil, "", fmt.Errorf("build: no Solidity sources in %s", srcDir)
+		return compiled{}, fmt.Errorf("build: no Solidity sources in %s", srcDir)
 	}
 	slices.Sort(files)
 	sources := map[string]map[string]string{}
 	for _, f := range files {
 		text, err := os.ReadFile(f)
 		if err != nil {
-			return nil, "", err
+			return compiled{}, err
 		}
 		sources[filepath.Base(f)] = map[string]string{"content": string(text)}
 	}
@@ -121,7 +154,7 @@ func compile(srcDir string) (map[string]solcContract, string, error) {
 		"language": "Solidity",
 		"sources":  sources,
 		"settings": map[string]any{
-			"evmVersion": evmVersion,
+			"evmVersion": evm,
 			"optimizer":  map[string]any{"enabled": true, "runs": optimizerRuns},
 			"outputSelection": map[string]any{
 				"*": map[string]any{"*": []string{"abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.deployedBytecode.immutableReferences"}},
@@ -130,11 +163,11 @@ func compile(srcDir string) (map[string]solcContract, string, error) {
 	}
 	in, err := json.Marshal(input)
 	if err != nil {
-		return nil, "", err
+		return compiled{}, err
 	}
 	raw, err := runSolc(solc, in)
 	if err != nil {
-		return nil, "", err
+		return compiled{}, err
 	}
 	var result struct {
 		Errors []struct {
@@ -144,15 +177,19 @@ func compile(srcDir string) (map[string]solcContract, string, error) {
 		Contracts map[string]map[string]solcContract `json:"contracts"`
 	}
 	if err := json.Unmarshal(raw, &result); err != nil {
-		return nil, "", fmt.Errorf("build: solc output: %w", err)
+		return compiled{}, fmt.Errorf("build: solc output: %w", err)
 	}
 	var problems []string
 	for _, e := range result.Errors {
-		// Warnings fail the build too: the sources are ours and should compile clean.
+		// Warnings fail the build too: the sources are ours and should compile clean. The
+		// reference build for old rules is warned about by design.
+		if evm == ReferenceEVM && strings.Contains(e.FormattedMessage, "is deprecated") {
+			continue
+		}
 		problems = append(problems, e.FormattedMessage)
 	}
 	if len(problems) > 0 {
-		return nil, "", fmt.Errorf("build: solc:\n%s", strings.Join(problems, "\n"))
+		return compiled{}, fmt.Errorf("build: solc:\n%s", strings.Join(problems, "\n"))
 	}
 	contracts := map[string]solcContract{}
 	for _, byName := range result.Contracts {
@@ -162,9 +199,9 @@ func compile(srcDir string) (map[string]solcContract, string, error) {
 	}
 	version, err := exec.Command("node", "-p", "require(process.argv[1]).version()", solc).Output()
 	if err != nil {
-		return nil, "", fmt.Errorf("build: solc version: %w", err)
+		return compiled{}, fmt.Errorf("build: solc version: %w", err)
 	}
-	return contracts, strings.TrimSpace(string(version)), nil
+	return compiled{contracts, strings.TrimSpace(string(version))}, nil
 }
 
 // solcDriver calls solc-js's compile() and writes the result to a file: the solcjs command
