@@ -46,32 +46,34 @@ var ErrNoContract = errors.New("no µRaiden channel contract at the configured a
 // Dial connects to a node by URL (http://, https://, ws://, wss:// or an IPC socket path) and
 // verifies its chain id and the channel contract.
 func Dial(ctx context.Context, url string, want Expect) (*Client, error) {
-	ec, err := ethclient.DialContext(ctx, url)
+	ec, id, err := Connect(ctx, url, want.ChainID)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", url, err)
+		return nil, err
 	}
-	c, err := Verify(ctx, ec, want)
+	contract, err := VerifyContract(ctx, ec, want.Contract)
 	if err != nil {
 		ec.Close()
 		return nil, fmt.Errorf("node %s: %w", url, err)
 	}
-	return c, nil
+	return &Client{Client: ec, ChainID: id, Contract: contract}, nil
 }
 
-// Verify checks that ec serves the expected chain and contract.
-func Verify(ctx context.Context, ec *ethclient.Client, want Expect) (*Client, error) {
+// Connect dials a node and, when wantChainID is not zero, checks its chain id.
+func Connect(ctx context.Context, url string, wantChainID uint64) (*ethclient.Client, *big.Int, error) {
+	ec, err := ethclient.DialContext(ctx, url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial %s: %w", url, err)
+	}
 	id, err := ec.ChainID(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("chain id: %w", err)
+		ec.Close()
+		return nil, nil, fmt.Errorf("node %s: chain id: %w", url, err)
 	}
-	if want.ChainID != 0 && (!id.IsUint64() || id.Uint64() != want.ChainID) {
-		return nil, fmt.Errorf("chain id is %s, configured %d", id, want.ChainID)
+	if wantChainID != 0 && (!id.IsUint64() || id.Uint64() != wantChainID) {
+		ec.Close()
+		return nil, nil, fmt.Errorf("node %s: chain id is %s, configured %d", url, id, wantChainID)
 	}
-	contract, err := VerifyContract(ctx, ec, want.Contract)
-	if err != nil {
-		return nil, err
-	}
-	return &Client{Client: ec, ChainID: id, Contract: contract}, nil
+	return ec, id, nil
 }
 
 // VerifyContract checks that addr holds a contract with the µRaiden 0.2.0 interface: every

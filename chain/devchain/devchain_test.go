@@ -50,7 +50,7 @@ func rpcCall(t *testing.T, url, method string, params ...any) json.RawMessage {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var out struct {
-		Result json.RawMessage `json:"result"`
+		Result json.RawMessage           `json:"result"`
 		Error  *struct{ Message string } `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil || out.Error != nil {

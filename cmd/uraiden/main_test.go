@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/internal/devtools"
+)
+
+// syncBuffer is written by a running command and read by the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// run executes the CLI in-process with the repository's config.yaml and returns its output.
+func run(ctx context.Context, args ...string) (string, error) {
+	var out syncBuffer
+	err := execute(ctx, &out, args...)
+	return out.String(), err
+}
+
+func execute(ctx context.Context, out io.Writer, args ...string) error {
+	cmd := newRootCmd()
+	cmd.SetArgs(append([]string{"--config", "../../config.yaml"}, args...))
+	cmd.SetOut(out)
+	cmd.SetErr(out)
+	return cmd.ExecuteContext(ctx)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func rpc(t *testing.T, url, method string, params ...any) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Result string `json:"result"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatalf("%s: %s", method, raw)
+	}
+	return r.Result
+}
+
+// `uraiden devchain` serves a chain a JSON-RPC client can query, with both contracts deployed.
+func TestDevchainCommand(t *testing.T) {
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- execute(ctx, &out, "devchain", "--listen", addr, "--accounts", "2") }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("devchain exited with %v", err)
+		}
+	}()
+
+	contractRe := regexp.MustCompile(`channel contract:\s+(0x[0-9a-fA-F]{40})`)
+	tokenRe := regexp.MustCompile(`token:\s+(0x[0-9a-fA-F]{40})`)
+	deadline := time.Now().Add(30 * time.Second)
+	for !contractRe.MatchString(out.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no contract address printed:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	text := out.String()
+	if !strings.Contains(text, "DEV ONLY") || strings.Count(text, " key 0x") != 2 {
+		t.Errorf("dev accounts not printed as expected:\n%s", text)
+	}
+	url := "http://" + addr
+	if got := rpc(t, url, "eth_chainId"); got != "0x539" {
+		t.Errorf("eth_chainId = %s", got)
+	}
+	for _, re := range []*regexp.Regexp{contractRe, tokenRe} {
+		a := re.FindStringSubmatch(text)[1]
+		if code := rpc(t, url, "eth_getCode", a, "latest"); len(code) < 100 {
+			t.Errorf("no code at %s", a)
+		}
+	}
+}
+
+// `uraiden deploy` against a real node, with a new token and then with an existing one.
+func TestDeployCommand(t *testing.T) {
+	node := devtools.StartAnvil(t)
+	keyFile := filepath.Join(t.TempDir(), "deployer.key")
+	if err := os.WriteFile(keyFile, []byte("0x"+devtools.AnvilKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t.Context(), "deploy", "--rpc", node.HTTP, "--key-file", keyFile, "--challenge-period", "600",
+		"--token-name", "Test Token", "--token-symbol", "TTT", "--supply", "1000", "--chain-id", "31337")
+	if err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`contract_address: (0x[0-9a-fA-F]{40})`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "chain_id: 31337") || !strings.Contains(out, "rpc_url: "+node.HTTP) {
+		t.Fatalf("output is not config.yaml settings:\n%s", out)
+	}
+	c, err := chain.Dial(t.Context(), node.HTTP, chain.Expect{ChainID: 31337, Contract: common.HexToAddress(m[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Contract.ChallengePeriod != 600 {
+		t.Errorf("challenge period %d", c.Contract.ChallengePeriod)
+	}
+
+	out, err = run(t.Context(), "deploy", "--rpc", node.WS, "--key-file", keyFile, "--token-address", c.Contract.Token.Hex())
+	if err != nil || !strings.Contains(out, "# Token: "+c.Contract.Token.Hex()) {
+		t.Fatalf("deploy on an existing token: %v\n%s", err, out)
+	}
+}
+
+func TestDeployRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.key")
+	open := filepath.Join(dir, "open.key")
+	os.WriteFile(good, []byte(devtools.AnvilKey), 0o600)
+	os.WriteFile(open, []byte(devtools.AnvilKey), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--key-file", good}, `required flag(s) "rpc" not set`},
+		{[]string{"--rpc", "http://127.0.0.1:1", "--key-file", open, "--token-name", "a", "--token-symbol", "b"}, "readable by group or others"},
+		{[]string{"--rpc", "http://127.0.0.1:1", "--key-file", good}, "give --token-address, or --token-name and --token-symbol"},
+		{[]string{"--rpc", "http://127.0.0.1:1", "--key-file", good, "--token-address", "0x12"}, "--token-address: not an address"},
+		{[]string{"--rpc", "http://127.0.0.1:1", "--key-file", good, "--token-name", "a", "--token-symbol", "b", "--supply", "-3"}, "--supply"},
+		{[]string{"--rpc", "http://127.0.0.1:1", "--key-file", good, "--token-name", "a", "--token-symbol", "b", "--challenge-period", "10"}, "at least 500"},
+		{[]string{"--rpc", "http://127.0.0.1:1", "--key-file", good, "--token-name", "a", "--token-symbol", "b"}, "127.0.0.1:1"},
+	} {
+		out, err := run(t.Context(), append([]string{"deploy"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("deploy %v: err = %v, want %q\n%s", tc.args, err, tc.want, out)
+		}
+		if strings.Contains(out, devtools.AnvilKey) || (err != nil && strings.Contains(err.Error(), devtools.AnvilKey)) {
+			t.Errorf("deploy %v printed the private key", tc.args)
+		}
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	if out, err := run(t.Context(), "config", "check"); err != nil || !strings.Contains(out, "OK") {
+		t.Fatalf("the shipped config.yaml does not pass: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	for _, tc := range []struct{ yaml, want string }{
+		{"log:\n  levle: info\n", "invalid keys: levle"},
+		{"nosuch: 1\n", "invalid keys: nosuch"},
+		{"chain:\n  rpc_url: http://127.0.0.1:8545\n", "chain.chain_id: required with chain.rpc_url"},
+		{"chain:\n  contract_address: 0x1234\n", "chain.contract_address: not a hex address"},
+		{"devchain:\n  challenge_period: 10\n", "devchain.challenge_period: must be at least 500"},
+		{"devchain:\n  block_period: soon\n", "block_period"},
+		{"log:\n  level: loud\n", "log.level"},
+	} {
+		path := filepath.Join(dir, "c.yaml")
+		os.WriteFile(path, []byte(tc.yaml), 0o600)
+		cmd := newRootCmd()
+		cmd.SetArgs([]string{"config", "check", "--config", path})
+		cmd.SetOut(io.Discard)
+		if err := cmd.ExecuteContext(t.Context()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	// The environment overrides the file, and is validated too.
+	t.Setenv("URAIDEN_DEVCHAIN_ACCOUNTS", "0")
+	if _, err := run(t.Context(), "config", "check"); err == nil || !strings.Contains(err.Error(), "devchain.accounts") {
+		t.Errorf("URAIDEN_DEVCHAIN_ACCOUNTS=0: err = %v", err)
+	}
+}

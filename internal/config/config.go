@@ -1,0 +1,162 @@
+// Package config loads uraiden's configuration: config.yaml, then URAIDEN_* environment
+// variables, then command-line flags, each overriding the one before. Unknown keys and bad
+// values are errors, reported all at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"github.com/uraiden/uraiden/contracts"
+)
+
+// Config is the whole configuration. Field tags are the YAML keys.
+type Config struct {
+	Log      Log      `mapstructure:"log"`
+	Chain    Chain    `mapstructure:"chain"`
+	DevChain DevChain `mapstructure:"devchain"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Chain names the Ethereum node and channel contract to use.
+type Chain struct {
+	RPCURL          string `mapstructure:"rpc_url"`
+	ChainID         uint64 `mapstructure:"chain_id"`
+	ContractAddress string `mapstructure:"contract_address"`
+}
+
+// DevChain configures the embedded development chain, used when Chain.RPCURL is empty.
+type DevChain struct {
+	Listen          string        `mapstructure:"listen"`
+	BlockPeriod     time.Duration `mapstructure:"block_period"`
+	Accounts        int           `mapstructure:"accounts"`
+	ChallengePeriod uint32        `mapstructure:"challenge_period"`
+}
+
+// Default returns the built-in defaults, the values config.yaml documents.
+func Default() Config {
+	return Config{
+		Log:      Log{Level: "info", Format: "text"},
+		DevChain: DevChain{Listen: "127.0.0.1:8545", Accounts: 4, ChallengePeriod: contracts.MinChallengePeriod},
+	}
+}
+
+// EnvPrefix prefixes every environment variable: chain.rpc_url is URAIDEN_CHAIN_RPC_URL.
+const EnvPrefix = "URAIDEN"
+
+// New returns a viper instance with the defaults and the environment wired in. Callers bind
+// their flags to it, then call Load.
+func New() *viper.Viper {
+	v := viper.New()
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	// Every key needs a default for AutomaticEnv to see its variable.
+	var defaults map[string]any
+	if err := mapstructure.Decode(Default(), &defaults); err != nil {
+		panic(err)
+	}
+	for section, values := range defaults {
+		for key, value := range values.(map[string]any) {
+			v.SetDefault(section+"."+key, value)
+		}
+	}
+	return v
+}
+
+// Load reads the file (if path is not empty), merges environment and flags, and validates.
+// A missing file is an error only when required is true.
+func Load(v *viper.Viper, path string, required bool) (Config, error) {
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			if required || !errors.Is(err, os.ErrNotExist) {
+				return Config{}, fmt.Errorf("config %s: %w", path, err)
+			}
+		}
+	}
+	var c Config
+	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+	)))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks every value and returns all problems together.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if _, err := c.Log.SlogLevel(); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.Chain.RPCURL != "" {
+		if c.Chain.ChainID == 0 {
+			bad("chain.chain_id", "required with chain.rpc_url")
+		}
+		if c.Chain.ContractAddress == "" {
+			bad("chain.contract_address", "required with chain.rpc_url")
+		}
+	}
+	if a := c.Chain.ContractAddress; a != "" && !common.IsHexAddress(a) {
+		bad("chain.contract_address", "not a hex address: %q", a)
+	}
+	if _, _, err := net.SplitHostPort(c.DevChain.Listen); c.DevChain.Listen != "" && err != nil {
+		bad("devchain.listen", "%v", err)
+	}
+	if c.DevChain.BlockPeriod < 0 {
+		bad("devchain.block_period", "must not be negative")
+	}
+	if c.DevChain.Accounts < 1 || c.DevChain.Accounts > 100 {
+		bad("devchain.accounts", "must be between 1 and 100, got %d", c.DevChain.Accounts)
+	}
+	if c.DevChain.ChallengePeriod < contracts.MinChallengePeriod {
+		bad("devchain.challenge_period", "must be at least %d blocks, got %d", contracts.MinChallengePeriod, c.DevChain.ChallengePeriod)
+	}
+	return errors.Join(errs...)
+}
+
+// Contract returns the configured channel contract address.
+func (c Chain) Contract() common.Address { return common.HexToAddress(c.ContractAddress) }
+
+// SlogLevel parses the log level.
+func (l Log) SlogLevel() (slog.Level, error) {
+	var level slog.Level
+	err := level.UnmarshalText([]byte(l.Level))
+	return level, err
+}
+
+// Logger builds the process logger.
+func (l Log) Logger() *slog.Logger {
+	level, _ := l.SlogLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
