@@ -1,0 +1,287 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/chain/proof"
+)
+
+// ChannelID identifies a channel of this receiver: µRaiden keys channels by sender and the
+// block the channel was opened in.
+type ChannelID struct {
+	Sender    common.Address
+	OpenBlock uint32
+}
+
+func (id ChannelID) String() string { return fmt.Sprintf("%s/%d", id.Sender, id.OpenBlock) }
+
+// key is the channel's Badger key: "ch/" ‖ sender ‖ uint32 open block.
+func (id ChannelID) key() []byte {
+	k := make([]byte, 0, len(prefixChannel)+20+4)
+	k = append(k, prefixChannel...)
+	k = append(k, id.Sender.Bytes()...)
+	return binary.BigEndian.AppendUint32(k, id.OpenBlock)
+}
+
+// State is where a channel is in its life.
+type State uint8
+
+const (
+	// StateOpen channels take payments once confirmed.
+	StateOpen State = iota + 1
+	// StateClosing channels take no more payments: the sender requested an uncooperative
+	// close on chain, or the receiver signed a cooperative close.
+	StateClosing
+	// StateSettled channels are closed on chain; they are kept as history.
+	StateSettled
+)
+
+func (s State) String() string {
+	switch s {
+	case StateOpen:
+		return "open"
+	case StateClosing:
+		return "closing"
+	case StateSettled:
+		return "settled"
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// TopUp is a deposit added on chain, counted once its block is confirmed.
+type TopUp struct {
+	Block  uint64
+	Amount *big.Int
+}
+
+// maxAccepted bounds the balances remembered above the watermark (see Channel.Accepted).
+// It is the number of proofs a sender can have in flight, with credit, on one channel.
+const maxAccepted = 1024
+
+// Channel is the receiver's view of one payment channel.
+type Channel struct {
+	ID    ChannelID
+	State State
+	// Deposit is the deposit at creation plus the top-ups already folded in; TopUps are the
+	// later ones, counted when confirmed.
+	Deposit *big.Int
+	TopUps  []TopUp
+
+	// Balance is the highest balance the sender signed and we accepted, and Signature its
+	// proof: what the receiver can claim on chain.
+	Balance   *big.Int
+	Signature proof.Signature
+	// Charged is the sum of the prices of the requests served. Charged <= Balance always;
+	// the difference is credit that later fresh proofs may spend.
+	Charged *big.Int
+	// Watermark and Accepted say which balance values were already used: every value at or
+	// below Watermark, and the values in Accepted (all above it). Each value buys one request.
+	Watermark *big.Int
+	Accepted  []*big.Int
+
+	// CloseBalance is the balance the sender asked to close at (uncooperative close), and
+	// SettleBlock when it may settle; zero without a close request.
+	CloseBalance *big.Int
+	SettleBlock  uint64
+	// Withdrawn is what the receiver took out on chain; Settled what the settlement paid.
+	Withdrawn *big.Int
+}
+
+func newChannel(id ChannelID, deposit *big.Int) *Channel {
+	return &Channel{
+		ID: id, State: StateOpen, Deposit: new(big.Int).Set(deposit),
+		Balance: new(big.Int), Charged: new(big.Int), Watermark: new(big.Int),
+		CloseBalance: new(big.Int), Withdrawn: new(big.Int),
+	}
+}
+
+// Confirmed reports whether the channel's creation is confirmed at the given height.
+func (c *Channel) Confirmed(confirmedHeight uint64) bool {
+	return uint64(c.ID.OpenBlock) <= confirmedHeight
+}
+
+// ConfirmedDeposit is the deposit counting only top-ups confirmed at the given height.
+func (c *Channel) ConfirmedDeposit(confirmedHeight uint64) *big.Int {
+	d := new(big.Int).Set(c.Deposit)
+	for _, t := range c.TopUps {
+		if t.Block <= confirmedHeight {
+			d.Add(d, t.Amount)
+		}
+	}
+	return d
+}
+
+// TotalDeposit counts every top-up seen, confirmed or not.
+func (c *Channel) TotalDeposit() *big.Int { return c.ConfirmedDeposit(^uint64(0)) }
+
+// foldTopUps moves confirmed top-ups into Deposit, keeping the record small.
+func (c *Channel) foldTopUps(confirmedHeight uint64) {
+	kept := c.TopUps[:0]
+	for _, t := range c.TopUps {
+		if t.Block <= confirmedHeight {
+			c.Deposit.Add(c.Deposit, t.Amount)
+		} else {
+			kept = append(kept, t)
+		}
+	}
+	c.TopUps = kept
+}
+
+// used reports whether a balance value was already accepted.
+func (c *Channel) used(balance *big.Int) bool {
+	if balance.Cmp(c.Watermark) <= 0 {
+		return true
+	}
+	_, found := slices.BinarySearchFunc(c.Accepted, balance, (*big.Int).Cmp)
+	return found
+}
+
+// accept records a payment the caller has validated: balance is fresh and covers the price.
+func (c *Channel) accept(balance *big.Int, sig proof.Signature, price *big.Int) {
+	c.Charged.Add(c.Charged, price)
+	if balance.Cmp(c.Balance) > 0 {
+		c.Balance.Set(balance)
+		c.Signature = sig
+	}
+	if c.Charged.Cmp(c.Balance) == 0 {
+		// No credit left: no value at or below the balance can buy anything any more.
+		c.Watermark.Set(c.Balance)
+		c.Accepted = c.Accepted[:0]
+		return
+	}
+	i, _ := slices.BinarySearchFunc(c.Accepted, balance, (*big.Int).Cmp)
+	c.Accepted = slices.Insert(c.Accepted, i, new(big.Int).Set(balance))
+	if len(c.Accepted) > maxAccepted {
+		// Forget the oldest values: they now count as used, which refuses at worst a very
+		// late proof of a sender with more than maxAccepted proofs in flight.
+		c.Watermark.Set(c.Accepted[0])
+		c.Accepted = slices.Delete(c.Accepted, 0, 1)
+	}
+}
+
+func (c *Channel) clone() *Channel {
+	cp := *c
+	cp.Deposit = new(big.Int).Set(c.Deposit)
+	cp.TopUps = make([]TopUp, len(c.TopUps))
+	for i, t := range c.TopUps {
+		cp.TopUps[i] = TopUp{Block: t.Block, Amount: new(big.Int).Set(t.Amount)}
+	}
+	cp.Balance = new(big.Int).Set(c.Balance)
+	cp.Charged = new(big.Int).Set(c.Charged)
+	cp.Watermark = new(big.Int).Set(c.Watermark)
+	cp.Accepted = make([]*big.Int, len(c.Accepted))
+	for i, a := range c.Accepted {
+		cp.Accepted[i] = new(big.Int).Set(a)
+	}
+	cp.CloseBalance = new(big.Int).Set(c.CloseBalance)
+	cp.Withdrawn = new(big.Int).Set(c.Withdrawn)
+	return &cp
+}
+
+// Encoding: a version byte, then fixed fields and length-prefixed big integers. Hand-written
+// because it is on the hot path of every payment and must stay readable by later versions.
+const encodingVersion = 1
+
+func (c *Channel) marshal() []byte {
+	b := make([]byte, 0, 160+len(c.Accepted)*10)
+	b = append(b, encodingVersion, byte(c.State))
+	b = appendBig(b, c.Deposit)
+	b = binary.AppendUvarint(b, uint64(len(c.TopUps)))
+	for _, t := range c.TopUps {
+		b = binary.AppendUvarint(b, t.Block)
+		b = appendBig(b, t.Amount)
+	}
+	b = appendBig(b, c.Balance)
+	b = append(b, c.Signature[:]...)
+	b = appendBig(b, c.Charged)
+	b = appendBig(b, c.Watermark)
+	b = binary.AppendUvarint(b, uint64(len(c.Accepted)))
+	for _, a := range c.Accepted {
+		b = appendBig(b, a)
+	}
+	b = appendBig(b, c.CloseBalance)
+	b = binary.AppendUvarint(b, c.SettleBlock)
+	return appendBig(b, c.Withdrawn)
+}
+
+var errCorrupt = errors.New("ledger: corrupt channel record")
+
+func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
+	r := reader{b: data}
+	if v := r.byte(); v != encodingVersion {
+		return nil, fmt.Errorf("ledger: channel %s: unknown encoding version %d", id, v)
+	}
+	c := &Channel{ID: id, State: State(r.byte()), Deposit: r.big()}
+	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+		c.TopUps = append(c.TopUps, TopUp{Block: r.uvarint(), Amount: r.big()})
+	}
+	c.Balance = r.big()
+	copy(c.Signature[:], r.bytes(proof.SignatureLength))
+	c.Charged = r.big()
+	c.Watermark = r.big()
+	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+		c.Accepted = append(c.Accepted, r.big())
+	}
+	c.CloseBalance = r.big()
+	c.SettleBlock = r.uvarint()
+	c.Withdrawn = r.big()
+	if r.err != nil || len(r.b) != 0 {
+		return nil, fmt.Errorf("%w %s", errCorrupt, id)
+	}
+	return c, nil
+}
+
+func appendBig(b []byte, x *big.Int) []byte {
+	n := (x.BitLen() + 7) / 8
+	b = binary.AppendUvarint(b, uint64(n))
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	x.FillBytes(b[start:])
+	return b
+}
+
+// reader decodes what marshal wrote; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) bytes(n int) []byte {
+	if r.err != nil || n > len(r.b) {
+		r.err = errCorrupt
+		return make([]byte, n)
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) byte() byte { return r.bytes(1)[0] }
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) big() *big.Int {
+	n := r.uvarint()
+	if n > 32 {
+		r.err = errCorrupt
+		return new(big.Int)
+	}
+	return new(big.Int).SetBytes(r.bytes(int(n)))
+}

@@ -1,0 +1,444 @@
+// Package ledger is the receiver's durable record of its payment channels: every channel's
+// deposit, state and the highest balance proof its sender signed, what has been charged, the
+// chain sync cursor, and counters for statistics. It decides whether a payment is accepted
+// (the payment rule) and answers only once the payment is on disk.
+//
+// Storage is Badger with synchronous writes. Writes go through one committer that groups
+// everything queued into a single transaction, so one fsync makes many payments durable at
+// once. Channels are cached in memory after first use; each has its own lock, so payments on
+// different channels never wait for each other, and payments on one channel are applied in
+// order and may be in flight together.
+//
+// A ledger directory belongs to one chain, contract and receiver; Open refuses another's,
+// and Badger's directory lock refuses a second process.
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ethereum/go-ethereum/common"
+)
+
+var (
+	prefixChannel = []byte("ch/")
+	keyIdentity   = []byte("meta/identity")
+	keySync       = []byte("meta/sync")
+	keyStats      = []byte("meta/stats")
+)
+
+// Errors.
+var (
+	ErrClosed       = errors.New("ledger: closed")
+	ErrFailed       = errors.New("ledger: a write failed; restart to recover from disk")
+	ErrWrongLedger  = errors.New("ledger: directory belongs to another chain, contract or receiver")
+)
+
+// Identity is what a ledger directory belongs to.
+type Identity struct {
+	ChainID  uint64         `json:"chain_id"`
+	Contract common.Address `json:"contract"`
+	Receiver common.Address `json:"receiver"`
+}
+
+// Options configure Open.
+type Options struct {
+	// Dir is the data directory; empty with InMemory for tests and benchmarks.
+	Dir      string
+	InMemory bool
+	Identity Identity
+	// NoSync turns off fsync: only for benchmarks that measure what durability costs.
+	NoSync bool
+	// MaxBatch caps how many queued writes share one transaction.
+	MaxBatch int
+	Logger   *slog.Logger
+}
+
+// Ledger is an open ledger.
+type Ledger struct {
+	db  *badger.DB
+	log *slog.Logger
+	id  Identity
+
+	mu       sync.RWMutex
+	channels map[ChannelID]*entry
+
+	// confirmed is the highest block whose events count as confirmed.
+	confirmed atomic.Uint64
+
+	queue    chan *write
+	maxBatch int
+	failed   atomic.Pointer[error]
+	closing  chan struct{}
+	stopped  chan struct{}
+	closeMu  sync.RWMutex // held shared by writers while enqueueing, exclusively by Close
+	isClosed bool
+
+	statsMu sync.Mutex
+	stats   Stats // durable: the sum of committed deltas
+	sync    SyncState
+}
+
+type entry struct {
+	mu     sync.Mutex
+	loaded bool
+	ch     *Channel // nil: no such channel
+}
+
+// write is one unit the committer makes durable: key/value sets and the stats it changes.
+type write struct {
+	sets  []kv
+	delta Stats
+	sync  *SyncState
+	done  chan error
+}
+
+type kv struct{ key, value []byte }
+
+// Open opens or creates a ledger.
+func Open(opts Options) (*Ledger, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 4096
+	}
+	bo := badger.DefaultOptions(opts.Dir).
+		WithInMemory(opts.InMemory).
+		WithSyncWrites(!opts.NoSync).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithNumVersionsToKeep(1)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", opts.Dir, err)
+	}
+	l := &Ledger{
+		db: db, log: opts.Logger, id: opts.Identity,
+		channels: map[ChannelID]*entry{},
+		queue:    make(chan *write, opts.MaxBatch),
+		maxBatch: opts.MaxBatch,
+		closing:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+		stats:    zeroStats(),
+	}
+	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go l.commitLoop()
+	return l, nil
+}
+
+// load checks the identity (writing it into a new ledger) and reads the sync state and stats.
+func (l *Ledger) load() error {
+	return l.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(keyIdentity)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+			data, _ := json.Marshal(l.id)
+			return txn.Set(keyIdentity, data)
+		case err != nil:
+			return fmt.Errorf("ledger: read identity: %w", err)
+		}
+		var stored Identity
+		if err := item.Value(func(v []byte) error { return json.Unmarshal(v, &stored) }); err != nil {
+			return fmt.Errorf("ledger: read identity: %w", err)
+		}
+		if stored != l.id {
+			return fmt.Errorf("%w: it holds chain %d, contract %s, receiver %s; configured chain %d, contract %s, receiver %s",
+				ErrWrongLedger, stored.ChainID, stored.Contract, stored.Receiver, l.id.ChainID, l.id.Contract, l.id.Receiver)
+		}
+		if err := getJSON(txn, keySync, &l.sync); err != nil {
+			return err
+		}
+		l.confirmed.Store(l.sync.Confirmed)
+		if item, err := txn.Get(keyStats); err == nil {
+			return item.Value(func(v []byte) error {
+				s, err := unmarshalStats(v)
+				l.stats = s
+				return err
+			})
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("ledger: read stats: %w", err)
+		}
+		return nil
+	})
+}
+
+func getJSON(txn *badger.Txn, key []byte, v any) error {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: read %s: %w", key, err)
+	}
+	return item.Value(func(data []byte) error { return json.Unmarshal(data, v) })
+}
+
+// Identity returns what the ledger belongs to.
+func (l *Ledger) Identity() Identity { return l.id }
+
+// Close waits for queued writes and closes the database.
+func (l *Ledger) Close() error {
+	l.closeMu.Lock()
+	if l.isClosed {
+		l.closeMu.Unlock()
+		return nil
+	}
+	l.isClosed = true
+	close(l.closing)
+	l.closeMu.Unlock()
+	<-l.stopped
+	return l.db.Close()
+}
+
+// entry returns the cached entry of a channel, loading it from disk on first use. The
+// entry is returned locked.
+func (l *Ledger) lockEntry(id ChannelID) (*entry, error) {
+	l.mu.RLock()
+	e := l.channels[id]
+	l.mu.RUnlock()
+	if e == nil {
+		l.mu.Lock()
+		if e = l.channels[id]; e == nil {
+			e = &entry{}
+			l.channels[id] = e
+		}
+		l.mu.Unlock()
+	}
+	e.mu.Lock()
+	if !e.loaded {
+		ch, err := l.read(id)
+		if err != nil {
+			e.mu.Unlock()
+			return nil, err
+		}
+		e.ch, e.loaded = ch, true
+	}
+	return e, nil
+}
+
+func (l *Ledger) read(id ChannelID) (*Channel, error) {
+	var ch *Channel
+	err := l.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(id.key())
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			c, err := unmarshalChannel(id, v)
+			ch = c
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read channel %s: %w", id, err)
+	}
+	return ch, nil
+}
+
+// Channel returns a copy of a channel's current state, or nil if the ledger does not know it.
+func (l *Ledger) Channel(id ChannelID) (*Channel, error) {
+	e, err := l.lockEntry(id)
+	if err != nil {
+		return nil, err
+	}
+	defer e.mu.Unlock()
+	if e.ch == nil {
+		return nil, nil
+	}
+	return e.ch.clone(), nil
+}
+
+// ConfirmedHeight is the highest block whose events count as confirmed.
+func (l *Ledger) ConfirmedHeight() uint64 { return l.confirmed.Load() }
+
+// enqueue hands a write to the committer. The caller holds the locks of the channels the
+// write touches, so writes to one channel are queued in the order they were applied.
+func (l *Ledger) enqueue(w *write) error {
+	if errp := l.failed.Load(); errp != nil {
+		return *errp
+	}
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if l.isClosed {
+		return ErrClosed
+	}
+	w.done = make(chan error, 1)
+	l.queue <- w
+	return nil
+}
+
+// wait blocks until the write is durable.
+func wait(ctx context.Context, w *write) error {
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("ledger: waiting for the write: %w", ctx.Err())
+	}
+}
+
+// commitLoop makes queued writes durable, as many per transaction as are waiting.
+func (l *Ledger) commitLoop() {
+	defer close(l.stopped)
+	batch := make([]*write, 0, l.maxBatch)
+	for {
+		var first *write
+		select {
+		case first = <-l.queue:
+		case <-l.closing:
+			// Writers enqueue under closeMu, so after closing nothing new arrives.
+			for {
+				select {
+				case w := <-l.queue:
+					l.commit([]*write{w})
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < l.maxBatch {
+			select {
+			case w := <-l.queue:
+				batch = append(batch, w)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Ledger) commit(batch []*write) {
+	if errp := l.failed.Load(); errp != nil {
+		for _, w := range batch {
+			w.done <- *errp
+		}
+		return
+	}
+	l.statsMu.Lock()
+	stats := l.stats.clone()
+	syncState := l.sync
+	l.statsMu.Unlock()
+
+	txn := l.db.NewTransaction(true)
+	defer txn.Discard()
+	err := func() error {
+		for _, w := range batch {
+			for _, s := range w.sets {
+				if err := txn.Set(s.key, s.value); err != nil {
+					return err
+				}
+			}
+			stats.add(w.delta)
+			if w.sync != nil {
+				syncState = *w.sync
+			}
+		}
+		if err := txn.Set(keyStats, stats.marshal()); err != nil {
+			return err
+		}
+		data, _ := json.Marshal(syncState)
+		if err := txn.Set(keySync, data); err != nil {
+			return err
+		}
+		return txn.Commit()
+	}()
+	if err != nil {
+		// The in-memory state is now ahead of the disk: refuse everything from here on.
+		err = fmt.Errorf("%w: %v", ErrFailed, err)
+		l.failed.CompareAndSwap(nil, &err)
+		l.log.Error("ledger write failed; refusing all payments until restart", "err", err, "writes", len(batch))
+	} else {
+		l.statsMu.Lock()
+		l.stats, l.sync = stats, syncState
+		l.statsMu.Unlock()
+	}
+	for _, w := range batch {
+		w.done <- err
+	}
+}
+
+// Stats returns the counters as of the last durable write.
+func (l *Ledger) Stats() Stats {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	return l.stats.clone()
+}
+
+// Sync returns the chain sync state as of the last durable write.
+func (l *Ledger) Sync() SyncState {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	return l.sync
+}
+
+// Backup writes a full backup (Badger's backup stream) to w.
+func (l *Ledger) Backup(w io.Writer) error {
+	if _, err := l.db.Backup(w, 0); err != nil {
+		return fmt.Errorf("ledger: backup: %w", err)
+	}
+	return nil
+}
+
+// Restore loads a backup stream into an empty, closed ledger directory.
+func Restore(dir string, r io.Reader, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
+	if err != nil {
+		return fmt.Errorf("ledger: open %s: %w", dir, err)
+	}
+	empty := true
+	_ = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		it.Rewind()
+		empty = !it.Valid()
+		return nil
+	})
+	if !empty {
+		db.Close()
+		return fmt.Errorf("ledger: restore into %s: the directory already holds a ledger", dir)
+	}
+	if err := db.Load(r, 256); err != nil {
+		db.Close()
+		return fmt.Errorf("ledger: restore: %w", err)
+	}
+	if err := db.Sync(); err != nil {
+		db.Close()
+		return fmt.Errorf("ledger: restore: %w", err)
+	}
+	return db.Close()
+}
+
+// badgerLogger sends Badger's logs to slog.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error("badger: " + trim(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn("badger: " + trim(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Debug("badger: " + trim(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug("badger: " + trim(fmt.Sprintf(f, a...))) }
+
+func trim(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '\n' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+

@@ -1,0 +1,124 @@
+package ledger
+
+import (
+	"context"
+	"math/big"
+
+	"github.com/uraiden/uraiden/chain/proof"
+)
+
+// Outcome is the ledger's decision on a payment.
+type Outcome uint8
+
+const (
+	// Accepted: the payment is durable; serve the request.
+	Accepted Outcome = iota + 1
+	// NoChannel: the ledger does not know the channel, or it no longer takes payments.
+	NoChannel
+	// Unconfirmed: the channel's creation is not confirmed yet.
+	Unconfirmed
+	// Replayed: the proof is the stored one, already used.
+	Replayed
+	// InvalidAmount: the balance was already used, or does not cover the price.
+	InvalidAmount
+	// ExceedsDeposit: the balance is above the confirmed deposit.
+	ExceedsDeposit
+)
+
+func (o Outcome) String() string {
+	return [...]string{"", "accepted", "no-channel", "unconfirmed", "replayed", "invalid-amount", "exceeds-deposit"}[o]
+}
+
+// Payment is a verified balance proof offered for one request: the caller has checked that
+// Signature recovers to ID.Sender for this receiver and contract.
+type Payment struct {
+	ID        ChannelID
+	Balance   *big.Int
+	Signature proof.Signature
+	Price     *big.Int
+}
+
+// PayResult is the decision and the channel as it stands after it, for the response
+// headers: what a client needs to resynchronize.
+type PayResult struct {
+	Outcome Outcome
+	// Balance and Signature are the highest accepted proof, Charged what was charged.
+	Balance   *big.Int
+	Signature proof.Signature
+	Charged   *big.Int
+	// Deposit is the confirmed deposit.
+	Deposit *big.Int
+	// Known is false when the channel does not exist at all.
+	Known bool
+}
+
+// Pay applies the payment rule and, when the payment is accepted, returns only after it is
+// on disk.
+//
+// The rule: each balance value of a channel buys at most one request, and the sum of the
+// prices charged never exceeds the highest balance signed. So proofs may arrive in any
+// order and several may be in flight at once (balance+price, balance+2·price, … all served),
+// an increment above the price is credit later proofs spend, and a captured proof buys
+// nothing twice.
+func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
+	e, err := l.lockEntry(p.ID)
+	if err != nil {
+		return PayResult{}, err
+	}
+	res, w := l.decide(e, p)
+	if w != nil {
+		err = l.enqueue(w)
+	}
+	e.mu.Unlock()
+	if w == nil || err != nil {
+		return res, err
+	}
+	return res, wait(ctx, w)
+}
+
+// decide runs under the channel's lock; it returns a write when the payment is accepted.
+func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
+	c := e.ch
+	if c == nil {
+		return PayResult{Outcome: NoChannel}, nil
+	}
+	confirmed := l.confirmed.Load()
+	res := PayResult{Known: true, Deposit: c.ConfirmedDeposit(confirmed)}
+	snapshot := func(o Outcome) PayResult {
+		res.Outcome = o
+		res.Balance = new(big.Int).Set(c.Balance)
+		res.Signature = c.Signature
+		res.Charged = new(big.Int).Set(c.Charged)
+		return res
+	}
+	switch {
+	case c.State != StateOpen:
+		return snapshot(NoChannel), nil
+	case !c.Confirmed(confirmed):
+		return snapshot(Unconfirmed), nil
+	case p.Balance.Cmp(c.Balance) == 0 && p.Signature == c.Signature:
+		return snapshot(Replayed), nil
+	case c.used(p.Balance):
+		return snapshot(InvalidAmount), nil
+	}
+	covered := c.Balance
+	if p.Balance.Cmp(covered) > 0 {
+		covered = p.Balance
+	}
+	if new(big.Int).Add(c.Charged, p.Price).Cmp(covered) > 0 {
+		return snapshot(InvalidAmount), nil
+	}
+	if p.Balance.Cmp(res.Deposit) > 0 {
+		return snapshot(ExceedsDeposit), nil
+	}
+
+	// Changed in place: the write below is enqueued before the lock is released, and enqueue
+	// fails only when the ledger refuses every later operation anyway (closed or failed).
+	before := c.clone()
+	c.foldTopUps(confirmed)
+	c.accept(p.Balance, p.Signature, p.Price)
+	return snapshot(Accepted), &write{
+		sets:  []kv{{c.ID.key(), c.marshal()}},
+		delta: statsDelta(before, c),
+	}
+}
