@@ -110,7 +110,11 @@ func VerifyContract(ctx context.Context, ec *ethclient.Client, addr common.Addre
 	if err != nil {
 		return Contract{}, fmt.Errorf("%w: %s: challenge_period(): %v", ErrNoContract, addr, err)
 	}
-	if tokenCode, err := ec.CodeAt(ctx, token, nil); err != nil || len(tokenCode) == 0 {
+	tokenCode, err := ec.CodeAt(ctx, token, nil)
+	if err != nil {
+		return Contract{}, fmt.Errorf("read code of token %s: %w", token, err)
+	}
+	if len(tokenCode) == 0 {
 		return Contract{}, fmt.Errorf("%w: its token %s has no code", ErrNoContract, token)
 	}
 	return Contract{

@@ -1,6 +1,7 @@
 package contracts_test
 
 import (
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 )
 
@@ -149,11 +151,9 @@ func TestCreateChannel(t *testing.T) {
 	}
 	h.assertDeltas(before, map[common.Address]*big.Int{h.sender.addr: tokens(-1500), h.channelsAddr: tokens(1500)})
 
-	// ERC223 funding on behalf of another sender: the channel belongs to the sender in _data.
-	r = h.send(h.other, h.token, tokenABI.PackTransfer0(h.channelsAddr, tokens(7), createData(h.sender.addr, h.other.addr)))
-	if ci := h.mustInfo(h.sender.addr, h.other.addr, uint32(r.BlockNumber.Uint64())); ci.deposit.Cmp(tokens(7)) != 0 {
-		t.Errorf("delegated ERC223 deposit = %s", ci.deposit)
-	}
+	// Nobody but the sender (or a trusted contract) opens or tops up a channel in its name.
+	h.reverts(h.other, h.token, tokenABI.PackTransfer0(h.channelsAddr, tokens(7), createData(h.sender.addr, h.other.addr)), "payer is not the channel's sender")
+	h.reverts(h.other, h.token, tokenABI.PackTransfer0(h.channelsAddr, tokens(7), topUpData(h.sender.addr, h.receiver.addr, obn)), "payer is not the channel's sender")
 
 	// Unknown channels revert in getChannelInfo rather than reading as zero.
 	if _, err := h.info(h.sender.addr, h.receiver.addr, obn+100); !containsReason(err, "channel does not exist") {
@@ -167,6 +167,7 @@ func TestCreateChannelReverts(t *testing.T) {
 	over := new(big.Int).Add(depositCap, big.NewInt(1))
 
 	h.reverts(h.sender, h.channels, channelsABI.PackCreateChannel(h.receiver.addr, tokens(0)), "deposit must be positive")
+	h.reverts(h.sender, h.channels, channelsABI.PackCreateChannel(common.Address{}, tokens(1)), "receiver is the zero address")
 	h.reverts(h.sender, h.channels, channelsABI.PackCreateChannel(h.receiver.addr, over), "deposit exceeds the channel limit")
 	h.reverts(h.sender, h.token, tokenABI.PackTransfer0(h.channelsAddr, tokens(0), createData(h.sender.addr, h.receiver.addr)), "deposit must be positive")
 	h.reverts(h.sender, h.token, tokenABI.PackTransfer0(h.channelsAddr, over, createData(h.sender.addr, h.receiver.addr)), "deposit exceeds the channel limit")
@@ -459,49 +460,54 @@ func TestCloseBelowWithdrawnSettles(t *testing.T) {
 	h.assertDeltas(before, map[common.Address]*big.Int{h.sender.addr: tokens(40), h.channelsAddr: tokens(-40)})
 }
 
-// A channel settled and reopened under the same key (same sender, receiver and block) must
-// not inherit the old channel's withdrawn balance.
-func TestReusedKeyStartsClean(t *testing.T) {
+// A key (sender, receiver, open block) is never reused: a channel cannot settle in its
+// opening block, and in any later block a new channel gets a new key. Otherwise every old
+// proof, and µRaiden's stale withdrawn balance, would apply to the new channel.
+func TestKeyIsNeverReused(t *testing.T) {
 	h := newHarness(t)
 	h.approve(h.sender, tokens(1000))
-	h.approve(h.receiver, tokens(1000))
-	// Block N: open. Block N+1: withdraw, close, reopen (a new channel, new key). The only way to
-	// reuse a key is to settle and create within the block the channel was opened in.
+	h.sim.Commit()
+	head := uint32(h.blockNumber()) + 1 // the block the pending transactions land in
 	bal := tokens(5)
 	nonce, _ := h.client.PendingNonceAt(t.Context(), h.sender.addr)
-	open := func(n uint64) *types.Transaction {
+	var txs []*types.Transaction
+	for i, data := range [][]byte{
+		channelsABI.PackCreateChannel(h.receiver.addr, tokens(50)),
+		channelsABI.PackCooperativeClose(h.receiver.addr, head, bal,
+			h.balanceSig(h.sender, h.receiver.addr, head, bal), h.closingSig(h.receiver, h.sender.addr, head, bal)),
+		channelsABI.PackCreateChannel(h.receiver.addr, tokens(60)),
+	} {
 		opts := *h.sender.opts
-		opts.Nonce, opts.GasLimit = new(big.Int).SetUint64(n), 300_000
-		tx, err := bindTransact(h, &opts, channelsABI.PackCreateChannel(h.receiver.addr, tokens(50)))
+		opts.Nonce, opts.GasLimit = new(big.Int).SetUint64(nonce+uint64(i)), 300_000
+		tx, err := bindTransact(h, &opts, data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return tx
+		txs = append(txs, tx)
 	}
-	first := open(nonce)
-	head := uint32(h.blockNumber()) + 1 // the block the pending transactions land in
-	// Withdraw needs the channel's open block, known in advance: the next block.
-	wopts := *h.receiver.opts
-	wopts.GasLimit = 300_000
-	if _, err := bindTransact(h, &wopts, channelsABI.PackWithdraw(head, bal, h.balanceSig(h.sender, h.receiver.addr, head, bal))); err != nil {
-		t.Fatal(err)
-	}
-	copts := *h.sender.opts
-	copts.Nonce, copts.GasLimit = new(big.Int).SetUint64(nonce+1), 300_000
-	if _, err := bindTransact(h, &copts, channelsABI.PackCooperativeClose(h.receiver.addr, head, bal,
-		h.balanceSig(h.sender, h.receiver.addr, head, bal), h.closingSig(h.receiver, h.sender.addr, head, bal))); err != nil {
-		t.Fatal(err)
-	}
-	second := open(nonce + 2)
 	h.sim.Commit()
-	r1, r2 := h.receipt(first), h.receipt(second)
-	if r1.Status != 1 || r2.Status != 1 || r1.BlockNumber.Uint64() != uint64(head) || r2.BlockNumber.Uint64() != uint64(head) {
-		t.Fatalf("setup: statuses %d %d in blocks %s %s, want both ok in %d", r1.Status, r2.Status, r1.BlockNumber, r2.BlockNumber, head)
+	var statuses []uint64
+	for _, tx := range txs {
+		r := h.receipt(tx)
+		if r.BlockNumber.Uint64() != uint64(head) {
+			t.Fatalf("setup: transaction in block %s, want %d", r.BlockNumber, head)
+		}
+		statuses = append(statuses, r.Status)
 	}
-	ci := h.mustInfo(h.sender.addr, h.receiver.addr, head)
-	if ci.withdrawn.Sign() != 0 || ci.deposit.Cmp(tokens(50)) != 0 {
-		t.Errorf("reopened channel: deposit %s withdrawn %s; want 50 and 0", ci.deposit, ci.withdrawn)
+	if !slices.Equal(statuses, []uint64{1, 0, 0}) {
+		t.Errorf("open, close, reopen in one block: statuses %v, want [1 0 0]", statuses)
 	}
+	if ci := h.mustInfo(h.sender.addr, h.receiver.addr, head); ci.deposit.Cmp(tokens(50)) != 0 {
+		t.Errorf("deposit %s, want the first channel's 50", ci.deposit)
+	}
+	// Gas estimation runs at the head's number, the open block: creating again is refused.
+	h.reverts(h.sender, h.channels, channelsABI.PackCreateChannel(h.receiver.addr, tokens(1)), "channel already exists")
+	h.sim.Commit()
+	// Closed in a later block, the proofs of the channel are dead for good.
+	closeData := channelsABI.PackCooperativeClose(h.receiver.addr, head, bal,
+		h.balanceSig(h.sender, h.receiver.addr, head, bal), h.closingSig(h.receiver, h.sender.addr, head, bal))
+	h.send(h.other, h.channels, closeData)
+	h.reverts(h.other, h.channels, closeData, "channel does not exist")
 }
 
 func TestTrustedDelegates(t *testing.T) {
@@ -591,5 +597,51 @@ func TestExtractSignaturesAgreeWithGo(t *testing.T) {
 	}
 	if a, _ := channelsABI.UnpackExtractBalanceProofSignature(out); a == h.sender.addr {
 		t.Error("another contract recovers the same sender")
+	}
+}
+
+// The Go side must accept exactly the signatures the contract accepts: a server that takes a
+// proof the contract rejects has taken worthless money.
+func TestSignatureAcceptanceMatchesGo(t *testing.T) {
+	h := newHarness(t)
+	const obn = 77
+	bal := tokens(9)
+	good := h.balanceSig(h.sender, h.receiver.addr, obn, bal)
+	halfN := new(big.Int).Rsh(secp256k1N, 1)
+	withS := func(s *big.Int) []byte {
+		out := slices.Clone(good)
+		s.FillBytes(out[32:64])
+		return out
+	}
+	withR := func(r *big.Int) []byte {
+		out := slices.Clone(good)
+		r.FillBytes(out[:32])
+		return out
+	}
+	cases := map[string][]byte{
+		"good":      good,
+		"s = N/2":   withS(halfN),
+		"s = N/2+1": withS(new(big.Int).Add(halfN, big.NewInt(1))),
+		"r = 0":     withR(new(big.Int)),
+		"r = N-1":   withR(new(big.Int).Sub(secp256k1N, big.NewInt(1))),
+		"64 bytes":  good[:64],
+		"66 bytes":  append(slices.Clone(good), 0),
+	}
+	for v := range 256 {
+		sig := slices.Clone(good)
+		sig[64] = byte(v)
+		cases[fmt.Sprintf("v = %d", v)] = sig
+	}
+	for name, sig := range cases {
+		hash, _ := proof.Balance{Receiver: h.receiver.addr, OpenBlock: obn, Balance: bal, Contract: h.channelsAddr}.Hash()
+		goSigner, goErr := proof.Recover(hash, sig)
+		out, evmErr := h.call(h.channels, channelsABI.PackExtractBalanceProofSignature(h.receiver.addr, obn, bal, sig))
+		var evmSigner common.Address
+		if evmErr == nil {
+			evmSigner, _ = channelsABI.UnpackExtractBalanceProofSignature(out)
+		}
+		if (goErr == nil) != (evmErr == nil) || goSigner != evmSigner {
+			t.Errorf("%s: Go %s (%v), contract %s (%v)", name, goSigner, goErr, evmSigner, evmErr)
+		}
 	}
 }

@@ -77,9 +77,11 @@ type Chain struct {
 	accounts   []Account
 	deployment chain.Deployment
 
-	mineMu sync.Mutex
-	stop   chan struct{}
-	done   sync.WaitGroup
+	mineMu    sync.Mutex
+	stop      chan struct{}
+	done      sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // DevKey returns the key of dev account i, derived from a public string.
@@ -176,17 +178,40 @@ func (c *Chain) startNode(alloc types.GenesisAlloc) error {
 	c.stack, c.beacon = stack, beacon
 	c.client = ethclient.NewClient(stack.Attach())
 
+	// The pool blocks while delivering an event, and Commit waits for the pool: so events are
+	// drained by a goroutine that never commits, and it wakes the miner through a 1-slot
+	// channel.
 	txs := make(chan core.NewTxsEvent, 64)
+	wake := make(chan struct{}, 1)
 	sub := backend.TxPool().SubscribeTransactions(txs, false)
-	c.done.Add(1)
-	go c.mine(txs, sub.Err(), sub.Unsubscribe)
+	c.done.Add(2)
+	go func() {
+		defer c.done.Done()
+		defer sub.Unsubscribe()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case err := <-sub.Err():
+				if err != nil {
+					c.cfg.Logger.Error("devchain: transaction subscription ended; mining only on the period", "err", err)
+				}
+				return
+			case <-txs:
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	go c.mine(wake)
 	return nil
 }
 
 // mine seals a block whenever transactions arrive, and on the configured period.
-func (c *Chain) mine(txs <-chan core.NewTxsEvent, subErr <-chan error, unsubscribe func()) {
+func (c *Chain) mine(wake <-chan struct{}) {
 	defer c.done.Done()
-	defer unsubscribe()
 	var tick <-chan time.Time
 	if c.cfg.BlockPeriod > 0 {
 		t := time.NewTicker(c.cfg.BlockPeriod)
@@ -197,14 +222,9 @@ func (c *Chain) mine(txs <-chan core.NewTxsEvent, subErr <-chan error, unsubscri
 		select {
 		case <-c.stop:
 			return
-		case <-subErr:
-			return
-		case <-txs:
+		case <-wake:
 			// Let a burst of transactions land in one block.
 			time.Sleep(5 * time.Millisecond)
-			for len(txs) > 0 {
-				<-txs
-			}
 			c.Commit()
 		case <-tick:
 			c.Commit()
@@ -212,10 +232,15 @@ func (c *Chain) mine(txs <-chan core.NewTxsEvent, subErr <-chan error, unsubscri
 	}
 }
 
-// Commit seals a block with the pending transactions, at once.
+// Commit seals a block with the pending transactions, at once. After Close it does nothing.
 func (c *Chain) Commit() common.Hash {
 	c.mineMu.Lock()
 	defer c.mineMu.Unlock()
+	select {
+	case <-c.stop:
+		return common.Hash{}
+	default:
+	}
 	return c.beacon.Commit()
 }
 
@@ -246,7 +271,7 @@ func (c *Chain) fundTokens(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("devchain: head: %w", err)
 	}
-	var last common.Hash
+	var sent []common.Hash
 	for i, a := range c.accounts[1:] {
 		tx, err := types.SignNewTx(owner.Key, signer, &types.DynamicFeeTx{
 			ChainID: big.NewInt(ChainID), Nonce: nonce + uint64(i), To: &c.deployment.Token, Gas: 100_000,
@@ -259,17 +284,16 @@ func (c *Chain) fundTokens(ctx context.Context) error {
 		if err := c.client.SendTransaction(ctx, tx); err != nil {
 			return fmt.Errorf("devchain: fund %s: %w", a.Address, err)
 		}
-		last = tx.Hash()
+		sent = append(sent, tx.Hash())
 	}
-	if last == (common.Hash{}) {
-		return nil
-	}
-	r, err := chain.WaitMined(ctx, c.client, last)
-	if err != nil {
-		return fmt.Errorf("devchain: fund accounts: %w", err)
-	}
-	if r.Status != types.ReceiptStatusSuccessful {
-		return errors.New("devchain: funding transfer reverted")
+	for _, hash := range sent {
+		r, err := chain.WaitMined(ctx, c.client, hash)
+		if err != nil {
+			return fmt.Errorf("devchain: fund accounts: %w", err)
+		}
+		if r.Status != types.ReceiptStatusSuccessful {
+			return fmt.Errorf("devchain: funding transfer %s reverted", hash)
+		}
 	}
 	return nil
 }
@@ -289,18 +313,17 @@ func (c *Chain) HTTPEndpoint() string { return c.stack.HTTPEndpoint() }
 // WSEndpoint returns the WebSocket URL of the JSON-RPC server, or "" when none is served.
 func (c *Chain) WSEndpoint() string { return c.stack.WSEndpoint() }
 
-// Close stops mining and the node.
+// Close stops mining and the node. It may be called more than once.
 func (c *Chain) Close() error {
-	select {
-	case <-c.stop:
-		return nil
-	default:
-	}
-	close(c.stop)
-	c.done.Wait()
-	if c.client != nil {
-		c.client.Close()
-	}
-	err := c.beacon.Stop()
-	return errors.Join(err, c.stack.Close())
+	c.closeOnce.Do(func() {
+		c.mineMu.Lock()
+		close(c.stop)
+		c.mineMu.Unlock()
+		c.done.Wait()
+		if c.client != nil {
+			c.client.Close()
+		}
+		c.closeErr = errors.Join(c.beacon.Stop(), c.stack.Close())
+	})
+	return c.closeErr
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,5 +141,58 @@ func TestDevKeysAreStable(t *testing.T) {
 	a, b := devchain.DevKey(0), devchain.DevKey(0)
 	if a.D.Cmp(b.D) != 0 || devchain.DevKey(1).D.Cmp(a.D) == 0 {
 		t.Error("dev keys are not deterministic and distinct")
+	}
+}
+
+// A burst of transactions from many accounts is all mined, and Close returns promptly after.
+func TestDevChainMinesBurstsAndCloses(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := devchain.Start(ctx, devchain.Config{Accounts: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := types.LatestSignerForChainID(big.NewInt(devchain.ChainID))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var hashes []common.Hash
+	for _, a := range c.Accounts() {
+		wg.Go(func() {
+			nonce, err := c.Client().PendingNonceAt(ctx, a.Address)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for i := range 25 {
+				tx, _ := types.SignNewTx(a.Key, signer, &types.DynamicFeeTx{ChainID: big.NewInt(devchain.ChainID),
+					Nonce: nonce + uint64(i), To: &a.Address, Gas: 21000, GasTipCap: big.NewInt(params.GWei), GasFeeCap: big.NewInt(100 * params.GWei)})
+				if err := c.Client().SendTransaction(ctx, tx); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				hashes = append(hashes, tx.Hash())
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, h := range hashes {
+		if _, err := chain.WaitMined(ctx, c.Client(), h); err != nil {
+			t.Fatalf("not all of %d transactions mined: %v", len(hashes), err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second close: %v", err)
 	}
 }

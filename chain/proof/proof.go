@@ -171,7 +171,8 @@ func (s Signature) Hex() string { return "0x" + hex.EncodeToString(s[:]) }
 // String implements fmt.Stringer.
 func (s Signature) String() string { return s.Hex() }
 
-// ParseSignature decodes a 0x-prefixed hex signature and checks it is one the contract accepts.
+// ParseSignature decodes a 0x-prefixed hex signature, checks it is one the contract accepts,
+// and normalizes v to 27 or 28.
 func ParseSignature(text string) (Signature, error) {
 	if !strings.HasPrefix(text, "0x") && !strings.HasPrefix(text, "0X") {
 		return Signature{}, ErrSignatureHex
@@ -185,6 +186,10 @@ func ParseSignature(text string) (Signature, error) {
 	}
 	var sig Signature
 	copy(sig[:], raw)
+	if sig[64] < 27 {
+		// The contract shifts 0/1 to 27/28: store every proof one way.
+		sig[64] += 27
+	}
 	return sig, nil
 }
 

@@ -188,6 +188,11 @@ func TestParseSignature(t *testing.T) {
 	if err != nil || got != sig {
 		t.Fatalf("ParseSignature(Hex()) = %x, %v", got, err)
 	}
+	low := sig
+	low[64] -= 27
+	if got, err := ParseSignature(low.Hex()); err != nil || got != sig {
+		t.Errorf("v as 0/1 is not normalized to 27/28: %x, %v", got, err)
+	}
 	if _, err := ParseSignature(strings.TrimPrefix(sig.Hex(), "0x")); !errors.Is(err, ErrSignatureHex) {
 		t.Errorf("missing 0x: err = %v", err)
 	}

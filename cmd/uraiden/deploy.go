@@ -24,7 +24,11 @@ type deployFlags struct {
 	decimals                             uint8
 	trusted                              []string
 	timeout                              time.Duration
+	mainnetTestToken                     bool
 }
+
+// mainnetChainID is Ethereum mainnet's: no place for a token with an open faucet.
+const mainnetChainID = 1
 
 func newDeployCmd(a *app) *cobra.Command {
 	var f deployFlags
@@ -56,6 +60,7 @@ hex key; it must not be readable by group or others.`,
 	flags.Uint8Var(&f.decimals, "token-decimals", 18, "decimals of a new test token")
 	flags.StringSliceVar(&f.trusted, "trusted", nil, "contracts allowed to open channels on behalf of senders")
 	flags.DurationVar(&f.timeout, "timeout", 10*time.Minute, "give up waiting for receipts after this long")
+	flags.BoolVar(&f.mainnetTestToken, "allow-test-token-on-mainnet", false, "deploy the test token (anyone can mint it) even on Ethereum mainnet")
 	_ = cmd.MarkFlagRequired("rpc")
 	_ = cmd.MarkFlagRequired("key-file")
 	return cmd
@@ -105,11 +110,14 @@ func runDeploy(cmd *cobra.Command, f deployFlags) error {
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	ec, _, err := chain.Connect(ctx, f.rpc, f.chainID)
+	ec, id, err := chain.Connect(ctx, f.rpc, f.chainID)
 	if err != nil {
 		return err
 	}
 	defer ec.Close()
+	if p.Token == (common.Address{}) && id.Cmp(big.NewInt(mainnetChainID)) == 0 && !f.mainnetTestToken {
+		return errors.New("refusing to deploy the test token, which anyone can mint, to Ethereum mainnet: use --token-address (or --allow-test-token-on-mainnet)")
+	}
 	d, err := chain.Deploy(ctx, ec, key, p)
 	if err != nil {
 		return err

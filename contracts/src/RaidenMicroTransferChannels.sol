@@ -13,12 +13,13 @@ interface IERC20Token {
 /// hashes, so existing µRaiden clients work unchanged. Differences, all invisible to a
 /// well-behaved client:
 ///  - signatures must be 65 bytes, v in {0, 1, 27, 28} and s in the lower half of the curve
-///    order, so a proof has exactly one valid encoding;
-///  - a channel is created with a positive deposit;
+///    order, so a proof has one (r, s): its malleable twin is refused;
+///  - a channel is created with a positive deposit, for a non-zero receiver;
 ///  - settling pays the receiver at least what it already withdrew, so a sender closing below
 ///    the withdrawn amount cannot make `settle` revert forever;
-///  - all of a channel's state lives in one storage slot and is deleted on settlement, so a
-///    reused key never inherits a stale withdrawn balance;
+///  - a channel cannot settle in the block it was opened in, so a key (sender, receiver, open
+///    block) is never reused: old proofs and a stale withdrawn balance can never apply to a
+///    new channel;
 ///  - every failed check reverts with a reason string.
 contract RaidenMicroTransferChannels {
     // Amounts are uint192 on the interface but never exceed the deposit limit (1e20 < 2^67),
@@ -106,10 +107,9 @@ contract RaidenMicroTransferChannels {
     /// @notice ERC223 entry point: `token.transfer(this, value, data)` with
     /// data = sender ‖ receiver (40 bytes) creates a channel and
     /// data = sender ‖ receiver ‖ uint32 open block (44 bytes) tops one up.
-    /// The token's `_sender_address` (who paid) is not used: the channel's sender is the one
-    /// named in `_data`, so one account may fund another's channel.
+    /// The payer (`_sender_address`) must be the channel's sender or a trusted contract, as in
+    /// µRaiden: nobody else may open channels in a sender's name.
     function tokenFallback(address _sender_address, uint256 _deposit, bytes calldata _data) external {
-        _sender_address;
         require(msg.sender == address(token), "only the token may call tokenFallback");
         require(_deposit <= type(uint192).max, "deposit does not fit uint192");
         uint256 length = _data.length;
@@ -117,6 +117,7 @@ contract RaidenMicroTransferChannels {
 
         address sender = address(bytes20(_data[0:20]));
         address receiver = address(bytes20(_data[20:40]));
+        require(_sender_address == sender || trusted_contracts[_sender_address], "payer is not the channel's sender");
         if (length == 40) {
             createChannelPrivate(sender, receiver, uint192(_deposit));
         } else {
@@ -292,6 +293,7 @@ contract RaidenMicroTransferChannels {
     }
 
     function createChannelPrivate(address _sender_address, address _receiver_address, uint192 _deposit) private {
+        require(_receiver_address != address(0), "receiver is the zero address");
         require(_deposit > 0, "deposit must be positive");
         require(_deposit <= channel_deposit_bugbounty_limit, "deposit exceeds the channel limit");
         require(block.number <= type(uint32).max, "block number does not fit uint32");
@@ -329,6 +331,9 @@ contract RaidenMicroTransferChannels {
         bytes32 key = getKey(_sender_address, _receiver_address, _open_block_number);
         Channel memory channel = channels[key];
         require(channel.deposit > 0, "channel does not exist");
+        // Settled in its opening block, the key could be created again in the same block, and
+        // every proof of the old channel would be valid for the new one.
+        require(block.number > _open_block_number, "channel cannot settle in its opening block");
         require(_balance <= channel.deposit, "balance exceeds deposit");
         // What the receiver withdrew was proven by the sender's own signature: never pay the
         // sender back below it (µRaiden reverted here forever).
