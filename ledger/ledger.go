@@ -36,9 +36,9 @@ var (
 
 // Errors.
 var (
-	ErrClosed       = errors.New("ledger: closed")
-	ErrFailed       = errors.New("ledger: a write failed; restart to recover from disk")
-	ErrWrongLedger  = errors.New("ledger: directory belongs to another chain, contract or receiver")
+	ErrClosed      = errors.New("ledger: closed")
+	ErrFailed      = errors.New("ledger: a write failed; restart to recover from disk")
+	ErrWrongLedger = errors.New("ledger: directory belongs to another chain, contract or receiver")
 )
 
 // Identity is what a ledger directory belongs to.
@@ -441,4 +441,3 @@ func trim(s string) string {
 	}
 	return s
 }
-

@@ -83,13 +83,13 @@ func TestPaymentRule(t *testing.T) {
 		charged        int64
 	}{
 		{5, 5, Accepted, 5},
-		{5, 5, Replayed, 5},         // the stored proof again
-		{9, 5, InvalidAmount, 5},    // 4 more for a price of 5
-		{20, 5, Accepted, 10},       // 15 more: 10 of credit
-		{12, 5, Accepted, 15},       // a lower, fresh value spends credit
-		{12, 5, InvalidAmount, 15},  // used already (not the stored proof)
-		{15, 5, Accepted, 20},       // uses the last credit
-		{18, 5, InvalidAmount, 20},  // below the highest proof, no credit left
+		{5, 5, Replayed, 5},        // the stored proof again
+		{9, 5, InvalidAmount, 5},   // 4 more for a price of 5
+		{20, 5, Accepted, 10},      // 15 more: 10 of credit
+		{12, 5, Accepted, 15},      // a lower, fresh value spends credit
+		{12, 5, InvalidAmount, 15}, // used already (not the stored proof)
+		{15, 5, Accepted, 20},      // uses the last credit
+		{18, 5, InvalidAmount, 20}, // below the highest proof, no credit left
 		{101, 5, ExceedsDeposit, 20},
 		{25, 5, Accepted, 25},
 	}

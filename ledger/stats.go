@@ -92,7 +92,7 @@ func statsDelta(before, after *Channel) Stats {
 }
 
 type statsJSON struct {
-	Open, Closing, Settled              int64
+	Open, Closing, Settled               int64
 	Deposit, Balance, Charged, Withdrawn string
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -22,8 +23,35 @@ import (
 // Config is the whole configuration. Field tags are the YAML keys.
 type Config struct {
 	Log      Log      `mapstructure:"log"`
+	Authz    Authz    `mapstructure:"authz"`
+	Pricing  Pricing  `mapstructure:"pricing"`
+	Ledger   Ledger   `mapstructure:"ledger"`
+	Receiver Receiver `mapstructure:"receiver"`
 	Chain    Chain    `mapstructure:"chain"`
 	DevChain DevChain `mapstructure:"devchain"`
+}
+
+// Authz configures the ext_authz gRPC service.
+type Authz struct {
+	Listen string `mapstructure:"listen"`
+	// GatewayPath is where clients reach the /api/1 channel API (RDN-Gateway-Path).
+	GatewayPath string `mapstructure:"gateway_path"`
+}
+
+// Pricing names the price table.
+type Pricing struct {
+	File string `mapstructure:"file"`
+}
+
+// Ledger configures the Badger ledger.
+type Ledger struct {
+	Dir string `mapstructure:"dir"`
+}
+
+// Receiver names the receiver's key: the account channels pay.
+type Receiver struct {
+	KeyFile      string `mapstructure:"key_file"`
+	PasswordFile string `mapstructure:"password_file"`
 }
 
 // Log configures structured logging.
@@ -34,14 +62,20 @@ type Log struct {
 
 // Chain names the Ethereum node and channel contract to use.
 type Chain struct {
-	RPCURL          string `mapstructure:"rpc_url"`
-	ChainID         uint64 `mapstructure:"chain_id"`
-	ContractAddress string `mapstructure:"contract_address"`
+	RPCURL          string        `mapstructure:"rpc_url"`
+	ChainID         uint64        `mapstructure:"chain_id"`
+	ContractAddress string        `mapstructure:"contract_address"`
+	StartBlock      uint64        `mapstructure:"start_block"`
+	Confirmations   uint64        `mapstructure:"confirmations"`
+	PollInterval    time.Duration `mapstructure:"poll_interval"`
+	MaxLag          time.Duration `mapstructure:"max_lag"`
+	MinReceiverETH  string        `mapstructure:"min_receiver_eth"`
 }
 
 // DevChain configures the embedded development chain, used when Chain.RPCURL is empty.
 type DevChain struct {
 	Listen          string        `mapstructure:"listen"`
+	Confirmations   uint64        `mapstructure:"confirmations"`
 	BlockPeriod     time.Duration `mapstructure:"block_period"`
 	Accounts        int           `mapstructure:"accounts"`
 	ChallengePeriod uint32        `mapstructure:"challenge_period"`
@@ -50,7 +84,12 @@ type DevChain struct {
 // Default returns the built-in defaults, the values config.yaml documents.
 func Default() Config {
 	return Config{
-		Log:      Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text"},
+		Authz:   Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1"},
+		Pricing: Pricing{File: "prices.yaml"},
+		Ledger:  Ledger{Dir: "data"},
+		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second,
+			MinReceiverETH: "0.01"},
 		DevChain: DevChain{Listen: "127.0.0.1:8545", Accounts: 4, ChallengePeriod: contracts.MinChallengePeriod},
 	}
 }
@@ -115,7 +154,31 @@ func (c Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
+	if _, _, err := net.SplitHostPort(c.Authz.Listen); err != nil {
+		bad("authz.listen", "%v", err)
+	}
+	if !strings.HasPrefix(c.Authz.GatewayPath, "/") {
+		bad("authz.gateway_path", "must start with /, got %q", c.Authz.GatewayPath)
+	}
+	if c.Pricing.File == "" {
+		bad("pricing.file", "required")
+	}
+	if c.Ledger.Dir == "" {
+		bad("ledger.dir", "required")
+	}
+	if _, err := c.Chain.MinReceiverWei(); err != nil {
+		bad("chain.min_receiver_eth", "%v", err)
+	}
+	if c.Chain.PollInterval <= 0 {
+		bad("chain.poll_interval", "must be positive")
+	}
+	if c.Chain.MaxLag < c.Chain.PollInterval {
+		bad("chain.max_lag", "must be at least chain.poll_interval")
+	}
 	if c.Chain.RPCURL != "" {
+		if c.Receiver.KeyFile == "" {
+			bad("receiver.key_file", "required with chain.rpc_url")
+		}
 		if c.Chain.ChainID == 0 {
 			bad("chain.chain_id", "required with chain.rpc_url")
 		}
@@ -139,6 +202,16 @@ func (c Config) Validate() error {
 		bad("devchain.challenge_period", "must be at least %d blocks, got %d", contracts.MinChallengePeriod, c.DevChain.ChallengePeriod)
 	}
 	return errors.Join(errs...)
+}
+
+// MinReceiverWei parses MinReceiverETH (a decimal number of ETH) into wei.
+func (c Chain) MinReceiverWei() (*big.Int, error) {
+	f, ok := new(big.Float).SetPrec(256).SetString(c.MinReceiverETH)
+	if !ok || f.Sign() < 0 {
+		return nil, fmt.Errorf("not a non-negative decimal number of ETH: %q", c.MinReceiverETH)
+	}
+	wei, _ := f.Mul(f, new(big.Float).SetInt(big.NewInt(1e18))).Int(nil)
+	return wei, nil
 }
 
 // Contract returns the configured channel contract address.

@@ -1,0 +1,155 @@
+package authz_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"text/template"
+
+	"github.com/uraiden/uraiden/contracts"
+)
+
+// TestFixtures sends every CheckRequest of testdata/checks over gRPC to a server on the dev
+// chain, in order, and checks each answer.
+func TestFixtures(t *testing.T) {
+	h := newHarness(t)
+	for _, f := range loadFixtures(t) {
+		switch f.Before {
+		case "":
+		case "mine":
+			h.mine(confirmations + 1)
+			h.sync()
+		case "close":
+			d := h.chain.Deployment()
+			h.transact(h.payer.key, d.Channels, contracts.NewRaidenMicroTransferChannels().PackUncooperativeClose(h.receiver(), h.payer.openBlock, big.NewInt(1)))
+			h.sync()
+		default:
+			t.Fatalf("%s: unknown before %q", f.Name, f.Before)
+		}
+		resp := h.check(h.render(&f))
+		expand := func(s string) string {
+			var buf bytes.Buffer
+			template.Must(template.New("").Funcs(h.funcs()).Parse(s)).Execute(&buf, h.templateData())
+			return buf.String()
+		}
+		if got := httpStatus(resp); got != f.Want.Status {
+			t.Errorf("%s: status %d, want %d (%s)", f.Name, got, f.Want.Status, resp.GetDeniedResponse().GetBody())
+			continue
+		}
+		headers := responseHeaders(resp)
+		for k, v := range f.Want.Headers {
+			if got, ok := headers[k]; !ok || !strings.EqualFold(got, expand(v)) {
+				t.Errorf("%s: header %s = %q, want %q", f.Name, k, got, expand(v))
+			}
+		}
+		for _, k := range f.Want.Absent {
+			if v, ok := headers[k]; ok {
+				t.Errorf("%s: unexpected header %s: %q", f.Name, k, v)
+			}
+		}
+		upstream := upstreamHeaders(resp)
+		for k, v := range f.Want.Upstream {
+			if got := upstream[k]; !strings.EqualFold(got, expand(v)) {
+				t.Errorf("%s: upstream header %s = %q, want %q", f.Name, k, got, expand(v))
+			}
+		}
+		body := resp.GetDeniedResponse().GetBody()
+		for _, part := range f.Want.BodyContains {
+			if !strings.Contains(strings.ToLower(body), strings.ToLower(expand(part))) {
+				t.Errorf("%s: body %s lacks %q", f.Name, body, expand(part))
+			}
+		}
+		meta := resp.GetDynamicMetadata().GetFields()["uraiden"].GetStructValue().GetFields()
+		for k, v := range f.Want.Metadata {
+			if got := meta[k].GetStringValue(); !strings.EqualFold(got, expand(v)) {
+				t.Errorf("%s: metadata %s = %q, want %q", f.Name, k, got, expand(v))
+			}
+		}
+	}
+}
+
+// 16 proofs of one channel (balance+price, +2·price, …) sent at once in random order: all
+// served, charged exactly 16 × price. Then 1,000 concurrent copies of a new proof: one OK.
+func TestConcurrentPayments(t *testing.T) {
+	h := newHarness(t)
+	const price, n = 5, 16
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i, k := range rand.Perm(n) {
+		balance := int64((k + 1) * price)
+		req := envoyRequest("GET", fmt.Sprintf("/echofix/p%d", k), h.proofHeaders(h.payer, balance))
+		wg.Go(func() { statuses[i] = httpStatus(h.check(req)) })
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != 200 {
+			t.Errorf("proof %d: status %d", i, s)
+		}
+	}
+	ch := h.channel(h.payer)
+	if ch.Charged.Int64() != n*price || ch.Balance.Int64() != n*price {
+		t.Fatalf("charged %s, balance %s; want %d", ch.Charged, ch.Balance, n*price)
+	}
+
+	req := envoyRequest("GET", "/echofix/again", h.proofHeaders(h.payer, (n+1)*price))
+	var mu sync.Mutex
+	counts := map[int]int{}
+	for range 1000 {
+		wg.Go(func() {
+			s := httpStatus(h.check(req))
+			mu.Lock()
+			counts[s]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if counts[200] != 1 || counts[402] != 999 {
+		t.Errorf("1,000 copies of one proof: %v, want one 200 and 999 402", counts)
+	}
+	if ch := h.channel(h.payer); ch.Charged.Int64() != (n+1)*price {
+		t.Errorf("charged %s after the copies, want %d", ch.Charged, (n+1)*price)
+	}
+}
+
+// A restart keeps every accepted payment: the old proofs stay spent, the next one pays.
+func TestRestartKeepsPayments(t *testing.T) {
+	h := newHarness(t)
+	for b := int64(5); b <= 50; b += 5 {
+		if s := httpStatus(h.check(envoyRequest("GET", "/echofix/a", h.proofHeaders(h.payer, b)))); s != 200 {
+			t.Fatalf("balance %d: %d", b, s)
+		}
+	}
+	h.restart()
+	ch := h.channel(h.payer)
+	if ch.Balance.Int64() != 50 || ch.Charged.Int64() != 50 {
+		t.Fatalf("after restart: balance %s charged %s", ch.Balance, ch.Charged)
+	}
+	for b := int64(5); b <= 50; b += 5 {
+		if s := httpStatus(h.check(envoyRequest("GET", "/echofix/a", h.proofHeaders(h.payer, b)))); s != 402 {
+			t.Errorf("spent balance %d after restart: %d", b, s)
+		}
+	}
+	if s := httpStatus(h.check(envoyRequest("GET", "/echofix/a", h.proofHeaders(h.payer, 55)))); s != 200 {
+		t.Errorf("next balance after restart: %d", s)
+	}
+}
+
+// Without the ETH to dispute a cheating close, the server takes no payment: 502, never 402.
+func TestReceiverWithoutETHAnswers502(t *testing.T) {
+	h := newHarness(t)
+	h.srv.Close()
+	h.cfg.Chain.MinReceiverETH = "1000000000" // far above the dev account's 1000 ETH
+	h.start()
+	resp := h.check(envoyRequest("GET", "/echofix/foo", nil))
+	if s := httpStatus(resp); s != 502 || !strings.Contains(resp.GetDeniedResponse().GetBody(), "too low to send a dispute") {
+		t.Errorf("status %d, body %s", s, resp.GetDeniedResponse().GetBody())
+	}
+	// Free routes stay free.
+	if s := httpStatus(h.check(envoyRequest("GET", "/free", nil))); s != 200 {
+		t.Errorf("free route: %d", s)
+	}
+}

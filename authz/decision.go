@@ -1,0 +1,146 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/pricing"
+)
+
+// Decision is what the service decided about one request.
+type Decision struct {
+	Status  int    // HTTP status: 200 allows, anything else denies
+	Flag    string // the RDN-* failure flag of a 402, if any
+	Message string // why, for the response body and the logs
+	Price   *big.Int
+	Rule    string
+	// Channel is set once the request named a channel the ledger knows.
+	Channel *ChannelState
+}
+
+// ChannelState is what the response tells a client about its channel.
+type ChannelState struct {
+	Sender    common.Address
+	OpenBlock uint32
+	// Balance and Signature are the server's last accepted proof: after this payment on a
+	// 200, the one to resynchronize with on a 402.
+	Balance   *big.Int
+	Signature proof.Signature
+	// Paid is the balance this request paid with (200 only).
+	Paid *big.Int
+}
+
+// Allowed reports whether the request may proceed.
+func (d *Decision) Allowed() bool { return d.Status == 200 }
+
+// Pricer prices requests; *pricing.Table is one.
+type Pricer interface {
+	Quote(r *pricing.Request) (pricing.Quote, error)
+}
+
+// ChainHealth reports whether the chain backend can protect the receiver right now.
+type ChainHealth interface {
+	// Healthy returns nil, or why payments must not be taken (node down, receiver's ETH too
+	// low to send a dispute).
+	Healthy() error
+}
+
+// Ledger is the part of *ledger.Ledger the decisions use.
+type Ledger interface {
+	Channel(id ledger.ChannelID) (*ledger.Channel, error)
+	ConfirmedHeight() uint64
+	Pay(ctx context.Context, p ledger.Payment) (ledger.PayResult, error)
+}
+
+// Config is what a Service needs.
+type Config struct {
+	Receiver    common.Address
+	Contract    common.Address
+	Token       common.Address
+	GatewayPath string // where the /api/1 channel management API is reachable
+	// Prices returns the current price table (it may be reloaded at any time).
+	Prices func() Pricer
+	Ledger Ledger
+	Chain  ChainHealth
+}
+
+// decide applies µRaiden's checks in order.
+func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
+	quote, err := c.Prices().Quote(&req.pricing)
+	if err != nil {
+		return &Decision{Status: 500, Message: fmt.Sprintf("pricing: %v", err)}
+	}
+	if quote.Price.Sign() == 0 {
+		return &Decision{Status: 200, Price: quote.Price, Rule: quote.Rule}
+	}
+	d := &Decision{Price: quote.Price, Rule: quote.Rule}
+	if err := c.Chain.Healthy(); err != nil {
+		return d.deny(502, "", fmt.Sprintf("payments suspended: %v", err))
+	}
+	pay, err := readPayment(req.headers)
+	if mErr := (*malformedError)(nil); errors.As(err, &mErr) {
+		return d.deny(409, "", mErr.Error())
+	} else if err != nil {
+		return d.deny(409, "", err.Error())
+	}
+	if pay == nil {
+		return d.deny(402, "", "payment required")
+	}
+	return c.decidePayment(ctx, d, pay)
+}
+
+func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHeaders) *Decision {
+	id := ledger.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
+	ch, err := c.Ledger.Channel(id)
+	if err != nil {
+		return d.deny(503, "", fmt.Sprintf("ledger: %v", err))
+	}
+	if ch != nil {
+		d.Channel = &ChannelState{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: ch.Balance, Signature: ch.Signature}
+	}
+	switch {
+	case ch != nil && ch.State == ledger.StateOpen && !ch.Confirmed(c.Ledger.ConfirmedHeight()):
+		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
+	case ch == nil || ch.State != ledger.StateOpen:
+		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
+	}
+	bp := proof.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
+	if signer, err := bp.Signer(pay.Signature[:]); err != nil || signer != pay.Sender {
+		return d.deny(402, FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
+	}
+
+	res, err := c.Ledger.Pay(ctx, ledger.Payment{ID: id, Balance: pay.Balance, Signature: pay.Signature, Price: d.Price})
+	if err != nil {
+		return d.deny(503, "", fmt.Sprintf("the payment could not be stored: %v", err))
+	}
+	if res.Known {
+		d.Channel = &ChannelState{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: res.Balance, Signature: res.Signature}
+	}
+	switch res.Outcome {
+	case ledger.Accepted:
+		d.Status = 200
+		d.Channel.Paid = pay.Balance
+		return d
+	case ledger.Replayed:
+		return d.deny(402, "", "this balance proof was already used; sign the next balance")
+	case ledger.InvalidAmount:
+		return d.deny(402, FlagInvalidAmount, fmt.Sprintf("the balance must exceed the last one by the price (%s); resynchronize with RDN-Sender-Balance", d.Price))
+	case ledger.ExceedsDeposit:
+		return d.deny(402, FlagInsufficientDeposit, fmt.Sprintf("the balance is above the channel's confirmed deposit (%s); top up", res.Deposit))
+	case ledger.Unconfirmed:
+		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
+	default:
+		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
+	}
+}
+
+func (d *Decision) deny(status int, flag, message string) *Decision {
+	d.Status, d.Flag, d.Message = status, flag, message
+	return d
+}

@@ -1,0 +1,20 @@
+// Package authz is uraiden's Envoy external-authorization service: it turns an
+// envoy.service.auth.v3 CheckRequest into a decision (free, quote, paid, or one of the
+// protocol's failures) and the decision into a CheckResponse.
+//
+// It asks package pricing what a request costs and package ledger to accept the payment,
+// and verifies balance proofs against the server's own receiver and contract addresses. It
+// answers OK only for a payment the ledger has made durable, and never a 402 while the chain
+// backend cannot protect the receiver (502 instead: a client must not keep paying into a
+// server that cannot dispute a cheating close).
+//
+// Statuses, in the order of µRaiden's checks (protocol.md §4):
+//
+//	200  free route, or payment accepted
+//	402  no proof (a quote); unconfirmed channel; unknown or closed channel; proof not signed
+//	     by the sender; amount wrong or proof already used; balance above the confirmed deposit
+//	409  malformed RDN-* value, naming the header
+//	500  the price of the route cannot be computed
+//	502  the chain backend is down, or the receiver cannot pay for a dispute
+//	503  the ledger cannot store the payment
+package authz

@@ -1,0 +1,284 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/pricing"
+)
+
+// Header names of the µRaiden protocol (protocol.md §3), in their canonical case for
+// responses; Envoy hands request headers over lower-cased.
+const (
+	HeaderGatewayPath       = "RDN-Gateway-Path"
+	HeaderReceiverAddress   = "RDN-Receiver-Address"
+	HeaderContractAddress   = "RDN-Contract-Address"
+	HeaderTokenAddress      = "RDN-Token-Address"
+	HeaderPrice             = "RDN-Price"
+	HeaderSenderAddress     = "RDN-Sender-Address"
+	HeaderSenderBalance     = "RDN-Sender-Balance"
+	HeaderBalance           = "RDN-Balance"
+	HeaderBalanceSignature  = "RDN-Balance-Signature"
+	HeaderOpenBlock         = "RDN-Open-Block"
+	HeaderPayment           = "RDN-Payment"
+	FlagInsufficientConfirm = "RDN-Insufficient-Confirmations"
+	FlagNonexistingChannel  = "RDN-Nonexisting-Channel"
+	FlagInvalidProof        = "RDN-Invalid-Balance-Proof"
+	FlagInvalidAmount       = "RDN-Invalid-Amount"
+	// FlagInsufficientDeposit is ours: µRaiden answered a plain 402 to a balance above the
+	// deposit, leaving the client to guess that it should top up.
+	FlagInsufficientDeposit = "RDN-Insufficient-Deposit"
+)
+
+// httpRequest is what a decision needs from Envoy's CheckRequest.
+type httpRequest struct {
+	pricing pricing.Request
+	headers map[string]string // lower-cased keys
+}
+
+// fromCheckRequest reads the HTTP attributes as Envoy fills them: lower-cased header keys,
+// pseudo-headers, the path with its query string, cookies in one "cookie" header, and, with
+// encode_raw_headers, the headers in header_map instead.
+func fromCheckRequest(req *authv3.CheckRequest) (httpRequest, error) {
+	attrs := req.GetAttributes()
+	h := attrs.GetRequest().GetHttp()
+	if h == nil {
+		return httpRequest{}, errors.New("CheckRequest has no HTTP request attributes")
+	}
+	headers := h.GetHeaders()
+	if len(headers) == 0 && len(h.GetHeaderMap().GetHeaders()) > 0 {
+		headers = make(map[string]string, len(h.GetHeaderMap().GetHeaders()))
+		for _, hv := range h.GetHeaderMap().GetHeaders() {
+			key, value := strings.ToLower(hv.GetKey()), hv.GetValue()
+			if value == "" {
+				value = string(hv.GetRawValue())
+			}
+			if prev, ok := headers[key]; ok {
+				value = prev + "," + value // as Envoy merges repeated headers
+			}
+			headers[key] = value
+		}
+	}
+	path := h.GetPath()
+	if path == "" {
+		path = headers[":path"]
+	}
+	rawPath, rawQuery, _ := strings.Cut(path, "?")
+	method := h.GetMethod()
+	if method == "" {
+		method = headers[":method"]
+	}
+	host := h.GetHost()
+	if host == "" {
+		host = headers[":authority"]
+	}
+	return httpRequest{
+		headers: headers,
+		pricing: pricing.Request{
+			Method:            strings.ToUpper(method),
+			Host:              host,
+			Path:              rawPath,
+			RawQuery:          rawQuery,
+			Headers:           headers,
+			ContextExtensions: attrs.GetContextExtensions(),
+		},
+	}, nil
+}
+
+// paymentHeaders is a balance proof as the client sent it.
+type paymentHeaders struct {
+	Sender    common.Address
+	OpenBlock uint32
+	Balance   *big.Int
+	Signature proof.Signature
+}
+
+// malformedError names the offending header: answered with 409.
+type malformedError struct {
+	header string
+	reason string
+}
+
+func (e *malformedError) Error() string { return e.header + ": " + e.reason }
+
+func malformed(header, format string, args ...any) error {
+	return &malformedError{header: header, reason: fmt.Sprintf(format, args...)}
+}
+
+// readPayment extracts the balance proof from RDN-* headers or, when the request carries no
+// signature header, from the cookies the browser paywall sets. It returns nil without a
+// signature: the client has not paid, it gets a quote.
+func readPayment(headers map[string]string) (*paymentHeaders, error) {
+	if err := checkRepeated(headers); err != nil {
+		return nil, err
+	}
+	source := headerSource(headers)
+	if _, ok := headers[lower(HeaderBalanceSignature)]; !ok {
+		cookies := cookieSource(headers["cookie"])
+		if _, ok := cookies(HeaderBalanceSignature); !ok {
+			return nil, nil
+		}
+		source = cookies
+	}
+	for _, name := range []string{HeaderContractAddress, HeaderReceiverAddress} {
+		if v, ok := source(name); ok && !common.IsHexAddress(v) {
+			return nil, malformed(name, "not an address: %q", v)
+		}
+	}
+	if v, ok := source(HeaderPayment); ok {
+		if _, err := parseAmount(HeaderPayment, v); err != nil {
+			return nil, err
+		}
+	}
+
+	var p paymentHeaders
+	var err error
+	sigText, _ := source(HeaderBalanceSignature)
+	if p.Signature, err = proof.ParseSignature(sigText); err != nil {
+		return nil, malformed(HeaderBalanceSignature, "%v", err)
+	}
+	sender, ok := source(HeaderSenderAddress)
+	if !ok {
+		return nil, malformed(HeaderSenderAddress, "missing")
+	}
+	if !common.IsHexAddress(sender) {
+		return nil, malformed(HeaderSenderAddress, "not an address: %q", sender)
+	}
+	p.Sender = common.HexToAddress(sender)
+	block, ok := source(HeaderOpenBlock)
+	if !ok {
+		return nil, malformed(HeaderOpenBlock, "missing")
+	}
+	n, err := strconv.ParseUint(block, 10, 32)
+	if err != nil {
+		return nil, malformed(HeaderOpenBlock, "not a block number: %q", block)
+	}
+	p.OpenBlock = uint32(n)
+	if p.Balance, err = readBalance(source); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// readBalance accepts the new balance from RDN-Balance (µRaiden's client) or
+// RDN-Sender-Balance (µRaiden's docs); both present must agree.
+func readBalance(source func(string) (string, bool)) (*big.Int, error) {
+	var balance *big.Int
+	for _, name := range []string{HeaderBalance, HeaderSenderBalance} {
+		text, ok := source(name)
+		if !ok {
+			continue
+		}
+		b, err := parseAmount(name, text)
+		if err != nil {
+			return nil, err
+		}
+		if balance != nil && balance.Cmp(b) != 0 {
+			return nil, malformed(name, "disagrees with %s", HeaderBalance)
+		}
+		balance = b
+	}
+	if balance == nil {
+		return nil, malformed(HeaderBalance, "missing (send RDN-Balance or RDN-Sender-Balance)")
+	}
+	return balance, nil
+}
+
+var maxUint192 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 192), big.NewInt(1))
+
+func parseAmount(header, text string) (*big.Int, error) {
+	if text == "" || strings.TrimLeft(text, "0123456789") != "" {
+		return nil, malformed(header, "not a non-negative integer: %q", text)
+	}
+	v, ok := new(big.Int).SetString(text, 10)
+	if !ok || v.Cmp(maxUint192) > 0 {
+		return nil, malformed(header, "out of range: %q", text)
+	}
+	return v, nil
+}
+
+func lower(name string) string { return strings.ToLower(name) }
+
+// headerSource looks a header up by name.
+func headerSource(headers map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := headers[lower(name)]
+		return firstValue(v), ok
+	}
+}
+
+// Envoy joins a repeated header's values with commas. No RDN value contains one, so a comma
+// means the header was repeated: the same value repeated is that value; different values are
+// refused.
+func checkRepeated(headers map[string]string) error {
+	for key, v := range headers {
+		if !strings.HasPrefix(key, "rdn-") || !strings.Contains(v, ",") {
+			continue
+		}
+		parts := strings.Split(v, ",")
+		for _, p := range parts[1:] {
+			if strings.TrimSpace(p) != strings.TrimSpace(parts[0]) {
+				return malformed(canonical(key), "repeated with different values")
+			}
+		}
+	}
+	return nil
+}
+
+func firstValue(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return strings.TrimSpace(first)
+}
+
+// canonical turns "rdn-sender-balance" into "RDN-Sender-Balance" for messages.
+func canonical(key string) string {
+	parts := strings.Split(key, "-")
+	for i, p := range parts {
+		if i == 0 {
+			parts[i] = strings.ToUpper(p)
+		} else if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "-")
+}
+
+// cookieSource reads the cookies the paywall sets, by their RDN-* names.
+func cookieSource(line string) func(string) (string, bool) {
+	values := map[string]string{}
+	if line != "" {
+		cookies, err := http.ParseCookie(line)
+		if err != nil {
+			// Other cookies of the site may be odd; only ours matter. Parse leniently.
+			cookies = lenientCookies(line)
+		}
+		for _, c := range cookies {
+			if strings.HasPrefix(strings.ToUpper(c.Name), "RDN-") {
+				values[strings.ToLower(c.Name)] = c.Value
+			}
+		}
+	}
+	return func(name string) (string, bool) {
+		v, ok := values[lower(name)]
+		return v, ok
+	}
+}
+
+func lenientCookies(line string) []*http.Cookie {
+	var out []*http.Cookie
+	for part := range strings.SplitSeq(line, ";") {
+		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if ok {
+			out = append(out, &http.Cookie{Name: name, Value: strings.Trim(value, `"`)})
+		}
+	}
+	return out
+}

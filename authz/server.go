@@ -1,0 +1,61 @@
+package authz
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+)
+
+// Service implements envoy.service.auth.v3.Authorization.
+type Service struct {
+	authv3.UnimplementedAuthorizationServer
+	cfg Config
+	log *slog.Logger
+}
+
+// NewService returns the authorization service.
+func NewService(cfg Config, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GatewayPath == "" {
+		cfg.GatewayPath = "/api/1"
+	}
+	return &Service{cfg: cfg, log: logger}
+}
+
+// Check decides one request. Errors are answered as denials, never as gRPC errors: a gRPC
+// error makes Envoy apply its own failure mode, which may be configured to allow.
+func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	d := s.Decide(ctx, req)
+	s.log.LogAttrs(ctx, logLevel(d), "check",
+		slog.Int("status", d.Status),
+		slog.String("flag", d.Flag),
+		slog.String("message", d.Message),
+		slog.String("rule", d.Rule),
+		slog.String("request_id", req.GetAttributes().GetRequest().GetHttp().GetId()),
+		slog.Duration("took", time.Since(start)),
+	)
+	return s.cfg.checkResponse(d), nil
+}
+
+// Decide returns the decision on a request without building the response.
+func (s *Service) Decide(ctx context.Context, req *authv3.CheckRequest) *Decision {
+	r, err := fromCheckRequest(req)
+	if err != nil {
+		return &Decision{Status: 409, Message: err.Error()}
+	}
+	return s.cfg.decide(ctx, r)
+}
+
+func logLevel(d *Decision) slog.Level {
+	switch {
+	case d.Status >= 500:
+		return slog.LevelWarn
+	default:
+		return slog.LevelDebug
+	}
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/uraiden/uraiden/internal/server"
+)
+
+func newServeCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Envoy ext_authz service that charges for HTTP requests",
+		Long: `Serves envoy.service.auth.v3.Authorization/Check on authz.listen (default
+127.0.0.1:9001), with the standard gRPC health service and server reflection. Each request is
+priced by the price table (pricing.file); a priced request must carry a µRaiden balance proof
+in RDN-* headers (or the paywall's cookies), which is verified, stored durably in the ledger
+(ledger.dir), and only then allowed.
+
+Without chain.rpc_url it runs on the embedded dev chain (see 'uraiden devchain'), whose
+ledger is new at every start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := server.Start(ctx, a.cfg, a.log)
+			if err != nil {
+				return err
+			}
+			if s.DevChain != nil {
+				printDevChain(cmd.OutOrStdout(), s.DevChain)
+			}
+			<-ctx.Done()
+			a.log.Info("shutting down")
+			return s.Close()
+		},
+	}
+	flags := cmd.Flags()
+	flags.String("listen", "127.0.0.1:9001", "gRPC listen address of the ext_authz service")
+	flags.String("prices", "prices.yaml", "price table file")
+	flags.String("ledger-dir", "data", "ledger data directory")
+	flags.String("rpc", "", "Ethereum node URL (empty: the embedded dev chain)")
+	a.bind(flags, "authz.listen", "listen")
+	a.bind(flags, "pricing.file", "prices")
+	a.bind(flags, "ledger.dir", "ledger-dir")
+	a.bind(flags, "chain.rpc_url", "rpc")
+	return cmd
+}

@@ -1,0 +1,246 @@
+// Package server assembles `uraiden serve`: the chain (a node, or the embedded dev chain),
+// the ledger, the price table, the chain watcher and the ext_authz gRPC server, started in
+// that order and stopped in reverse.
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/uraiden/uraiden/authz"
+	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/chain/devchain"
+	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/pricing"
+)
+
+// Server is a running uraiden service.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	DevChain *devchain.Chain // nil with a configured node
+	Client   *ethclient.Client
+	Contract chain.Contract
+	Receiver *ecdsa.PrivateKey
+	Ledger   *ledger.Ledger
+	Prices   *pricing.Watcher
+	Watcher  *chain.Watcher
+	Authz    *authz.Service
+
+	grpc     *grpc.Server
+	listener net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closers  []func() error
+}
+
+// Options are what a caller may provide instead of the configuration.
+type Options struct {
+	// DevChain, when set, is a running dev chain to use (and not close) instead of starting
+	// one; its ledger is kept across starts, so a test can restart the service on it.
+	DevChain *devchain.Chain
+}
+
+// Start brings the service up and returns once it serves.
+func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, error) {
+	return StartWith(ctx, cfg, logger, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: logger, DevChain: opts.DevChain}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+
+	confirmations, startBlock, ledgerDir, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	receiver := crypto.PubkeyToAddress(s.Receiver.PublicKey)
+	s.Ledger, err = ledger.Open(ledger.Options{
+		Dir:    ledgerDir,
+		Logger: logger,
+		Identity: ledger.Identity{
+			ChainID:  s.chainID(),
+			Contract: s.Contract.Address,
+			Receiver: receiver,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.Ledger.Close)
+
+	s.Prices, err = pricing.NewWatcher(cfg.Pricing.File, pricing.WatcherOptions{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("price table: %w", err)
+	}
+	s.goRun(func() { _ = s.Prices.Run(runCtx) })
+
+	minWei, _ := cfg.Chain.MinReceiverWei()
+	s.Watcher = chain.NewWatcher(chain.WatcherConfig{
+		Client: s.Client, Contract: s.Contract.Address, Receiver: receiver,
+		ChallengePeriod: s.Contract.ChallengePeriod, Confirmations: confirmations, StartBlock: startBlock,
+		PollInterval: cfg.Chain.PollInterval, MaxLag: cfg.Chain.MaxLag, MinReceiverBalance: minWei, Logger: logger,
+	}, s.Ledger)
+	if err := s.Watcher.Poll(ctx); err != nil {
+		// Serve anyway: Check answers 502 until the chain is reachable again.
+		logger.Warn("initial chain sync failed; payments are suspended until it succeeds", "err", err)
+	}
+	s.goRun(func() { s.Watcher.Run(runCtx) })
+
+	s.Authz = authz.NewService(authz.Config{
+		Receiver: receiver, Contract: s.Contract.Address, Token: s.Contract.Token,
+		GatewayPath: cfg.Authz.GatewayPath,
+		Prices:      func() authz.Pricer { return s.Prices.Current() },
+		Ledger:      s.Ledger,
+		Chain:       s.Watcher,
+	}, logger)
+	return s, s.serveGRPC()
+}
+
+// connect reaches the chain: the configured node, or a new embedded dev chain.
+func (s *Server) connect(ctx context.Context) (confirmations, startBlock uint64, ledgerDir string, err error) {
+	cfg := s.cfg
+	if s.DevChain != nil {
+		return s.useDevChain(ctx, false)
+	}
+	if cfg.Chain.RPCURL == "" {
+		return s.startDevChain(ctx)
+	}
+	s.Receiver, err = keys.Load(cfg.Receiver.KeyFile, cfg.Receiver.PasswordFile)
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("receiver key: %w", err)
+	}
+	c, err := chain.Dial(ctx, cfg.Chain.RPCURL, chain.Expect{ChainID: cfg.Chain.ChainID, Contract: cfg.Chain.Contract()})
+	if err != nil {
+		return 0, 0, "", err
+	}
+	s.Client, s.Contract = c.Client, c.Contract
+	s.closers = append(s.closers, func() error { c.Close(); return nil })
+	s.log.Info("connected to the chain", "rpc", cfg.Chain.RPCURL, "chain_id", c.ChainID, "contract", c.Contract.Address, "token", c.Contract.Token)
+	return cfg.Chain.Confirmations, cfg.Chain.StartBlock, cfg.Ledger.Dir, nil
+}
+
+func (s *Server) startDevChain(ctx context.Context) (uint64, uint64, string, error) {
+	dc := s.cfg.DevChain
+	c, err := devchain.Start(ctx, devchain.Config{
+		Listen: dc.Listen, BlockPeriod: dc.BlockPeriod, Accounts: dc.Accounts,
+		ChallengePeriod: dc.ChallengePeriod, Logger: s.log,
+	})
+	if err != nil {
+		return 0, 0, "", fmt.Errorf("start dev chain: %w", err)
+	}
+	s.DevChain = c
+	s.closers = append(s.closers, c.Close)
+	return s.useDevChain(ctx, true)
+}
+
+func (s *Server) useDevChain(ctx context.Context, fresh bool) (uint64, uint64, string, error) {
+	c, dc := s.DevChain, s.cfg.DevChain
+	d := c.Deployment()
+	s.Client = c.Client()
+	s.Receiver = c.Accounts()[0].Key
+	contract, err := chain.VerifyContract(ctx, s.Client, d.Channels)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	s.Contract = contract
+	// A new dev chain needs a new ledger.
+	dir := filepath.Join(s.cfg.Ledger.Dir, "devchain")
+	if fresh {
+		if err := os.RemoveAll(dir); err != nil {
+			return 0, 0, "", fmt.Errorf("reset the dev chain's ledger %s: %w", dir, err)
+		}
+	}
+	s.log.Info("embedded dev chain running (development only)", "rpc", c.HTTPEndpoint(),
+		"chain_id", devchain.ChainID, "contract", d.Channels, "token", d.Token, "ledger", dir)
+	return dc.Confirmations, d.ChannelsBlock, dir, nil
+}
+
+func (s *Server) chainID() uint64 {
+	if s.DevChain != nil {
+		return devchain.ChainID
+	}
+	return s.cfg.Chain.ChainID
+}
+
+func (s *Server) serveGRPC() error {
+	l, err := net.Listen("tcp", s.cfg.Authz.Listen)
+	if err != nil {
+		return fmt.Errorf("authz listen: %w", err)
+	}
+	s.listener = l
+	s.grpc = grpc.NewServer()
+	authv3.RegisterAuthorizationServer(s.grpc, s.Authz)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, hs)
+	reflection.Register(s.grpc)
+	s.goRun(func() {
+		if err := s.grpc.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("gRPC server stopped", "err", err)
+		}
+	})
+	s.log.Info("serving Envoy ext_authz", "grpc", l.Addr().String(), "service", authv3.Authorization_ServiceDesc.ServiceName,
+		"prices", s.cfg.Pricing.File, "receiver", crypto.PubkeyToAddress(s.Receiver.PublicKey))
+	return nil
+}
+
+// Addr is the gRPC listener's address.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+func (s *Server) goRun(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// Close stops serving (letting Check calls in flight finish, for up to 10 seconds), stops
+// the watchers, and closes the ledger and the chain.
+func (s *Server) Close() error {
+	if s.grpc != nil {
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			s.grpc.Stop()
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
