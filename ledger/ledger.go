@@ -183,6 +183,30 @@ func getJSON(txn *badger.Txn, key []byte, v any) error {
 	return item.Value(func(data []byte) error { return json.Unmarshal(data, v) })
 }
 
+// OpenExisting opens a ledger directory that must already hold a ledger, whatever it belongs
+// to: for tools (backup) that act on the directory as it is.
+func OpenExisting(dir string, logger *slog.Logger) (*Ledger, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", dir, err)
+	}
+	var id Identity
+	err = db.View(func(txn *badger.Txn) error {
+		if _, err := txn.Get(keyIdentity); errors.Is(err, badger.ErrKeyNotFound) {
+			return fmt.Errorf("ledger: %s holds no ledger", dir)
+		}
+		return getJSON(txn, keyIdentity, &id)
+	})
+	db.Close()
+	if err != nil {
+		return nil, err
+	}
+	return Open(Options{Dir: dir, Identity: id, Logger: logger})
+}
+
 // Identity returns what the ledger belongs to.
 func (l *Ledger) Identity() Identity { return l.id }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/uraiden/uraiden/pricing"
 )
 
 func newConfigCmd(a *app) *cobra.Command {
@@ -14,13 +16,20 @@ func newConfigCmd(a *app) *cobra.Command {
 	cfg.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration file, environment and flags; exit non-zero on any error",
-		Long: `Validates the whole configuration as the service would load it: unknown keys, values
-out of range and malformed addresses are all reported, then the command exits 1.`,
+		Long: `Validates the whole configuration as the service would load it, and the price table
+it names: unknown keys, values out of range, malformed addresses, regular expressions and
+price expressions that do not compile are all reported, each with its rule and line, and the
+command exits 1.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationConfigRequired: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// PersistentPreRunE already loaded and validated it; say so.
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK\n", a.configPath)
+			// PersistentPreRunE already loaded and validated the configuration.
+			table, err := pricing.Load(a.cfg.Pricing.File)
+			if err != nil {
+				return fmt.Errorf("price table: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK\n%s: OK (%d rules, default price %s)\n",
+				a.configPath, a.cfg.Pricing.File, table.Len(), table.DefaultPrice())
 			return nil
 		},
 	})

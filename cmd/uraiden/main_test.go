@@ -21,6 +21,10 @@ import (
 	"github.com/uraiden/uraiden/internal/devtools"
 )
 
+// repoRoot holds config.yaml and prices.yaml; the configuration's relative paths are
+// relative to the working directory, as for a user running the README's commands there.
+var repoRoot, _ = filepath.Abs("../..")
+
 // syncBuffer is written by a running command and read by the test.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -48,7 +52,7 @@ func run(ctx context.Context, args ...string) (string, error) {
 
 func execute(ctx context.Context, out io.Writer, args ...string) error {
 	cmd := newRootCmd()
-	cmd.SetArgs(append([]string{"--config", "../../config.yaml"}, args...))
+	cmd.SetArgs(append([]string{"--config", filepath.Join(repoRoot, "config.yaml")}, args...))
 	cmd.SetOut(out)
 	cmd.SetErr(out)
 	return cmd.ExecuteContext(ctx)
@@ -180,10 +184,12 @@ func TestDeployRefusesBadInput(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
+	t.Chdir(repoRoot)
 	if out, err := run(t.Context(), "config", "check"); err != nil || !strings.Contains(out, "OK") {
 		t.Fatalf("the shipped config.yaml does not pass: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad-prices.yaml"), []byte("default_price: 0\nrules:\n  - name: broken\n    path: \"/a(\"\n    price: 1\n"), 0o600)
 	for _, tc := range []struct{ yaml, want string }{
 		{"log:\n  levle: info\n", "invalid keys: levle"},
 		{"nosuch: 1\n", "invalid keys: nosuch"},
@@ -192,6 +198,10 @@ func TestConfigCheck(t *testing.T) {
 		{"devchain:\n  challenge_period: 10\n", "devchain.challenge_period: must be at least 500"},
 		{"devchain:\n  block_period: soon\n", "block_period"},
 		{"log:\n  level: loud\n", "log.level"},
+		{"chain:\n  rpc_url: http://127.0.0.1:8545\n  chain_id: 1\n  contract_address: \"0x0000000000000000000000000000000000000001\"\n", "receiver.key_file: required"},
+		{"chain:\n  min_receiver_eth: lots\n", "chain.min_receiver_eth"},
+		{"authz:\n  listen: nowhere\n", "authz.listen"},
+		{"pricing:\n  file: " + filepath.Join(dir, "bad-prices.yaml") + "\n", `rule 1 "broken": path`},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o600)

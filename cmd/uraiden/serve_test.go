@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// grpcurl finds the grpcurl binary (.ci/run installs it with go install).
+func grpcurl(t *testing.T) string {
+	if p, err := exec.LookPath("grpcurl"); err == nil {
+		return p
+	}
+	gopath, err := exec.Command("go", "env", "GOPATH").Output()
+	if err == nil {
+		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "grpcurl")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("grpcurl is not installed")
+	}
+	t.Skip("grpcurl not installed: go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4")
+	return ""
+}
+
+// `uraiden serve` on the embedded dev chain, as the README runs it, answers grpcurl's Check of
+// a priced path with a 402 carrying the RDN headers; then the ledger is backed up and
+// restored.
+func TestServeWithGrpcurlThenBackup(t *testing.T) {
+	bin := grpcurl(t)
+	t.Chdir(repoRoot)
+	addr := freeAddr(t)
+	dataDir := t.TempDir()
+	t.Setenv("URAIDEN_DEVCHAIN_LISTEN", freeAddr(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- execute(ctx, &out, "serve", "--listen", addr, "--ledger-dir", dataDir) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve exited with %v", err)
+			}
+		}
+	}
+	defer stop()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not listen:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd := exec.Command(bin, "-plaintext", "-d", "@", addr, "envoy.service.auth.v3.Authorization/Check")
+	cmd.Stdin = strings.NewReader(`{"attributes":{"request":{"http":{"method":"GET","path":"/echofix/foo","host":"localhost:10000",
+		"headers":{":method":"GET",":path":"/echofix/foo",":authority":"localhost:10000"}}}}}`)
+	got, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("grpcurl: %v\n%s", err, got)
+	}
+	for _, want := range []string{`"code": "PaymentRequired"`, `"key": "RDN-Price"`, `"value": "5"`, `"key": "RDN-Receiver-Address"`, `"key": "RDN-Contract-Address"`, `"key": "RDN-Token-Address"`} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("grpcurl output lacks %s:\n%s", want, got)
+		}
+	}
+	health, err := exec.Command(bin, "-plaintext", addr, "grpc.health.v1.Health/Check").CombinedOutput()
+	if err != nil || !strings.Contains(string(health), "SERVING") {
+		t.Errorf("health: %v %s", err, health)
+	}
+	stop()
+
+	backup := filepath.Join(t.TempDir(), "ledger.bak")
+	ledgerDir := filepath.Join(dataDir, "devchain")
+	t.Setenv("URAIDEN_LEDGER_DIR", ledgerDir)
+	if o, err := run(t.Context(), "backup", "--out", backup); err != nil || !strings.Contains(o, "chain 1337") {
+		t.Fatalf("backup: %v\n%s", err, o)
+	}
+	restored := t.TempDir()
+	t.Setenv("URAIDEN_LEDGER_DIR", restored)
+	if o, err := run(t.Context(), "restore", "--in", backup); err != nil {
+		t.Fatalf("restore: %v\n%s", err, o)
+	}
+	if o, err := run(t.Context(), "restore", "--in", backup); err == nil || !strings.Contains(err.Error(), "already holds a ledger") {
+		t.Errorf("second restore: %v\n%s", err, o)
+	}
+	if o, err := run(t.Context(), "backup", "--out", filepath.Join(t.TempDir(), "again.bak")); err != nil || !strings.Contains(o, "chain 1337") {
+		t.Errorf("backup of the restored ledger: %v\n%s", err, o)
+	}
+}
