@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"math/big"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -40,6 +42,12 @@ type WatcherConfig struct {
 	MinReceiverBalance *big.Int
 	// MaxRange caps the blocks asked for in one eth_getLogs.
 	MaxRange uint64
+	// ReorgDepth is how many recent block hashes are kept to follow a reorganization; it must
+	// exceed Confirmations. A deeper reorganization triggers a full resync.
+	ReorgDepth uint64
+	// OnEvents, if set, is called with the events of every update once they are durable: the
+	// watchtower reacts to close requests and settlements there.
+	OnEvents func(ctx context.Context, events []ledger.Event)
 	Logger   *slog.Logger
 }
 
@@ -51,9 +59,10 @@ type Watcher struct {
 	abi    *contracts.RaidenMicroTransferChannels
 	topics []common.Hash
 
-	lastOK   atomic.Int64 // unix nanoseconds of the last poll that reached the head
-	problem  atomic.Pointer[error]
-	lastHead atomic.Uint64
+	lastOK    atomic.Int64 // unix nanoseconds of the last poll that reached the head
+	problem   atomic.Pointer[error]
+	lastHead  atomic.Uint64
+	resyncing atomic.Bool
 }
 
 // NewWatcher returns a watcher; Run starts it.
@@ -66,6 +75,9 @@ func NewWatcher(cfg WatcherConfig, l *ledger.Ledger) *Watcher {
 	}
 	if cfg.MaxRange == 0 {
 		cfg.MaxRange = 2000
+	}
+	if cfg.ReorgDepth <= cfg.Confirmations {
+		cfg.ReorgDepth = cfg.Confirmations + 64
 	}
 	if cfg.MinReceiverBalance == nil {
 		cfg.MinReceiverBalance = new(big.Int)
@@ -82,10 +94,14 @@ func NewWatcher(cfg WatcherConfig, l *ledger.Ledger) *Watcher {
 	return w
 }
 
-// Run polls until ctx ends. Errors are logged and retried; Healthy reports them.
+// Run follows the chain until ctx ends: it looks at the chain on every new head when the
+// node can push them (WebSocket, IPC), and on every poll interval in any case. Errors are
+// logged and retried; Healthy reports them.
 func (w *Watcher) Run(ctx context.Context) {
 	t := time.NewTicker(w.cfg.PollInterval)
 	defer t.Stop()
+	heads, unsubscribe := w.subscribeHeads(ctx)
+	defer func() { unsubscribe() }()
 	for {
 		if err := w.Poll(ctx); err != nil && ctx.Err() == nil {
 			w.cfg.Logger.Warn("chain poll failed", "err", err)
@@ -94,13 +110,51 @@ func (w *Watcher) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if heads == nil {
+				heads, unsubscribe = w.subscribeHeads(ctx)
+			}
+		case _, ok := <-heads:
+			if !ok {
+				heads = nil
+			}
 		}
 	}
+}
+
+// subscribeHeads asks the node to push new heads; over HTTP it cannot, and a nil channel
+// leaves Run to its poll interval.
+func (w *Watcher) subscribeHeads(ctx context.Context) (<-chan *types.Header, func()) {
+	ch := make(chan *types.Header, 16)
+	sub, err := w.cfg.Client.SubscribeNewHead(ctx, ch)
+	if err != nil {
+		return nil, func() {}
+	}
+	out := make(chan *types.Header, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case h := <-ch:
+				select {
+				case out <- h:
+				default: // a poll is due anyway
+				}
+			case <-sub.Err():
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, sub.Unsubscribe
 }
 
 // Healthy returns nil while the chain backend can protect the receiver: the last look at
 // the chain reached its head recently and the receiver can pay for a dispute.
 func (w *Watcher) Healthy() error {
+	if w.resyncing.Load() {
+		return errors.New("resynchronizing after a chain reorganization deeper than the blocks kept")
+	}
 	if p := w.problem.Load(); p != nil {
 		if errors.Is(*p, ErrReceiverBalance) {
 			return *p
@@ -138,27 +192,32 @@ func (w *Watcher) poll(ctx context.Context) error {
 		return fmt.Errorf("head: %w", err)
 	}
 	w.lastHead.Store(head)
+	if err := w.followReorg(ctx, head); err != nil {
+		return err
+	}
 	confirmed := uint64(0)
 	if head >= w.cfg.Confirmations {
 		confirmed = head - w.cfg.Confirmations
 	}
 	sync := w.ledger.Sync()
 	from := max(sync.Cursor+1, w.cfg.StartBlock)
-	if from > head {
-		if confirmed > sync.Confirmed {
-			sync.Confirmed = confirmed
-			if err := w.ledger.Apply(ctx, ledger.Update{Sync: sync}); err != nil {
-				return err
-			}
+	if from > head && confirmed > sync.Confirmed {
+		sync.Confirmed = confirmed
+		if err := w.ledger.Apply(ctx, ledger.Update{Sync: sync}); err != nil {
+			return err
 		}
 	}
 	for from <= head {
 		to := min(head, from+w.cfg.MaxRange-1)
-		if err := w.applyRange(ctx, from, to, min(confirmed, to)); err != nil {
+		if err := w.applyRange(ctx, from, to, head, min(confirmed, to)); err != nil {
 			return err
 		}
 		from = to + 1
 	}
+	return w.checkReceiverBalance(ctx)
+}
+
+func (w *Watcher) checkReceiverBalance(ctx context.Context) error {
 	bal, err := w.cfg.Client.BalanceAt(ctx, w.cfg.Receiver, nil)
 	if err != nil {
 		return fmt.Errorf("receiver balance: %w", err)
@@ -169,7 +228,63 @@ func (w *Watcher) poll(ctx context.Context) error {
 	return nil
 }
 
-func (w *Watcher) applyRange(ctx context.Context, from, to, confirmed uint64) error {
+// followReorg checks that the last block followed is still on the chain; if not, it finds the
+// fork point among the recent hashes and rolls the ledger back to it, or resyncs when the
+// reorganization is deeper than the hashes kept.
+func (w *Watcher) followReorg(ctx context.Context, head uint64) error {
+	sync := w.ledger.Sync()
+	if len(sync.Recent) == 0 {
+		return nil
+	}
+	last := sync.Recent[len(sync.Recent)-1]
+	if ok, err := w.onChain(ctx, last, head); err != nil || ok {
+		return err
+	}
+	fork := -1
+	for i := len(sync.Recent) - 2; i >= 0; i-- {
+		ok, err := w.onChain(ctx, sync.Recent[i], head)
+		if err != nil {
+			return err
+		}
+		if ok {
+			fork = i
+			break
+		}
+	}
+	if fork < 0 {
+		return w.resync(ctx, head, sync)
+	}
+	at := sync.Recent[fork]
+	rolled := ledger.SyncState{Cursor: at.Number, CursorHash: at.Hash, Confirmed: min(sync.Confirmed, at.Number), Recent: sync.Recent[:fork+1]}
+	orphaned, err := w.ledger.Rollback(ctx, at.Number, rolled)
+	if err != nil {
+		return fmt.Errorf("roll back to block %d: %w", at.Number, err)
+	}
+	w.cfg.Logger.Warn("chain reorganization: rolled back to the fork point", "fork_block", at.Number,
+		"depth", last.Number-at.Number, "old_head", last.Hash)
+	for _, id := range orphaned {
+		w.cfg.Logger.Error("a paid channel's creation was reorganized away; its payments are lost unless it reappears",
+			"channel", id)
+	}
+	return nil
+}
+
+// onChain reports whether a block we followed is still the chain's block at its height.
+func (w *Watcher) onChain(ctx context.Context, b ledger.BlockRef, head uint64) (bool, error) {
+	if b.Number > head {
+		return false, nil
+	}
+	h, err := w.cfg.Client.HeaderByNumber(ctx, new(big.Int).SetUint64(b.Number))
+	if errors.Is(err, ethereum.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("header %d: %w", b.Number, err)
+	}
+	return h.Hash().Hex() == b.Hash, nil
+}
+
+func (w *Watcher) applyRange(ctx context.Context, from, to, head, confirmed uint64) error {
 	logs, err := w.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
 		FromBlock: new(big.Int).SetUint64(from),
 		ToBlock:   new(big.Int).SetUint64(to),
@@ -186,23 +301,62 @@ func (w *Watcher) applyRange(ctx context.Context, from, to, confirmed uint64) er
 		}
 		return cmp.Compare(a.Index, b.Index)
 	})
-	header, err := w.cfg.Client.HeaderByNumber(ctx, new(big.Int).SetUint64(to))
-	if err != nil {
-		return fmt.Errorf("header %d: %w", to, err)
-	}
-	events, err := w.decode(logs)
+	events, err := w.decode(ctx, logs)
 	if err != nil {
 		return err
 	}
-	return w.ledger.Apply(ctx, ledger.Update{
-		Events: events,
-		Sync:   ledger.SyncState{Cursor: to, CursorHash: header.Hash().Hex(), Confirmed: confirmed},
-	})
+	sync, err := w.advance(ctx, w.ledger.Sync(), from, to, head)
+	if err != nil {
+		return err
+	}
+	sync.Confirmed = confirmed
+	var forget uint64
+	if to > w.cfg.ReorgDepth {
+		forget = to - w.cfg.ReorgDepth
+	}
+	if err := w.ledger.Apply(ctx, ledger.Update{Events: events, Sync: sync, ForgetBelow: forget}); err != nil {
+		return err
+	}
+	if w.cfg.OnEvents != nil && len(events) > 0 {
+		w.cfg.OnEvents(ctx, events)
+	}
+	return nil
 }
 
-func (w *Watcher) decode(logs []types.Log) ([]ledger.Event, error) {
+// advance moves the cursor to `to` and records the hashes of the blocks within ReorgDepth of
+// the head.
+func (w *Watcher) advance(ctx context.Context, sync ledger.SyncState, from, to, head uint64) (ledger.SyncState, error) {
+	keepFrom := uint64(0)
+	if head+1 > w.cfg.ReorgDepth {
+		keepFrom = head + 1 - w.cfg.ReorgDepth
+	}
+	recent := slices.Clone(sync.Recent)
+	for b := max(from, keepFrom); b <= to; b++ {
+		h, err := w.cfg.Client.HeaderByNumber(ctx, new(big.Int).SetUint64(b))
+		if err != nil {
+			return sync, fmt.Errorf("header %d: %w", b, err)
+		}
+		recent = append(recent, ledger.BlockRef{Number: b, Hash: h.Hash().Hex()})
+	}
+	if len(recent) == 0 || recent[len(recent)-1].Number != to {
+		h, err := w.cfg.Client.HeaderByNumber(ctx, new(big.Int).SetUint64(to))
+		if err != nil {
+			return sync, fmt.Errorf("header %d: %w", to, err)
+		}
+		recent = append(recent, ledger.BlockRef{Number: to, Hash: h.Hash().Hex()})
+	}
+	i := 0
+	for i < len(recent)-1 && recent[i].Number < keepFrom {
+		i++
+	}
+	recent = recent[i:]
+	last := recent[len(recent)-1]
+	return ledger.SyncState{Cursor: to, CursorHash: last.Hash, Confirmed: sync.Confirmed, Recent: recent}, nil
+}
+
+func (w *Watcher) decode(ctx context.Context, logs []types.Log) ([]ledger.Event, error) {
 	var events []ledger.Event
-	created := map[ledger.ChannelID]bool{}
+	known := map[ledger.ChannelID]bool{}
 	for i := range logs {
 		l := &logs[i]
 		if l.Removed {
@@ -213,22 +367,129 @@ func (w *Watcher) decode(logs []types.Log) ([]ledger.Event, error) {
 			return nil, fmt.Errorf("decode log %d/%d: %w", l.BlockNumber, l.Index, err)
 		}
 		if ev.Kind == ledger.Created {
-			created[ev.Channel] = true
-		} else if !created[ev.Channel] {
-			known, err := w.ledger.Known(ev.Channel)
+			known[ev.Channel] = true
+		}
+		if !known[ev.Channel] {
+			ok, err := w.ledger.Known(ev.Channel)
 			if err != nil {
 				return nil, err
 			}
-			if !known {
-				// Opened before StartBlock: no payment was ever accepted on it here.
-				w.cfg.Logger.Warn("event for a channel opened before the start block; ignored",
-					"event", ev.Kind, "channel", ev.Channel, "block", l.BlockNumber)
-				continue
+			if !ok {
+				// Opened before StartBlock: learn it from the contract as it was just before.
+				seed, err := w.seed(ctx, ev.Channel, l.BlockNumber-1)
+				if err != nil {
+					return nil, err
+				}
+				if seed == nil {
+					w.cfg.Logger.Warn("event for a channel the contract does not know; ignored", "event", ev.Kind, "channel", ev.Channel, "block", l.BlockNumber)
+					continue
+				}
+				events = append(events, seed...)
 			}
+			known[ev.Channel] = true
 		}
 		events = append(events, ev)
 	}
 	return events, nil
+}
+
+// channelInfo asks the contract for a channel at a block (nil: the latest); ok is false when
+// the contract has no such channel there.
+func (w *Watcher) channelInfo(ctx context.Context, id ledger.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
+	bound := w.abi.Instance(w.cfg.Client, w.cfg.Contract)
+	info, err = bind.Call(bound, &bind.CallOpts{Context: ctx, BlockNumber: block},
+		w.abi.PackGetChannelInfo(id.Sender, w.cfg.Receiver, id.OpenBlock), w.abi.UnpackGetChannelInfo)
+	if err != nil {
+		if strings.Contains(err.Error(), "execution reverted") {
+			return info, false, nil
+		}
+		return info, false, fmt.Errorf("getChannelInfo %s: %w", id, err)
+	}
+	return info, true, nil
+}
+
+// seed makes up the events that bring a channel opened before StartBlock into the ledger,
+// from the contract's state at a block.
+func (w *Watcher) seed(ctx context.Context, id ledger.ChannelID, block uint64) ([]ledger.Event, error) {
+	info, ok, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(block))
+	if err != nil {
+		// A node that prunes old state cannot answer for the past: the present will do, at
+		// the risk of counting a later top-up twice.
+		w.cfg.Logger.Warn("getChannelInfo at a past block failed; using the latest state", "channel", id, "block", block, "err", err)
+		if info, ok, err = w.channelInfo(ctx, id, nil); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
+		return nil, nil
+	}
+	events := []ledger.Event{{Kind: ledger.Created, Channel: id, Block: uint64(id.OpenBlock), Amount: info.Arg1, Seeded: true}}
+	if info.Arg4.Sign() > 0 {
+		events = append(events, ledger.Event{Kind: ledger.Withdrawn, Channel: id, Block: block, Amount: info.Arg4, Seeded: true})
+	}
+	if info.Arg2 > 0 {
+		events = append(events, ledger.Event{Kind: ledger.CloseRequested, Channel: id, Block: block, Amount: info.Arg3, SettleBlock: uint64(info.Arg2), Seeded: true})
+	}
+	w.cfg.Logger.Info("learned a channel opened before the start block", "channel", id, "deposit", info.Arg1)
+	return events, nil
+}
+
+// resync rebuilds what the ledger knows from the chain's current state after a
+// reorganization deeper than the hashes kept. Payments stop while it runs.
+func (w *Watcher) resync(ctx context.Context, head uint64, old ledger.SyncState) error {
+	w.resyncing.Store(true)
+	defer w.resyncing.Store(false)
+	w.cfg.Logger.Error("chain reorganization deeper than the blocks kept: payments stopped, resynchronizing from the contract",
+		"kept", len(old.Recent), "old_cursor", old.Cursor, "head", head)
+	ids, err := w.ledger.ChannelIDs(func(c *ledger.Channel) bool {
+		return c.State == ledger.StateOpen || c.State == ledger.StateClosing
+	})
+	if err != nil {
+		return err
+	}
+	seen := map[ledger.ChannelID]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	// Channels created on the new branch that the ledger has never seen.
+	for from := w.cfg.StartBlock; from <= head; from += w.cfg.MaxRange {
+		logs, err := w.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
+			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(min(head, from+w.cfg.MaxRange-1)),
+			Addresses: []common.Address{w.cfg.Contract},
+			Topics:    [][]common.Hash{{w.topics[0]}, nil, {common.BytesToHash(w.cfg.Receiver.Bytes())}},
+		})
+		if err != nil {
+			return fmt.Errorf("resync logs: %w", err)
+		}
+		for _, l := range logs {
+			id := ledger.ChannelID{Sender: common.BytesToAddress(l.Topics[1].Bytes()), OpenBlock: uint32(l.BlockNumber)}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	headBlock := new(big.Int).SetUint64(head)
+	states := make([]ledger.ChainChannel, 0, len(ids))
+	for _, id := range ids {
+		info, ok, err := w.channelInfo(ctx, id, headBlock)
+		if err != nil {
+			return err
+		}
+		states = append(states, ledger.ChainChannel{ID: id, Exists: ok, Deposit: info.Arg1, SettleBlock: uint64(info.Arg2), ClosingBalance: info.Arg3, Withdrawn: info.Arg4})
+	}
+	sync, err := w.advance(ctx, ledger.SyncState{}, head, head, head)
+	if err != nil {
+		return err
+	}
+	if head >= w.cfg.Confirmations {
+		sync.Confirmed = head - w.cfg.Confirmations
+	}
+	if err := w.ledger.Resync(ctx, states, sync); err != nil {
+		return err
+	}
+	w.cfg.Logger.Warn("resynchronized with the chain", "channels", len(states), "head", head)
+	return nil
 }
 
 func (w *Watcher) decodeLog(l *types.Log) (ledger.Event, error) {

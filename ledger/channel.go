@@ -40,6 +40,9 @@ const (
 	StateClosing
 	// StateSettled channels are closed on chain; they are kept as history.
 	StateSettled
+	// StateOrphaned channels had payments, then a reorganization deeper than the
+	// confirmations removed their creation from the chain: kept as evidence, never paid.
+	StateOrphaned
 )
 
 func (s State) String() string {
@@ -50,6 +53,8 @@ func (s State) String() string {
 		return "closing"
 	case StateSettled:
 		return "settled"
+	case StateOrphaned:
+		return "orphaned"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }

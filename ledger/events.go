@@ -2,8 +2,14 @@ package ledger
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // EventKind is a channel-contract event that changes a channel.
@@ -31,6 +37,9 @@ type Event struct {
 	Amount *big.Int
 	// SettleBlock is when a requested close may settle.
 	SettleBlock uint64
+	// Seeded marks a Created event made up from getChannelInfo for a channel opened before
+	// the watcher's start block: it is not undone by a reorganization.
+	Seeded bool
 }
 
 // Update is what the watcher hands over after following the chain to Sync.Cursor: the
@@ -38,40 +47,134 @@ type Event struct {
 type Update struct {
 	Events []Event
 	Sync   SyncState
+	// ForgetBelow drops the undo records of blocks below it: they are too deep to be
+	// reorganized away.
+	ForgetBelow uint64
 }
 
-// Apply applies a chain update. Events for channels the ledger does not know (opened before
-// it started following the chain) need the channel looked up first: see Known and Seed.
+// prefixUndo keys the undo records: "undo/" ‖ uint64 block ‖ uint32 sequence.
+var prefixUndo = []byte("undo/")
+
+// undoRecord is what Rollback needs to take one event back without touching the payments
+// made since: the event, and the fields it overwrote.
+type undoRecord struct {
+	Event            Event
+	PrevState        State
+	PrevCloseBalance *big.Int
+	PrevSettleBlock  uint64
+}
+
+func undoKey(block uint64, seq uint32) []byte {
+	k := append([]byte{}, prefixUndo...)
+	k = binary.BigEndian.AppendUint64(k, block)
+	return binary.BigEndian.AppendUint32(k, seq)
+}
+
+// Apply applies a chain update. Events for channels the ledger does not know must be
+// preceded by a (Seeded) Created event; Apply refuses the whole update otherwise.
 func (l *Ledger) Apply(ctx context.Context, u Update) error {
+	forget, err := l.undoKeys(0, u.ForgetBelow)
+	if err != nil {
+		return err
+	}
+	return l.change(ctx, u.Sync, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+		var writes []kv
+		for _, k := range forget {
+			writes = append(writes, kv{key: k})
+		}
+		for i, ev := range u.Events {
+			c, err := get(ev.Channel)
+			if err != nil {
+				return nil, err
+			}
+			rec := undoRecord{Event: ev}
+			if c != nil {
+				rec.PrevState, rec.PrevCloseBalance, rec.PrevSettleBlock = c.State, new(big.Int).Set(c.CloseBalance), c.SettleBlock
+			}
+			after, err := applyEvent(c, ev)
+			if err != nil {
+				return nil, err
+			}
+			set(ev.Channel, after)
+			if !ev.Seeded {
+				data, _ := json.Marshal(rec)
+				writes = append(writes, kv{undoKey(ev.Block, uint32(i)), data})
+			}
+		}
+		return writes, nil
+	})
+}
+
+// Rollback takes back every event of the blocks after fork, newest first, because a
+// reorganization orphaned them, and records the new sync state. Payments are kept: only what
+// the chain decided is undone. It returns the channels that had payments and lost their
+// creation (now StateOrphaned).
+func (l *Ledger) Rollback(ctx context.Context, fork uint64, sync SyncState) ([]ChannelID, error) {
+	keys, records, err := l.undoRecords(fork + 1)
+	if err != nil {
+		return nil, err
+	}
+	var orphaned []ChannelID
+	err = l.change(ctx, sync, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+		var writes []kv
+		for i := len(records) - 1; i >= 0; i-- {
+			rec := records[i]
+			c, err := get(rec.Event.Channel)
+			if err != nil {
+				return nil, err
+			}
+			after, wasPaid := undoEvent(c, rec)
+			if wasPaid {
+				orphaned = append(orphaned, rec.Event.Channel)
+			}
+			set(rec.Event.Channel, after)
+			writes = append(writes, kv{key: keys[i]})
+		}
+		return writes, nil
+	})
+	return orphaned, err
+}
+
+// change runs f over copies of the channels it touches, then makes the new channels, f's
+// extra writes and the sync state durable in one write. Nothing changes in memory unless f
+// succeeds.
+func (l *Ledger) change(ctx context.Context, sync SyncState, f func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error)) error {
 	entries := map[ChannelID]*entry{}
 	defer func() {
 		for _, e := range entries {
 			e.mu.Unlock()
 		}
 	}()
-	// Work on copies: nothing changes in memory unless every event applies.
 	next := map[ChannelID]*Channel{}
-	for _, ev := range u.Events {
-		if _, ok := entries[ev.Channel]; !ok {
-			e, err := l.lockEntry(ev.Channel)
-			if err != nil {
-				return err
-			}
-			entries[ev.Channel] = e
-			if e.ch != nil {
-				next[ev.Channel] = e.ch.clone()
-			}
+	get := func(id ChannelID) (*Channel, error) {
+		if c, ok := next[id]; ok {
+			return c, nil
 		}
-		after, err := applyEvent(next[ev.Channel], ev)
+		e, err := l.lockEntry(id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		next[ev.Channel] = after
+		entries[id] = e
+		if e.ch != nil {
+			next[id] = e.ch.clone()
+		} else {
+			next[id] = nil
+		}
+		return next[id], nil
 	}
-	w := &write{delta: zeroStats(), sync: &u.Sync}
+	set := func(id ChannelID, c *Channel) { next[id] = c }
+	extra, err := f(get, set)
+	if err != nil {
+		return err
+	}
+	w := &write{delta: zeroStats(), sync: &sync, sets: extra}
 	for id, c := range next {
 		w.delta.add(statsDelta(entries[id].ch, c))
-		w.sets = append(w.sets, kv{id.key(), c.marshal()})
+		if c == nil {
+			w.sets = append(w.sets, kv{key: id.key()})
+		} else {
+			w.sets = append(w.sets, kv{id.key(), c.marshal()})
+		}
 	}
 	if err := l.enqueue(w); err != nil {
 		return err
@@ -79,14 +182,10 @@ func (l *Ledger) Apply(ctx context.Context, u Update) error {
 	for id, c := range next {
 		entries[id].ch = c
 	}
-	// Confirmations advance with the cursor before the write is durable; that only lets a
-	// payment be decided earlier, and every payment is made durable after this write.
-	for {
-		cur := l.confirmed.Load()
-		if u.Sync.Confirmed <= cur || l.confirmed.CompareAndSwap(cur, u.Sync.Confirmed) {
-			break
-		}
-	}
+	// Confirmations move with the sync state before the write is durable; that only lets a
+	// payment be decided earlier, and every payment is made durable after this write. A
+	// rollback may lower them.
+	l.confirmed.Store(sync.Confirmed)
 	for id, e := range entries {
 		e.mu.Unlock()
 		delete(entries, id)
@@ -97,7 +196,7 @@ func (l *Ledger) Apply(ctx context.Context, u Update) error {
 // applyEvent returns the channel after the event, modifying c (a copy) in place.
 func applyEvent(c *Channel, ev Event) (*Channel, error) {
 	if ev.Kind == Created {
-		if c != nil && c.State != StateSettled {
+		if c != nil && c.State != StateSettled && c.State != StateOrphaned {
 			// Seen twice (a resync over the same blocks): the first one counts.
 			return c, nil
 		}
@@ -124,6 +223,78 @@ func applyEvent(c *Channel, ev Event) (*Channel, error) {
 		return nil, fmt.Errorf("ledger: unknown event kind %d", ev.Kind)
 	}
 	return c, nil
+}
+
+// undoEvent takes one event back; wasPaid reports a creation undone under payments.
+func undoEvent(c *Channel, rec undoRecord) (_ *Channel, wasPaid bool) {
+	ev := rec.Event
+	if c == nil {
+		return nil, false
+	}
+	switch ev.Kind {
+	case Created:
+		if c.Charged.Sign() == 0 {
+			return nil, false
+		}
+		c.State = StateOrphaned
+		return c, true
+	case ToppedUp:
+		i := slices.IndexFunc(c.TopUps, func(t TopUp) bool { return t.Block == ev.Block && t.Amount.Cmp(ev.Amount) == 0 })
+		if i >= 0 {
+			c.TopUps = slices.Delete(c.TopUps, i, i+1)
+		} else if c.Deposit.Cmp(ev.Amount) >= 0 {
+			// Already counted as confirmed: the reorganization was deeper than the confirmations.
+			c.Deposit.Sub(c.Deposit, ev.Amount)
+		}
+	case CloseRequested, Settled:
+		c.State = rec.PrevState
+		c.CloseBalance = new(big.Int).Set(rec.PrevCloseBalance)
+		c.SettleBlock = rec.PrevSettleBlock
+	case Withdrawn:
+		c.Withdrawn.Sub(c.Withdrawn, ev.Amount)
+	}
+	return c, false
+}
+
+// undoKeys lists the undo records of blocks in [from, below).
+func (l *Ledger) undoKeys(from, below uint64) ([][]byte, error) {
+	if below <= from {
+		return nil, nil
+	}
+	var keys [][]byte
+	err := l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixUndo})
+		defer it.Close()
+		for it.Seek(undoKey(from, 0)); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			if binary.BigEndian.Uint64(k[len(prefixUndo):]) >= below {
+				break
+			}
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// undoRecords returns the undo records of blocks from `from` on, oldest first.
+func (l *Ledger) undoRecords(from uint64) ([][]byte, []undoRecord, error) {
+	var keys [][]byte
+	var records []undoRecord
+	err := l.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixUndo})
+		defer it.Close()
+		for it.Seek(undoKey(from, 0)); it.Valid(); it.Next() {
+			var rec undoRecord
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
+				return errors.Join(errCorrupt, err)
+			}
+			keys = append(keys, it.Item().KeyCopy(nil))
+			records = append(records, rec)
+		}
+		return nil
+	})
+	return keys, records, err
 }
 
 // Known reports whether the ledger has a record of the channel.

@@ -100,6 +100,7 @@ type write struct {
 	done  chan error
 }
 
+// kv is a key to set, or to delete when value is nil.
 type kv struct{ key, value []byte }
 
 // Open opens or creates a ledger.
@@ -362,23 +363,32 @@ func (l *Ledger) commit(batch []*write) {
 	txn := l.db.NewTransaction(true)
 	defer txn.Discard()
 	err := func() error {
+		syncChanged := false
 		for _, w := range batch {
 			for _, s := range w.sets {
-				if err := txn.Set(s.key, s.value); err != nil {
+				var err error
+				if s.value == nil {
+					err = txn.Delete(s.key)
+				} else {
+					err = txn.Set(s.key, s.value)
+				}
+				if err != nil {
 					return err
 				}
 			}
 			stats.add(w.delta)
 			if w.sync != nil {
-				syncState = *w.sync
+				syncState, syncChanged = *w.sync, true
 			}
 		}
 		if err := txn.Set(keyStats, stats.marshal()); err != nil {
 			return err
 		}
-		data, _ := json.Marshal(syncState)
-		if err := txn.Set(keySync, data); err != nil {
-			return err
+		if syncChanged {
+			data, _ := json.Marshal(syncState)
+			if err := txn.Set(keySync, data); err != nil {
+				return err
+			}
 		}
 		return txn.Commit()
 	}()

@@ -347,3 +347,91 @@ func TestBackupRestore(t *testing.T) {
 		t.Error("restore into a non-empty ledger succeeded")
 	}
 }
+
+func TestRollbackUndoesOnlyTheChain(t *testing.T) {
+	l, _ := openTest(t)
+	apply := func(sync SyncState, events ...Event) {
+		t.Helper()
+		if err := l.Apply(t.Context(), Update{Events: events, Sync: sync}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob := ChannelID{Sender: common.HexToAddress("0xb0"), OpenBlock: 21}
+	// alice: created at 10, confirmed and paid; bob: created at 21, unconfirmed.
+	apply(SyncState{Cursor: 20, Confirmed: 15}, Event{Kind: Created, Channel: alice, Block: 10, Amount: big.NewInt(100)})
+	pay(t, l, alice, 30, 30)
+	apply(SyncState{Cursor: 22, Confirmed: 17},
+		Event{Kind: Created, Channel: bob, Block: 21, Amount: big.NewInt(50)},
+		Event{Kind: ToppedUp, Channel: alice, Block: 21, Amount: big.NewInt(40)},
+		Event{Kind: Withdrawn, Channel: alice, Block: 22, Amount: big.NewInt(10)},
+		Event{Kind: CloseRequested, Channel: alice, Block: 22, Amount: big.NewInt(5), SettleBlock: 522})
+	if c, _ := l.Channel(alice); c.State != StateClosing || c.TotalDeposit().Int64() != 140 || c.Withdrawn.Int64() != 10 {
+		t.Fatalf("before the rollback: %v deposit %s withdrawn %s", c.State, c.TotalDeposit(), c.Withdrawn)
+	}
+
+	orphaned, err := l.Rollback(t.Context(), 20, SyncState{Cursor: 20, Confirmed: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orphaned) != 0 {
+		t.Errorf("orphaned %v", orphaned)
+	}
+	if ok, _ := l.Known(bob); ok {
+		t.Error("bob's orphaned creation is still known")
+	}
+	c, _ := l.Channel(alice)
+	if c.State != StateOpen || c.TotalDeposit().Int64() != 100 || c.Withdrawn.Sign() != 0 || c.CloseBalance.Sign() != 0 || c.SettleBlock != 0 {
+		t.Errorf("alice after the rollback: %v deposit %s withdrawn %s close %s/%d", c.State, c.TotalDeposit(), c.Withdrawn, c.CloseBalance, c.SettleBlock)
+	}
+	if c.Balance.Int64() != 30 || c.Charged.Int64() != 30 || c.Signature != sig(30) {
+		t.Errorf("payments lost in the rollback: balance %s charged %s", c.Balance, c.Charged)
+	}
+	if st := l.Stats(); st.OpenChannels != 1 || st.ClosingChannels != 0 || st.DepositSum.Int64() != 100 {
+		t.Errorf("stats after the rollback: %+v", st)
+	}
+	if s := l.Sync(); s.Cursor != 20 || l.ConfirmedHeight() != 15 {
+		t.Errorf("sync after the rollback: %+v", s)
+	}
+	// The new branch applies cleanly, and the undone blocks' records are gone.
+	apply(SyncState{Cursor: 23, Confirmed: 18}, Event{Kind: ToppedUp, Channel: alice, Block: 23, Amount: big.NewInt(7)})
+	if c, _ := l.Channel(alice); c.TotalDeposit().Int64() != 107 {
+		t.Errorf("deposit on the new branch: %s", c.TotalDeposit())
+	}
+
+	// A creation undone under payments (deeper than the confirmations) is kept, orphaned.
+	orphaned, err = l.Rollback(t.Context(), 5, SyncState{Cursor: 5, Confirmed: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orphaned) != 1 || orphaned[0] != alice {
+		t.Errorf("orphaned %v, want alice", orphaned)
+	}
+	if c, _ := l.Channel(alice); c == nil || c.State != StateOrphaned || c.Balance.Int64() != 30 {
+		t.Errorf("alice after a deep rollback: %+v", c)
+	}
+	if r := pay(t, l, alice, 40, 10); r.Outcome != NoChannel {
+		t.Errorf("payment on an orphaned channel: %v", r.Outcome)
+	}
+}
+
+func TestForgetBelowPrunesUndoRecords(t *testing.T) {
+	l, _ := openTest(t)
+	for b := uint64(1); b <= 10; b++ {
+		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(b))), OpenBlock: uint32(b)}
+		err := l.Apply(t.Context(), Update{
+			Events:      []Event{{Kind: Created, Channel: id, Block: b, Amount: big.NewInt(1)}},
+			Sync:        SyncState{Cursor: b},
+			ForgetBelow: b - min(b, 3),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := l.undoKeys(0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 4 { // blocks 7..10
+		t.Errorf("%d undo records kept, want 4", len(keys))
+	}
+}

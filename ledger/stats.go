@@ -29,6 +29,15 @@ type SyncState struct {
 	CursorHash string `json:"cursor_hash"`
 	// Confirmed is the highest block whose events count as confirmed.
 	Confirmed uint64 `json:"confirmed"`
+	// Recent are the hashes of the last blocks followed, newest last, deeper than the
+	// confirmations: where to find the fork point of a reorganization.
+	Recent []BlockRef `json:"recent,omitempty"`
+}
+
+// BlockRef names a block.
+type BlockRef struct {
+	Number uint64 `json:"n"`
+	Hash   string `json:"h"`
 }
 
 func zeroStats() Stats {
@@ -67,8 +76,10 @@ func contribution(c *Channel) Stats {
 		s.OpenChannels = 1
 	case StateClosing:
 		s.ClosingChannels = 1
-	case StateSettled:
-		s.SettledChannels = 1
+	case StateSettled, StateOrphaned:
+		if c.State == StateSettled {
+			s.SettledChannels = 1
+		}
 		return s
 	}
 	s.DepositSum.Set(c.TotalDeposit())
