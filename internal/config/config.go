@@ -70,6 +70,7 @@ type Chain struct {
 	PollInterval    time.Duration `mapstructure:"poll_interval"`
 	MaxLag          time.Duration `mapstructure:"max_lag"`
 	MinReceiverETH  string        `mapstructure:"min_receiver_eth"`
+	MaxFeeGwei      string        `mapstructure:"max_fee_gwei"`
 }
 
 // DevChain configures the embedded development chain, used when Chain.RPCURL is empty.
@@ -89,7 +90,7 @@ func Default() Config {
 		Pricing: Pricing{File: "prices.yaml"},
 		Ledger:  Ledger{Dir: "data"},
 		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second,
-			MinReceiverETH: "0.01"},
+			MinReceiverETH: "0.01", MaxFeeGwei: "500"},
 		DevChain: DevChain{Listen: "127.0.0.1:8545", Accounts: 4, ChallengePeriod: contracts.MinChallengePeriod},
 	}
 }
@@ -169,6 +170,9 @@ func (c Config) Validate() error {
 	if _, err := c.Chain.MinReceiverWei(); err != nil {
 		bad("chain.min_receiver_eth", "%v", err)
 	}
+	if fee, err := c.Chain.MaxFeeWei(); err != nil || fee.Sign() == 0 {
+		bad("chain.max_fee_gwei", "not a positive decimal number of gwei: %q", c.Chain.MaxFeeGwei)
+	}
 	if c.Chain.PollInterval <= 0 {
 		bad("chain.poll_interval", "must be positive")
 	}
@@ -205,13 +209,18 @@ func (c Config) Validate() error {
 }
 
 // MinReceiverWei parses MinReceiverETH (a decimal number of ETH) into wei.
-func (c Chain) MinReceiverWei() (*big.Int, error) {
-	f, ok := new(big.Float).SetPrec(256).SetString(c.MinReceiverETH)
+func (c Chain) MinReceiverWei() (*big.Int, error) { return decimalUnits(c.MinReceiverETH, 1e18) }
+
+// MaxFeeWei parses MaxFeeGwei (a decimal number of gwei) into wei per gas.
+func (c Chain) MaxFeeWei() (*big.Int, error) { return decimalUnits(c.MaxFeeGwei, 1e9) }
+
+func decimalUnits(text string, unit int64) (*big.Int, error) {
+	f, ok := new(big.Float).SetPrec(256).SetString(text)
 	if !ok || f.Sign() < 0 {
-		return nil, fmt.Errorf("not a non-negative decimal number of ETH: %q", c.MinReceiverETH)
+		return nil, fmt.Errorf("not a non-negative decimal number: %q", text)
 	}
-	wei, _ := f.Mul(f, new(big.Float).SetInt(big.NewInt(1e18))).Int(nil)
-	return wei, nil
+	v, _ := f.Mul(f, new(big.Float).SetInt64(unit)).Int(nil)
+	return v, nil
 }
 
 // Contract returns the configured channel contract address.

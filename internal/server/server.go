@@ -43,6 +43,7 @@ type Server struct {
 	Ledger   *ledger.Ledger
 	Prices   *pricing.Watcher
 	Watcher  *chain.Watcher
+	Tower    *chain.Watchtower
 	Authz    *authz.Service
 
 	grpc     *grpc.Server
@@ -100,24 +101,39 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	s.goRun(func() { _ = s.Prices.Run(runCtx) })
 
+	chainID, err := s.Client.ChainID(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("chain id: %w", err)
+	}
+	maxFee, _ := cfg.Chain.MaxFeeWei()
+	s.Tower = chain.NewWatchtower(chain.WatchtowerConfig{
+		Client: s.Client, ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver,
+		MaxFeeCap: maxFee, DeadlineMargin: uint64(s.Contract.ChallengePeriod / 4),
+		Interval: cfg.Chain.PollInterval, Logger: logger,
+	}, s.Ledger)
 	minWei, _ := cfg.Chain.MinReceiverWei()
 	s.Watcher = chain.NewWatcher(chain.WatcherConfig{
 		Client: s.Client, Contract: s.Contract.Address, Receiver: receiver,
 		ChallengePeriod: s.Contract.ChallengePeriod, Confirmations: confirmations, StartBlock: startBlock,
-		PollInterval: cfg.Chain.PollInterval, MaxLag: cfg.Chain.MaxLag, MinReceiverBalance: minWei, Logger: logger,
+		PollInterval: cfg.Chain.PollInterval, MaxLag: cfg.Chain.MaxLag, MinReceiverBalance: minWei,
+		OnEvents: s.Tower.OnEvents, Logger: logger,
 	}, s.Ledger)
 	if err := s.Watcher.Poll(ctx); err != nil {
 		// Serve anyway: Check answers 502 until the chain is reachable again.
 		logger.Warn("initial chain sync failed; payments are suspended until it succeeds", "err", err)
 	}
+	if err := s.Tower.Resume(ctx); err != nil {
+		logger.Error("watchtower: resuming disputes failed; retrying in the background", "err", err)
+	}
 	s.goRun(func() { s.Watcher.Run(runCtx) })
+	s.goRun(func() { s.Tower.Run(runCtx) })
 
 	s.Authz = authz.NewService(authz.Config{
 		Receiver: receiver, Contract: s.Contract.Address, Token: s.Contract.Token,
 		GatewayPath: cfg.Authz.GatewayPath,
 		Prices:      func() authz.Pricer { return s.Prices.Current() },
 		Ledger:      s.Ledger,
-		Chain:       s.Watcher,
+		Chain:       chainHealth{s.Watcher, s.Tower},
 	}, logger)
 	return s, s.serveGRPC()
 }
@@ -209,6 +225,19 @@ func (s *Server) serveGRPC() error {
 	s.log.Info("serving Envoy ext_authz", "grpc", l.Addr().String(), "service", authv3.Authorization_ServiceDesc.ServiceName,
 		"prices", s.cfg.Pricing.File, "receiver", crypto.PubkeyToAddress(s.Receiver.PublicKey))
 	return nil
+}
+
+// chainHealth is healthy when the watcher sees the chain and no dispute waits for funds.
+type chainHealth struct {
+	watcher *chain.Watcher
+	tower   *chain.Watchtower
+}
+
+func (h chainHealth) Healthy() error {
+	if err := h.watcher.Healthy(); err != nil {
+		return err
+	}
+	return h.tower.Healthy()
 }
 
 // Addr is the gRPC listener's address.

@@ -1,0 +1,419 @@
+package chain
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/ledger"
+)
+
+// WatchtowerConfig configures a Watchtower.
+type WatchtowerConfig struct {
+	Client   *ethclient.Client
+	ChainID  *big.Int
+	Contract common.Address
+	// Key is the receiver's: it signs the closing message and pays the gas.
+	Key *ecdsa.PrivateKey
+	// MaxFeeCap caps what a dispute may pay per gas, in wei.
+	MaxFeeCap *big.Int
+	// BumpAfter is how many blocks a transaction may wait before it is sent again with
+	// higher fees.
+	BumpAfter uint64
+	// DeadlineMargin: a dispute must be mined this many blocks before the settle block; from
+	// there on its fee goes straight to the cap.
+	DeadlineMargin uint64
+	// Interval between looks at the disputes in flight.
+	Interval time.Duration
+	// OnTransaction, if set, is told of every transaction event: "sent", "bumped", "mined",
+	// "reverted", "waiting-funds".
+	OnTransaction func(result string)
+	Logger        *slog.Logger
+}
+
+// Watchtower protects the receiver's earnings: when a sender asks to close a channel below
+// the highest balance it signed, the watchtower submits cooperativeClose with that balance
+// proof and the receiver's closing signature, at once, and owns the transaction until it is
+// mined: nonce, EIP-1559 fees under a cap, fee bumps, a deadline before the settle block. Its
+// state is in the ledger, so a restart resumes every dispute.
+type Watchtower struct {
+	cfg      WatchtowerConfig
+	ledger   *ledger.Ledger
+	abi      *contracts.RaidenMicroTransferChannels
+	receiver common.Address
+	signer   types.Signer
+
+	mu        sync.Mutex // one dispute step at a time: they share the nonce sequence
+	nextNonce *uint64
+	unfunded  map[ledger.ChannelID]bool
+}
+
+// ErrDisputeUnfunded means a dispute waits for the receiver to be sent ETH for gas.
+var ErrDisputeUnfunded = errors.New("a dispute is waiting: the receiver's ETH cannot pay its gas")
+
+// NewWatchtower returns a watchtower; call Resume at start, then Run.
+func NewWatchtower(cfg WatchtowerConfig, l *ledger.Ledger) *Watchtower {
+	if cfg.BumpAfter == 0 {
+		cfg.BumpAfter = 3
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.MaxFeeCap == nil {
+		cfg.MaxFeeCap = new(big.Int).Mul(big.NewInt(500), big.NewInt(params.GWei))
+	}
+	if cfg.OnTransaction == nil {
+		cfg.OnTransaction = func(string) {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Watchtower{
+		cfg: cfg, ledger: l, abi: contracts.NewRaidenMicroTransferChannels(),
+		receiver: crypto.PubkeyToAddress(cfg.Key.PublicKey),
+		signer:   types.LatestSignerForChainID(cfg.ChainID),
+		unfunded: map[ledger.ChannelID]bool{},
+	}
+}
+
+// Healthy returns an error while a dispute cannot be paid for: the server must then take no
+// more payments.
+func (t *Watchtower) Healthy() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id := range t.unfunded {
+		return fmt.Errorf("%w (channel %s)", ErrDisputeUnfunded, id)
+	}
+	return nil
+}
+
+// OnEvents is the watcher's hook: a close request below our balance opens a dispute; a
+// settlement ends one.
+func (t *Watchtower) OnEvents(ctx context.Context, events []ledger.Event) {
+	for _, ev := range events {
+		var err error
+		switch ev.Kind {
+		case ledger.CloseRequested:
+			err = t.consider(ctx, ev.Channel)
+		case ledger.Settled:
+			err = t.settled(ctx, ev)
+		}
+		if err != nil {
+			t.cfg.Logger.Error("watchtower", "channel", ev.Channel, "event", ev.Kind, "err", err)
+		}
+	}
+}
+
+// Resume picks up every dispute in flight, and opens the disputes a crash may have missed:
+// closing channels whose close request is below our balance.
+func (t *Watchtower) Resume(ctx context.Context) error {
+	ids, err := t.ledger.ChannelIDs(func(c *ledger.Channel) bool {
+		return c.State == ledger.StateClosing && c.Balance.Cmp(c.CloseBalance) > 0
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := t.consider(ctx, id); err != nil {
+			return err
+		}
+	}
+	return t.Tick(ctx)
+}
+
+// Run advances the disputes in flight until ctx ends.
+func (t *Watchtower) Run(ctx context.Context) {
+	tick := time.NewTicker(t.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := t.Tick(ctx); err != nil && ctx.Err() == nil {
+				t.cfg.Logger.Warn("watchtower", "err", err)
+			}
+		}
+	}
+}
+
+// Tick looks once at every active dispute: receipts, fee bumps, funds.
+func (t *Watchtower) Tick(ctx context.Context) error {
+	disputes, err := t.ledger.Disputes()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range disputes {
+		if d.Active() {
+			errs = append(errs, t.advance(ctx, d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// consider opens a dispute for a closing channel whose close request is below our balance.
+func (t *Watchtower) consider(ctx context.Context, id ledger.ChannelID) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, err := t.ledger.Channel(id)
+	if err != nil || c == nil || c.State != ledger.StateClosing || c.Balance.Cmp(c.CloseBalance) <= 0 {
+		return err
+	}
+	existing, err := t.dispute(id)
+	if err != nil || existing != nil {
+		return err
+	}
+	margin := min(t.cfg.DeadlineMargin, c.SettleBlock)
+	d := ledger.Dispute{
+		Channel: id, Balance: c.Balance.String(), CloseAt: c.CloseBalance.String(),
+		SettleBlock: c.SettleBlock, Deadline: c.SettleBlock - margin, Status: ledger.DisputeSent,
+	}
+	t.cfg.Logger.Warn("close request below our balance: disputing", "channel", id,
+		"asked", c.CloseBalance, "ours", c.Balance, "settle_block", c.SettleBlock)
+	// Recorded before anything can fail, so that Tick retries it.
+	if err := t.ledger.SaveDispute(ctx, d); err != nil {
+		return err
+	}
+	return t.send(ctx, &d, c, nil)
+}
+
+func (t *Watchtower) dispute(id ledger.ChannelID) (*ledger.Dispute, error) {
+	all, err := t.ledger.Disputes()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range all {
+		if d.Channel == id {
+			return &d, nil
+		}
+	}
+	return nil, nil
+}
+
+// advance moves one dispute on: mined, bumped, or sent once funded.
+func (t *Watchtower) advance(ctx context.Context, d ledger.Dispute) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, err := t.ledger.Channel(d.Channel)
+	if err != nil {
+		return err
+	}
+	if d.Status == ledger.DisputeWaitingFunds || len(d.Txs) == 0 {
+		return t.send(ctx, &d, c, nil)
+	}
+	for _, tx := range d.Txs {
+		r, err := t.cfg.Client.TransactionReceipt(ctx, common.HexToHash(tx.Hash))
+		if errors.Is(err, ethereum.NotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("receipt %s: %w", tx.Hash, err)
+		}
+		return t.mined(ctx, &d, r)
+	}
+	head, err := t.cfg.Client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("head: %w", err)
+	}
+	last := d.Txs[len(d.Txs)-1]
+	if head.Number.Uint64() < last.SentBlock+t.cfg.BumpAfter && head.Number.Uint64() < d.Deadline {
+		return nil
+	}
+	if *d.Nonce < t.confirmedNonce(ctx) {
+		// Our nonce was used by another transaction of the receiver's: start again with a new one.
+		t.cfg.Logger.Warn("dispute nonce used by another transaction; sending with a new nonce", "channel", d.Channel, "nonce", *d.Nonce)
+		d.Nonce = nil
+		return t.send(ctx, &d, c, nil)
+	}
+	return t.send(ctx, &d, c, &last)
+}
+
+func (t *Watchtower) confirmedNonce(ctx context.Context) uint64 {
+	n, err := t.cfg.Client.NonceAt(ctx, t.receiver, nil)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// send broadcasts the dispute; with prev it is a fee bump of the same nonce.
+func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Channel, prev *ledger.DisputeTx) error {
+	balance, _ := new(big.Int).SetString(d.Balance, 10)
+	closing, err := proof.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key)
+	if err != nil {
+		return err
+	}
+	data := t.abi.PackCooperativeClose(t.receiver, d.Channel.OpenBlock, balance, c.Signature[:], closing[:])
+	head, err := t.cfg.Client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("head: %w", err)
+	}
+	gas, err := t.cfg.Client.EstimateGas(ctx, ethereum.CallMsg{From: t.receiver, To: &t.cfg.Contract, Data: data})
+	if err != nil {
+		if strings.Contains(err.Error(), "execution reverted") {
+			return t.fail(ctx, d, fmt.Sprintf("the dispute would revert: %v", err))
+		}
+		return fmt.Errorf("estimate dispute gas: %w", err)
+	}
+	gas += gas / 4
+	tip, feeCap, err := t.fees(ctx, head, prev, head.Number.Uint64() >= d.Deadline)
+	if err != nil {
+		return err
+	}
+	funds, err := t.cfg.Client.BalanceAt(ctx, t.receiver, nil)
+	if err != nil {
+		return fmt.Errorf("receiver balance: %w", err)
+	}
+	if need := new(big.Int).Mul(feeCap, new(big.Int).SetUint64(gas)); funds.Cmp(need) < 0 {
+		if d.Status != ledger.DisputeWaitingFunds {
+			t.cfg.Logger.Error("the receiver cannot pay for a dispute: send it ETH; payments are suspended until then",
+				"channel", d.Channel, "receiver", t.receiver, "have_wei", funds, "need_wei", need, "deadline_block", d.Deadline)
+			t.cfg.OnTransaction("waiting-funds")
+		}
+		t.unfunded[d.Channel] = true
+		d.Status = ledger.DisputeWaitingFunds
+		return t.ledger.SaveDispute(ctx, *d)
+	}
+	delete(t.unfunded, d.Channel)
+	if d.Nonce == nil {
+		n, err := t.takeNonce(ctx)
+		if err != nil {
+			return err
+		}
+		d.Nonce = &n
+	}
+	tx, err := types.SignNewTx(t.cfg.Key, t.signer, &types.DynamicFeeTx{
+		ChainID: t.cfg.ChainID, Nonce: *d.Nonce, To: &t.cfg.Contract, Gas: gas,
+		GasTipCap: tip, GasFeeCap: feeCap, Data: data,
+	})
+	if err != nil {
+		return err
+	}
+	// Saved before it is broadcast: after a crash, the receipt of a transaction that went out
+	// is still looked for.
+	d.Status = ledger.DisputeSent
+	d.Txs = append(d.Txs, ledger.DisputeTx{Hash: tx.Hash().Hex(), GasFeeCap: feeCap.String(), GasTipCap: tip.String(),
+		Gas: gas, SentAt: time.Now().UTC(), SentBlock: head.Number.Uint64()})
+	if err := t.ledger.SaveDispute(ctx, *d); err != nil {
+		return err
+	}
+	if err := t.cfg.Client.SendTransaction(ctx, tx); err != nil && !strings.Contains(err.Error(), "already known") {
+		return fmt.Errorf("send dispute %s: %w", tx.Hash(), err)
+	}
+	result := "sent"
+	if prev != nil {
+		result = "bumped"
+	}
+	t.cfg.OnTransaction(result)
+	t.cfg.Logger.Warn("dispute transaction "+result, "channel", d.Channel, "tx", tx.Hash(), "nonce", *d.Nonce,
+		"fee_cap_wei", feeCap, "tip_wei", tip, "deadline_block", d.Deadline)
+	return nil
+}
+
+// fees returns EIP-1559 fees: twice the base fee plus the suggested tip, at least 12.5% above
+// a previous broadcast (what nodes require to replace it), at the cap past the deadline.
+func (t *Watchtower) fees(ctx context.Context, head *types.Header, prev *ledger.DisputeTx, late bool) (tip, feeCap *big.Int, err error) {
+	tip, err = t.cfg.Client.SuggestGasTipCap(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gas tip: %w", err)
+	}
+	baseFee := head.BaseFee
+	if baseFee == nil {
+		baseFee = new(big.Int)
+	}
+	feeCap = new(big.Int).Add(new(big.Int).Mul(baseFee, big.NewInt(2)), tip)
+	if prev != nil {
+		prevTip, _ := new(big.Int).SetString(prev.GasTipCap, 10)
+		prevCap, _ := new(big.Int).SetString(prev.GasFeeCap, 10)
+		tip = bigMax(tip, bump(prevTip))
+		feeCap = bigMax(feeCap, bump(prevCap))
+	}
+	if late {
+		feeCap = new(big.Int).Set(t.cfg.MaxFeeCap)
+		tip = bigMax(tip, new(big.Int).Div(feeCap, big.NewInt(2)))
+	}
+	if feeCap.Cmp(t.cfg.MaxFeeCap) > 0 {
+		feeCap = new(big.Int).Set(t.cfg.MaxFeeCap)
+	}
+	if tip.Cmp(feeCap) > 0 {
+		tip = new(big.Int).Set(feeCap)
+	}
+	return tip, feeCap, nil
+}
+
+func bump(x *big.Int) *big.Int {
+	return new(big.Int).Add(x, new(big.Int).Add(new(big.Int).Div(x, big.NewInt(8)), big.NewInt(1)))
+}
+
+func bigMax(a, b *big.Int) *big.Int {
+	if a.Cmp(b) >= 0 {
+		return a
+	}
+	return b
+}
+
+func (t *Watchtower) takeNonce(ctx context.Context) (uint64, error) {
+	pending, err := t.cfg.Client.PendingNonceAt(ctx, t.receiver)
+	if err != nil {
+		return 0, fmt.Errorf("nonce: %w", err)
+	}
+	if t.nextNonce == nil || pending > *t.nextNonce {
+		t.nextNonce = &pending
+	}
+	n := *t.nextNonce
+	*t.nextNonce = n + 1
+	return n, nil
+}
+
+func (t *Watchtower) mined(ctx context.Context, d *ledger.Dispute, r *types.Receipt) error {
+	d.MinedTx, d.GasUsed = r.TxHash.Hex(), r.GasUsed
+	if r.Status == types.ReceiptStatusSuccessful {
+		d.Status = ledger.DisputeDone
+		t.cfg.OnTransaction("mined")
+		t.cfg.Logger.Warn("dispute mined: the channel settled at our balance", "channel", d.Channel, "balance", d.Balance, "tx", r.TxHash, "block", r.BlockNumber)
+	} else {
+		d.Status, d.Reason = ledger.DisputeFailed, "the dispute transaction reverted"
+		t.cfg.OnTransaction("reverted")
+		t.cfg.Logger.Error("dispute transaction reverted", "channel", d.Channel, "tx", r.TxHash)
+	}
+	return t.ledger.SaveDispute(ctx, *d)
+}
+
+func (t *Watchtower) fail(ctx context.Context, d *ledger.Dispute, reason string) error {
+	delete(t.unfunded, d.Channel)
+	d.Status, d.Reason = ledger.DisputeFailed, reason
+	t.cfg.Logger.Error("dispute failed", "channel", d.Channel, "reason", reason)
+	return t.ledger.SaveDispute(ctx, *d)
+}
+
+// settled ends the dispute of a channel that settled, by our transaction or another.
+func (t *Watchtower) settled(ctx context.Context, ev ledger.Event) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, err := t.dispute(ev.Channel)
+	if err != nil || d == nil || !d.Active() {
+		return err
+	}
+	delete(t.unfunded, ev.Channel)
+	if ev.Amount.String() == d.Balance {
+		d.Status = ledger.DisputeDone
+		return t.ledger.SaveDispute(ctx, *d)
+	}
+	return t.fail(ctx, d, fmt.Sprintf("the channel settled at %s without our dispute", ev.Amount))
+}
