@@ -53,6 +53,9 @@ func (s *Server) channelBody(c *ledger.Channel, who access) channelBody {
 		Withdrawn:        c.Withdrawn.String(),
 		CloseSigned:      c.CloseSigned(),
 	}
+	if !b.Confirmed {
+		b.ConfirmedDeposit = "0" // nothing of an unconfirmed channel's deposit counts yet
+	}
 	if c.SettleBlock != 0 || c.State == ledger.StateSettled {
 		b.CloseBalance, b.SettleBlock = c.CloseBalance.String(), c.SettleBlock
 	}
