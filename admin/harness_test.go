@@ -96,7 +96,7 @@ func (h *harness) start() {
 	h.t.Cleanup(func() { conn.Close(); srv.Close() })
 }
 
-func (h *harness) receiver() common.Address { return h.chain.Accounts()[0].Address }
+func (h *harness) receiver() common.Address        { return h.chain.Accounts()[0].Address }
 func (h *harness) account(i int) *ecdsa.PrivateKey { return h.chain.Accounts()[i].Key }
 
 // transact sends a transaction from key, waits for it and returns its block.
