@@ -252,10 +252,18 @@ func TestAuthentication(t *testing.T) {
 			t.Errorf("%s with the token: %d", p, r.status)
 		}
 	}
-	// Another scheme is no token.
-	r := do(t, "GET", s.base+"/api/1/stats", "", "")
-	if r.status != 401 {
-		t.Errorf("no Authorization: %d", r.status)
+	// Another scheme is no token; the scheme's case does not matter.
+	for header, want := range map[string]int{"Basic " + testToken: 401, "bearer " + testToken: 200, "Bearer": 401} {
+		req, _ := http.NewRequest("GET", s.base+"/api/1/stats", nil)
+		req.Header.Set("Authorization", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Authorization %.12q…: %d, want %d", header, resp.StatusCode, want)
+		}
 	}
 	// A single channel is public, but a wrong token is refused rather than ignored.
 	if r := s.do("GET", channelPath(s.a), "wrong-token-but-long-enough", ""); r.status != 403 {

@@ -28,8 +28,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, optional bool
 		writeError(w, http.StatusForbidden, "operator endpoints are disabled: no admin token is configured (admin.token, admin.token_file or URAIDEN_ADMIN_TOKEN)")
 		return public, false
 	}
-	token, found := strings.CutPrefix(header, "Bearer ")
-	if !found || token == "" {
+	// The scheme is case-insensitive (RFC 7235).
+	scheme, token, _ := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="uraiden"`)
 		writeError(w, http.StatusUnauthorized, "operator token required: Authorization: Bearer <admin.token>")
 		return public, false
