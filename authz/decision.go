@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -22,6 +23,8 @@ type Decision struct {
 	Rule    string
 	// Channel is set once the request named a channel the ledger knows.
 	Channel *ChannelState
+	// quote marks the 402 for a request that carried no proof.
+	quote bool
 }
 
 // ChannelState is what the response tells a client about its channel.
@@ -38,6 +41,26 @@ type ChannelState struct {
 
 // Allowed reports whether the request may proceed.
 func (d *Decision) Allowed() bool { return d.Status == 200 }
+
+// Outcome names the kind of decision, for metrics and logs: free, paid, quote (a 402 for a
+// request without a proof), refused (a 402 for a proof not accepted), malformed (409) or
+// error (5xx).
+func (d *Decision) Outcome() string {
+	switch {
+	case d.Status == 200 && d.Channel != nil && d.Channel.Paid != nil:
+		return "paid"
+	case d.Status == 200:
+		return "free"
+	case d.Status == 402 && d.quote:
+		return "quote"
+	case d.Status == 402:
+		return "refused"
+	case d.Status == 409:
+		return "malformed"
+	default:
+		return "error"
+	}
+}
 
 // Pricer prices requests; *pricing.Table is one.
 type Pricer interface {
@@ -68,6 +91,9 @@ type Config struct {
 	Prices func() Pricer
 	Ledger Ledger
 	Chain  ChainHealth
+	// Observe, when set, is told every decision and how long it took: the hook for
+	// metrics, which keeps this package free of a metrics library.
+	Observe func(d *Decision, took time.Duration)
 }
 
 // decide applies µRaiden's checks in order.
@@ -90,6 +116,7 @@ func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
 		return d.deny(409, "", err.Error())
 	}
 	if pay == nil {
+		d.quote = true
 		return d.deny(402, "", "payment required")
 	}
 	return c.decidePayment(ctx, d, pay)

@@ -70,6 +70,7 @@ func newHarness(t *testing.T) *harness {
 
 	cfg := config.Default()
 	cfg.Authz.Listen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.DevChain.Listen = ""
 	cfg.DevChain.Confirmations = confirmations
 	cfg.Ledger.Dir = t.TempDir()

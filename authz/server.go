@@ -31,13 +31,17 @@ func NewService(cfg Config, logger *slog.Logger) *Service {
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	d := s.Decide(ctx, req)
+	took := time.Since(start)
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(d, took)
+	}
 	s.log.LogAttrs(ctx, logLevel(d), "check",
 		slog.Int("status", d.Status),
 		slog.String("flag", d.Flag),
 		slog.String("message", d.Message),
 		slog.String("rule", d.Rule),
 		slog.String("request_id", req.GetAttributes().GetRequest().GetHttp().GetId()),
-		slog.Duration("took", time.Since(start)),
+		slog.Duration("took", took),
 	)
 	return s.cfg.checkResponse(d), nil
 }

@@ -29,6 +29,15 @@ func (id ChannelID) key() []byte {
 	return binary.BigEndian.AppendUint32(k, id.OpenBlock)
 }
 
+// channelIDFromKey is the inverse of ChannelID.key.
+func channelIDFromKey(k []byte) (ChannelID, error) {
+	if len(k) != len(prefixChannel)+20+4 {
+		return ChannelID{}, fmt.Errorf("%w: key %x", errCorrupt, k)
+	}
+	k = k[len(prefixChannel):]
+	return ChannelID{Sender: common.BytesToAddress(k[:20]), OpenBlock: binary.BigEndian.Uint32(k[20:])}, nil
+}
+
 // State is where a channel is in its life.
 type State uint8
 
@@ -96,7 +105,14 @@ type Channel struct {
 	SettleBlock  uint64
 	// Withdrawn is what the receiver took out on chain; Settled what the settlement paid.
 	Withdrawn *big.Int
+
+	// ClosingSignature is the receiver's closing signature for Balance, once it agreed to a
+	// cooperative close (see CloseCooperatively); zero otherwise.
+	ClosingSignature proof.Signature
 }
+
+// CloseSigned reports whether the receiver signed a cooperative close of the channel.
+func (c *Channel) CloseSigned() bool { return c.ClosingSignature != proof.Signature{} }
 
 func newChannel(id ChannelID, deposit *big.Int) *Channel {
 	return &Channel{
@@ -191,11 +207,20 @@ func (c *Channel) clone() *Channel {
 
 // Encoding: a version byte, then fixed fields and length-prefixed big integers. Hand-written
 // because it is on the hot path of every payment and must stay readable by later versions.
-const encodingVersion = 1
+// Version 2 appends the closing signature; a record without one is still written as
+// version 1, which older binaries read.
+const (
+	encodingVersion        = 1
+	encodingVersionClosing = 2
+)
 
 func (c *Channel) marshal() []byte {
-	b := make([]byte, 0, 160+len(c.Accepted)*10)
-	b = append(b, encodingVersion, byte(c.State))
+	b := make([]byte, 0, 160+len(c.Accepted)*10+proof.SignatureLength)
+	version := byte(encodingVersion)
+	if c.CloseSigned() {
+		version = encodingVersionClosing
+	}
+	b = append(b, version, byte(c.State))
 	b = appendBig(b, c.Deposit)
 	b = binary.AppendUvarint(b, uint64(len(c.TopUps)))
 	for _, t := range c.TopUps {
@@ -212,15 +237,20 @@ func (c *Channel) marshal() []byte {
 	}
 	b = appendBig(b, c.CloseBalance)
 	b = binary.AppendUvarint(b, c.SettleBlock)
-	return appendBig(b, c.Withdrawn)
+	b = appendBig(b, c.Withdrawn)
+	if version == encodingVersionClosing {
+		b = append(b, c.ClosingSignature[:]...)
+	}
+	return b
 }
 
 var errCorrupt = errors.New("ledger: corrupt channel record")
 
 func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
 	r := reader{b: data}
-	if v := r.byte(); v != encodingVersion {
-		return nil, fmt.Errorf("ledger: channel %s: unknown encoding version %d", id, v)
+	version := r.byte()
+	if version != encodingVersion && version != encodingVersionClosing {
+		return nil, fmt.Errorf("ledger: channel %s: unknown encoding version %d", id, version)
 	}
 	c := &Channel{ID: id, State: State(r.byte()), Deposit: r.big()}
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
@@ -236,6 +266,9 @@ func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
 	c.CloseBalance = r.big()
 	c.SettleBlock = r.uvarint()
 	c.Withdrawn = r.big()
+	if version == encodingVersionClosing {
+		copy(c.ClosingSignature[:], r.bytes(proof.SignatureLength))
+	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)
 	}

@@ -248,6 +248,10 @@ func undoEvent(c *Channel, rec undoRecord) (_ *Channel, wasPaid bool) {
 		}
 	case CloseRequested, Settled:
 		c.State = rec.PrevState
+		if c.State == StateOpen && c.CloseSigned() {
+			// The receiver signed a cooperative close since: no payments any more.
+			c.State = StateClosing
+		}
 		c.CloseBalance = new(big.Int).Set(rec.PrevCloseBalance)
 		c.SettleBlock = rec.PrevSettleBlock
 	case Withdrawn:

@@ -63,7 +63,8 @@ func resynced(c *Channel, s ChainChannel) *Channel {
 	switch {
 	case s.SettleBlock > 0 && c.State == StateOpen:
 		c.State = StateClosing
-	case s.SettleBlock == 0 && c.State != StateOpen:
+	case s.SettleBlock == 0 && c.State != StateOpen && !c.CloseSigned():
+		// A channel the receiver agreed to close cooperatively stays closed to payments.
 		c.State = StateOpen
 	}
 	return c

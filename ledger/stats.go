@@ -1,24 +1,50 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"math/big"
+	"strconv"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ethereum/go-ethereum/common"
 )
 
+// statsVersion is the version of the stored counters. A ledger whose counters are older is
+// counted again from its channels once, at Open.
+const statsVersion = 2
+
 // Stats are counters kept up to date with every write, so that reading them costs nothing.
-// Sums are over channels not yet settled.
+// Sums are over channels not yet settled, unless said otherwise.
 type Stats struct {
 	OpenChannels    int64
 	ClosingChannels int64
 	SettledChannels int64
+	// UniqueSenders counts the senders with at least one open channel. Each sender's count
+	// of open channels is stored beside the counters ("snd/" keys) to keep this exact.
+	UniqueSenders int64
 	// DepositSum counts every deposit seen, confirmed or not.
 	DepositSum *big.Int
 	// BalanceSum is the sum of the highest balance proofs held.
 	BalanceSum *big.Int
 	// ChargedSum is the sum of the prices of the requests served.
 	ChargedSum *big.Int
-	// WithdrawnSum is what the receiver already took out of open channels.
+	// WithdrawnSum is what the receiver already took out of channels not yet settled.
 	WithdrawnSum *big.Int
+	// SettledSum is the sum of the balances settled channels closed at.
+	SettledSum *big.Int
+
+	// pending holds, per block above the confirmed height, the deposits (creations and
+	// top-ups) of unsettled channels made in that block. Blocks at or below the confirmed
+	// height are dropped at every commit: the confirmed height only rises, so they never
+	// count again, and the map stays as small as the confirmation window.
+	pending map[uint64]*big.Int
+	// senders is, in a delta only, how each sender's count of open channels changes; the
+	// committer folds it into the stored counts and UniqueSenders.
+	senders map[common.Address]int64
 }
 
 // SyncState is how far the ledger has followed the chain.
@@ -41,7 +67,19 @@ type BlockRef struct {
 }
 
 func zeroStats() Stats {
-	return Stats{DepositSum: new(big.Int), BalanceSum: new(big.Int), ChargedSum: new(big.Int), WithdrawnSum: new(big.Int)}
+	return Stats{DepositSum: new(big.Int), BalanceSum: new(big.Int), ChargedSum: new(big.Int),
+		WithdrawnSum: new(big.Int), SettledSum: new(big.Int)}
+}
+
+// UnconfirmedDeposits is the part of DepositSum made in blocks above confirmedHeight.
+func (s Stats) UnconfirmedDeposits(confirmedHeight uint64) *big.Int {
+	sum := new(big.Int)
+	for block, amount := range s.pending {
+		if block > confirmedHeight {
+			sum.Add(sum, amount)
+		}
+	}
+	return sum
 }
 
 func (s Stats) clone() Stats {
@@ -50,6 +88,12 @@ func (s Stats) clone() Stats {
 	c.BalanceSum = new(big.Int).Set(s.BalanceSum)
 	c.ChargedSum = new(big.Int).Set(s.ChargedSum)
 	c.WithdrawnSum = new(big.Int).Set(s.WithdrawnSum)
+	c.SettledSum = new(big.Int).Set(s.SettledSum)
+	c.pending = nil
+	for block, amount := range s.pending {
+		c.addPending(block, amount)
+	}
+	c.senders = maps.Clone(s.senders)
 	return c
 }
 
@@ -57,10 +101,69 @@ func (s *Stats) add(d Stats) {
 	s.OpenChannels += d.OpenChannels
 	s.ClosingChannels += d.ClosingChannels
 	s.SettledChannels += d.SettledChannels
+	s.UniqueSenders += d.UniqueSenders
 	s.DepositSum.Add(s.DepositSum, d.DepositSum)
 	s.BalanceSum.Add(s.BalanceSum, d.BalanceSum)
 	s.ChargedSum.Add(s.ChargedSum, d.ChargedSum)
 	s.WithdrawnSum.Add(s.WithdrawnSum, d.WithdrawnSum)
+	s.SettledSum.Add(s.SettledSum, d.SettledSum)
+	for block, amount := range d.pending {
+		s.addPending(block, amount)
+	}
+	for sender, n := range d.senders {
+		s.addSender(sender, n)
+	}
+}
+
+// neg returns -s, for the "before" side of a delta.
+func (s Stats) neg() Stats {
+	n := zeroStats()
+	n.OpenChannels, n.ClosingChannels, n.SettledChannels, n.UniqueSenders =
+		-s.OpenChannels, -s.ClosingChannels, -s.SettledChannels, -s.UniqueSenders
+	n.DepositSum.Neg(s.DepositSum)
+	n.BalanceSum.Neg(s.BalanceSum)
+	n.ChargedSum.Neg(s.ChargedSum)
+	n.WithdrawnSum.Neg(s.WithdrawnSum)
+	n.SettledSum.Neg(s.SettledSum)
+	for block, amount := range s.pending {
+		n.addPending(block, new(big.Int).Neg(amount))
+	}
+	for sender, c := range s.senders {
+		n.addSender(sender, -c)
+	}
+	return n
+}
+
+func (s *Stats) addPending(block uint64, amount *big.Int) {
+	if s.pending == nil {
+		s.pending = map[uint64]*big.Int{}
+	}
+	sum, ok := s.pending[block]
+	if !ok {
+		sum = new(big.Int)
+		s.pending[block] = sum
+	}
+	if sum.Add(sum, amount).Sign() == 0 {
+		delete(s.pending, block)
+	}
+}
+
+func (s *Stats) addSender(sender common.Address, n int64) {
+	if s.senders == nil {
+		s.senders = map[common.Address]int64{}
+	}
+	if s.senders[sender] += n; s.senders[sender] == 0 {
+		delete(s.senders, sender)
+	}
+}
+
+// confirm drops the pending deposits that the confirmed height now covers.
+func (s *Stats) confirm(confirmedHeight uint64) {
+	for block := range s.pending {
+		if block <= confirmedHeight {
+			delete(s.pending, block)
+		}
+	}
 }
 
 // contribution is what one channel adds to the counters; a change of a channel changes the
@@ -74,56 +177,190 @@ func contribution(c *Channel) Stats {
 	switch c.State {
 	case StateOpen:
 		s.OpenChannels = 1
+		s.addSender(c.ID.Sender, 1)
 	case StateClosing:
 		s.ClosingChannels = 1
-	case StateSettled, StateOrphaned:
-		if c.State == StateSettled {
-			s.SettledChannels = 1
-		}
+	case StateSettled:
+		s.SettledChannels = 1
+		s.SettledSum.Set(c.CloseBalance)
+		return s
+	case StateOrphaned:
 		return s
 	}
 	s.DepositSum.Set(c.TotalDeposit())
 	s.BalanceSum.Set(c.Balance)
 	s.ChargedSum.Set(c.Charged)
 	s.WithdrawnSum.Set(c.Withdrawn)
+	// Deposit holds the creation's deposit plus top-ups folded in, which are folded only
+	// once confirmed: counted at the open block, they are confirmed with it.
+	s.addPending(uint64(c.ID.OpenBlock), c.Deposit)
+	for _, t := range c.TopUps {
+		s.addPending(t.Block, t.Amount)
+	}
 	return s
 }
 
 func statsDelta(before, after *Channel) Stats {
 	d := contribution(after)
-	b := contribution(before)
-	d.OpenChannels -= b.OpenChannels
-	d.ClosingChannels -= b.ClosingChannels
-	d.SettledChannels -= b.SettledChannels
-	d.DepositSum.Sub(d.DepositSum, b.DepositSum)
-	d.BalanceSum.Sub(d.BalanceSum, b.BalanceSum)
-	d.ChargedSum.Sub(d.ChargedSum, b.ChargedSum)
-	d.WithdrawnSum.Sub(d.WithdrawnSum, b.WithdrawnSum)
+	d.add(contribution(before).neg())
 	return d
 }
 
+// keySender is where a sender's count of open channels is stored: "snd/" ‖ sender.
+func keySender(sender common.Address) []byte {
+	return append(append([]byte(nil), prefixSender...), sender.Bytes()...)
+}
+
+// commitSenders folds a batch's per-sender deltas into the stored counts, inside the
+// batch's transaction, and counts the senders whose first channel opened or last closed.
+func (l *Ledger) commitSenders(txn *badger.Txn, s *Stats) error {
+	for sender, delta := range s.senders {
+		key := keySender(sender)
+		var count int64
+		item, err := txn.Get(key)
+		switch {
+		case err == nil:
+			err = item.Value(func(v []byte) error {
+				n, k := binary.Uvarint(v)
+				if k <= 0 {
+					return errCorrupt
+				}
+				count = int64(n)
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("read open channels of %s: %w", sender, err)
+			}
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("read open channels of %s: %w", sender, err)
+		}
+		next := count + delta
+		if next < 0 {
+			// A bug, not a reason to stop taking payments: keep the counters usable.
+			l.log.Error("ledger: a sender's count of open channels went negative; clamped", "sender", sender, "count", next)
+			next = 0
+		}
+		switch {
+		case count == 0 && next > 0:
+			s.UniqueSenders++
+		case count > 0 && next == 0:
+			s.UniqueSenders--
+		}
+		if next == 0 {
+			err = txn.Delete(key)
+		} else {
+			err = txn.Set(key, binary.AppendUvarint(nil, uint64(next)))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	s.senders = nil
+	return nil
+}
+
+// recount derives the counters and every sender's count from the channels, as a ledger
+// written before the counters existed needs once. It reads every channel: only Open of
+// such a ledger calls it.
+func recount(txn *badger.Txn, confirmedHeight uint64) (Stats, map[common.Address]int64, error) {
+	s := zeroStats()
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixChannel, PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		id, err := channelIDFromKey(it.Item().Key())
+		if err != nil {
+			return Stats{}, nil, err
+		}
+		var c *Channel
+		err = it.Item().Value(func(v []byte) error {
+			c, err = unmarshalChannel(id, v)
+			return err
+		})
+		if err != nil {
+			return Stats{}, nil, err
+		}
+		s.add(contribution(c))
+	}
+	senders := s.senders
+	s.senders = nil
+	s.UniqueSenders = int64(len(senders))
+	s.confirm(confirmedHeight)
+	return s, senders, nil
+}
+
+// rewriteCounters replaces the stored counters and sender counts with a recount.
+func rewriteCounters(txn *badger.Txn, confirmedHeight uint64) (Stats, error) {
+	s, senders, err := recount(txn, confirmedHeight)
+	if err != nil {
+		return Stats{}, fmt.Errorf("ledger: recount the counters: %w", err)
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixSender})
+	var stale [][]byte
+	for it.Rewind(); it.Valid(); it.Next() {
+		stale = append(stale, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range stale {
+		if err := txn.Delete(k); err != nil {
+			return Stats{}, err
+		}
+	}
+	for sender, n := range senders {
+		if err := txn.Set(keySender(sender), binary.AppendUvarint(nil, uint64(n))); err != nil {
+			return Stats{}, err
+		}
+	}
+	return s, txn.Set(keyStats, s.marshal())
+}
+
 type statsJSON struct {
-	Open, Closing, Settled               int64
-	Deposit, Balance, Charged, Withdrawn string
+	Version                                          int
+	Open, Closing, Settled, Senders                  int64
+	Deposit, Balance, Charged, Withdrawn, SettledSum string
+	// Pending maps a block number to the unconfirmed deposits made in it.
+	Pending map[string]string `json:",omitempty"`
 }
 
 func (s Stats) marshal() []byte {
-	data, _ := json.Marshal(statsJSON{s.OpenChannels, s.ClosingChannels, s.SettledChannels,
-		s.DepositSum.String(), s.BalanceSum.String(), s.ChargedSum.String(), s.WithdrawnSum.String()})
+	j := statsJSON{Version: statsVersion,
+		Open: s.OpenChannels, Closing: s.ClosingChannels, Settled: s.SettledChannels, Senders: s.UniqueSenders,
+		Deposit: s.DepositSum.String(), Balance: s.BalanceSum.String(), Charged: s.ChargedSum.String(),
+		Withdrawn: s.WithdrawnSum.String(), SettledSum: s.SettledSum.String()}
+	for block, amount := range s.pending {
+		if j.Pending == nil {
+			j.Pending = map[string]string{}
+		}
+		j.Pending[strconv.FormatUint(block, 10)] = amount.String()
+	}
+	data, _ := json.Marshal(j)
 	return data
 }
 
-func unmarshalStats(data []byte) (Stats, error) {
+// unmarshalStats decodes stored counters; current is false for counters of an older
+// version, which must be recounted.
+func unmarshalStats(data []byte) (s Stats, current bool, err error) {
 	var j statsJSON
 	if err := json.Unmarshal(data, &j); err != nil {
-		return Stats{}, err
+		return Stats{}, false, err
 	}
-	s := zeroStats()
-	s.OpenChannels, s.ClosingChannels, s.SettledChannels = j.Open, j.Closing, j.Settled
-	for dst, src := range map[*big.Int]string{s.DepositSum: j.Deposit, s.BalanceSum: j.Balance, s.ChargedSum: j.Charged, s.WithdrawnSum: j.Withdrawn} {
+	if j.Version != statsVersion {
+		return Stats{}, false, nil
+	}
+	s = zeroStats()
+	s.OpenChannels, s.ClosingChannels, s.SettledChannels, s.UniqueSenders = j.Open, j.Closing, j.Settled, j.Senders
+	for dst, src := range map[*big.Int]string{s.DepositSum: j.Deposit, s.BalanceSum: j.Balance, s.ChargedSum: j.Charged,
+		s.WithdrawnSum: j.Withdrawn, s.SettledSum: j.SettledSum} {
 		if _, ok := dst.SetString(src, 10); !ok {
-			return Stats{}, errCorrupt
+			return Stats{}, false, errCorrupt
 		}
 	}
-	return s, nil
+	for block, amount := range j.Pending {
+		b, err := strconv.ParseUint(block, 10, 64)
+		a, ok := new(big.Int).SetString(amount, 10)
+		if err != nil || !ok {
+			return Stats{}, false, errCorrupt
+		}
+		s.addPending(b, a)
+	}
+	return s, true, nil
 }

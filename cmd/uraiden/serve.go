@@ -16,6 +16,16 @@ priced by the price table (pricing.file); a priced request must carry a µRaiden
 in RDN-* headers (or the paywall's cookies), which is verified, stored durably in the ledger
 (ledger.dir), and only then allowed.
 
+An HTTP admin server on admin.listen (default 127.0.0.1:9002; empty: none) serves
+µRaiden's channel API under admin.path_prefix (default: authz.gateway_path, /api/1):
+GET <prefix>/stats, GET <prefix>/channels[/<sender>[/<open_block>]] and the cooperative
+close DELETE <prefix>/channels/<sender>/<open_block>; plus /healthz, /readyz, /metrics
+(Prometheus) and, with admin.pprof, /debug/pprof/. Only what a paying client needs is
+public: a single channel's GET (without signatures) and the cooperative close, which must
+carry the sender's balance proof. Everything else needs the operator token (admin.token,
+admin.token_file or URAIDEN_ADMIN_TOKEN) as "Authorization: Bearer <token>", and is
+refused when none is configured.
+
 Without chain.rpc_url it runs on the embedded dev chain (see 'uraiden devchain'), whose
 ledger is new at every start.`,
 		Args: cobra.NoArgs,
@@ -38,9 +48,13 @@ ledger is new at every start.`,
 	flags.String("prices", "prices.yaml", "price table file")
 	flags.String("ledger-dir", "data", "ledger data directory")
 	flags.String("rpc", "", "Ethereum node URL (empty: the embedded dev chain)")
+	flags.String("admin-listen", "127.0.0.1:9002", "HTTP listen address of the admin API, probes and metrics (empty: none)")
+	flags.Bool("pprof", false, "serve pprof on the admin server under /debug/pprof/ (operator only)")
 	a.bind(flags, "authz.listen", "listen")
 	a.bind(flags, "pricing.file", "prices")
 	a.bind(flags, "ledger.dir", "ledger-dir")
 	a.bind(flags, "chain.rpc_url", "rpc")
+	a.bind(flags, "admin.listen", "admin-listen")
+	a.bind(flags, "admin.pprof", "pprof")
 	return cmd
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,37 @@ func grpcurl(t *testing.T) string {
 	return ""
 }
 
+// checkAdmin asks the admin server of a running serve for its probes and statistics.
+func checkAdmin(t *testing.T, base, token string) {
+	t.Helper()
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("admin %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz", ""); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	if code, body := get("/readyz", ""); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	if code, _ := get("/api/1/stats", ""); code != 401 {
+		t.Errorf("/api/1/stats without the token: %d", code)
+	}
+	code, body := get("/api/1/stats", token)
+	if code != 200 || !strings.Contains(body, `"open_channels":0`) || !strings.Contains(body, `"manager_abi":[`) {
+		t.Errorf("/api/1/stats: %d %.300s", code, body)
+	}
+}
+
 // `uraiden serve` on the embedded dev chain, as the README runs it, answers grpcurl's Check of
 // a priced path with a 402 carrying the RDN headers; then the ledger is backed up and
 // restored.
@@ -38,11 +71,15 @@ func TestServeWithGrpcurlThenBackup(t *testing.T) {
 	t.Chdir(repoRoot)
 	addr := freeAddr(t)
 	dataDir := t.TempDir()
+	adminAddr := freeAddr(t)
 	t.Setenv("URAIDEN_DEVCHAIN_LISTEN", freeAddr(t))
+	t.Setenv("URAIDEN_ADMIN_TOKEN", "serve-test-token-0123")
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- execute(ctx, &out, "serve", "--listen", addr, "--ledger-dir", dataDir) }()
+	go func() {
+		done <- execute(ctx, &out, "serve", "--listen", addr, "--admin-listen", adminAddr, "--ledger-dir", dataDir)
+	}()
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -82,6 +119,7 @@ func TestServeWithGrpcurlThenBackup(t *testing.T) {
 	if err != nil || !strings.Contains(string(health), "SERVING") {
 		t.Errorf("health: %v %s", err, health)
 	}
+	checkAdmin(t, "http://"+adminAddr, "serve-test-token-0123")
 	stop()
 
 	backup := filepath.Join(t.TempDir(), "ledger.bak")

@@ -17,13 +17,16 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
 
+	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/keys"
 )
 
 // Config is the whole configuration. Field tags are the YAML keys.
 type Config struct {
 	Log      Log      `mapstructure:"log"`
 	Authz    Authz    `mapstructure:"authz"`
+	Admin    Admin    `mapstructure:"admin"`
 	Pricing  Pricing  `mapstructure:"pricing"`
 	Ledger   Ledger   `mapstructure:"ledger"`
 	Receiver Receiver `mapstructure:"receiver"`
@@ -36,6 +39,47 @@ type Authz struct {
 	Listen string `mapstructure:"listen"`
 	// GatewayPath is where clients reach the /api/1 channel API (RDN-Gateway-Path).
 	GatewayPath string `mapstructure:"gateway_path"`
+}
+
+// Admin configures the HTTP admin server: the /api/1 API, probes, metrics and pprof.
+type Admin struct {
+	// Listen is its host:port; empty serves no admin server.
+	Listen string `mapstructure:"listen"`
+	// PathPrefix mounts the /api/1 API; empty means Authz.GatewayPath, so that Envoy can
+	// forward the RDN-Gateway-Path clients are given unchanged.
+	PathPrefix string `mapstructure:"path_prefix"`
+	// Token (or the content of TokenFile) is the operator's bearer token.
+	Token     string `mapstructure:"token"`
+	TokenFile string `mapstructure:"token_file"`
+	PProf     bool   `mapstructure:"pprof"`
+}
+
+// MinTokenLength is the shortest operator token accepted.
+const MinTokenLength = 16
+
+// APIPrefix is where the /api/1 API is mounted.
+func (c Config) APIPrefix() string {
+	if c.Admin.PathPrefix != "" {
+		return c.Admin.PathPrefix
+	}
+	return c.Authz.GatewayPath
+}
+
+// OperatorToken returns the operator token: admin.token, or the content of
+// admin.token_file (which must not be readable by group or others); empty when neither is
+// set.
+func (a Admin) OperatorToken() (string, error) {
+	if a.TokenFile == "" {
+		return a.Token, nil
+	}
+	token, err := keys.ReadSecret(a.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("admin.token_file: %w", err)
+	}
+	if len(token) < MinTokenLength {
+		return "", fmt.Errorf("admin.token_file: the token must be at least %d characters", MinTokenLength)
+	}
+	return token, nil
 }
 
 // Pricing names the price table.
@@ -87,6 +131,7 @@ func Default() Config {
 	return Config{
 		Log:     Log{Level: "info", Format: "text"},
 		Authz:   Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1"},
+		Admin:   Admin{Listen: "127.0.0.1:9002"},
 		Pricing: Pricing{File: "prices.yaml"},
 		Ledger:  Ledger{Dir: "data"},
 		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second,
@@ -161,6 +206,7 @@ func (c Config) Validate() error {
 	if !strings.HasPrefix(c.Authz.GatewayPath, "/") {
 		bad("authz.gateway_path", "must start with /, got %q", c.Authz.GatewayPath)
 	}
+	c.validateAdmin(bad)
 	if c.Pricing.File == "" {
 		bad("pricing.file", "required")
 	}
@@ -206,6 +252,26 @@ func (c Config) Validate() error {
 		bad("devchain.challenge_period", "must be at least %d blocks, got %d", contracts.MinChallengePeriod, c.DevChain.ChallengePeriod)
 	}
 	return errors.Join(errs...)
+}
+
+func (c Config) validateAdmin(bad func(key, format string, args ...any)) {
+	a := c.Admin
+	if _, _, err := net.SplitHostPort(a.Listen); a.Listen != "" && err != nil {
+		bad("admin.listen", "%v", err)
+	}
+	if a.PathPrefix != "" {
+		if err := admin.CheckPrefix(a.PathPrefix); err != nil {
+			bad("admin.path_prefix", "%v", err)
+		}
+	} else if err := admin.CheckPrefix(c.Authz.GatewayPath); err != nil && strings.HasPrefix(c.Authz.GatewayPath, "/") {
+		bad("authz.gateway_path", "mounts the admin API (admin.path_prefix is empty): %v", err)
+	}
+	if a.Token != "" && a.TokenFile != "" {
+		bad("admin.token", "set admin.token or admin.token_file, not both")
+	}
+	if a.Token != "" && len(a.Token) < MinTokenLength {
+		bad("admin.token", "must be at least %d characters", MinTokenLength)
+	}
 }
 
 // MinReceiverWei parses MinReceiverETH (a decimal number of ETH) into wei.

@@ -1,6 +1,6 @@
 // Package server assembles `uraiden serve`: the chain (a node, or the embedded dev chain),
-// the ledger, the price table, the chain watcher and the ext_authz gRPC server, started in
-// that order and stopped in reverse.
+// the metrics, the ledger, the price table, the chain watcher, the ext_authz gRPC server and
+// the admin HTTP server, started in that order and stopped in reverse.
 package server
 
 import (
@@ -23,11 +23,13 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
 )
@@ -45,12 +47,17 @@ type Server struct {
 	Watcher  *chain.Watcher
 	Tower    *chain.Watchtower
 	Authz    *authz.Service
+	Metrics  *metrics.Metrics
+	Admin    *admin.Server // nil when admin.listen is empty
 
 	grpc     *grpc.Server
 	listener net.Listener
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	closers  []func() error
+
+	chainView *admin.ChainView
+	health    *health.Server
 }
 
 // Options are what a caller may provide instead of the configuration.
@@ -81,6 +88,7 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		return nil, err
 	}
 	receiver := crypto.PubkeyToAddress(s.Receiver.PublicKey)
+	s.newMetrics()
 	s.Ledger, err = ledger.Open(ledger.Options{
 		Dir:    ledgerDir,
 		Logger: logger,
@@ -89,6 +97,7 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 			Contract: s.Contract.Address,
 			Receiver: receiver,
 		},
+		OnCommit: s.Metrics.ObserveCommit,
 	})
 	if err != nil {
 		return nil, err
@@ -109,7 +118,7 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	s.Tower = chain.NewWatchtower(chain.WatchtowerConfig{
 		Client: s.Client, ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver,
 		MaxFeeCap: maxFee, DeadlineMargin: uint64(s.Contract.ChallengePeriod / 4),
-		Interval: cfg.Chain.PollInterval, Logger: logger,
+		Interval: cfg.Chain.PollInterval, OnTransaction: s.Metrics.WatchtowerTransaction, Logger: logger,
 	}, s.Ledger)
 	minWei, _ := cfg.Chain.MinReceiverWei()
 	s.Watcher = chain.NewWatcher(chain.WatcherConfig{
@@ -134,8 +143,15 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Prices:      func() authz.Pricer { return s.Prices.Current() },
 		Ledger:      s.Ledger,
 		Chain:       chainHealth{s.Watcher, s.Tower},
+		Observe:     s.Metrics.ObserveCheck,
 	}, logger)
-	return s, s.serveGRPC()
+	if err := s.serveGRPC(); err != nil {
+		return nil, err
+	}
+	if err := s.startAdmin(runCtx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // connect reaches the chain: the configured node, or a new embedded dev chain.
@@ -212,10 +228,9 @@ func (s *Server) serveGRPC() error {
 	s.listener = l
 	s.grpc = grpc.NewServer()
 	authv3.RegisterAuthorizationServer(s.grpc, s.Authz)
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(s.grpc, hs)
+	s.health = health.NewServer()
+	s.updateHealth()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.goRun(func() {
 		if err := s.grpc.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

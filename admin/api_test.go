@@ -1,0 +1,422 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math/big"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+
+	"github.com/uraiden/uraiden/chain/proof"
+)
+
+// scenario: account 1 opens A (1000) and, later, C (200); account 2 opens B (500). A and B
+// are confirmed, C and a top-up of B by 100 are not. A pays three times (balance 15).
+type scenario struct {
+	*harness
+	a, b, c channel
+}
+
+func newScenario(t *testing.T) *scenario {
+	h := newHarness(t, nil)
+	s := &scenario{harness: h}
+	s.a = h.open(h.account(1), 1000)
+	s.b = h.open(h.account(2), 500)
+	h.mine(confirmations)
+	h.start()
+	for _, balance := range []int64{5, 10, 15} {
+		if st := h.pay(s.a, balance); st != 200 {
+			t.Fatalf("payment of balance %d: status %d", balance, st)
+		}
+	}
+	s.c = h.open(h.account(1), 200)
+	h.topUp(s.b, 100)
+	h.sync()
+	return s
+}
+
+type stats struct {
+	DepositSum            string          `json:"deposit_sum"`
+	OpenChannels          int64           `json:"open_channels"`
+	PendingChannels       int64           `json:"pending_channels"`
+	BalanceSum            string          `json:"balance_sum"`
+	UniqueSenders         int64           `json:"unique_senders"`
+	LiquidBalance         *string         `json:"liquid_balance"`
+	TokenAddress          string          `json:"token_address"`
+	ContractAddress       string          `json:"contract_address"`
+	ReceiverAddress       string          `json:"receiver_address"`
+	ManagerABI            json.RawMessage `json:"manager_abi"`
+	TokenABI              json.RawMessage `json:"token_abi"`
+	SyncBlock             uint64          `json:"sync_block"`
+	UnconfirmedDepositSum string          `json:"unconfirmed_deposit_sum"`
+	ChargedSum            string          `json:"charged_sum"`
+	WithdrawnSum          string          `json:"withdrawn_sum"`
+	SettledChannels       int64           `json:"settled_channels"`
+	SettledSum            string          `json:"settled_sum"`
+	ConfirmedBlock        uint64          `json:"confirmed_block"`
+	ChainHead             *uint64         `json:"chain_head"`
+	SyncLag               *uint64         `json:"sync_lag"`
+}
+
+func (h *harness) stats() stats {
+	h.t.Helper()
+	r := h.do("GET", "/api/1/stats", testToken, "")
+	if r.status != 200 {
+		h.t.Fatalf("stats: %d %s", r.status, r.body)
+	}
+	var s stats
+	r.json(h.t, &s)
+	return s
+}
+
+type channelJSON struct {
+	SenderAddress    string `json:"sender_address"`
+	OpenBlock        uint32 `json:"open_block"`
+	Balance          string `json:"balance"`
+	Deposit          string `json:"deposit"`
+	State            string `json:"state"`
+	ConfirmedDeposit string `json:"confirmed_deposit"`
+	Confirmed        bool   `json:"confirmed"`
+	Charged          string `json:"charged"`
+	CloseSigned      bool   `json:"close_signed"`
+	CloseBalance     string `json:"close_balance"`
+	BalanceSignature string `json:"balance_signature"`
+	CloseSignature   string `json:"close_signature"`
+}
+
+func TestStats(t *testing.T) {
+	s := newScenario(t)
+	head := s.head()
+	liquid := s.tokenBalance(s.receiver())
+	got := s.stats()
+	d := s.chain.Deployment()
+	want := stats{
+		DepositSum: "1800", OpenChannels: 3, PendingChannels: 0, BalanceSum: "15", UniqueSenders: 2,
+		TokenAddress: d.Token.Hex(), ContractAddress: d.Channels.Hex(), ReceiverAddress: s.receiver().Hex(),
+		SyncBlock: head, UnconfirmedDepositSum: "300", ChargedSum: "15", WithdrawnSum: "0", SettledSum: "0",
+		ConfirmedBlock: head - confirmations,
+	}
+	if got.LiquidBalance == nil || *got.LiquidBalance != liquid.String() {
+		t.Errorf("liquid_balance %v, want %s", got.LiquidBalance, liquid)
+	}
+	if got.ChainHead == nil || *got.ChainHead != head || got.SyncLag == nil || *got.SyncLag != 0 {
+		t.Errorf("chain_head %v sync_lag %v, want %d and 0", got.ChainHead, got.SyncLag, head)
+	}
+	for _, abi := range []json.RawMessage{got.ManagerABI, got.TokenABI} {
+		var entries []map[string]any
+		if err := json.Unmarshal(abi, &entries); err != nil || len(entries) < 5 {
+			t.Errorf("ABI is not a JSON array of entries: %.80s", abi)
+		}
+	}
+	if !strings.Contains(string(got.ManagerABI), `"cooperativeClose"`) || !strings.Contains(string(got.TokenABI), `"balanceOf"`) {
+		t.Error("manager_abi or token_abi is not the contract's")
+	}
+	got.LiquidBalance, got.ChainHead, got.SyncLag, got.ManagerABI, got.TokenABI = nil, nil, nil, nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("stats\n got %+v\nwant %+v", got, want)
+	}
+
+	// Confirmations come: the unconfirmed deposits are none; the amounts stay.
+	s.mine(confirmations)
+	s.sync()
+	if got := s.stats(); got.UnconfirmedDepositSum != "0" || got.DepositSum != "1800" {
+		t.Errorf("after confirmations: unconfirmed %s deposit %s", got.UnconfirmedDepositSum, got.DepositSum)
+	}
+}
+
+func TestChannels(t *testing.T) {
+	s := newScenario(t)
+	// Key order: by sender, then open block.
+	all := []channel{s.a, s.c, s.b}
+	slices.SortStableFunc(all, func(x, y channel) int { return strings.Compare(string(x.sender.Bytes()), string(y.sender.Bytes())) })
+
+	var list []channelJSON
+	r := s.do("GET", "/api/1/channels", testToken, "")
+	if r.status != 200 {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	r.json(t, &list)
+	if len(list) != 3 || r.header.Get("Link") != "" {
+		t.Fatalf("open channels: %d, Link %q", len(list), r.header.Get("Link"))
+	}
+	for i, c := range list {
+		if !strings.EqualFold(c.SenderAddress, all[i].sender.Hex()) || c.OpenBlock != all[i].openBlock || c.State != "open" {
+			t.Errorf("channel %d: %+v, want %s/%d", i, c, all[i].sender.Hex(), all[i].openBlock)
+		}
+		if c.BalanceSignature != "" && c.Balance == "0" {
+			t.Errorf("channel %d has a signature without a balance", i)
+		}
+	}
+
+	// One at a time, following the cursor: the same channels in the same order.
+	var paged []channelJSON
+	path := "/api/1/channels?limit=1&status=all"
+	for range 10 {
+		r := s.do("GET", path, testToken, "")
+		var page []channelJSON
+		r.json(t, &page)
+		if r.status != 200 || len(page) != 1 {
+			t.Fatalf("%s: %d, %d channels", path, r.status, len(page))
+		}
+		paged = append(paged, page...)
+		link := r.header.Get("Link")
+		if link == "" {
+			break
+		}
+		if !strings.HasPrefix(link, "</api/1/channels?") || !strings.HasSuffix(link, `>; rel="next"`) ||
+			!strings.Contains(link, "cursor="+r.header.Get("X-Next-Cursor")) {
+			t.Fatalf("Link %q, X-Next-Cursor %q", link, r.header.Get("X-Next-Cursor"))
+		}
+		path = strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)
+	}
+	if len(paged) != 3 || paged[0] != list[0] || paged[1] != list[1] || paged[2] != list[2] {
+		t.Errorf("paged listing differs:\n%+v\n%+v", paged, list)
+	}
+
+	// One sender's channels: A and C.
+	var mine []channelJSON
+	r = s.do("GET", "/api/1/channels/"+s.a.sender.Hex(), testToken, "")
+	r.json(t, &mine)
+	if len(mine) != 2 || mine[0].OpenBlock != s.a.openBlock || mine[1].OpenBlock != s.c.openBlock {
+		t.Errorf("sender's channels: %+v", mine)
+	}
+	// A's fields, as the operator sees them.
+	a := mine[0]
+	if a.Balance != "15" || a.Deposit != "1000" || a.Charged != "15" || !a.Confirmed || a.BalanceSignature != s.sign(s.a.key, s.a, 15) {
+		t.Errorf("channel A: %+v", a)
+	}
+	// C is not confirmed yet; B's top-up is counted in its deposit, not in its confirmed one.
+	if c := mine[1]; c.Confirmed || c.Deposit != "200" || c.ConfirmedDeposit != "0" {
+		t.Errorf("channel C: %+v", c)
+	}
+	var b channelJSON
+	s.do("GET", channelPath(s.b), testToken, "").json(t, &b)
+	if b.Deposit != "600" || b.ConfirmedDeposit != "500" || b.Balance != "0" || b.BalanceSignature != "" {
+		t.Errorf("channel B: %+v", b)
+	}
+
+	// The public view of one channel: the same fields, no signature.
+	var public channelJSON
+	r = s.do("GET", channelPath(s.a), "", "")
+	r.json(t, &public)
+	if r.status != 200 || public.Balance != "15" || public.State != "open" || public.BalanceSignature != "" {
+		t.Errorf("public channel view: %d %+v", r.status, public)
+	}
+
+	for _, bad := range []struct {
+		path   string
+		status int
+	}{
+		{"/api/1/channels?status=pending", 400},
+		{"/api/1/channels?limit=0", 400},
+		{"/api/1/channels?limit=1001", 400},
+		{"/api/1/channels?cursor=zz", 400},
+		{"/api/1/channels?offset=2", 400},
+		{"/api/1/channels/0x1234", 400},
+		{"/api/1/channels/" + s.a.sender.Hex() + "/x", 400},
+		{"/api/1/channels/" + s.a.sender.Hex() + "/4294967296", 400},
+		{"/api/1/channels/" + s.a.sender.Hex() + "/1", 404},
+		{"/api/1/nothing", 404},
+	} {
+		r := s.do("GET", bad.path, testToken, "")
+		if r.status != bad.status {
+			t.Errorf("%s: %d, want %d (%s)", bad.path, r.status, bad.status, r.body)
+		} else {
+			r.errorText(t)
+		}
+	}
+	if r := s.do("POST", channelPath(s.a), testToken, "{}"); r.status != 405 || r.header.Get("Allow") == "" {
+		t.Errorf("POST: %d, Allow %q", r.status, r.header.Get("Allow"))
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	s := newScenario(t)
+	operatorPaths := []string{"/api/1/stats", "/api/1/channels", "/api/1/channels/" + s.a.sender.Hex(), "/metrics"}
+	for _, p := range operatorPaths {
+		r := s.do("GET", p, "", "")
+		if r.status != 401 || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s without a token: %d %q", p, r.status, r.header.Get("WWW-Authenticate"))
+		}
+		r.errorText(t)
+		if r := s.do("GET", p, testToken+"x", ""); r.status != 403 {
+			t.Errorf("%s with a wrong token: %d", p, r.status)
+		}
+		if r := s.do("GET", p, testToken, ""); r.status != 200 {
+			t.Errorf("%s with the token: %d", p, r.status)
+		}
+	}
+	// Another scheme is no token; the scheme's case does not matter.
+	for header, want := range map[string]int{"Basic " + testToken: 401, "bearer " + testToken: 200, "Bearer": 401} {
+		req, _ := http.NewRequest("GET", s.base+"/api/1/stats", nil)
+		req.Header.Set("Authorization", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Authorization %.12q…: %d, want %d", header, resp.StatusCode, want)
+		}
+	}
+	// A single channel is public, but a wrong token is refused rather than ignored.
+	if r := s.do("GET", channelPath(s.a), "wrong-token-but-long-enough", ""); r.status != 403 {
+		t.Errorf("single channel with a wrong token: %d", r.status)
+	}
+	// Probes are public; pprof is not served unless enabled.
+	for p, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/debug/pprof/": 404} {
+		if r := s.do("GET", p, "", ""); r.status != want {
+			t.Errorf("%s: %d, want %d", p, r.status, want)
+		}
+	}
+}
+
+func (h *harness) deleteChannel(c channel, body string) response {
+	h.t.Helper()
+	return h.do("DELETE", channelPath(c), "", body)
+}
+
+func closeBody(balance any, sig string) string {
+	data, _ := json.Marshal(map[string]any{"balance": balance, "balance_signature": sig})
+	return string(data)
+}
+
+// The cooperative close: refused to third parties and at a stale balance; the receiver's
+// signature verifies on chain and settles the channel with cooperativeClose.
+func TestCooperativeClose(t *testing.T) {
+	s := newScenario(t)
+	stranger := s.account(3)
+	for _, bad := range []struct {
+		name, body string
+		status     int
+	}{
+		{"a stranger's proof", closeBody(15, s.sign(stranger, s.a, 15)), 403},
+		{"the sender's proof of another balance", closeBody(15, s.sign(s.a.key, s.a, 14)), 403},
+		{"no signature", `{"balance": 15}`, 400},
+		{"a malformed signature", closeBody(15, "0x1234"), 400},
+		{"a negative balance", closeBody(-1, s.sign(s.a.key, s.a, 15)), 400},
+		{"a fractional balance", `{"balance": 1.5, "balance_signature": "` + s.sign(s.a.key, s.a, 15) + `"}`, 400},
+		{"an unknown field", `{"balance": 15, "balance_signature": "` + s.sign(s.a.key, s.a, 15) + `", "x": 1}`, 400},
+		{"not JSON", `balance=15`, 400},
+	} {
+		r := s.deleteChannel(s.a, bad.body)
+		if r.status != bad.status {
+			t.Errorf("%s: %d, want %d (%s)", bad.name, r.status, bad.status, r.body)
+		} else if strings.Contains(string(r.body), "close_signature") {
+			t.Errorf("%s: a close signature leaked: %s", bad.name, r.body)
+		}
+	}
+	unknown := channel{key: s.a.key, sender: s.a.sender, openBlock: 1}
+	if r := s.deleteChannel(unknown, closeBody(0, s.sign(s.a.key, unknown, 0))); r.status != 404 {
+		t.Errorf("unknown channel: %d", r.status)
+	}
+	// The sender at a stale balance: 409 with the last balance.
+	r := s.deleteChannel(s.a, closeBody("10", s.sign(s.a.key, s.a, 10)))
+	var conflict struct{ Error, Balance string }
+	r.json(t, &conflict)
+	if r.status != 409 || conflict.Balance != "15" || conflict.Error == "" {
+		t.Fatalf("stale balance: %d %s", r.status, r.body)
+	}
+	if st := s.pay(s.a, 20); st != 200 {
+		t.Fatalf("refused closes must not stop payments: %d", st)
+	}
+
+	// The sender at the last balance (20), as a string.
+	balanceSig := s.sign(s.a.key, s.a, 20)
+	r = s.deleteChannel(s.a, closeBody("20", balanceSig))
+	var closed struct {
+		CloseSignature string `json:"close_signature"`
+		Balance        string `json:"balance"`
+	}
+	r.json(t, &closed)
+	if r.status != 200 || closed.Balance != "20" {
+		t.Fatalf("close: %d %s", r.status, r.body)
+	}
+	closingSig, err := proof.ParseSignature(closed.CloseSignature)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Asked again (as a JSON number): the same signature.
+	r = s.deleteChannel(s.a, closeBody(20, balanceSig))
+	if r.status != 200 || !strings.Contains(string(r.body), closed.CloseSignature) {
+		t.Errorf("second close: %d %s", r.status, r.body)
+	}
+	if st := s.pay(s.a, 25); st != 402 {
+		t.Errorf("payment after the close: %d, want 402", st)
+	}
+	var view channelJSON
+	s.do("GET", channelPath(s.a), testToken, "").json(t, &view)
+	if view.State != "closing" || !view.CloseSigned || view.CloseSignature != closed.CloseSignature || view.Balance != "20" {
+		t.Errorf("closed channel: %+v", view)
+	}
+	if st := s.stats(); st.OpenChannels != 2 || st.PendingChannels != 1 || st.UniqueSenders != 2 {
+		t.Errorf("stats after the close: open %d pending %d senders %d", st.OpenChannels, st.PendingChannels, st.UniqueSenders)
+	}
+
+	// The contract recovers the receiver from the signature.
+	d := s.chain.Deployment()
+	mgr := s.mgr.Instance(s.chain.Client(), d.Channels)
+	signer, err := bind.Call(mgr, &bind.CallOpts{Context: context.Background()},
+		s.mgr.PackExtractClosingSignature(s.a.sender, s.a.openBlock, big.NewInt(20), closingSig[:]), s.mgr.UnpackExtractClosingSignature)
+	if err != nil || signer != s.receiver() {
+		t.Fatalf("extractClosingSignature: %s, %v; want the receiver %s", signer, err, s.receiver())
+	}
+	// cooperativeClose settles at once: the receiver gets 20, the sender the rest of 1000.
+	receiverBefore, senderBefore := s.tokenBalance(s.receiver()), s.tokenBalance(s.a.sender)
+	balanceProof, _ := proof.ParseSignature(balanceSig)
+	s.transact(s.a.key, d.Channels, s.mgr.PackCooperativeClose(s.receiver(), s.a.openBlock, big.NewInt(20), balanceProof[:], closingSig[:]))
+	if got := new(big.Int).Sub(s.tokenBalance(s.receiver()), receiverBefore); got.Int64() != 20 {
+		t.Errorf("receiver got %s tokens, want 20", got)
+	}
+	if got := new(big.Int).Sub(s.tokenBalance(s.a.sender), senderBefore); got.Int64() != 980 {
+		t.Errorf("sender got %s tokens back, want 980", got)
+	}
+	s.sync()
+	s.do("GET", channelPath(s.a), "", "").json(t, &view)
+	if view.State != "settled" || view.CloseBalance != "20" {
+		t.Errorf("after cooperativeClose: %+v", view)
+	}
+	if st := s.stats(); st.SettledChannels != 1 || st.SettledSum != "20" || st.PendingChannels != 0 || st.DepositSum != "800" || st.BalanceSum != "0" {
+		t.Errorf("stats after settlement: settled %d (sum %s), pending %d, deposits %s, balances %s",
+			st.SettledChannels, st.SettledSum, st.PendingChannels, st.DepositSum, st.BalanceSum)
+	}
+	if r := s.deleteChannel(s.a, closeBody(20, balanceSig)); r.status != 409 {
+		t.Errorf("closing a settled channel: %d %s", r.status, r.body)
+	}
+}
+
+// µRaiden's Python client sends the balance as a form; with the signature it is accepted.
+func TestCooperativeCloseForm(t *testing.T) {
+	s := newScenario(t)
+	body := "balance=15&balance_signature=" + s.sign(s.b.key, s.b, 15)
+	r := formDelete(t, s.base+channelPath(s.b), body)
+	if r.status != 409 || !strings.Contains(string(r.body), `"balance":"0"`) {
+		t.Errorf("form close at a balance never paid: %d %s", r.status, r.body)
+	}
+	r = formDelete(t, s.base+channelPath(s.b), "balance=0&balance_signature="+s.sign(s.b.key, s.b, 0))
+	if r.status != 200 || !strings.Contains(string(r.body), "close_signature") {
+		t.Errorf("form close: %d %s", r.status, r.body)
+	}
+}
+
+func formDelete(t *testing.T, url, body string) response {
+	t.Helper()
+	req, err := http.NewRequest("DELETE", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: data}
+}

@@ -1,0 +1,325 @@
+package admin
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/ledger"
+)
+
+// channelBody is one channel as the API shows it. µRaiden's fields come first. The
+// signatures are shown to the operator only: the balance proof is the receiver's claim on
+// the sender's deposit, and the closing signature settles the channel.
+type channelBody struct {
+	SenderAddress    string `json:"sender_address"`
+	OpenBlock        uint32 `json:"open_block"`
+	Balance          string `json:"balance"`
+	Deposit          string `json:"deposit"`
+	State            string `json:"state"`
+	ConfirmedDeposit string `json:"confirmed_deposit"`
+	Confirmed        bool   `json:"confirmed"`
+	Charged          string `json:"charged"`
+	Withdrawn        string `json:"withdrawn"`
+	CloseSigned      bool   `json:"close_signed"`
+	CloseBalance     string `json:"close_balance,omitempty"`
+	SettleBlock      uint64 `json:"settle_block,omitempty"`
+	BalanceSignature string `json:"balance_signature,omitempty"`
+	CloseSignature   string `json:"close_signature,omitempty"`
+}
+
+func (s *Server) channelBody(c *ledger.Channel, who access) channelBody {
+	confirmed := s.cfg.Ledger.ConfirmedHeight()
+	b := channelBody{
+		SenderAddress:    c.ID.Sender.Hex(),
+		OpenBlock:        c.ID.OpenBlock,
+		Balance:          c.Balance.String(),
+		Deposit:          c.TotalDeposit().String(),
+		State:            c.State.String(),
+		ConfirmedDeposit: c.ConfirmedDeposit(confirmed).String(),
+		Confirmed:        c.Confirmed(confirmed),
+		Charged:          c.Charged.String(),
+		Withdrawn:        c.Withdrawn.String(),
+		CloseSigned:      c.CloseSigned(),
+	}
+	if !b.Confirmed {
+		b.ConfirmedDeposit = "0" // nothing of an unconfirmed channel's deposit counts yet
+	}
+	if c.SettleBlock != 0 || c.State == ledger.StateSettled {
+		b.CloseBalance, b.SettleBlock = c.CloseBalance.String(), c.SettleBlock
+	}
+	if who == operator {
+		if c.Balance.Sign() > 0 {
+			b.BalanceSignature = c.Signature.Hex()
+		}
+		if c.CloseSigned() {
+			b.CloseSignature = c.ClosingSignature.Hex()
+		}
+	}
+	return b
+}
+
+// Paging of listings.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// statuses maps the status parameter to ledger states. µRaiden knew open and closed
+// (close requested, not settled); it dropped settled channels, which the ledger keeps.
+var statuses = map[string][]ledger.State{
+	"open":    {ledger.StateOpen},
+	"closing": {ledger.StateClosing},
+	"settled": {ledger.StateSettled},
+	"closed":  {ledger.StateClosing, ledger.StateSettled},
+	"all":     nil,
+}
+
+// listChannels is GET <prefix>/channels and <prefix>/channels/<sender>: a JSON array, as
+// µRaiden answered, in the ledger's key order (by sender, then open block). Paging is by
+// cursor: when more channels may follow, the Link header (rel="next") and X-Next-Cursor
+// say where to continue. A cursor stays valid while channels are added, unlike an offset.
+func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) {
+	q, err := parseListQuery(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	page, err := s.cfg.Ledger.Channels(q)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	out := make([]channelBody, 0, len(page.Channels))
+	for _, c := range page.Channels {
+		out = append(out, s.channelBody(c, operator))
+	}
+	if page.Next != nil {
+		cursor := encodeCursor(*page.Next)
+		next := *r.URL
+		params := next.Query()
+		params.Set("cursor", cursor)
+		next.RawQuery = params.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, next.RequestURI()))
+		w.Header().Set("X-Next-Cursor", cursor)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func parseListQuery(r *http.Request) (ledger.Query, error) {
+	params := r.URL.Query()
+	q := ledger.Query{Limit: defaultLimit}
+	if sender := r.PathValue("sender"); sender != "" {
+		a, err := parseAddress(sender)
+		if err != nil {
+			return q, err
+		}
+		q.Sender = &a
+	}
+	status := params.Get("status")
+	if status == "" {
+		status = "open"
+	}
+	states, ok := statuses[status]
+	if !ok {
+		return q, fmt.Errorf("status must be open, closing, settled, closed or all, got %q", status)
+	}
+	q.States = states
+	if v := params.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return q, fmt.Errorf("limit must be between 1 and %d, got %q", maxLimit, v)
+		}
+		q.Limit = n
+	}
+	if params.Has("offset") {
+		return q, errors.New("offset is not supported: page with cursor (the X-Next-Cursor of the previous page)")
+	}
+	if v := params.Get("cursor"); v != "" {
+		after, err := decodeCursor(v)
+		if err != nil {
+			return q, err
+		}
+		q.After = &after
+	}
+	return q, nil
+}
+
+// A cursor is the last channel read, hex encoded: sender ‖ uint32 open block.
+func encodeCursor(id ledger.ChannelID) string {
+	return hex.EncodeToString(id.Sender.Bytes()) + fmt.Sprintf("%08x", id.OpenBlock)
+}
+
+func decodeCursor(s string) (ledger.ChannelID, error) {
+	raw, err := hex.DecodeString(s)
+	if err != nil || len(raw) != 24 {
+		return ledger.ChannelID{}, fmt.Errorf("not a cursor of this API: %q", s)
+	}
+	return ledger.ChannelID{Sender: common.BytesToAddress(raw[:20]),
+		OpenBlock: uint32(raw[20])<<24 | uint32(raw[21])<<16 | uint32(raw[22])<<8 | uint32(raw[23])}, nil
+}
+
+func parseAddress(s string) (common.Address, error) {
+	if !common.IsHexAddress(s) || !strings.HasPrefix(strings.ToLower(s), "0x") {
+		return common.Address{}, fmt.Errorf("not a 0x-prefixed hex address: %q", s)
+	}
+	return common.HexToAddress(s), nil
+}
+
+func parseChannelID(r *http.Request) (ledger.ChannelID, error) {
+	sender, err := parseAddress(r.PathValue("sender"))
+	if err != nil {
+		return ledger.ChannelID{}, err
+	}
+	block, err := strconv.ParseUint(r.PathValue("block"), 10, 32)
+	if err != nil {
+		return ledger.ChannelID{}, fmt.Errorf("open block must be a decimal uint32, got %q", r.PathValue("block"))
+	}
+	return ledger.ChannelID{Sender: sender, OpenBlock: uint32(block)}, nil
+}
+
+// getChannel is GET <prefix>/channels/<sender>/<open_block>: public, the signatures only
+// with the operator token.
+func (s *Server) getChannel(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authorize(w, r, true)
+	if !ok {
+		return
+	}
+	id, err := parseChannelID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	c, err := s.cfg.Ledger.Channel(id)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+	case c == nil:
+		writeError(w, http.StatusNotFound, "no channel %s", id)
+	default:
+		writeJSON(w, http.StatusOK, s.channelBody(c, who))
+	}
+}
+
+// closeRequest is the body of DELETE <prefix>/channels/<sender>/<open_block>.
+type closeRequest struct {
+	Balance   amount `json:"balance"`
+	Signature string `json:"balance_signature"`
+}
+
+// closeResponse carries the receiver's closing signature for cooperativeClose.
+type closeResponse struct {
+	CloseSignature string `json:"close_signature"`
+	SenderAddress  string `json:"sender_address"`
+	OpenBlock      uint32 `json:"open_block"`
+	Balance        string `json:"balance"`
+}
+
+// closeChannel is the cooperative close: µRaiden's DELETE, which anyone could call to
+// freeze a sender's channel. Here the body must carry the sender's balance proof for the
+// balance (as for a payment): only the sender can ask. The balance must be the last one
+// accepted; the channel then takes no more payments. Asking again returns the same
+// signature.
+func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
+	id, err := parseChannelID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	req, err := readCloseRequest(w, r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	sig, err := proof.ParseSignature(req.Signature)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "balance_signature: %v", err)
+		return
+	}
+	if c, err := s.cfg.Ledger.Channel(id); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	} else if c == nil {
+		writeError(w, http.StatusNotFound, "no channel %s", id)
+		return
+	}
+	bp := proof.Balance{Receiver: s.cfg.Receiver, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Contract: s.cfg.Contract}
+	if signer, err := bp.Signer(sig[:]); err != nil || signer != id.Sender {
+		writeError(w, http.StatusForbidden, "balance_signature is not the sender's balance proof for this balance, receiver and contract")
+		return
+	}
+	closing, err := s.cfg.Ledger.CloseCooperatively(r.Context(), id, req.Balance.Int, s.signClosing)
+	if err != nil {
+		s.closeFailed(w, id, err)
+		return
+	}
+	s.log.Info("cooperative close signed", "channel", id, "balance", req.Balance.Int)
+	writeJSON(w, http.StatusOK, closeResponse{CloseSignature: closing.Hex(), SenderAddress: id.Sender.Hex(),
+		OpenBlock: id.OpenBlock, Balance: req.Balance.String()})
+}
+
+func (s *Server) signClosing(id ledger.ChannelID, balance *big.Int) (proof.Signature, error) {
+	return s.cfg.SignClosing(proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract})
+}
+
+func (s *Server) closeFailed(w http.ResponseWriter, id ledger.ChannelID, err error) {
+	var mismatch *ledger.BalanceMismatchError
+	switch {
+	case errors.As(err, &mismatch):
+		writeJSON(w, http.StatusConflict, errorBody{
+			Error:   fmt.Sprintf("the balance must be the last accepted one, %s", mismatch.Balance),
+			Balance: mismatch.Balance.String(),
+		})
+	case errors.Is(err, ledger.ErrSettled):
+		writeError(w, http.StatusConflict, "channel %s is settled", id)
+	case errors.Is(err, ledger.ErrUnknownChannel):
+		writeError(w, http.StatusNotFound, "no channel %s", id)
+	default:
+		s.log.Warn("cooperative close failed", "channel", id, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the close could not be stored: %v", err)
+	}
+}
+
+// readCloseRequest reads a JSON body, or a form as µRaiden's Python client sent it.
+func readCloseRequest(w http.ResponseWriter, r *http.Request) (closeRequest, error) {
+	var req closeRequest
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		return req, fmt.Errorf("read the body: %w", err)
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(data))
+		if err != nil {
+			return req, fmt.Errorf("form body: %w", err)
+		}
+		if req.Balance.Int, err = parseAmount(form.Get("balance")); err != nil {
+			return req, fmt.Errorf("balance %w", err)
+		}
+		req.Signature = form.Get("balance_signature")
+	} else {
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, fmt.Errorf("body must be JSON {\"balance\": N, \"balance_signature\": \"0x…\"}: %w", err)
+		}
+		if req.Balance.Int == nil {
+			return req, errors.New("balance is required")
+		}
+	}
+	if req.Signature == "" {
+		return req, errors.New("balance_signature is required: the sender's balance proof for the balance, as sent with a payment")
+	}
+	return req, nil
+}

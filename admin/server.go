@@ -1,0 +1,168 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/ledger"
+)
+
+// Ledger is the part of *ledger.Ledger the admin server uses.
+type Ledger interface {
+	Stats() ledger.Stats
+	Sync() ledger.SyncState
+	ConfirmedHeight() uint64
+	Channel(id ledger.ChannelID) (*ledger.Channel, error)
+	Channels(q ledger.Query) (ledger.Page, error)
+	CloseCooperatively(ctx context.Context, id ledger.ChannelID, balance *big.Int, sign ledger.CloseSigner) (proof.Signature, error)
+}
+
+// Config is what a Server needs.
+type Config struct {
+	// Listen is the host:port to serve on.
+	Listen string
+	// Prefix is where the /api/1 API is mounted: the RDN-Gateway-Path clients are given, so
+	// that Envoy forwards it unchanged.
+	Prefix string
+	// OperatorToken is the bearer token of the operator endpoints; empty refuses them all.
+	OperatorToken string
+	// PProf serves net/http/pprof under /debug/pprof/ (operator only).
+	PProf bool
+
+	Receiver     common.Address
+	Contract     common.Address
+	TokenAddress common.Address // the channel contract's token
+
+	Ledger Ledger
+	// SignClosing signs the receiver's closing message.
+	SignClosing func(proof.Closing) (proof.Signature, error)
+	// Chain is the cached view of the chain head and the receiver's token balance.
+	Chain *ChainView
+	// Ready returns nil when the service can take payments (ledger writable, chain synced).
+	Ready func() error
+	// Metrics serves /metrics; nil serves none.
+	Metrics http.Handler
+	Logger  *slog.Logger
+}
+
+// Server is a running admin server.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	tokenHash []byte // sha256 of the token; nil without one
+	http      *http.Server
+	listener  net.Listener
+}
+
+// New checks the configuration and builds the server; Start serves it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Prefix = strings.TrimRight(cfg.Prefix, "/")
+	if err := CheckPrefix(cfg.Prefix); err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	if cfg.Ledger == nil || cfg.SignClosing == nil || cfg.Chain == nil || cfg.Ready == nil {
+		return nil, errors.New("admin: Ledger, SignClosing, Chain and Ready are required")
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if cfg.OperatorToken != "" {
+		h := sha256.Sum256([]byte(cfg.OperatorToken))
+		s.tokenHash = h[:]
+	}
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second, // pprof's profile runs 30s by default
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// CheckPrefix reports whether p can mount the API: a path of letters, digits and - _ . /
+// starting with / (a trailing / is ignored), other than the root and the probe paths.
+func CheckPrefix(p string) error {
+	p = strings.TrimRight(p, "/")
+	if !strings.HasPrefix(p, "/") || strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") != "" {
+		return fmt.Errorf("the API path must start with / and hold only letters, digits and - _ . /, got %q", p)
+	}
+	for _, reserved := range []string{"/healthz", "/readyz", "/metrics", "/debug"} {
+		if p == reserved || strings.HasPrefix(p, reserved+"/") {
+			return fmt.Errorf("the API path %q collides with %s", p, reserved)
+		}
+	}
+	return nil
+}
+
+// Handler routes every endpoint.
+func (s *Server) Handler() http.Handler {
+	p := s.cfg.Prefix
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
+	})
+	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{"GET": s.healthz}))
+	mux.HandleFunc("/readyz", methods(map[string]http.HandlerFunc{"GET": s.readyz}))
+	mux.HandleFunc(p+"/stats", methods(map[string]http.HandlerFunc{"GET": s.operatorOnly(s.stats)}))
+	mux.HandleFunc(p+"/channels", methods(map[string]http.HandlerFunc{"GET": s.operatorOnly(s.listChannels)}))
+	mux.HandleFunc(p+"/channels/{sender}", methods(map[string]http.HandlerFunc{"GET": s.operatorOnly(s.listChannels)}))
+	mux.HandleFunc(p+"/channels/{sender}/{block}", methods(map[string]http.HandlerFunc{
+		"GET":    s.getChannel,
+		"DELETE": s.closeChannel,
+	}))
+	if s.cfg.Metrics != nil {
+		mux.Handle("/metrics", s.operatorOnly(s.cfg.Metrics.ServeHTTP))
+	}
+	if s.cfg.PProf {
+		mux.Handle("/debug/pprof/", s.operatorOnly(pprof.Index))
+		mux.Handle("/debug/pprof/cmdline", s.operatorOnly(pprof.Cmdline))
+		mux.Handle("/debug/pprof/profile", s.operatorOnly(pprof.Profile))
+		mux.Handle("/debug/pprof/symbol", s.operatorOnly(pprof.Symbol))
+		mux.Handle("/debug/pprof/trace", s.operatorOnly(pprof.Trace))
+	}
+	return mux
+}
+
+// Start listens and serves in the background.
+func (s *Server) Start() error {
+	l, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	s.listener = l
+	go func() {
+		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	s.log.Info("serving the admin API", "http", l.Addr().String(), "api", s.cfg.Prefix,
+		"operator_token", s.tokenHash != nil, "pprof", s.cfg.PProf)
+	return nil
+}
+
+// Addr is the listener's address.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Close stops serving, letting requests in flight finish until ctx ends.
+func (s *Server) Close(ctx context.Context) error {
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.http.Close()
+		return fmt.Errorf("admin shutdown: %w", err)
+	}
+	return nil
+}

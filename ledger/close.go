@@ -1,0 +1,92 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/uraiden/uraiden/chain/proof"
+)
+
+// Errors of CloseCooperatively.
+var (
+	ErrUnknownChannel = errors.New("ledger: no such channel")
+	ErrSettled        = errors.New("ledger: the channel is settled")
+)
+
+// BalanceMismatchError refuses a cooperative close at another balance than the last one
+// accepted: the receiver closes only at what it was paid.
+type BalanceMismatchError struct {
+	Asked, Balance *big.Int
+}
+
+func (e *BalanceMismatchError) Error() string {
+	return fmt.Sprintf("ledger: close at balance %s asked, the last accepted balance is %s", e.Asked, e.Balance)
+}
+
+// CloseSigner signs the receiver's closing message for a channel at a balance.
+type CloseSigner func(id ChannelID, balance *big.Int) (proof.Signature, error)
+
+// CloseCooperatively agrees to close a channel at balance, which must be the last balance
+// accepted: it signs the receiver's closing message, and from then on the channel takes no
+// more payments (StateClosing, with the signature kept). It returns once that is on disk, so
+// no signature leaves while a restart could reopen the channel to payments above it.
+//
+// Asking again at the same balance returns the same signature. A channel whose sender
+// already requested a close on chain can still be closed this way (the contract allows it
+// during the challenge period); a settled one cannot.
+func (l *Ledger) CloseCooperatively(ctx context.Context, id ChannelID, balance *big.Int, sign CloseSigner) (proof.Signature, error) {
+	e, err := l.lockEntry(id)
+	if err != nil {
+		return proof.Signature{}, err
+	}
+	sig, w, err := closeChannel(e, balance, sign)
+	if err == nil {
+		err = l.enqueue(w.write)
+	}
+	if err == nil && w.sets != nil {
+		e.ch = w.after
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return proof.Signature{}, err
+	}
+	if err := wait(ctx, w.write); err != nil {
+		return proof.Signature{}, err
+	}
+	return sig, nil
+}
+
+// closeWrite is the write of a close and the channel after it.
+type closeWrite struct {
+	*write
+	after *Channel
+}
+
+// closeChannel decides under the channel's lock. Asked again, it returns an empty write:
+// waiting for it still waits for the first close's write, queued before it.
+func closeChannel(e *entry, balance *big.Int, sign CloseSigner) (proof.Signature, closeWrite, error) {
+	c := e.ch
+	switch {
+	case c == nil:
+		return proof.Signature{}, closeWrite{}, ErrUnknownChannel
+	case c.State == StateSettled:
+		return proof.Signature{}, closeWrite{}, ErrSettled
+	case balance.Cmp(c.Balance) != 0:
+		return proof.Signature{}, closeWrite{}, &BalanceMismatchError{Asked: new(big.Int).Set(balance), Balance: new(big.Int).Set(c.Balance)}
+	case c.CloseSigned():
+		return c.ClosingSignature, closeWrite{write: &write{delta: zeroStats()}}, nil
+	}
+	sig, err := sign(c.ID, c.Balance)
+	if err != nil {
+		return proof.Signature{}, closeWrite{}, fmt.Errorf("ledger: sign the close of %s: %w", c.ID, err)
+	}
+	after := c.clone()
+	after.State = StateClosing
+	after.ClosingSignature = sig
+	return sig, closeWrite{
+		write: &write{sets: []kv{{after.ID.key(), after.marshal()}}, delta: statsDelta(c, after)},
+		after: after,
+	}, nil
+}
