@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,6 +62,12 @@ func TestFixtures(t *testing.T) {
 		for _, part := range f.Want.BodyContains {
 			if !strings.Contains(strings.ToLower(body), strings.ToLower(expand(part))) {
 				t.Errorf("%s: body %s lacks %q", f.Name, body, expand(part))
+			}
+		}
+		removed := resp.GetOkResponse().GetHeadersToRemove()
+		for _, k := range f.Want.RemovedUpstream {
+			if !slices.Contains(removed, k) {
+				t.Errorf("%s: %s not in headers_to_remove %v", f.Name, k, removed)
 			}
 		}
 		meta := resp.GetDynamicMetadata().GetFields()["uraiden"].GetStructValue().GetFields()

@@ -79,6 +79,8 @@ type Ledger interface {
 	Channel(id ledger.ChannelID) (*ledger.Channel, error)
 	ConfirmedHeight() uint64
 	Pay(ctx context.Context, p ledger.Payment) (ledger.PayResult, error)
+	// Err is why the ledger cannot take payments now, or nil.
+	Err() error
 }
 
 // Config is what a Service needs.
@@ -106,6 +108,9 @@ func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
 		return &Decision{Status: 200, Price: quote.Price, Rule: quote.Rule}
 	}
 	d := &Decision{Price: quote.Price, Rule: quote.Rule}
+	if err := c.Ledger.Err(); err != nil {
+		return d.deny(503, "", fmt.Sprintf("payments suspended: %v", err))
+	}
 	if err := c.Chain.Healthy(); err != nil {
 		return d.deny(502, "", fmt.Sprintf("payments suspended: %v", err))
 	}
@@ -124,11 +129,16 @@ func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
 
 func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHeaders) *Decision {
 	id := ledger.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
+	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
+	// channel's state (its last proof above all) is shown only to its sender.
+	bp := proof.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
+	signer, err := bp.Signer(pay.Signature[:])
+	verified := err == nil && signer == pay.Sender
 	ch, err := c.Ledger.Channel(id)
 	if err != nil {
 		return d.deny(503, "", fmt.Sprintf("ledger: %v", err))
 	}
-	if ch != nil {
+	if ch != nil && verified {
 		d.Channel = &ChannelState{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: ch.Balance, Signature: ch.Signature}
 	}
 	switch {
@@ -136,9 +146,7 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
 	case ch == nil || ch.State != ledger.StateOpen:
 		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
-	}
-	bp := proof.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
-	if signer, err := bp.Signer(pay.Signature[:]); err != nil || signer != pay.Sender {
+	case !verified:
 		return d.deny(402, FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
 	}
 

@@ -20,6 +20,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -263,6 +264,8 @@ type fixture struct {
 		Upstream     map[string]string `json:"upstream"`
 		BodyContains []string          `json:"body_contains"`
 		Metadata     map[string]string `json:"metadata"`
+		// RemovedUpstream must be in the OK response's headers_to_remove.
+		RemovedUpstream []string `json:"removed_upstream"`
 	} `json:"want"`
 }
 
@@ -283,6 +286,20 @@ func (h *harness) funcs() template.FuncMap {
 		"signFresh": func(balance int64) string { return h.sign(h.fresh.key, h.fresh.openBlock, balance) },
 		// b64 encodes a header_map raw_value (bytes are base64 in protojson).
 		"b64": func(v any) string { return base64.StdEncoding.EncodeToString([]byte(fmt.Sprint(v))) },
+		// v37 is the payer's signature with v = 37, which the contract refuses.
+		"v37": func(balance int64) string {
+			sig := common.FromHex(h.sign(h.payer.key, h.payer.openBlock, balance))
+			sig[64] = 37
+			return hexutil.Encode(sig)
+		},
+		// highS is the malleable twin (r, n-s) of the payer's signature.
+		"highS": func(balance int64) string {
+			sig := common.FromHex(h.sign(h.payer.key, h.payer.openBlock, balance))
+			s := new(big.Int).SetBytes(sig[32:64])
+			new(big.Int).Sub(crypto.S256().Params().N, s).FillBytes(sig[32:64])
+			sig[64] = 27 + 28 - sig[64]
+			return hexutil.Encode(sig)
+		},
 		// signStranger signs the payer's channel with someone else's key.
 		"signStranger": func(balance int64) string { return h.sign(h.stranger, h.payer.openBlock, balance) },
 	}

@@ -142,7 +142,9 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 	var p paymentHeaders
 	var err error
 	sigText, _ := source(HeaderBalanceSignature)
-	if p.Signature, err = proof.ParseSignature(sigText); err != nil {
+	// Only the encoding is judged here (409); a signature the contract would reject is an
+	// invalid balance proof (402), as µRaiden's check 4 says.
+	if p.Signature, err = proof.DecodeSignature(sigText); err != nil {
 		return nil, malformed(HeaderBalanceSignature, "%v", err)
 	}
 	sender, ok := source(HeaderSenderAddress)

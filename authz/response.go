@@ -32,7 +32,8 @@ func (c *Config) checkResponse(d *Decision) *authv3.CheckResponse {
 }
 
 func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
-	ok := &authv3.OkHttpResponse{}
+	// The upstream trusts x-rdn-*: never pass on what a client sent itself.
+	ok := &authv3.OkHttpResponse{HeadersToRemove: []string{UpstreamSender, UpstreamOpenBlock, UpstreamPrice}}
 	resp := &authv3.CheckResponse{
 		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
 		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
@@ -48,6 +49,8 @@ func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
 		header(UpstreamPrice, d.Price.String()),
 	}
 	ok.ResponseHeadersToAdd = []*corev3.HeaderValueOption{
+		header(HeaderGatewayPath, c.GatewayPath),
+		header(HeaderTokenAddress, c.Token.Hex()),
 		header(HeaderPrice, d.Price.String()),
 		header(HeaderSenderAddress, ch.Sender.Hex()),
 		header(HeaderSenderBalance, ch.Balance.String()),

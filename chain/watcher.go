@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,10 @@ type WatcherConfig struct {
 	MinReceiverBalance *big.Int
 	// MaxRange caps the blocks asked for in one eth_getLogs.
 	MaxRange uint64
+	// MaxHeadAge, when positive, is how old the node's head block may be before the node
+	// counts as stuck or syncing, and payments stop. Zero disables the check (dev chains
+	// mine only on demand).
+	MaxHeadAge time.Duration
 	// ReorgDepth is how many recent block hashes are kept to follow a reorganization; it must
 	// exceed Confirmations. A deeper reorganization triggers a full resync.
 	ReorgDepth uint64
@@ -63,6 +68,7 @@ type Watcher struct {
 	problem   atomic.Pointer[error]
 	lastHead  atomic.Uint64
 	resyncing atomic.Bool
+	pollMu    sync.Mutex // one poll at a time: two would apply the same blocks twice
 }
 
 // NewWatcher returns a watcher; Run starts it.
@@ -176,6 +182,8 @@ var ErrReceiverBalance = errors.New("receiver's ETH balance is too low to send a
 
 // Poll reads the chain up to its head once.
 func (w *Watcher) Poll(ctx context.Context) error {
+	w.pollMu.Lock()
+	defer w.pollMu.Unlock()
 	err := w.poll(ctx)
 	if err != nil {
 		w.problem.Store(&err)
@@ -187,11 +195,15 @@ func (w *Watcher) Poll(ctx context.Context) error {
 }
 
 func (w *Watcher) poll(ctx context.Context) error {
-	head, err := w.cfg.Client.BlockNumber(ctx)
+	header, err := w.cfg.Client.HeaderByNumber(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("head: %w", err)
 	}
+	head := header.Number.Uint64()
 	w.lastHead.Store(head)
+	if age := time.Since(time.Unix(int64(header.Time), 0)); w.cfg.MaxHeadAge > 0 && age > w.cfg.MaxHeadAge {
+		return fmt.Errorf("the node's head block %d is %s old: it is syncing or stuck", head, age.Round(time.Second))
+	}
 	if err := w.followReorg(ctx, head); err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func (l *Ledger) CloseCooperatively(ctx context.Context, id ChannelID, balance *
 	if err == nil && w.sets != nil {
 		e.ch = w.after
 	}
-	e.mu.Unlock()
+	l.unlockEntry(id, e)
 	if err != nil {
 		return proof.Signature{}, err
 	}

@@ -93,9 +93,10 @@ type Ledger struct {
 }
 
 type entry struct {
-	mu     sync.Mutex
-	loaded bool
-	ch     *Channel // nil: no such channel
+	mu       sync.Mutex
+	loaded   bool
+	detached bool     // dropped from the cache: look the channel up again
+	ch       *Channel // nil: no such channel
 }
 
 // write is one unit the committer makes durable: key/value sets and the stats it changes.
@@ -252,27 +253,47 @@ func (l *Ledger) Close() error {
 // entry returns the cached entry of a channel, loading it from disk on first use. The
 // entry is returned locked.
 func (l *Ledger) lockEntry(id ChannelID) (*entry, error) {
-	l.mu.RLock()
-	e := l.channels[id]
-	l.mu.RUnlock()
-	if e == nil {
-		l.mu.Lock()
-		if e = l.channels[id]; e == nil {
-			e = &entry{}
-			l.channels[id] = e
+	for {
+		l.mu.RLock()
+		e := l.channels[id]
+		l.mu.RUnlock()
+		if e == nil {
+			l.mu.Lock()
+			if e = l.channels[id]; e == nil {
+				e = &entry{}
+				l.channels[id] = e
+			}
+			l.mu.Unlock()
 		}
+		e.mu.Lock()
+		if e.detached {
+			e.mu.Unlock()
+			continue
+		}
+		if !e.loaded {
+			ch, err := l.read(id)
+			if err != nil {
+				e.mu.Unlock()
+				return nil, err
+			}
+			e.ch, e.loaded = ch, true
+		}
+		return e, nil
+	}
+}
+
+// unlockEntry releases an entry locked by lockEntry. An entry of a channel that does not exist
+// leaves the cache, so that requests naming made-up channels cannot fill the memory.
+func (l *Ledger) unlockEntry(id ChannelID, e *entry) {
+	if e.ch == nil {
+		l.mu.Lock()
+		if l.channels[id] == e {
+			delete(l.channels, id)
+		}
+		e.detached = true
 		l.mu.Unlock()
 	}
-	e.mu.Lock()
-	if !e.loaded {
-		ch, err := l.read(id)
-		if err != nil {
-			e.mu.Unlock()
-			return nil, err
-		}
-		e.ch, e.loaded = ch, true
-	}
-	return e, nil
+	e.mu.Unlock()
 }
 
 func (l *Ledger) read(id ChannelID) (*Channel, error) {
@@ -303,7 +324,7 @@ func (l *Ledger) Channel(id ChannelID) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer e.mu.Unlock()
+	defer l.unlockEntry(id, e)
 	if e.ch == nil {
 		return nil, nil
 	}
@@ -373,17 +394,49 @@ func (l *Ledger) commitLoop() {
 			}
 		}
 		batch = append(batch[:0], first)
+		size := first.size()
 	fill:
-		for len(batch) < l.maxBatch {
+		for len(batch) < l.maxBatch && size < maxBatchBytes {
 			select {
 			case w := <-l.queue:
 				batch = append(batch, w)
+				size += w.size()
 			default:
 				break fill
 			}
 		}
 		l.commit(batch)
 	}
+}
+
+// maxBatchBytes keeps a batch well under Badger's transaction size limit (about 10 MB with
+// the default memtable): a sender can make its channel record a few kilobytes.
+const maxBatchBytes = 2 << 20
+
+func (w *write) size() int {
+	n := 0
+	for _, s := range w.sets {
+		n += len(s.key) + len(s.value)
+	}
+	return n
+}
+
+// lastWrites keeps, for every key the batch writes, only its last value: a busy channel is
+// written once per batch, not once per payment.
+func lastWrites(batch []*write) []kv {
+	index := map[string]int{}
+	var out []kv
+	for _, w := range batch {
+		for _, s := range w.sets {
+			if i, ok := index[string(s.key)]; ok {
+				out[i].value = s.value
+				continue
+			}
+			index[string(s.key)] = len(out)
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (l *Ledger) commit(batch []*write) {
@@ -400,21 +453,34 @@ func (l *Ledger) commit(batch []*write) {
 
 	start := time.Now()
 	txn := l.db.NewTransaction(true)
-	defer txn.Discard()
+	defer func() { txn.Discard() }()
+	put := func(s kv) error {
+		for {
+			var err error
+			if s.value == nil {
+				err = txn.Delete(s.key)
+			} else {
+				err = txn.Set(s.key, s.value)
+			}
+			if !errors.Is(err, badger.ErrTxnTooBig) {
+				return err
+			}
+			// Split: the writers of the batch hear nothing until the last part is durable,
+			// and the counters go in the last part.
+			if err := txn.Commit(); err != nil {
+				return err
+			}
+			txn = l.db.NewTransaction(true)
+		}
+	}
 	err := func() error {
 		syncChanged := false
-		for _, w := range batch {
-			for _, s := range w.sets {
-				var err error
-				if s.value == nil {
-					err = txn.Delete(s.key)
-				} else {
-					err = txn.Set(s.key, s.value)
-				}
-				if err != nil {
-					return err
-				}
+		for _, s := range lastWrites(batch) {
+			if err := put(s); err != nil {
+				return err
 			}
+		}
+		for _, w := range batch {
 			stats.add(w.delta)
 			if w.sync != nil {
 				syncState, syncChanged = *w.sync, true

@@ -435,3 +435,64 @@ func TestForgetBelowPrunesUndoRecords(t *testing.T) {
 		t.Errorf("%d undo records kept, want 4", len(keys))
 	}
 }
+
+func TestUnknownChannelsAreNotCached(t *testing.T) {
+	l, _ := openTest(t)
+	for i := range 1000 {
+		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(i + 1000))), OpenBlock: 1}
+		if r := pay(t, l, id, 5, 5); r.Outcome != NoChannel {
+			t.Fatalf("made-up channel: %v", r.Outcome)
+		}
+		if c, _ := l.Channel(id); c != nil {
+			t.Fatal("made-up channel found")
+		}
+	}
+	l.mu.RLock()
+	n := len(l.channels)
+	l.mu.RUnlock()
+	if n != 0 {
+		t.Errorf("%d made-up channels cached", n)
+	}
+	// A channel created afterwards is found.
+	id := ChannelID{Sender: common.BigToAddress(big.NewInt(1000)), OpenBlock: 1}
+	create(t, l, id, 100, 10)
+	if r := pay(t, l, id, 5, 5); r.Outcome != Accepted {
+		t.Errorf("after creation: %v", r.Outcome)
+	}
+}
+
+// A caller that gives up while the payment is being stored still gets the true answer: the
+// payment is charged, so it must be reported as accepted, not as an error.
+func TestPayAnswersAfterTheCallerGaveUp(t *testing.T) {
+	l, _ := openTest(t)
+	create(t, l, alice, 100, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r, err := l.Pay(ctx, Payment{ID: alice, Balance: big.NewInt(10), Signature: sig(10), Price: big.NewInt(10)})
+	if err != nil || r.Outcome != Accepted {
+		t.Fatalf("cancelled caller: %v, %v", r.Outcome, err)
+	}
+	if c, _ := l.Channel(alice); c.Charged.Int64() != 10 {
+		t.Errorf("charged %s", c.Charged)
+	}
+}
+
+// Many payments on one channel with large records fit in one commit: one write per key.
+func TestBigBatchesCommit(t *testing.T) {
+	l, _ := openTest(t)
+	create(t, l, alice, 1_000_000, 10)
+	pay(t, l, alice, 900_000, 1) // credit: every later proof is remembered, records grow
+	var wg sync.WaitGroup
+	for b := range int64(3000) {
+		wg.Go(func() {
+			r, err := l.Pay(context.Background(), Payment{ID: alice, Balance: big.NewInt(b + 1), Signature: sig(b + 1), Price: big.NewInt(1)})
+			if err != nil || r.Outcome != Accepted {
+				t.Errorf("balance %d: %v %v", b+1, r.Outcome, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := l.Err(); err != nil {
+		t.Fatalf("ledger failed: %v", err)
+	}
+}

@@ -69,11 +69,14 @@ func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
 	if w != nil {
 		err = l.enqueue(w)
 	}
-	e.mu.Unlock()
+	l.unlockEntry(p.ID, e)
 	if w == nil || err != nil {
 		return res, err
 	}
-	return res, wait(ctx, w)
+	// Once queued the payment will be charged, so its answer must wait for the commit even if
+	// the caller gave up: an error now would charge a client that was never served. The
+	// commit takes one fsync.
+	return res, wait(context.WithoutCancel(ctx), w)
 }
 
 // decide runs under the channel's lock; it returns a write when the payment is accepted.

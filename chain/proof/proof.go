@@ -174,6 +174,19 @@ func (s Signature) String() string { return s.Hex() }
 // ParseSignature decodes a 0x-prefixed hex signature, checks it is one the contract accepts,
 // and normalizes v to 27 or 28.
 func ParseSignature(text string) (Signature, error) {
+	sig, err := DecodeSignature(text)
+	if err != nil {
+		return Signature{}, err
+	}
+	if err := Check(sig[:]); err != nil {
+		return Signature{}, err
+	}
+	return sig, nil
+}
+
+// DecodeSignature decodes 65 bytes of 0x-prefixed hex without judging them (Recover does),
+// normalizing a v of 0 or 1 to 27 or 28.
+func DecodeSignature(text string) (Signature, error) {
 	if !strings.HasPrefix(text, "0x") && !strings.HasPrefix(text, "0X") {
 		return Signature{}, ErrSignatureHex
 	}
@@ -181,8 +194,8 @@ func ParseSignature(text string) (Signature, error) {
 	if err != nil {
 		return Signature{}, ErrSignatureHex
 	}
-	if err := Check(raw); err != nil {
-		return Signature{}, err
+	if len(raw) != SignatureLength {
+		return Signature{}, fmt.Errorf("%w, got %d", ErrSignatureLength, len(raw))
 	}
 	var sig Signature
 	copy(sig[:], raw)

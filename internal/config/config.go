@@ -113,6 +113,7 @@ type Chain struct {
 	Confirmations   uint64        `mapstructure:"confirmations"`
 	PollInterval    time.Duration `mapstructure:"poll_interval"`
 	MaxLag          time.Duration `mapstructure:"max_lag"`
+	MaxHeadAge      time.Duration `mapstructure:"max_head_age"`
 	MinReceiverETH  string        `mapstructure:"min_receiver_eth"`
 	MaxFeeGwei      string        `mapstructure:"max_fee_gwei"`
 }
@@ -134,7 +135,7 @@ func Default() Config {
 		Admin:   Admin{Listen: "127.0.0.1:9002"},
 		Pricing: Pricing{File: "prices.yaml"},
 		Ledger:  Ledger{Dir: "data"},
-		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second,
+		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second, MaxHeadAge: 2 * time.Minute,
 			MinReceiverETH: "0.01", MaxFeeGwei: "500"},
 		DevChain: DevChain{Listen: "127.0.0.1:8545", Accounts: 4, ChallengePeriod: contracts.MinChallengePeriod},
 	}

@@ -121,10 +121,14 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Interval: cfg.Chain.PollInterval, OnTransaction: s.Metrics.WatchtowerTransaction, Logger: logger,
 	}, s.Ledger)
 	minWei, _ := cfg.Chain.MinReceiverWei()
+	maxHeadAge := cfg.Chain.MaxHeadAge
+	if s.DevChain != nil {
+		maxHeadAge = 0
+	}
 	s.Watcher = chain.NewWatcher(chain.WatcherConfig{
 		Client: s.Client, Contract: s.Contract.Address, Receiver: receiver,
 		ChallengePeriod: s.Contract.ChallengePeriod, Confirmations: confirmations, StartBlock: startBlock,
-		PollInterval: cfg.Chain.PollInterval, MaxLag: cfg.Chain.MaxLag, MinReceiverBalance: minWei,
+		PollInterval: cfg.Chain.PollInterval, MaxLag: cfg.Chain.MaxLag, MaxHeadAge: maxHeadAge, MinReceiverBalance: minWei,
 		OnEvents: s.Tower.OnEvents, Logger: logger,
 	}, s.Ledger)
 	if err := s.Watcher.Poll(ctx); err != nil {
