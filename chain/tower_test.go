@@ -38,6 +38,7 @@ type env struct {
 	channels      common.Address
 	startBlock    uint64
 	confirmations uint64
+	reorgDepth    uint64
 	ledgerDir     string
 	ledger        *ledger.Ledger
 	watcher       *chain.Watcher
@@ -84,7 +85,7 @@ func (e *env) open() {
 	}, l)
 	e.watcher = chain.NewWatcher(chain.WatcherConfig{
 		Client: e.ec, Contract: e.channels, Receiver: e.receiverAddr(), ChallengePeriod: contracts.MinChallengePeriod,
-		Confirmations: e.confirmations, StartBlock: e.startBlock, OnEvents: e.tower.OnEvents,
+		Confirmations: e.confirmations, StartBlock: e.startBlock, OnEvents: e.tower.OnEvents, ReorgDepth: e.reorgDepth,
 	}, l)
 }
 

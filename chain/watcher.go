@@ -68,6 +68,7 @@ type Watcher struct {
 	problem   atomic.Pointer[error]
 	lastHead  atomic.Uint64
 	resyncing atomic.Bool
+	resyncs   atomic.Uint64
 	pollMu    sync.Mutex // one poll at a time: two would apply the same blocks twice
 }
 
@@ -176,6 +177,9 @@ func (w *Watcher) Healthy() error {
 	}
 	return nil
 }
+
+// Resyncs counts the full resynchronizations after reorganizations too deep to roll back.
+func (w *Watcher) Resyncs() uint64 { return w.resyncs.Load() }
 
 // ErrReceiverBalance means the receiver's ETH cannot pay for a dispute.
 var ErrReceiverBalance = errors.New("receiver's ETH balance is too low to send a dispute")
@@ -451,6 +455,7 @@ func (w *Watcher) seed(ctx context.Context, id ledger.ChannelID, block uint64) (
 func (w *Watcher) resync(ctx context.Context, head uint64, old ledger.SyncState) error {
 	w.resyncing.Store(true)
 	defer w.resyncing.Store(false)
+	w.resyncs.Add(1)
 	w.cfg.Logger.Error("chain reorganization deeper than the blocks kept: payments stopped, resynchronizing from the contract",
 		"kept", len(old.Recent), "old_cursor", old.Cursor, "head", head)
 	ids, err := w.ledger.ChannelIDs(func(c *ledger.Channel) bool {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,9 +20,16 @@ const AnvilKey = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff
 // AnvilChainID is anvil's default chain id.
 const AnvilChainID = 31337
 
-// AnvilNode is a running anvil process.
+// AnvilNode is an anvil process on a fixed loopback port, with its state in a file so that it
+// can be stopped and started again with the same chain.
 type AnvilNode struct {
 	HTTP, WS, IPC string
+
+	t     testing.TB
+	bin   string
+	port  int
+	state string
+	cmd   *exec.Cmd
 }
 
 // StartAnvil runs anvil on a free loopback port (and an IPC socket in a temporary directory)
@@ -36,21 +44,26 @@ func StartAnvil(t testing.TB) *AnvilNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ipc := filepath.Join(t.TempDir(), "anvil.ipc")
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--ipc", ipc, "--silent")
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-	})
+	dir := t.TempDir()
 	n := &AnvilNode{
 		HTTP: fmt.Sprintf("http://127.0.0.1:%d", port),
 		WS:   fmt.Sprintf("ws://127.0.0.1:%d", port),
-		IPC:  ipc,
+		IPC:  filepath.Join(dir, "anvil.ipc"),
+		t:    t, bin: bin, port: port, state: filepath.Join(dir, "state.json"),
+	}
+	n.Start()
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// Start runs the node (again), loading the state it saved when stopped, and waits until it
+// answers.
+func (n *AnvilNode) Start() {
+	n.t.Helper()
+	n.cmd = exec.Command(n.bin, "--host", "127.0.0.1", "--port", strconv.Itoa(n.port), "--ipc", n.IPC,
+		"--state", n.state, "--silent")
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -58,14 +71,31 @@ func StartAnvil(t testing.TB) *AnvilNode {
 			_, err = c.ChainID(context.Background())
 			c.Close()
 			if err == nil {
-				return n
+				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("anvil did not answer within 15s")
+			n.t.Fatal("anvil did not answer within 15s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Stop ends the node gracefully (it saves its state) and waits for it.
+func (n *AnvilNode) Stop() {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-done
+	}
+	n.cmd = nil
 }
 
 func freePort() (int, error) {

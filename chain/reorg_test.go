@@ -1,0 +1,157 @@
+package chain_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/ledger"
+)
+
+// newAnvilEnv is an env on a real anvil process: account 0 deploys and receives; the senders
+// are new accounts funded with ETH and tokens.
+func newAnvilEnv(t *testing.T, confirmations, reorgDepth uint64) (*env, *rpc.Client, []*ecdsa.PrivateKey) {
+	t.Helper()
+	node := devtools.StartAnvil(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ec, err := ethclient.DialContext(ctx, node.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ec.Close)
+	receiver, _ := crypto.HexToECDSA(devtools.AnvilKey)
+	d, err := chain.Deploy(ctx, ec, receiver, chain.DeployParams{ChallengePeriod: 500,
+		NewToken: chain.TokenParams{Name: "T", Symbol: "T", Decimals: 18, Supply: new(big.Int).Lsh(big.NewInt(1), 80)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := ec.Client()
+	e := &env{t: t, ec: ec, chainID: big.NewInt(devtools.AnvilChainID), receiver: receiver, token: d.Token,
+		channels: d.Channels, startBlock: d.ChannelsBlock, confirmations: confirmations, reorgDepth: reorgDepth,
+		ledgerDir: t.TempDir(),
+		mine: func(n int) {
+			if err := rc.Call(nil, "anvil_mine", hexutil.Uint64(n)); err != nil {
+				t.Fatal(err)
+			}
+		}}
+	var senders []*ecdsa.PrivateKey
+	for range 2 {
+		key, _ := crypto.GenerateKey()
+		addr := crypto.PubkeyToAddress(key.PublicKey)
+		if err := rc.Call(nil, "anvil_setBalance", addr, hexutil.EncodeBig(new(big.Int).Lsh(big.NewInt(1), 70))); err != nil {
+			t.Fatal(err)
+		}
+		e.send(receiver, d.Token, tokenABI.PackTransfer(addr, new(big.Int).Lsh(big.NewInt(1), 60)))
+		senders = append(senders, key)
+	}
+	e.open()
+	return e, rc, senders
+}
+
+func snapshot(t *testing.T, rc *rpc.Client) string {
+	var id string
+	if err := rc.Call(&id, "evm_snapshot"); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func revert(t *testing.T, rc *rpc.Client, id string) {
+	var ok bool
+	if err := rc.Call(&ok, "evm_revert", id); err != nil || !ok {
+		t.Fatalf("evm_revert: %v %v", ok, err)
+	}
+}
+
+// A reorganization drops an unconfirmed creation and an unconfirmed top-up: the ledger rolls
+// them back, keeps the payments of the surviving channel, and follows the new branch.
+func TestReorgDropsUnconfirmedCreationAndTopUp(t *testing.T) {
+	const n = 3
+	e, rc, senders := newAnvilEnv(t, n, 0)
+	old := e.openChannel(senders[0], 100)
+	e.mine(n)
+	e.sync()
+	e.pay(senders[0], old, 40)
+
+	snap := snapshot(t, rc)
+	fresh := e.openChannel(senders[1], 70)
+	e.topUp(senders[0], old, 25)
+	e.sync()
+	if ok, _ := e.ledger.Known(fresh); !ok || e.channel(old).TotalDeposit().Int64() != 125 {
+		t.Fatalf("before the reorg: fresh known %v, old deposit %s", ok, e.channel(old).TotalDeposit())
+	}
+
+	revert(t, rc, snap)
+	e.mine(n) // a longer branch without those transactions
+	e.sync()
+	if ok, _ := e.ledger.Known(fresh); ok {
+		t.Error("the orphaned creation is still known")
+	}
+	ch := e.channel(old)
+	if ch.TotalDeposit().Int64() != 100 || ch.Balance.Int64() != 40 || ch.Charged.Int64() != 40 {
+		t.Errorf("after the reorg: deposit %s balance %s charged %s; want 100, 40, 40", ch.TotalDeposit(), ch.Balance, ch.Charged)
+	}
+	if head, _ := e.ec.BlockNumber(t.Context()); e.ledger.Sync().Cursor != head {
+		t.Errorf("cursor %d, head %d", e.ledger.Sync().Cursor, head)
+	}
+	// The new branch is followed: a top-up on it counts once.
+	e.topUp(senders[0], old, 10)
+	e.mine(n)
+	e.sync()
+	if got := e.channel(old).ConfirmedDeposit(e.ledger.ConfirmedHeight()); got.Int64() != 110 {
+		t.Errorf("confirmed deposit on the new branch: %s, want 110", got)
+	}
+	if err := e.watcher.Healthy(); err != nil || e.watcher.Resyncs() != 0 {
+		t.Errorf("after a reorg within reach: healthy %v, resyncs %d", err, e.watcher.Resyncs())
+	}
+}
+
+// Deeper than the hashes kept: payments stop, the watcher resyncs from the contract, and the
+// process goes on.
+func TestDeepReorgResyncs(t *testing.T) {
+	const n, depth = 1, 3
+	e, rc, senders := newAnvilEnv(t, n, depth)
+	old := e.openChannel(senders[0], 100)
+	e.mine(2)
+	e.sync()
+	e.pay(senders[0], old, 30)
+
+	snap := snapshot(t, rc)
+	lost := e.openChannel(senders[1], 70)
+	e.mine(6)
+	e.sync()
+	if ok, _ := e.ledger.Known(lost); !ok {
+		t.Fatal("setup: channel not seen")
+	}
+
+	revert(t, rc, snap)
+	e.mine(1)                               // a different open block: a different channel
+	reborn := e.openChannel(senders[1], 55) // on the new branch only
+	e.mine(10)
+	e.sync()
+	if r, _ := e.ledger.Pay(t.Context(), ledger.Payment{ID: lost, Balance: big.NewInt(1), Price: big.NewInt(1)}); r.Outcome != ledger.NoChannel {
+		t.Errorf("a channel gone from the chain still takes payments: %v", r.Outcome)
+	}
+	if ch := e.channel(reborn); ch.TotalDeposit().Int64() != 55 || ch.State != ledger.StateOpen {
+		t.Errorf("the new branch's channel: deposit %s state %v", ch.TotalDeposit(), ch.State)
+	}
+	if ch := e.channel(old); ch.Balance.Int64() != 30 || ch.TotalDeposit().Int64() != 100 || ch.State != ledger.StateOpen {
+		t.Errorf("the surviving channel: %v deposit %s balance %s", ch.State, ch.TotalDeposit(), ch.Balance)
+	}
+	if err := e.watcher.Healthy(); err != nil || e.watcher.Resyncs() != 1 {
+		t.Errorf("after the deep reorg: healthy %v, resyncs %d (want 1)", err, e.watcher.Resyncs())
+	}
+	if reborn == lost {
+		t.Fatal("setup: the new channel has the lost one's id")
+	}
+}
