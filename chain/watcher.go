@@ -162,18 +162,22 @@ func (w *Watcher) Healthy() error {
 	if w.resyncing.Load() {
 		return errors.New("resynchronizing after a chain reorganization deeper than the blocks kept")
 	}
+	var problem error
 	if p := w.problem.Load(); p != nil {
-		if errors.Is(*p, ErrReceiverBalance) {
-			return *p
+		problem = *p
+		if errors.Is(problem, ErrReceiverBalance) {
+			return problem
 		}
-		return fmt.Errorf("chain backend: %w", *p)
 	}
 	last := w.lastOK.Load()
 	if last == 0 {
-		return errors.New("not synchronized with the chain yet")
+		return errors.Join(errors.New("not synchronized with the chain yet"), problem)
 	}
+	// A failed look at the chain is forgiven for MaxLag: a node's hiccup should not turn
+	// paying clients away.
 	if age := time.Since(time.Unix(0, last)); age > w.cfg.MaxLag {
-		return fmt.Errorf("chain backend: no successful poll for %s", age.Round(time.Second))
+		err := fmt.Errorf("chain backend: no successful look at the chain for %s", age.Round(time.Second))
+		return errors.Join(err, problem)
 	}
 	return nil
 }
