@@ -155,3 +155,54 @@ func TestDeepReorgResyncs(t *testing.T) {
 		t.Fatal("setup: the new channel has the lost one's id")
 	}
 }
+
+// A dispute in flight survives a restart: the new watchtower finds the transaction it sent;
+// a transaction lost from the pool is sent again with a higher fee after BumpAfter blocks.
+func TestDisputeRestartAndFeeBump(t *testing.T) {
+	e, rc, senders := newAnvilEnv(t, 0, 0)
+	sender := senders[0]
+	id := e.openChannel(sender, 1000)
+	e.sync()
+	e.pay(sender, id, 600)
+	receiverBefore := e.tokenBalance(e.receiverAddr())
+
+	if err := rc.Call(nil, "evm_setAutomine", false); err != nil {
+		t.Fatal(err)
+	}
+	closeTx := e.sendAsync(sender, e.channels, channelsABI.PackUncooperativeClose(e.receiverAddr(), id.OpenBlock, big.NewInt(100)))
+	e.mine(1)
+	if r, err := e.ec.TransactionReceipt(t.Context(), closeTx); err != nil || r.Status != 1 {
+		t.Fatalf("close request: %v", err)
+	}
+	e.sync() // the watchtower sends the dispute; it stays pending
+	d := e.dispute(id)
+	if d == nil || d.Status != ledger.DisputeSent || len(d.Txs) != 1 {
+		t.Fatalf("dispute: %+v", d)
+	}
+
+	// The node forgets the transaction; blocks pass; a restarted watchtower bumps it.
+	if err := rc.Call(nil, "anvil_dropTransaction", d.Txs[0].Hash); err != nil {
+		t.Fatal(err)
+	}
+	e.mine(3)
+	e.restart()
+	d = e.dispute(id)
+	if len(d.Txs) != 2 {
+		t.Fatalf("no fee bump after the restart: %+v", d)
+	}
+	first, _ := new(big.Int).SetString(d.Txs[0].GasTipCap, 10)
+	second, _ := new(big.Int).SetString(d.Txs[1].GasTipCap, 10)
+	if second.Cmp(first) <= 0 {
+		t.Errorf("bump: tip %s then %s", first, second)
+	}
+	e.mine(1)
+	if err := e.tower.Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.dispute(id); d.Status != ledger.DisputeDone || d.MinedTx != d.Txs[1].Hash {
+		t.Fatalf("after mining: %+v", d)
+	}
+	if got := new(big.Int).Sub(e.tokenBalance(e.receiverAddr()), receiverBefore); got.Int64() != 600 {
+		t.Errorf("receiver got %s tokens, want 600", got)
+	}
+}

@@ -108,6 +108,18 @@ func (e *env) sync() {
 	}
 }
 
+// sendAsync sends a transaction without waiting for it.
+func (e *env) sendAsync(key *ecdsa.PrivateKey, to common.Address, data []byte) common.Hash {
+	e.t.Helper()
+	opts := bind.NewKeyedTransactor(key, e.chainID)
+	opts.Context = e.t.Context()
+	tx, err := bind.Transact(channelsABI.Instance(e.ec, to), opts, data)
+	if err != nil {
+		e.t.Fatalf("transaction: %v", err)
+	}
+	return tx.Hash()
+}
+
 // send mines a transaction from key and returns its receipt.
 func (e *env) send(key *ecdsa.PrivateKey, to common.Address, data []byte) *types.Receipt {
 	e.t.Helper()
