@@ -334,11 +334,16 @@ func (l *Ledger) Channel(id ChannelID) (*Channel, error) {
 // Err returns nil while the ledger takes writes, ErrClosed after Close, and the write
 // error after a failed write (see ErrFailed).
 func (l *Ledger) Err() error {
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	return l.errLocked()
+}
+
+// errLocked is Err for a caller holding closeMu.
+func (l *Ledger) errLocked() error {
 	if errp := l.failed.Load(); errp != nil {
 		return *errp
 	}
-	l.closeMu.RLock()
-	defer l.closeMu.RUnlock()
 	if l.isClosed {
 		return ErrClosed
 	}
@@ -351,13 +356,10 @@ func (l *Ledger) ConfirmedHeight() uint64 { return l.confirmed.Load() }
 // enqueue hands a write to the committer. The caller holds the locks of the channels the
 // write touches, so writes to one channel are queued in the order they were applied.
 func (l *Ledger) enqueue(w *write) error {
-	if errp := l.failed.Load(); errp != nil {
-		return *errp
-	}
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
-	if l.isClosed {
-		return ErrClosed
+	if err := l.errLocked(); err != nil {
+		return err
 	}
 	w.done = make(chan error, 1)
 	l.queue <- w
