@@ -66,7 +66,6 @@ type Watcher struct {
 
 	lastOK    atomic.Int64 // unix nanoseconds of the last poll that reached the head
 	problem   atomic.Pointer[error]
-	lastHead  atomic.Uint64
 	resyncing atomic.Bool
 	resyncs   atomic.Uint64
 	pollMu    sync.Mutex // one poll at a time: two would apply the same blocks twice
@@ -208,7 +207,6 @@ func (w *Watcher) poll(ctx context.Context) error {
 		return fmt.Errorf("head: %w", err)
 	}
 	head := header.Number.Uint64()
-	w.lastHead.Store(head)
 	if age := time.Since(time.Unix(int64(header.Time), 0)); w.cfg.MaxHeadAge > 0 && age > w.cfg.MaxHeadAge {
 		return fmt.Errorf("the node's head block %d is %s old: it is syncing or stuck", head, age.Round(time.Second))
 	}
