@@ -106,10 +106,14 @@ func TestReceiverWithdrawThenCooperativeClose(t *testing.T) {
 // the fee cap holds.
 func TestReceiverReportsARevertOnChain(t *testing.T) {
 	e := chaintest.Start(t)
-	feeCap := big.NewInt(3 * params.GWei)
+	feeCap := big.NewInt(params.GWei)
 	r := newReceiver(e, feeCap)
 	alice, bob := e.NewSender(1000), e.NewSender(1000)
 	a, b := e.OpenChannel(alice, 1000), e.OpenChannel(bob, 1000)
+	// The cap must bind: below twice the base fee plus anvil's 1 gwei tip.
+	if head, err := e.Client.HeaderByNumber(t.Context(), nil); err != nil || head.BaseFee.Cmp(feeCap) >= 0 {
+		t.Fatalf("base fee %v not below the 1 gwei cap: %v", head.BaseFee, err)
+	}
 	claims := []chain.Claim{closeClaim(t, e, r, alice, a, 300), closeClaim(t, e, r, bob, b, 200)}
 	e.RPC("evm_setAutomine", false)
 	done := make(chan []chain.Result, 1)
@@ -145,7 +149,7 @@ func TestReceiverReportsARevertOnChain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tx.GasFeeCap().Cmp(feeCap) > 0 || tx.GasTipCap().Cmp(tx.GasFeeCap()) > 0 {
+		if tx.GasFeeCap().Cmp(feeCap) != 0 || tx.GasTipCap().Cmp(tx.GasFeeCap()) > 0 {
 			t.Errorf("transaction %s: fee cap %v, tip %v, cap %v", x.Tx, tx.GasFeeCap(), tx.GasTipCap(), feeCap)
 		}
 	}
