@@ -173,6 +173,9 @@ func (r *Receiver) submit(ctx context.Context, claims []Claim, op operation) []R
 	for i, c := range claims {
 		results[i] = Result{Claim: c, Tokens: new(big.Int), Fee: new(big.Int)}
 	}
+	if len(claims) == 0 {
+		return results
+	}
 	b, err := r.newBatch(ctx, op)
 	if err != nil {
 		for i := range results {
