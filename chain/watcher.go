@@ -414,9 +414,15 @@ func (w *Watcher) decode(ctx context.Context, logs []types.Log) ([]ledger.Event,
 // channelInfo asks the contract for a channel at a block (nil: the latest); ok is false when
 // the contract has no such channel there.
 func (w *Watcher) channelInfo(ctx context.Context, id ledger.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
-	bound := w.abi.Instance(w.cfg.Client, w.cfg.Contract)
-	info, err = bind.Call(bound, &bind.CallOpts{Context: ctx, BlockNumber: block},
-		w.abi.PackGetChannelInfo(id.Sender, w.cfg.Receiver, id.OpenBlock), w.abi.UnpackGetChannelInfo)
+	return channelInfo(ctx, w.cfg.Client, w.cfg.Contract, w.cfg.Receiver, id, block)
+}
+
+// channelInfo asks the contract at a block (nil: the latest) about a channel of receiver; ok
+// is false when the contract has no such channel there (getChannelInfo reverts).
+func channelInfo(ctx context.Context, ec *ethclient.Client, contract, receiver common.Address, id ledger.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
+	abi := contracts.NewRaidenMicroTransferChannels()
+	info, err = bind.Call(abi.Instance(ec, contract), &bind.CallOpts{Context: ctx, BlockNumber: block},
+		abi.PackGetChannelInfo(id.Sender, receiver, id.OpenBlock), abi.UnpackGetChannelInfo)
 	if err != nil {
 		if strings.Contains(err.Error(), "execution reverted") {
 			return info, false, nil

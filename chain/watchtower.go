@@ -329,15 +329,10 @@ func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Chan
 // fees returns EIP-1559 fees: twice the base fee plus the suggested tip, at least 12.5% above
 // a previous broadcast (what nodes require to replace it), at the cap past the deadline.
 func (t *Watchtower) fees(ctx context.Context, head *types.Header, prev *ledger.DisputeTx, late bool) (tip, feeCap *big.Int, err error) {
-	tip, err = t.cfg.Client.SuggestGasTipCap(ctx)
+	tip, feeCap, err = suggestFees(ctx, t.cfg.Client, head)
 	if err != nil {
-		return nil, nil, fmt.Errorf("gas tip: %w", err)
+		return nil, nil, err
 	}
-	baseFee := head.BaseFee
-	if baseFee == nil {
-		baseFee = new(big.Int)
-	}
-	feeCap = new(big.Int).Add(new(big.Int).Mul(baseFee, big.NewInt(2)), tip)
 	if prev != nil {
 		prevTip, _ := new(big.Int).SetString(prev.GasTipCap, 10)
 		prevCap, _ := new(big.Int).SetString(prev.GasFeeCap, 10)
@@ -355,6 +350,26 @@ func (t *Watchtower) fees(ctx context.Context, head *types.Header, prev *ledger.
 		tip = new(big.Int).Set(feeCap)
 	}
 	return tip, feeCap, nil
+}
+
+// suggestFees returns EIP-1559 fees for a transaction that should be mined soon: the node's
+// suggested tip, and a fee cap of twice the base fee plus the tip, which keeps the
+// transaction minable through six blocks of maximal base-fee rises.
+func suggestFees(ctx context.Context, ec *ethclient.Client, head *types.Header) (tip, feeCap *big.Int, err error) {
+	tip, err = ec.SuggestGasTipCap(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gas tip: %w", err)
+	}
+	feeCap = new(big.Int).Add(new(big.Int).Mul(baseFee(head), big.NewInt(2)), tip)
+	return tip, feeCap, nil
+}
+
+// baseFee is the block's base fee, zero before London.
+func baseFee(head *types.Header) *big.Int {
+	if head.BaseFee == nil {
+		return new(big.Int)
+	}
+	return head.BaseFee
 }
 
 func bump(x *big.Int) *big.Int {

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,8 @@ var (
 	ErrClosed      = errors.New("ledger: closed")
 	ErrFailed      = errors.New("ledger: a write failed; restart to recover from disk")
 	ErrWrongLedger = errors.New("ledger: directory belongs to another chain, contract or receiver")
+	// ErrLocked means another process has the directory open: Badger allows one per directory.
+	ErrLocked = errors.New("ledger: the directory is in use by another process")
 )
 
 // Identity is what a ledger directory belongs to.
@@ -123,9 +126,9 @@ func Open(opts Options) (*Ledger, error) {
 		WithSyncWrites(!opts.NoSync).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithNumVersionsToKeep(1)
-	db, err := badger.Open(bo)
+	db, err := openBadger(bo)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: open %s: %w", opts.Dir, err)
+		return nil, err
 	}
 	l := &Ledger{
 		db: db, log: opts.Logger, id: opts.Identity,
@@ -198,6 +201,21 @@ func (l *Ledger) loadStats(txn *badger.Txn) error {
 	return err
 }
 
+// openBadger opens the database, reporting a directory held by another process as ErrLocked.
+// Badger says so only in its error text (it formats the cause with %+v, so errors.Is cannot
+// find the flock error), and a caller must be able to tell "stop the server first" from a
+// damaged directory.
+func openBadger(bo badger.Options) (*badger.DB, error) {
+	db, err := badger.Open(bo)
+	if err == nil {
+		return db, nil
+	}
+	if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, bo.Dir)
+	}
+	return nil, fmt.Errorf("ledger: open %s: %w", bo.Dir, err)
+}
+
 func getJSON(txn *badger.Txn, key []byte, v any) error {
 	item, err := txn.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -215,9 +233,9 @@ func OpenExisting(dir string, logger *slog.Logger) (*Ledger, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
+	db, err := openBadger(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
 	if err != nil {
-		return nil, fmt.Errorf("ledger: open %s: %w", dir, err)
+		return nil, err
 	}
 	var id Identity
 	err = db.View(func(txn *badger.Txn) error {
@@ -548,9 +566,9 @@ func Restore(dir string, r io.Reader, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
+	db, err := openBadger(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
 	if err != nil {
-		return fmt.Errorf("ledger: open %s: %w", dir, err)
+		return err
 	}
 	empty := true
 	_ = db.View(func(txn *badger.Txn) error {

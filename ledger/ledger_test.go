@@ -197,9 +197,13 @@ func TestDurableAcrossReopen(t *testing.T) {
 func TestRefusesAnotherLedgerAndASecondProcess(t *testing.T) {
 	dir := t.TempDir()
 	l := openDir(t, dir)
-	// Badger's directory lock: a second opener fails while the first holds it.
-	if _, err := Open(Options{Dir: dir, Identity: testIdentity}); err == nil {
-		t.Error("second open of a directory in use succeeded")
+	// Badger's directory lock: a second opener fails while the first holds it, with an error
+	// a tool can tell from a damaged directory.
+	if _, err := Open(Options{Dir: dir, Identity: testIdentity}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second open of a directory in use: err = %v, want ErrLocked", err)
+	}
+	if _, err := OpenExisting(dir, nil); !errors.Is(err, ErrLocked) {
+		t.Errorf("OpenExisting of a directory in use: err = %v, want ErrLocked", err)
 	}
 	l.Close()
 	for _, id := range []Identity{
