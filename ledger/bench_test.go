@@ -46,4 +46,3 @@ func benchPay(b *testing.B, noSync bool) {
 
 func BenchmarkPayDurable(b *testing.B) { benchPay(b, false) }
 func BenchmarkPayNoSync(b *testing.B)  { benchPay(b, true) }
-
