@@ -214,7 +214,6 @@ func TestUncooperativeCloseIsDisputed(t *testing.T) {
 	if gain := new(big.Int).Sub(h.tokens(h.receiver()), receiverBefore); gain.Int64() != 10 {
 		t.Errorf("receiver gained %s, want the full 10", gain)
 	}
-	if l := h.ledgerChannel(h.chain.Accounts()[1].Key, ch.OpenBlock); l.State != ledger.StateSettled {
-		t.Errorf("ledger state %s", l.State)
-	}
+	// The watcher applies the settlement from the chain.
+	waitFor(t, func() bool { return h.ledgerChannel(h.chain.Accounts()[1].Key, ch.OpenBlock).State == ledger.StateSettled })
 }
