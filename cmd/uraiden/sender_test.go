@@ -70,7 +70,7 @@ func TestDemoCommand(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, " -> "); n != 20 {
+	if n := len(regexp.MustCompile(`(?m)^paid.* -> "`).FindAllString(out, -1)); n != 20 {
 		t.Errorf("%d requests paid, want 20", n)
 	}
 }
