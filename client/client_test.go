@@ -215,5 +215,7 @@ func TestUncooperativeCloseIsDisputed(t *testing.T) {
 		t.Errorf("receiver gained %s, want the full 10", gain)
 	}
 	// The watcher applies the settlement from the chain.
-	waitFor(t, func() bool { return h.ledgerChannel(h.chain.Accounts()[1].Key, ch.OpenBlock).State == ledger.StateSettled })
+	waitFor(t, func() bool {
+		return h.ledgerChannel(h.chain.Accounts()[1].Key, ch.OpenBlock).State == ledger.StateSettled
+	})
 }
