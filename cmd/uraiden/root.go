@@ -50,8 +50,10 @@ variables (chain.rpc_url is URAIDEN_CHAIN_RPC_URL) and then by flags.`,
 	a.bind(flags, "log.level", "log-level")
 	a.bind(flags, "log.format", "log-format")
 
-	root.AddCommand(newServeCmd(a), newDevchainCmd(a), newBackupCmd(a), newRestoreCmd(a), newDeployCmd(a), newChannelsCmd(a), newWithdrawCmd(a),
-		newConfigCmd(a), newVersionCmd())
+	root.AddCommand(
+		newServeCmd(a), newGetCmd(a), newChannelCmd(a), newDemoCmd(a), newDevchainCmd(a), newDeployCmd(a),
+		newChannelsCmd(a), newWithdrawCmd(a), newBackupCmd(a), newRestoreCmd(a), newConfigCmd(a), newVersionCmd(),
+	)
 	return root
 }
 

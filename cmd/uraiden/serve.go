@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/uraiden/uraiden/internal/server"
@@ -38,6 +40,9 @@ ledger is new at every start.`,
 			if s.DevChain != nil {
 				printDevChain(cmd.OutOrStdout(), s.DevChain)
 			}
+			if s.Gateway != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "Gateway (Envoy stand-in): %s  e.g. uraiden get --dev-account 1 %s/echofix/foo\n", s.Gateway.URL(), s.Gateway.URL())
+			}
 			<-ctx.Done()
 			a.log.Info("shutting down")
 			return s.Close()
@@ -49,6 +54,8 @@ ledger is new at every start.`,
 	flags.String("ledger-dir", "data", "ledger data directory")
 	flags.String("rpc", "", "Ethereum node URL (empty: the embedded dev chain)")
 	flags.String("admin-listen", "127.0.0.1:9002", "HTTP listen address of the admin API, probes and metrics (empty: none)")
+	flags.String("gateway", "auto", "listen address of the local HTTP gateway, an Envoy stand-in (auto: 127.0.0.1:8080 with the embedded dev chain; empty: none)")
+	flags.String("upstream", "", "URL the gateway sends paid requests to (empty: the built-in demo upstream)")
 	flags.Bool("pprof", false, "serve pprof on the admin server under /debug/pprof/ (operator only)")
 	a.bind(flags, "authz.listen", "listen")
 	a.bind(flags, "pricing.file", "prices")
@@ -56,5 +63,7 @@ ledger is new at every start.`,
 	a.bind(flags, "chain.rpc_url", "rpc")
 	a.bind(flags, "admin.listen", "admin-listen")
 	a.bind(flags, "admin.pprof", "pprof")
+	a.bind(flags, "gateway.listen", "gateway")
+	a.bind(flags, "gateway.upstream", "upstream")
 	return cmd
 }

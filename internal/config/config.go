@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -32,7 +33,23 @@ type Config struct {
 	Receiver Receiver `mapstructure:"receiver"`
 	Chain    Chain    `mapstructure:"chain"`
 	DevChain DevChain `mapstructure:"devchain"`
+	Gateway  Gateway  `mapstructure:"gateway"`
 }
+
+// Gateway configures the local HTTP gateway, an Envoy stand-in for development.
+type Gateway struct {
+	// Listen is its host:port; GatewayAuto serves on DefaultGatewayListen when serve runs
+	// the embedded dev chain it started, and none otherwise; empty serves none.
+	Listen string `mapstructure:"listen"`
+	// Upstream is the URL allowed requests go to; empty is the built-in demo upstream.
+	Upstream string `mapstructure:"upstream"`
+}
+
+// GatewayAuto and DefaultGatewayListen: see Gateway.Listen.
+const (
+	GatewayAuto          = "auto"
+	DefaultGatewayListen = "127.0.0.1:8080"
+)
 
 // Authz configures the ext_authz gRPC service.
 type Authz struct {
@@ -138,6 +155,7 @@ func Default() Config {
 		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second, MaxHeadAge: 2 * time.Minute,
 			MinReceiverETH: "0.01", MaxFeeGwei: "500"},
 		DevChain: DevChain{Listen: "127.0.0.1:8545", Accounts: 4, ChallengePeriod: contracts.MinChallengePeriod},
+		Gateway:  Gateway{Listen: GatewayAuto},
 	}
 }
 
@@ -252,7 +270,20 @@ func (c Config) Validate() error {
 	if c.DevChain.ChallengePeriod < contracts.MinChallengePeriod {
 		bad("devchain.challenge_period", "must be at least %d blocks, got %d", contracts.MinChallengePeriod, c.DevChain.ChallengePeriod)
 	}
+	c.validateGateway(bad)
 	return errors.Join(errs...)
+}
+
+func (c Config) validateGateway(bad func(key, format string, args ...any)) {
+	g := c.Gateway
+	if _, _, err := net.SplitHostPort(g.Listen); g.Listen != "" && g.Listen != GatewayAuto && err != nil {
+		bad("gateway.listen", "%v (or auto, or empty for none)", err)
+	}
+	if g.Upstream != "" {
+		if u, err := url.Parse(g.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("gateway.upstream", "not an http(s) URL: %q", g.Upstream)
+		}
+	}
 }
 
 func (c Config) validateAdmin(bad func(key, format string, args ...any)) {

@@ -28,6 +28,7 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/gateway"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/ledger"
@@ -48,7 +49,8 @@ type Server struct {
 	Tower    *chain.Watchtower
 	Authz    *authz.Service
 	Metrics  *metrics.Metrics
-	Admin    *admin.Server // nil when admin.listen is empty
+	Admin    *admin.Server    // nil when admin.listen is empty
+	Gateway  *gateway.Gateway // nil when no gateway is served
 
 	grpc     *grpc.Server
 	listener net.Listener
@@ -153,6 +155,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		return nil, err
 	}
 	if err := s.startAdmin(runCtx); err != nil {
+		return nil, err
+	}
+	if err := s.startGateway(opts.DevChain == nil && cfg.Chain.RPCURL == ""); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -1,0 +1,205 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/chain/proof"
+)
+
+// closeGas is the gas limit of close transactions sent in the block after a channel's
+// opening: estimation runs at the head, the opening block, where the contract refuses them.
+const closeGas = 200_000
+
+// ErrCloseRefused is returned when the server does not sign a cooperative close.
+var ErrCloseRefused = errors.New("the server refused the cooperative close")
+
+// ErrBadClosingSignature is returned when the server's closing signature is not the
+// receiver's for the balance: sending it would only burn gas.
+var ErrBadClosingSignature = errors.New("the closing signature is not the receiver's")
+
+// SettleTooEarlyError says how long the challenge period still runs.
+type SettleTooEarlyError struct {
+	SettleBlock uint32
+	Head        uint64
+}
+
+func (e *SettleTooEarlyError) Error() string {
+	return fmt.Sprintf("the challenge period ends at block %d: %d blocks remain", e.SettleBlock, uint64(e.SettleBlock)+1-e.Head)
+}
+
+// CloseCooperatively asks the server (api: its /api/1 base URL; empty uses the one learned
+// from its 402s) for the receiver's closing signature on the channel's balance, checks it,
+// and sends cooperativeClose: the channel settles at once.
+func (c *Client) CloseCooperatively(ctx context.Context, receiver common.Address, openBlock uint32, api string) (Channel, error) {
+	ch, ok := c.Channel(receiver, openBlock)
+	if !ok {
+		return Channel{}, fmt.Errorf("close: no stored channel %s/%d (list the channels first)", receiver, openBlock)
+	}
+	if api == "" {
+		api = ch.API
+	}
+	if api == "" {
+		return Channel{}, errors.New("close: the server's API URL is unknown: pay through it once, or give it")
+	}
+	balance, balanceSig, err := c.balanceProof(ch)
+	if err != nil {
+		return Channel{}, err
+	}
+	closing, err := c.askClose(ctx, api, ch, balance, balanceSig)
+	var mismatch *balanceMismatch
+	if errors.As(err, &mismatch) && mismatch.balance.Cmp(balance) < 0 {
+		// Values signed but never delivered: close at what the server accepted, less than
+		// what we signed, with a proof for that balance.
+		balance = mismatch.balance
+		if balanceSig, err = c.signAt(ch, balance); err != nil {
+			return Channel{}, err
+		}
+		closing, err = c.askClose(ctx, api, ch, balance, balanceSig)
+	}
+	if err != nil {
+		return Channel{}, err
+	}
+	signer, err := proof.Closing{Sender: c.sender, OpenBlock: openBlock, Balance: balance, Contract: c.contract.Address}.Signer(closing[:])
+	if err != nil || signer != receiver {
+		return Channel{}, fmt.Errorf("close: %w (recovered %s, %v)", ErrBadClosingSignature, signer.Hex(), err)
+	}
+	gas, err := c.closeGas(ctx, openBlock)
+	if err != nil {
+		return Channel{}, err
+	}
+	data := c.channelsABI.PackCooperativeClose(receiver, openBlock, balance, balanceSig[:], closing[:])
+	if _, err := c.transact(ctx, "cooperative close", c.contract.Address, data, gas); err != nil {
+		return Channel{}, err
+	}
+	c.log.Info("channel closed cooperatively", "receiver", receiver, "open_block", openBlock, "balance", balance)
+	return c.Refresh(ctx, receiver, openBlock)
+}
+
+// balanceProof is the channel's last signed balance and its signature; a channel with
+// nothing signed gets a proof for 0.
+func (c *Client) balanceProof(ch Channel) (*big.Int, proof.Signature, error) {
+	if ch.Signature == "" {
+		sig, err := c.signAt(ch, new(big.Int))
+		return new(big.Int), sig, err
+	}
+	sig, err := proof.ParseSignature(ch.Signature)
+	if err != nil {
+		return nil, sig, fmt.Errorf("stored signature of %s: %w", ch.Key(), err)
+	}
+	return ch.Balance, sig, nil
+}
+
+func (c *Client) signAt(ch Channel, balance *big.Int) (proof.Signature, error) {
+	return proof.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: balance, Contract: c.contract.Address}.Sign(c.key)
+}
+
+type balanceMismatch struct{ balance *big.Int }
+
+func (e *balanceMismatch) Error() string {
+	return fmt.Sprintf("%v: the server's last accepted balance is %s", ErrCloseRefused, e.balance)
+}
+
+// askClose calls DELETE <api>/channels/<sender>/<open_block>.
+func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *big.Int, sig proof.Signature) (proof.Signature, error) {
+	body, _ := json.Marshal(map[string]string{"balance": balance.String(), "balance_signature": sig.Hex()})
+	url := fmt.Sprintf("%s/channels/%s/%d", strings.TrimRight(api, "/"), c.sender.Hex(), ch.OpenBlock)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url, bytes.NewReader(body))
+	if err != nil {
+		return proof.Signature{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return proof.Signature{}, fmt.Errorf("close: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var out struct {
+		CloseSignature string `json:"close_signature"`
+		Balance        string `json:"balance"`
+		Error          string `json:"error"`
+	}
+	_ = json.Unmarshal(raw, &out)
+	if resp.StatusCode == http.StatusConflict && out.Balance != "" {
+		if b, ok := new(big.Int).SetString(out.Balance, 10); ok {
+			return proof.Signature{}, &balanceMismatch{balance: b}
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return proof.Signature{}, fmt.Errorf("close: %w: %s: %s", ErrCloseRefused, resp.Status, out.Error)
+	}
+	closing, err := proof.DecodeSignature(out.CloseSignature)
+	if err != nil {
+		return proof.Signature{}, fmt.Errorf("close: %w: %v", ErrBadClosingSignature, err)
+	}
+	return closing, nil
+}
+
+// closeGas is 0 (estimate) unless the head is still the opening block.
+func (c *Client) closeGas(ctx context.Context, openBlock uint32) (uint64, error) {
+	head, err := c.ec.BlockNumber(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("head: %w", err)
+	}
+	if head <= uint64(openBlock) {
+		return closeGas, nil
+	}
+	return 0, nil
+}
+
+// CloseUncooperatively asks the contract to close the channel at the last signed balance
+// without the receiver: the challenge period starts, in which the receiver may submit a
+// higher proof; Settle ends it.
+func (c *Client) CloseUncooperatively(ctx context.Context, receiver common.Address, openBlock uint32) (Channel, error) {
+	ch, ok := c.Channel(receiver, openBlock)
+	if !ok {
+		return Channel{}, fmt.Errorf("close: no stored channel %s/%d (list the channels first)", receiver, openBlock)
+	}
+	gas, err := c.closeGas(ctx, openBlock)
+	if err != nil {
+		return Channel{}, err
+	}
+	data := c.channelsABI.PackUncooperativeClose(receiver, openBlock, ch.Balance)
+	if _, err := c.transact(ctx, "uncooperative close", c.contract.Address, data, gas); err != nil {
+		return Channel{}, err
+	}
+	c.log.Info("uncooperative close requested", "receiver", receiver, "open_block", openBlock, "balance", ch.Balance)
+	return c.Refresh(ctx, receiver, openBlock)
+}
+
+// Settle ends an uncooperative close after its challenge period, paying both sides; before
+// that it returns a *SettleTooEarlyError.
+func (c *Client) Settle(ctx context.Context, receiver common.Address, openBlock uint32) (Channel, error) {
+	info, err := c.Info(ctx, receiver, openBlock)
+	if err != nil {
+		return Channel{}, err
+	}
+	if !info.Exists {
+		return c.Refresh(ctx, receiver, openBlock) // settled already, by the receiver's dispute for one
+	}
+	if info.SettleBlock == 0 {
+		return Channel{}, errors.New("settle: no close was requested: close the channel first")
+	}
+	head, err := c.ec.BlockNumber(ctx)
+	if err != nil {
+		return Channel{}, fmt.Errorf("head: %w", err)
+	}
+	if head+1 <= uint64(info.SettleBlock) {
+		// The next block is the first that may settle only if it is above settle_block.
+		return Channel{}, &SettleTooEarlyError{SettleBlock: info.SettleBlock, Head: head + 1}
+	}
+	if _, err := c.transact(ctx, "settle", c.contract.Address, c.channelsABI.PackSettle(receiver, openBlock), 0); err != nil {
+		return Channel{}, err
+	}
+	return c.Refresh(ctx, receiver, openBlock)
+}

@@ -1,0 +1,122 @@
+package client_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/chain/devchain"
+	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/server"
+	"github.com/uraiden/uraiden/ledger"
+)
+
+// harness is a dev chain, a real server with its admin API and gateway on loopback ports.
+type harness struct {
+	t     *testing.T
+	chain *devchain.Chain
+	srv   *server.Server
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := devchain.Start(ctx, devchain.Config{Accounts: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	cfg := config.Default()
+	cfg.Authz.Listen, cfg.Admin.Listen, cfg.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Admin.Token = "client-test-token-0123"
+	cfg.DevChain.Listen = ""
+	cfg.Ledger.Dir = t.TempDir()
+	cfg.Pricing.File = "../prices.yaml"
+	cfg.Chain.PollInterval = 50 * time.Millisecond
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.StartWith(ctx, cfg, logger, server.Options{DevChain: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &harness{t: t, chain: c, srv: srv}
+}
+
+func (h *harness) receiver() common.Address { return h.chain.Accounts()[0].Address }
+
+// client returns a client of dev account i with a store at storePath ("" in memory).
+func (h *harness) client(i int, storePath string) *client.Client {
+	h.t.Helper()
+	c, err := client.New(h.t.Context(), client.Config{Node: h.chain.Client(), Key: h.chain.Accounts()[i].Key,
+		Contract: h.chain.Deployment().Channels, StorePath: storePath})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+// get fetches path through the gateway with rt and returns the status and body.
+func (h *harness) get(rt http.RoundTripper, path string) (int, string, error) {
+	resp, err := (&http.Client{Transport: rt}).Get(h.srv.Gateway.URL() + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// ledgerChannel is the server's view of a channel.
+func (h *harness) ledgerChannel(sender *ecdsa.PrivateKey, openBlock uint32) *ledger.Channel {
+	h.t.Helper()
+	ch, err := h.srv.Ledger.Channel(ledger.ChannelID{Sender: crypto.PubkeyToAddress(sender.PublicKey), OpenBlock: openBlock})
+	if err != nil || ch == nil {
+		h.t.Fatalf("ledger channel %d: %v", openBlock, err)
+	}
+	return ch
+}
+
+func (h *harness) tokens(a common.Address) *big.Int {
+	h.t.Helper()
+	b, err := chain.TokenBalance(h.t.Context(), h.chain.Client(), h.chain.Deployment().Token, a)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return b
+}
+
+// onlyChannel returns the client's single channel, failing if there is not exactly one.
+func onlyChannel(t *testing.T, c *client.Client) client.Channel {
+	t.Helper()
+	chs, err := c.Channels(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chs) != 1 {
+		t.Fatalf("%d channels, want 1: %+v", len(chs), chs)
+	}
+	return chs[0]
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/spf13/cobra"
+
+	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/internal/server"
+)
+
+func newDemoCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole payment cycle in-process on the dev chain and check the money",
+		Long: `Starts the embedded dev chain, the server and the gateway on free loopback ports, opens a
+channel from dev account 1, pays 20 requests through the gateway (10 one after the other,
+10 in parallel), prints the server's /api/1/stats, closes the channel cooperatively and
+prints the token balances before and after. It fails unless the receiver gained exactly
+what was paid and the sender lost exactly that.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), cmd.OutOrStdout(), a) },
+	}
+}
+
+func runDemo(ctx context.Context, out io.Writer, a *app) error {
+	dir, err := os.MkdirTemp("", "uraiden-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	cfg := a.cfg
+	cfg.Chain.RPCURL = ""
+	cfg.DevChain.Listen, cfg.DevChain.Confirmations = "", 0
+	cfg.Authz.Listen, cfg.Admin.Listen, cfg.Gateway.Listen, cfg.Gateway.Upstream = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", ""
+	cfg.Admin.Token, cfg.Admin.TokenFile = hex.EncodeToString(token), ""
+	cfg.Ledger.Dir = dir
+	s, err := server.Start(ctx, cfg, a.log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintf(out, "dev chain, server (ext_authz %s) and gateway (%s) running\n", s.Addr(), s.Gateway.URL())
+
+	sender := s.DevChain.Accounts()[1]
+	c, err := client.New(ctx, client.Config{Node: s.DevChain.Client(), Key: sender.Key, Contract: s.Contract.Address, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	receiver := s.DevChain.Accounts()[0].Address
+	before, err := balances(ctx, s, receiver, sender.Address)
+	if err != nil {
+		return err
+	}
+	rt := c.Transport(client.TransportConfig{})
+	if err := payRequests(ctx, out, rt, s.Gateway.URL()); err != nil {
+		return err
+	}
+	paid := rt.Spent()
+	if err := printStats(ctx, out, s, cfg.APIPrefix(), cfg.Admin.Token); err != nil {
+		return err
+	}
+	return closeAndCheck(ctx, out, s, c, receiver, sender.Address, before, paid)
+}
+
+// payRequests pays 10 requests one after the other, then 10 in parallel.
+func payRequests(ctx context.Context, out io.Writer, rt http.RoundTripper, base string) error {
+	hc := &http.Client{Transport: rt}
+	get := func(path string) (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("%s: %s %s", path, resp.Status, body)
+		}
+		return fmt.Sprintf("%s -> %q (price %s)", path, body, resp.Header.Get("RDN-Price")), nil
+	}
+	for i := range 10 {
+		path := fmt.Sprintf("/echofix/seq%d", i)
+		if i%2 == 1 {
+			path = fmt.Sprintf("/echodyn/%s", "abcdefghij"[:i])
+		}
+		line, err := get(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "paid", line)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range 10 {
+		wg.Go(func() {
+			line, err := get(fmt.Sprintf("/echofix/par%d", i))
+			errs[i] = err
+			if err == nil {
+				fmt.Fprintln(out, "paid in parallel", line)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printStats(ctx context.Context, out io.Writer, s *server.Server, prefix, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Admin.Addr()+prefix+"/stats", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("stats: %s %s", resp.Status, body)
+	}
+	fmt.Fprintf(out, "GET %s/stats: %s\n", prefix, body)
+	return nil
+}
+
+func balances(ctx context.Context, s *server.Server, receiver, sender common.Address) ([2]*big.Int, error) {
+	var b [2]*big.Int
+	for i, who := range []common.Address{receiver, sender} {
+		v, err := chain.TokenBalance(ctx, s.Client, s.Contract.Token, who)
+		if err != nil {
+			return b, err
+		}
+		b[i] = v
+	}
+	return b, nil
+}
+
+// closeAndCheck closes the channel cooperatively and checks the tokens moved by what was paid.
+func closeAndCheck(ctx context.Context, out io.Writer, s *server.Server, c *client.Client, receiver, sender common.Address, before [2]*big.Int, paid *big.Int) error {
+	chs, err := c.Channels(ctx, &receiver)
+	if err != nil {
+		return err
+	}
+	for _, ch := range chs {
+		if ch.State != client.StateOpen {
+			continue
+		}
+		if _, err := c.CloseCooperatively(ctx, ch.Receiver, ch.OpenBlock, ""); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "closed channel %s/%d cooperatively at balance %s (deposit %s)\n", ch.Receiver, ch.OpenBlock, ch.Balance, ch.Deposit)
+	}
+	after, err := balances(ctx, s, receiver, sender)
+	if err != nil {
+		return err
+	}
+	gain, loss := new(big.Int).Sub(after[0], before[0]), new(big.Int).Sub(before[1], after[1])
+	fmt.Fprintf(out, "receiver %s: %s -> %s (+%s)\nsender   %s: %s -> %s (-%s)\npaid for 20 requests: %s\n",
+		receiver, before[0], after[0], gain, sender, before[1], after[1], loss, paid)
+	if gain.Cmp(paid) != 0 || loss.Cmp(paid) != 0 {
+		return fmt.Errorf("balance check failed: the receiver gained %s and the sender lost %s, but %s was paid", gain, loss, paid)
+	}
+	fmt.Fprintln(out, "balance check OK: the receiver gained exactly what was paid")
+	return nil
+}

@@ -1,0 +1,249 @@
+// Package gateway is a local HTTP front that does for uraiden what Envoy does in
+// production: it turns each request into the CheckRequest Envoy's ext_authz filter would
+// send, asks the authorization service in-process, and applies the CheckResponse as Envoy
+// would (a denial is answered as is; an allowed request goes upstream with the service's
+// headers, and its response gets the payment headers). It lets a developer pay for requests
+// with no Envoy installed, and it is the front the client tests and `uraiden demo` use.
+//
+// Like the Envoy route uraiden's README recommends, it forwards only
+// <prefix>/channels/<sender>/<open_block> (a channel's public view and the cooperative
+// close) to the admin server, without authorization.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+)
+
+// Checker is the authorization service; *authz.Service is one.
+type Checker interface {
+	Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error)
+}
+
+// Config configures a gateway.
+type Config struct {
+	// Listen is the gateway's host:port.
+	Listen string
+	Authz  Checker
+	// Upstream receives allowed requests; nil serves the built-in demo upstream.
+	Upstream *url.URL
+	// Admin is the admin server's base URL and APIPrefix where it mounts /api/1; with Admin
+	// nil no request reaches it.
+	Admin     *url.URL
+	APIPrefix string
+	Logger    *slog.Logger
+}
+
+// Gateway is a running gateway.
+type Gateway struct {
+	cfg      Config
+	listener net.Listener
+	srv      *http.Server
+	demo     *http.Server // the demo upstream, when no upstream is configured
+	upstream *httputil.ReverseProxy
+	admin    *httputil.ReverseProxy
+	adminRe  *regexp.Regexp
+}
+
+// Start listens and serves.
+func Start(cfg Config) (*Gateway, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg}
+	if cfg.Upstream == nil {
+		u, err := g.startDemo()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Upstream = u
+	}
+	g.upstream = proxy(cfg.Upstream, cfg.Logger)
+	if cfg.Admin != nil {
+		g.admin = proxy(cfg.Admin, cfg.Logger)
+		g.adminRe = regexp.MustCompile("^" + regexp.QuoteMeta(strings.TrimRight(cfg.APIPrefix, "/")) + "/channels/[^/]+/[^/]+$")
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		g.Close(context.Background())
+		return nil, fmt.Errorf("gateway listen: %w", err)
+	}
+	g.listener = l
+	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := g.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("gateway stopped", "err", err)
+		}
+	}()
+	cfg.Logger.Info("gateway serving (development front; use Envoy in production)", "listen", l.Addr().String(), "upstream", cfg.Upstream)
+	return g, nil
+}
+
+func (g *Gateway) startDemo() (*url.URL, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo upstream listen: %w", err)
+	}
+	g.demo = &http.Server{Handler: DemoUpstream(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = g.demo.Serve(l) }()
+	return &url.URL{Scheme: "http", Host: l.Addr().String()}, nil
+}
+
+func proxy(target *url.URL, logger *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // as Envoy keeps :authority
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logger.Warn("gateway: upstream failed", "url", r.URL, "err", err)
+			http.Error(w, "upstream unavailable", http.StatusBadGateway)
+		},
+	}
+}
+
+// Addr is the gateway's listen address.
+func (g *Gateway) Addr() string { return g.listener.Addr().String() }
+
+// URL is the gateway's base URL.
+func (g *Gateway) URL() string { return "http://" + g.Addr() }
+
+// Close stops the gateway and the demo upstream.
+func (g *Gateway) Close(ctx context.Context) error {
+	var errs []error
+	if g.srv != nil {
+		errs = append(errs, g.srv.Shutdown(ctx))
+	}
+	if g.demo != nil {
+		errs = append(errs, g.demo.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// ServeHTTP authorizes and forwards one request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.admin != nil && g.adminRe.MatchString(r.URL.Path) {
+		g.admin.ServeHTTP(w, r)
+		return
+	}
+	resp, err := g.cfg.Authz.Check(r.Context(), CheckRequest(r))
+	if err != nil {
+		// Envoy's failure_mode_allow: false.
+		g.cfg.Logger.Warn("gateway: authorization failed", "err", err)
+		http.Error(w, "authorization failed", http.StatusForbidden)
+		return
+	}
+	if denied := resp.GetDeniedResponse(); denied != nil || resp.GetStatus().GetCode() != 0 {
+		writeDenied(w, denied)
+		return
+	}
+	ok := resp.GetOkResponse()
+	out := r.Clone(r.Context())
+	applyHeaders(out.Header, ok.GetHeaders())
+	for _, name := range ok.GetHeadersToRemove() {
+		out.Header.Del(name)
+	}
+	if add := ok.GetResponseHeadersToAdd(); len(add) > 0 {
+		w = &headerWriter{ResponseWriter: w, add: add}
+	}
+	g.upstream.ServeHTTP(w, out)
+}
+
+// CheckRequest builds the CheckRequest Envoy sends for r: lower-cased header names with
+// repeated values joined by commas, cookies in one "cookie" header, the pseudo-headers, and
+// the path with its query.
+func CheckRequest(r *http.Request) *authv3.CheckRequest {
+	headers := make(map[string]string, len(r.Header)+4)
+	for name, values := range r.Header {
+		key := strings.ToLower(name)
+		if key == "cookie" {
+			headers[key] = strings.Join(values, "; ")
+			continue
+		}
+		headers[key] = strings.Join(values, ",")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	path := r.URL.RequestURI()
+	headers[":method"], headers[":path"], headers[":authority"], headers[":scheme"] = r.Method, path, r.Host, scheme
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source: &authv3.AttributeContext_Peer{Address: socketAddress(r.RemoteAddr)},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: r.Method, Path: path, Host: r.Host, Scheme: scheme, Protocol: r.Proto, Headers: headers,
+		}},
+	}}
+}
+
+func socketAddress(hostport string) *corev3.Address {
+	host, _, _ := net.SplitHostPort(hostport)
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: host}}}
+}
+
+func writeDenied(w http.ResponseWriter, d *authv3.DeniedHttpResponse) {
+	applyHeaders(w.Header(), d.GetHeaders())
+	status := int(d.GetStatus().GetCode())
+	if status == 0 {
+		status = http.StatusForbidden // Envoy's default for a denial without a status
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(d.GetBody()))
+}
+
+// applyHeaders applies header options with Envoy's append actions.
+func applyHeaders(h http.Header, opts []*corev3.HeaderValueOption) {
+	for _, o := range opts {
+		key, value := o.GetHeader().GetKey(), o.GetHeader().GetValue()
+		switch o.GetAppendAction() {
+		case corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD:
+			h.Add(key, value)
+		case corev3.HeaderValueOption_ADD_IF_ABSENT:
+			if h.Get(key) == "" {
+				h.Set(key, value)
+			}
+		case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS:
+			if h.Get(key) != "" {
+				h.Set(key, value)
+			}
+		default:
+			h.Set(key, value)
+		}
+	}
+}
+
+// headerWriter adds the allowed request's response headers when the upstream answers.
+type headerWriter struct {
+	http.ResponseWriter
+	add     []*corev3.HeaderValueOption
+	written bool
+}
+
+func (w *headerWriter) WriteHeader(status int) {
+	if !w.written {
+		w.written = true
+		applyHeaders(w.Header(), w.add)
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *headerWriter) Write(p []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *headerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

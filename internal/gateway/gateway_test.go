@@ -1,0 +1,95 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+)
+
+// checker answers with a fixed response and records what it was asked.
+type checker struct {
+	resp *authv3.CheckResponse
+	got  *authv3.CheckRequest
+}
+
+func (c *checker) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	c.got = req
+	return c.resp, nil
+}
+
+func set(key, value string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: key, Value: value},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
+}
+
+func serve(t *testing.T, resp *authv3.CheckResponse) (*checker, *Gateway) {
+	t.Helper()
+	c := &checker{resp: resp}
+	g, err := Start(Config{Listen: "127.0.0.1:0", Authz: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close(context.Background()) })
+	return c, g
+}
+
+// An allowed request reaches the demo upstream with the service's headers (and without the
+// ones it removes), and its response carries the headers to add; the CheckRequest is what
+// Envoy sends.
+func TestAllowed(t *testing.T) {
+	c, g := serve(t, &authv3.CheckResponse{HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+		Headers:              []*corev3.HeaderValueOption{set("x-rdn-price", "5")},
+		HeadersToRemove:      []string{"x-rdn-sender"},
+		ResponseHeadersToAdd: []*corev3.HeaderValueOption{set("RDN-Price", "5")},
+	}}})
+	req, _ := http.NewRequest(http.MethodGet, g.URL()+"/echofix/foo?x=1", nil)
+	req.Header.Add("X-Multi", "a")
+	req.Header.Add("X-Multi", "b")
+	req.Header.Set("X-Rdn-Sender", "forged")
+	req.AddCookie(&http.Cookie{Name: "RDN-Open-Block", Value: "7"})
+	req.AddCookie(&http.Cookie{Name: "other", Value: "1"})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "foo" || resp.Header.Get("RDN-Price") != "5" {
+		t.Errorf("%d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	h := c.got.GetAttributes().GetRequest().GetHttp()
+	want := map[string]string{":method": "GET", ":path": "/echofix/foo?x=1", ":authority": g.Addr(), ":scheme": "http",
+		"x-multi": "a,b", "cookie": "RDN-Open-Block=7; other=1"}
+	for k, v := range want {
+		if h.GetHeaders()[k] != v {
+			t.Errorf("header %s = %q, want %q", k, h.GetHeaders()[k], v)
+		}
+	}
+	if h.GetPath() != "/echofix/foo?x=1" || h.GetMethod() != "GET" {
+		t.Errorf("path %q method %q", h.GetPath(), h.GetMethod())
+	}
+}
+
+// A denial is answered with its status, headers and body; the upstream is not called.
+func TestDenied(t *testing.T) {
+	_, g := serve(t, &authv3.CheckResponse{HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+		Status:  &typev3.HttpStatus{Code: typev3.StatusCode_PaymentRequired},
+		Headers: []*corev3.HeaderValueOption{set("RDN-Price", "5")},
+		Body:    `{"error":"payment required"}`,
+	}}})
+	resp, err := http.Get(g.URL() + "/echofix/foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "5" || !strings.Contains(string(body), "payment required") {
+		t.Errorf("%d %v %q", resp.StatusCode, resp.Header, body)
+	}
+}
