@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,10 +13,11 @@ import (
 
 func newBenchCmd(a *app) *cobra.Command {
 	var (
-		cfg    bench.Config
-		ghzOut string
-		ghzN   int
-		listen string
+		cfg     bench.Config
+		ghzOut  string
+		ghzN    int
+		listen  string
+		cpuprof string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -52,6 +54,17 @@ with those channels on --listen until stopped, for
 				return benchGhz(cmd, cfg.Channels, ghzOut, ghzN, listen)
 			}
 			cfg.Progress = cmd.ErrOrStderr()
+			if cpuprof != "" {
+				f, err := os.Create(cpuprof)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			rep, err := bench.Run(ctx, cfg)
 			if err != nil {
 				return err
@@ -69,6 +82,7 @@ with those channels on --listen until stopped, for
 	flags.DurationVar(&cfg.Duration, "duration", 10*time.Second, "duration of each phase")
 	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels in the ledger")
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
+	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the whole run (servers and load) to this file")
 	flags.StringVar(&ghzOut, "ghz-out", "", "write a ghz request file and serve uraiden for ghz instead of measuring")
 	flags.IntVar(&ghzN, "ghz-requests", 100000, "with --ghz-out: requests (distinct proofs) in the file")
 	flags.StringVar(&listen, "listen", "127.0.0.1:9001", "with --ghz-out: where to serve ext_authz")
