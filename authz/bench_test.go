@@ -1,6 +1,9 @@
 package authz
 
 import (
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
 	"testing"
 )
 
@@ -19,6 +22,44 @@ func BenchmarkReadPayment(b *testing.B) {
 	for b.Loop() {
 		if p, err := readPayment(headers); err != nil || p == nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func benchConfig() *Config {
+	c := &Config{
+		Receiver:    common.HexToAddress("0x08c86B491A37C2FFC25072a17c7A97EF2D0357dd"),
+		Contract:    common.HexToAddress("0x1440317CB15499083dEE3dDf49C2bD51D0d92e33"),
+		Token:       common.HexToAddress("0x0f5D2fB29fb7d3CFeE444a200298f468908cC942"),
+		GatewayPath: "/api/1",
+	}
+	c.hex = newAddressHex(c) // as NewService does
+	return c
+}
+
+// go test -bench Response -benchmem ./authz: building the answer to a paid request and to
+// a request without a proof.
+func BenchmarkResponsePaid(b *testing.B) {
+	c := benchConfig()
+	d := &Decision{Status: 200, Price: big.NewInt(5), Rule: "echofix", Channel: &ChannelState{
+		Sender: common.HexToAddress("0x8Bf640A099fE945DA46F354d3B49c48a125F48B6"), OpenBlock: 315123,
+		Balance: big.NewInt(1000), Paid: big.NewInt(1000),
+	}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp := c.checkResponse(d); resp.GetOkResponse() == nil {
+			b.Fatal("not OK")
+		}
+	}
+}
+
+func BenchmarkResponseQuote(b *testing.B) {
+	c := benchConfig()
+	d := &Decision{Status: 402, Message: "payment required", Price: big.NewInt(5), Rule: "echofix", quote: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp := c.checkResponse(d); resp.GetDeniedResponse() == nil {
+			b.Fatal("not denied")
 		}
 	}
 }

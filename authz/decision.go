@@ -96,6 +96,8 @@ type Config struct {
 	// Observe, when set, is told every decision and how long it took: the hook for
 	// metrics, which keeps this package free of a metrics library.
 	Observe func(d *Decision, took time.Duration)
+
+	hex *addressHex // set by NewService
 }
 
 // decide applies µRaiden's checks in order.

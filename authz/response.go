@@ -23,6 +23,23 @@ const (
 // and access logs.
 const MetadataNamespace = "uraiden"
 
+// addressHex are the service's own addresses in their checksummed hex form, which costs a
+// keccak256 each to compute.
+type addressHex struct{ receiver, contract, token string }
+
+func newAddressHex(c *Config) *addressHex {
+	return &addressHex{receiver: c.Receiver.Hex(), contract: c.Contract.Hex(), token: c.Token.Hex()}
+}
+
+// addresses returns the hex forms computed once by NewService (or now, for a Config used
+// without it).
+func (c *Config) addresses() *addressHex {
+	if c.hex != nil {
+		return c.hex
+	}
+	return newAddressHex(c)
+}
+
 // checkResponse maps a decision to what Envoy expects.
 func (c *Config) checkResponse(d *Decision) *authv3.CheckResponse {
 	if d.Allowed() {
@@ -43,25 +60,26 @@ func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
 	}
 	ch := d.Channel
 	openBlock := strconv.FormatUint(uint64(ch.OpenBlock), 10)
+	sender, price, addrs := ch.Sender.Hex(), d.Price.String(), c.addresses()
 	ok.Headers = []*corev3.HeaderValueOption{
-		header(UpstreamSender, ch.Sender.Hex()),
+		header(UpstreamSender, sender),
 		header(UpstreamOpenBlock, openBlock),
-		header(UpstreamPrice, d.Price.String()),
+		header(UpstreamPrice, price),
 	}
 	ok.ResponseHeadersToAdd = []*corev3.HeaderValueOption{
 		header(HeaderGatewayPath, c.GatewayPath),
-		header(HeaderTokenAddress, c.Token.Hex()),
-		header(HeaderPrice, d.Price.String()),
-		header(HeaderSenderAddress, ch.Sender.Hex()),
+		header(HeaderTokenAddress, addrs.token),
+		header(HeaderPrice, price),
+		header(HeaderSenderAddress, sender),
 		header(HeaderSenderBalance, ch.Balance.String()),
-		header(HeaderReceiverAddress, c.Receiver.Hex()),
-		header(HeaderContractAddress, c.Contract.Hex()),
+		header(HeaderReceiverAddress, addrs.receiver),
+		header(HeaderContractAddress, addrs.contract),
 	}
 	resp.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{
 		MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"sender":     structpb.NewStringValue(ch.Sender.Hex()),
+			"sender":     structpb.NewStringValue(sender),
 			"open_block": structpb.NewStringValue(openBlock),
-			"price":      structpb.NewStringValue(d.Price.String()),
+			"price":      structpb.NewStringValue(price),
 			"balance":    structpb.NewStringValue(ch.Paid.String()),
 			"rule":       structpb.NewStringValue(d.Rule),
 		}}),
@@ -91,8 +109,9 @@ func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 		header("Cache-Control", "no-store"),
 	}
 	if d.Status == 402 {
+		addrs := c.addresses()
 		body.Price, body.ReceiverAddress, body.ContractAddress, body.TokenAddress, body.GatewayPath =
-			d.Price.String(), c.Receiver.Hex(), c.Contract.Hex(), c.Token.Hex(), c.GatewayPath
+			d.Price.String(), addrs.receiver, addrs.contract, addrs.token, c.GatewayPath
 		headers = append(headers,
 			header(HeaderGatewayPath, c.GatewayPath),
 			header(HeaderReceiverAddress, body.ReceiverAddress),

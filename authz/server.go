@@ -23,6 +23,7 @@ func NewService(cfg Config, logger *slog.Logger) *Service {
 	if cfg.GatewayPath == "" {
 		cfg.GatewayPath = "/api/1"
 	}
+	cfg.hex = newAddressHex(&cfg)
 	return &Service{cfg: cfg, log: logger}
 }
 

@@ -117,11 +117,41 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 
 	// Changed in place: the write below is enqueued before the lock is released, and enqueue
 	// fails only when the ledger refuses every later operation anyway (closed or failed).
-	before := c.clone()
-	c.foldTopUps(confirmed)
-	c.accept(p.Balance, p.Signature, p.Price)
+	var delta Stats
+	if c.hasTopUpsBelow(confirmed) {
+		before := c.clone()
+		c.foldTopUps(confirmed)
+		c.accept(p.Balance, p.Signature, p.Price)
+		delta = statsDelta(before, c)
+	} else {
+		// Nothing to fold: the payment changes only the balance and the charged sum, so
+		// the delta is known without cloning the channel (statsDelta would give the same).
+		delta = paymentDelta(c, p)
+		c.accept(p.Balance, p.Signature, p.Price)
+	}
 	return snapshot(Accepted), &write{
 		sets:  []kv{{c.ID.key(), c.marshal()}},
-		delta: statsDelta(before, c),
+		delta: delta,
 	}
+}
+
+// hasTopUpsBelow reports whether foldTopUps(confirmedHeight) would fold any top-up.
+func (c *Channel) hasTopUpsBelow(confirmedHeight uint64) bool {
+	for _, t := range c.TopUps {
+		if t.Block <= confirmedHeight {
+			return true
+		}
+	}
+	return false
+}
+
+// paymentDelta is statsDelta of accepting p on the open channel c when no top-up is folded:
+// the balance rises to p.Balance if above it, and the price is charged.
+func paymentDelta(c *Channel, p Payment) Stats {
+	d := zeroStats()
+	if p.Balance.Cmp(c.Balance) > 0 {
+		d.BalanceSum.Sub(p.Balance, c.Balance)
+	}
+	d.ChargedSum.Set(p.Price)
+	return d
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -143,11 +144,29 @@ func PackedValues(messageID string, party common.Address, openBlock uint32, bala
 }
 
 func messageHash(schema common.Hash, messageID string, party common.Address, openBlock uint32, balance *big.Int, contract common.Address) (common.Hash, error) {
-	values, err := PackedValues(messageID, party, openBlock, balance, contract)
-	if err != nil {
-		return common.Hash{}, err
+	if balance == nil || balance.Sign() < 0 || balance.Cmp(maxUint192) > 0 {
+		return common.Hash{}, ErrBalanceRange
 	}
-	return crypto.Keccak256Hash(schema[:], crypto.Keccak256(values)), nil
+	// PackedValues, hashed with a pooled keccak state and pooled buffers: on the Check
+	// path, no allocation.
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	values := append(sc.buf[:0], messageID...)
+	values = append(values, party[:]...)
+	values = append(values, byte(openBlock>>24), byte(openBlock>>16), byte(openBlock>>8), byte(openBlock))
+	amount := sc.amount[:]
+	balance.FillBytes(amount)
+	values = append(values, amount...)
+	values = append(values, contract[:]...)
+
+	copy(sc.msg[:32], schema[:])
+	sc.h.Reset()
+	sc.h.Write(values)
+	sc.h.Read(sc.msg[32:])
+	sc.h.Reset()
+	sc.h.Write(sc.msg[:])
+	sc.h.Read(sc.out[:])
+	return sc.out, nil
 }
 
 // Signature is an encoded secp256k1 signature r ‖ s ‖ v with v in {27, 28}.
@@ -235,9 +254,38 @@ func Recover(hash common.Hash, sig []byte) (common.Address, error) {
 	if normalized[64] >= 27 {
 		normalized[64] -= 27
 	}
-	pub, err := crypto.SigToPub(hash[:], normalized[:])
+	// The uncompressed public key 0x04 ‖ X ‖ Y straight from secp256k1, hashed into the
+	// address as crypto.PubkeyToAddress does, without decoding it into big.Int coordinates
+	// and encoding it again.
+	pub, err := crypto.Ecrecover(hash[:], normalized[:])
 	if err != nil {
 		return common.Address{}, fmt.Errorf("recover signer: %w", err)
 	}
-	return crypto.PubkeyToAddress(*pub), nil
+	if len(pub) != 65 || pub[0] != 4 {
+		return common.Address{}, errors.New("recover signer: invalid public key")
+	}
+	return addressOf(pub[1:]), nil
 }
+
+// addressOf is the address of an uncompressed public key X ‖ Y: the last 20 bytes of its
+// keccak256.
+func addressOf(xy []byte) common.Address {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.h.Reset()
+	sc.h.Write(xy)
+	sc.h.Read(sc.out[:])
+	return common.BytesToAddress(sc.out[12:])
+}
+
+// scratch is a keccak state and the buffers of one hash on the Check path, pooled: passed
+// through the hash.Hash interface, buffers on the stack would escape to the heap.
+type scratch struct {
+	h      crypto.KeccakState
+	buf    [128]byte
+	amount [24]byte
+	msg    [64]byte
+	out    common.Hash
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{h: crypto.NewKeccakState()} }}

@@ -1,0 +1,587 @@
+// Package bench measures the ext_authz Check path over real gRPC: paid checks against a
+// durable ledger, 402 quotes, a do-nothing ext_authz server as the ceiling, and paid checks
+// against a ledger that never syncs, all in one run on the same machine.
+//
+// Channels are created directly in a fresh ledger (Created events at a confirmed height)
+// and the chain's health is a stub that is always healthy: the chain watcher is not part of
+// the measurement. Every proof is signed before the clock starts: signing is the client's
+// cost, not the server's.
+package bench
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/uraiden/uraiden/authz"
+	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/pricing"
+)
+
+// Price is what one paid request costs in the bench's price table.
+const Price = 1
+
+// PaidPath is the priced route the load uses.
+const PaidPath = "/paid/item"
+
+const priceTable = `
+default_price: 0
+rules:
+  - name: paid
+    path: "/paid/.*"
+    price: 1
+`
+
+// Config is one bench run.
+type Config struct {
+	Streams  int           // concurrent Check streams (default 50)
+	Conns    int           // gRPC client connections the streams share (default 4)
+	Duration time.Duration // per phase (default 10s)
+	Channels int           // funded channels (default 1000)
+	// Proofs is how many distinct proofs to sign for each paid phase; 0 signs enough for
+	// 30,000 checks/s over Duration. A phase that uses them all stops early and says so.
+	Proofs int
+	// Progress, when set, is told what the run is doing.
+	Progress io.Writer
+}
+
+func (c *Config) defaults() {
+	if c.Streams <= 0 {
+		c.Streams = 50
+	}
+	if c.Conns <= 0 {
+		c.Conns = 4
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Channels <= 0 {
+		c.Channels = 1000
+	}
+	if c.Proofs <= 0 {
+		c.Proofs = int(30000 * c.Duration.Seconds())
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+// Result is one phase's measurement.
+type Result struct {
+	Name      string
+	Checks    int // answered as expected
+	Errors    int // gRPC errors or unexpected answers
+	FirstErr  string
+	Elapsed   time.Duration
+	P50       time.Duration
+	P90       time.Duration
+	P99       time.Duration
+	Exhausted bool // the phase ran out of proofs before Duration
+}
+
+// Rate is the checks per second.
+func (r Result) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Checks) / r.Elapsed.Seconds()
+}
+
+// Report is a whole run.
+type Report struct {
+	Config     Config
+	DoNothing  Result
+	Quotes     Result
+	Paid       Result // durable ledger
+	PaidNoSync Result
+}
+
+// Ratios of the run.
+func (r *Report) PaidVsDoNothing() float64   { return ratio(r.Paid.Rate(), r.DoNothing.Rate()) }
+func (r *Report) QuotesVsDoNothing() float64 { return ratio(r.Quotes.Rate(), r.DoNothing.Rate()) }
+func (r *Report) DurableVsNoSync() float64   { return ratio(r.Paid.Rate(), r.PaidNoSync.Rate()) }
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// Errors is the sum of errors over all phases.
+func (r *Report) Errors() int {
+	return r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidNoSync.Errors
+}
+
+// Print writes the report as a table with the ratios.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "%d streams over %d connections, %s per phase, %d channels, GOMAXPROCS %d\n",
+		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "%-22s %10s %10s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "errors")
+	for _, res := range []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidNoSync} {
+		note := ""
+		if res.Exhausted {
+			note = "  (proofs used up before the duration: raise --proofs)"
+		}
+		if res.FirstErr != "" {
+			note += "  first error: " + res.FirstErr
+		}
+		fmt.Fprintf(w, "%-22s %10d %10.0f %9s %9s %9s %7d%s\n", res.Name, res.Checks, res.Rate(),
+			round(res.P50), round(res.P90), round(res.P99), res.Errors, note)
+	}
+	fmt.Fprintf(w, "paid/do-nothing     %.2f\n", r.PaidVsDoNothing())
+	fmt.Fprintf(w, "quotes/do-nothing   %.2f\n", r.QuotesVsDoNothing())
+	fmt.Fprintf(w, "durable/non-durable %.2f\n", r.DurableVsNoSync())
+}
+
+func round(d time.Duration) string {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(10 * time.Microsecond).String()
+}
+
+// Run runs every phase: do-nothing, quotes, paid (durable), paid (no sync).
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.defaults()
+	if cfg.Channels < cfg.Streams {
+		return nil, fmt.Errorf("bench: --channels (%d) must be at least --streams (%d): each stream pays on its own channels", cfg.Channels, cfg.Streams)
+	}
+	rep := &Report{Config: cfg}
+	fx, err := NewFixture(cfg.Channels)
+	if err != nil {
+		return nil, err
+	}
+	perChannel := (cfg.Proofs + cfg.Channels - 1) / cfg.Channels
+	fmt.Fprintf(cfg.Progress, "signing %d proofs (%d channels × %d balances)…\n", perChannel*cfg.Channels, cfg.Channels, perChannel)
+	start := time.Now()
+	proofs, err := fx.SignProofs(ctx, perChannel)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Progress, "signed in %s\n", time.Since(start).Round(time.Millisecond))
+
+	// Do-nothing ext_authz server: the ceiling of gRPC on this machine.
+	fmt.Fprintln(cfg.Progress, "phase: do-nothing server")
+	srv, err := serve("127.0.0.1:0", doNothing{})
+	if err != nil {
+		return nil, err
+	}
+	rep.DoNothing, err = drive(ctx, "do-nothing", srv.addr, cfg, fx.quoteLoad(true))
+	srv.close()
+	if err != nil {
+		return nil, err
+	}
+
+	for _, noSync := range []bool{false, true} {
+		dir, err := os.MkdirTemp("", "uraiden-bench-")
+		if err != nil {
+			return nil, err
+		}
+		svc, l, err := fx.Service(dir, noSync)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		srv, err := serve("127.0.0.1:0", svc)
+		if err != nil {
+			l.Close()
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		name := "paid (durable)"
+		if noSync {
+			name = "paid (no sync)"
+		} else {
+			fmt.Fprintln(cfg.Progress, "phase: 402 quotes")
+			rep.Quotes, err = drive(ctx, "402 quotes", srv.addr, cfg, fx.quoteLoad(false))
+		}
+		if err == nil {
+			fmt.Fprintf(cfg.Progress, "phase: %s\n", name)
+			var res Result
+			res, err = drive(ctx, name, srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
+			if noSync {
+				rep.PaidNoSync = res
+			} else {
+				rep.Paid = res
+			}
+		}
+		srv.close()
+		l.Close()
+		os.RemoveAll(dir)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// Fixture is the receiver, contract and funded senders of a bench.
+type Fixture struct {
+	Receiver, Contract, Token common.Address
+	keys                      []*ecdsa.PrivateKey
+	senders                   []common.Address
+	openBlock                 uint32
+	// The header values, formatted once: formatting is the client's cost.
+	contractHex, receiverHex, openBlockStr string
+	senderHex                              []string
+}
+
+// NewFixture makes channels senders with fresh keys.
+func NewFixture(channels int) (*Fixture, error) {
+	fx := &Fixture{
+		Receiver:  common.HexToAddress("0x00000000000000000000000000000000000b0001"),
+		Contract:  common.HexToAddress("0x00000000000000000000000000000000000b0002"),
+		Token:     common.HexToAddress("0x00000000000000000000000000000000000b0003"),
+		openBlock: 100,
+	}
+	for range channels {
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		fx.keys = append(fx.keys, k)
+		fx.senders = append(fx.senders, crypto.PubkeyToAddress(k.PublicKey))
+		fx.senderHex = append(fx.senderHex, fx.senders[len(fx.senders)-1].Hex())
+	}
+	fx.contractHex, fx.receiverHex = fx.Contract.Hex(), fx.Receiver.Hex()
+	fx.openBlockStr = strconv.FormatUint(uint64(fx.openBlock), 10)
+	return fx, nil
+}
+
+// Proofs are the pre-signed balances: sigs[channel][k] pays balance (k+1)·Price.
+type Proofs struct {
+	sigs [][]string
+}
+
+// PerChannel is how many proofs each channel has.
+func (p *Proofs) PerChannel() int {
+	if len(p.sigs) == 0 {
+		return 0
+	}
+	return len(p.sigs[0])
+}
+
+// SignProofs signs perChannel successive balances on every channel, on every core.
+func (fx *Fixture) SignProofs(ctx context.Context, perChannel int) (*Proofs, error) {
+	p := &Proofs{sigs: make([][]string, len(fx.keys))}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, runtime.GOMAXPROCS(0))
+	for w := range errs {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(fx.keys) || ctx.Err() != nil {
+					errs[w] = ctx.Err()
+					return
+				}
+				sigs := make([]string, perChannel)
+				for k := range sigs {
+					b := proof.Balance{Receiver: fx.Receiver, OpenBlock: fx.openBlock, Balance: big.NewInt(int64(k+1) * Price), Contract: fx.Contract}
+					sig, err := b.Sign(fx.keys[i])
+					if err != nil {
+						errs[w] = err
+						return
+					}
+					sigs[k] = sig.Hex()
+				}
+				p.sigs[i] = sigs
+			}
+		})
+	}
+	wg.Wait()
+	return p, errors.Join(errs...)
+}
+
+// OpenLedger creates a ledger in dir holding every channel, funded and confirmed.
+func (fx *Fixture) OpenLedger(dir string, noSync bool) (*ledger.Ledger, error) {
+	l, err := ledger.Open(ledger.Options{
+		Dir:      dir,
+		Identity: ledger.Identity{ChainID: 1337, Contract: fx.Contract, Receiver: fx.Receiver},
+		NoSync:   noSync,
+	})
+	if err != nil {
+		return nil, err
+	}
+	deposit := new(big.Int).Lsh(big.NewInt(1), 100)
+	events := make([]ledger.Event, 0, len(fx.senders))
+	for _, s := range fx.senders {
+		events = append(events, ledger.Event{Kind: ledger.Created, Channel: ledger.ChannelID{Sender: s, OpenBlock: fx.openBlock},
+			Block: uint64(fx.openBlock), Amount: deposit})
+	}
+	confirmed := uint64(fx.openBlock) + 10
+	if err := l.Apply(context.Background(), ledger.Update{Events: events, Sync: ledger.SyncState{Cursor: confirmed, Confirmed: confirmed}}); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Service returns the authz service over a new ledger in dir, with the bench's prices and
+// an always-healthy chain.
+func (fx *Fixture) Service(dir string, noSync bool) (*authz.Service, *ledger.Ledger, error) {
+	l, err := fx.OpenLedger(dir, noSync)
+	if err != nil {
+		return nil, nil, err
+	}
+	table, err := pricing.Parse([]byte(priceTable))
+	if err != nil {
+		l.Close()
+		return nil, nil, err
+	}
+	svc := authz.NewService(authz.Config{
+		Receiver: fx.Receiver, Contract: fx.Contract, Token: fx.Token,
+		Prices: func() authz.Pricer { return table },
+		Ledger: l,
+		Chain:  healthyChain{},
+	}, slog.New(slog.DiscardHandler))
+	return svc, l, nil
+}
+
+// healthyChain is the chain health of the bench: always healthy, because the chain watcher
+// is not what is measured.
+type healthyChain struct{}
+
+func (healthyChain) Healthy() error { return nil }
+
+// doNothing is an ext_authz server that allows everything at once.
+type doNothing struct {
+	authv3.UnimplementedAuthorizationServer
+}
+
+func (doNothing) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return &authv3.CheckResponse{Status: &status.Status{Code: int32(codes.OK)}}, nil
+}
+
+type server struct {
+	addr string
+	g    *grpc.Server
+	done chan struct{}
+}
+
+func serve(addr string, impl authv3.AuthorizationServer) (*server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	g := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(g, impl)
+	reflection.Register(g)
+	s := &server{addr: l.Addr().String(), g: g, done: make(chan struct{})}
+	go func() { _ = g.Serve(l); close(s.done) }()
+	return s, nil
+}
+
+func (s *server) close() {
+	s.g.Stop()
+	<-s.done
+}
+
+// Serve serves the uraiden authz service with reflection on addr until ctx ends: the target
+// of an outside load generator.
+func Serve(ctx context.Context, addr string, impl authv3.AuthorizationServer, ready func(addr string)) error {
+	s, err := serve(addr, impl)
+	if err != nil {
+		return err
+	}
+	ready(s.addr)
+	<-ctx.Done()
+	s.close()
+	return nil
+}
+
+// load is what one stream sends: next fills the stream's request and returns false when
+// it has nothing left; want checks an answer.
+type load struct {
+	newStream func(stream int) (req *authv3.CheckRequest, next func() bool)
+	want      func(*authv3.CheckResponse) error
+}
+
+// baseHeaders are the headers Envoy sends for a plain HTTP/1.1 GET.
+func baseHeaders() map[string]string {
+	return map[string]string{
+		":authority": "localhost:10000", ":method": "GET", ":path": PaidPath, ":scheme": "http",
+		"accept": "*/*", "user-agent": "uraiden-bench", "x-forwarded-proto": "http",
+		"x-request-id": "7c1f9d3e-1111-4b5b-9c1e-0123456789ab",
+	}
+}
+
+func checkRequest(headers map[string]string) *authv3.CheckRequest {
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+		Http: &authv3.AttributeContext_HttpRequest{
+			Id: "1", Method: "GET", Path: PaidPath, Host: "localhost:10000", Scheme: "http", Protocol: "HTTP/1.1",
+			Headers: headers,
+		},
+	}}}
+}
+
+// quoteLoad sends the priced route without a proof: a 402 quote from uraiden, OK from the
+// do-nothing server.
+func (fx *Fixture) quoteLoad(allowed bool) load {
+	return load{
+		newStream: func(int) (*authv3.CheckRequest, func() bool) {
+			return checkRequest(baseHeaders()), func() bool { return true }
+		},
+		want: func(resp *authv3.CheckResponse) error {
+			if allowed {
+				if resp.GetStatus().GetCode() != int32(codes.OK) {
+					return fmt.Errorf("status %d", resp.GetStatus().GetCode())
+				}
+				return nil
+			}
+			if code := resp.GetDeniedResponse().GetStatus().GetCode(); code != 402 {
+				return fmt.Errorf("want a 402 quote, got HTTP %d", code)
+			}
+			return nil
+		},
+	}
+}
+
+// paidLoad gives stream s the channels s, s+streams, …: it pays on them in turn, each
+// balance once, in order, so every proof is accepted.
+func (fx *Fixture) paidLoad(p *Proofs, streams int) load {
+	return load{
+		newStream: func(s int) (*authv3.CheckRequest, func() bool) {
+			headers := baseHeaders()
+			req := checkRequest(headers)
+			var mine []int
+			for c := s; c < len(p.sigs); c += streams {
+				mine = append(mine, c)
+			}
+			i, k := 0, 0
+			return req, func() bool {
+				if k >= p.PerChannel() {
+					return false
+				}
+				fx.setProof(headers, p, mine[i], k)
+				if i++; i == len(mine) {
+					i, k = 0, k+1
+				}
+				return true
+			}
+		},
+		want: func(resp *authv3.CheckResponse) error {
+			if resp.GetStatus().GetCode() != int32(codes.OK) {
+				d := resp.GetDeniedResponse()
+				return fmt.Errorf("want OK, got HTTP %d: %s", d.GetStatus().GetCode(), d.GetBody())
+			}
+			return nil
+		},
+	}
+}
+
+// setProof sets the RDN-* headers of proof k of channel c, as µRaiden's client sends them.
+func (fx *Fixture) setProof(headers map[string]string, p *Proofs, c, k int) {
+	headers["rdn-contract-address"] = fx.contractHex
+	headers["rdn-receiver-address"] = fx.receiverHex
+	headers["rdn-sender-address"] = fx.senderHex[c]
+	headers["rdn-open-block"] = fx.openBlockStr
+	headers["rdn-balance"] = strconv.Itoa((k + 1) * Price)
+	headers["rdn-balance-signature"] = p.sigs[c][k]
+}
+
+// drive runs the load on cfg.Streams streams over cfg.Conns connections for cfg.Duration,
+// or until a stream has nothing left to send.
+func drive(ctx context.Context, name, addr string, cfg Config, ld load) (Result, error) {
+	conns := make([]*grpc.ClientConn, cfg.Conns)
+	for i := range conns {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return Result{}, err
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	// Connect and warm up every connection before the clock starts.
+	for _, c := range conns {
+		// A request without a proof: it spends nothing.
+		if _, err := authv3.NewAuthorizationClient(c).Check(ctx, checkRequest(baseHeaders())); err != nil {
+			return Result{}, fmt.Errorf("%s: connect %s: %w", name, addr, err)
+		}
+	}
+
+	// The phase ends at the deadline: no new call starts after it, and the calls in flight
+	// then finish and count, so Elapsed runs until the last answer.
+	var deadline time.Time
+	type streamResult struct {
+		lat       []time.Duration
+		errors    int
+		firstErr  string
+		exhausted bool
+	}
+	results := make([]streamResult, cfg.Streams)
+	var stop atomic.Bool // set when a stream runs out of proofs: the phase ends there
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline = start.Add(cfg.Duration)
+	for s := range cfg.Streams {
+		client := authv3.NewAuthorizationClient(conns[s%len(conns)])
+		req, next := ld.newStream(s)
+		r := &results[s]
+		r.lat = make([]time.Duration, 0, 1<<14)
+		wg.Go(func() {
+			for ctx.Err() == nil && !stop.Load() && time.Now().Before(deadline) {
+				if !next() {
+					r.exhausted = true
+					stop.Store(true)
+					return
+				}
+				t := time.Now()
+				resp, err := client.Check(ctx, req)
+				took := time.Since(t)
+				if err == nil {
+					err = ld.want(resp)
+				} else if ctx.Err() != nil {
+					return // interrupted
+				}
+				if err != nil {
+					if r.errors++; r.firstErr == "" {
+						r.firstErr = err.Error()
+					}
+					continue
+				}
+				r.lat = append(r.lat, took)
+			}
+		})
+	}
+	wg.Wait()
+	res := Result{Name: name, Elapsed: time.Since(start)}
+	var all []time.Duration
+	for _, r := range results {
+		all = append(all, r.lat...)
+		res.Errors += r.errors
+		res.Exhausted = res.Exhausted || r.exhausted
+		if res.FirstErr == "" {
+			res.FirstErr = r.firstErr
+		}
+	}
+	res.Checks = len(all)
+	slices.Sort(all)
+	if n := len(all); n > 0 {
+		res.P50, res.P90, res.P99 = all[n*50/100], all[n*90/100], all[min(n-1, n*99/100)]
+	}
+	return res, ctx.Err()
+}

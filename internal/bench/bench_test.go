@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// TestRunSmoke runs every phase briefly on few channels: it checks that the bench works,
+// never how fast.
+func TestRunSmoke(t *testing.T) {
+	var progress bytes.Buffer
+	rep, err := Run(context.Background(), Config{Streams: 4, Conns: 2, Duration: time.Second, Channels: 8, Proofs: 4000, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Result{rep.DoNothing, rep.Quotes, rep.Paid, rep.PaidNoSync} {
+		if r.Checks == 0 || r.Errors != 0 || r.Rate() <= 0 {
+			t.Errorf("%s: %d checks, %d errors (%s)", r.Name, r.Checks, r.Errors, r.FirstErr)
+		}
+		if r.P50 <= 0 || r.P50 > r.P90 || r.P90 > r.P99 {
+			t.Errorf("%s: percentiles %s %s %s", r.Name, r.P50, r.P90, r.P99)
+		}
+	}
+	for name, v := range map[string]float64{"paid/do-nothing": rep.PaidVsDoNothing(), "quotes/do-nothing": rep.QuotesVsDoNothing(), "durable/non-durable": rep.DurableVsNoSync()} {
+		if v <= 0 {
+			t.Errorf("%s = %v", name, v)
+		}
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	for _, want := range []string{"do-nothing", "402 quotes", "paid (durable)", "paid (no sync)", "paid/do-nothing", "durable/non-durable"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRunNeedsAChannelPerStream(t *testing.T) {
+	if _, err := Run(context.Background(), Config{Streams: 4, Channels: 2, Duration: time.Second}); err == nil {
+		t.Fatal("Run accepted fewer channels than streams")
+	}
+}
+
+// TestWriteGhz checks that the file is a JSON list of distinct proofs the service accepts.
+func TestWriteGhz(t *testing.T) {
+	fx, err := NewFixture(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n, err := fx.WriteGhz(context.Background(), &buf, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("wrote %d requests, want at least 10", n)
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(buf.Bytes(), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != n {
+		t.Fatalf("the file holds %d requests, WriteGhz said %d", len(list), n)
+	}
+	svc, l, err := fx.Service(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	seen := map[string]bool{}
+	for i, raw := range list {
+		var req authv3.CheckRequest
+		if err := protojson.Unmarshal(raw, &req); err != nil {
+			t.Fatal(err)
+		}
+		sig := req.GetAttributes().GetRequest().GetHttp().GetHeaders()["rdn-balance-signature"]
+		if seen[sig] {
+			t.Fatalf("request %d repeats a proof", i)
+		}
+		seen[sig] = true
+		resp, err := svc.Check(context.Background(), &req)
+		if err != nil || resp.GetStatus().GetCode() != int32(codes.OK) {
+			t.Fatalf("request %d: %v %v", i, resp.GetDeniedResponse().GetBody(), err)
+		}
+	}
+}
