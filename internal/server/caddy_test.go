@@ -97,23 +97,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	caddy := caddyPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	chain, err := devchain.Start(ctx, devchain.Config{Accounts: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { chain.Close() })
-	cfg := config.Default()
-	cfg.Authz.Listen, cfg.Authz.HTTPListen, cfg.Admin.Listen, cfg.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0", "", ""
-	cfg.DevChain.Listen = ""
-	cfg.Ledger.Dir = t.TempDir()
-	cfg.Pricing.File = "../../prices.yaml"
-	cfg.Chain.PollInterval = 50 * time.Millisecond
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.StartWith(ctx, cfg, logger, server.Options{DevChain: chain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	chain, srv := startOnDevChain(t, ctx)
 	upstream := &recordingUpstream{}
 	up := httptest.NewServer(upstream)
 	t.Cleanup(up.Close)
@@ -164,6 +148,30 @@ func TestCaddyForwardAuth(t *testing.T) {
 	if got := upstream.last(); got != "" {
 		t.Errorf("free request: upstream saw x-rdn-sender %q", got)
 	}
+}
+
+// startOnDevChain serves uraiden on a new dev chain with the gRPC and HTTP authorization
+// on loopback ports, no admin server and no gateway.
+func startOnDevChain(t *testing.T, ctx context.Context) (*devchain.Chain, *server.Server) {
+	t.Helper()
+	chain, err := devchain.Start(ctx, devchain.Config{Accounts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	cfg := config.Default()
+	cfg.Authz.Listen, cfg.Authz.HTTPListen, cfg.Admin.Listen, cfg.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0", "", ""
+	cfg.DevChain.Listen = ""
+	cfg.Ledger.Dir = t.TempDir()
+	cfg.Pricing.File = "../../prices.yaml"
+	cfg.Chain.PollInterval = 50 * time.Millisecond
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.StartWith(ctx, cfg, logger, server.Options{DevChain: chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return chain, srv
 }
 
 // startCaddy runs Caddy on a loopback port and waits until it answers.
