@@ -106,35 +106,43 @@ func dockerfileSources(t *testing.T, path string) []string {
 // The services listen where envoy.yaml looks for them, and Envoy's listener is published.
 func TestComposeAgreesWithEnvoy(t *testing.T) {
 	c := loadCompose(t)
-	env := loadEnvoy(t, "envoy.yaml")
-	envoySvc := c.Services["envoy"]
-	if !slices.Contains(envoySvc.Volumes, "./envoy.yaml:/etc/envoy/envoy.yaml:ro") {
-		t.Errorf("envoy does not mount envoy.yaml where the image reads it: %v", envoySvc.Volumes)
+	if !slices.Contains(c.Services["envoy"].Volumes, "./envoy.yaml:/etc/envoy/envoy.yaml:ro") {
+		t.Errorf("envoy does not mount envoy.yaml where the image reads it: %v", c.Services["envoy"].Volumes)
 	}
+	for _, file := range envoyFiles(t) {
+		checkComposeServes(t, c, file)
+	}
+	// The host's client pays on the dev chain, at the address `uraiden get` defaults to.
+	if !slices.Contains(c.Services["uraiden"].Ports, "127.0.0.1:8545:8545") {
+		t.Errorf("the dev chain is not published on 127.0.0.1:8545: %v", c.Services["uraiden"].Ports)
+	}
+}
+
+// checkComposeServes: the stack runs what an Envoy config (mounted in its place) needs.
+func checkComposeServes(t *testing.T, c composeFile, file string) {
+	t.Helper()
+	env := loadEnvoy(t, file)
+	envoySvc := c.Services["envoy"]
 	for _, l := range env.bootstrap.GetStaticResources().GetListeners() {
 		port := strconv.Itoa(int(l.GetAddress().GetSocketAddress().GetPortValue()))
 		if !slices.ContainsFunc(envoySvc.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port+":"+port) }) {
-			t.Errorf("Envoy listens on %s, not published by the envoy service: %v", port, envoySvc.Ports)
+			t.Errorf("%s: Envoy listens on %s, not published by the envoy service: %v", file, port, envoySvc.Ports)
 		}
 	}
 	for _, cl := range env.bootstrap.GetStaticResources().GetClusters() {
 		addr := cl.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
 		svc, ok := c.Services[addr.GetAddress()]
 		if !ok {
-			t.Errorf("cluster %s points at %s, not a service", cl.GetName(), addr.GetAddress())
+			t.Errorf("%s: cluster %s points at %s, not a service", file, cl.GetName(), addr.GetAddress())
 			continue
 		}
 		port := strconv.Itoa(int(addr.GetPortValue()))
 		if !slices.Contains(svc.Expose, port) {
-			t.Errorf("cluster %s: service %s does not expose %s", cl.GetName(), addr.GetAddress(), port)
+			t.Errorf("%s: cluster %s: service %s does not expose %s", file, cl.GetName(), addr.GetAddress(), port)
 		}
 		if !slices.Contains(servicePorts(svc), port) {
-			t.Errorf("cluster %s: service %s does not listen on %s", cl.GetName(), addr.GetAddress(), port)
+			t.Errorf("%s: cluster %s: service %s does not listen on %s", file, cl.GetName(), addr.GetAddress(), port)
 		}
-	}
-	// The host's client pays on the dev chain, at the address `uraiden get` defaults to.
-	if !slices.Contains(c.Services["uraiden"].Ports, "127.0.0.1:8545:8545") {
-		t.Errorf("the dev chain is not published on 127.0.0.1:8545: %v", c.Services["uraiden"].Ports)
 	}
 }
 
@@ -168,7 +176,7 @@ func TestComposeUraidenConfig(t *testing.T) {
 	if cfg.Chain.RPCURL != "" {
 		t.Errorf("chain.rpc_url %q: the stack runs the embedded dev chain", cfg.Chain.RPCURL)
 	}
-	for key, listen := range map[string]string{"authz.listen": cfg.Authz.Listen, "admin.listen": cfg.Admin.Listen, "devchain.listen": cfg.DevChain.Listen} {
+	for key, listen := range map[string]string{"authz.listen": cfg.Authz.Listen, "admin.listen": cfg.Admin.Listen, "devchain.listen": cfg.DevChain.Listen, "authz.http_listen": cfg.Authz.HTTPListen} {
 		if host, _, _ := net.SplitHostPort(listen); host != "0.0.0.0" {
 			t.Errorf("%s %q: Envoy, in another container, cannot reach it", key, listen)
 		}

@@ -13,10 +13,12 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -28,6 +30,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
+	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/pricing"
 )
@@ -158,8 +161,8 @@ func clusterPort(cl *clusterv3.Cluster) uint32 {
 }
 
 // Every Envoy config validates, typed_config included, and its ext_authz filter is set up
-// as uraiden needs: V3 over gRPC to an HTTP/2 cluster on authz.listen's port, a timeout, no
-// failing open, 503 when uraiden cannot answer.
+// as uraiden needs: V3, a timeout, no failing open, 503 when uraiden cannot answer, and
+// either gRPC to an HTTP/2 cluster on authz.listen's port or HTTP to authz.http_listen.
 func TestEnvoyConfigsValidate(t *testing.T) {
 	defaults := config.Default()
 	for _, file := range envoyFiles(t) {
@@ -169,7 +172,6 @@ func TestEnvoyConfigsValidate(t *testing.T) {
 			t.Fatalf("%s: %d ext_authz filters, want 1", file, len(filters))
 		}
 		f := filters[0]
-		grpc := f.GetGrpcService()
 		switch {
 		case f.GetTransportApiVersion().String() != "V3":
 			t.Errorf("%s: transport_api_version %s", file, f.GetTransportApiVersion())
@@ -177,20 +179,59 @@ func TestEnvoyConfigsValidate(t *testing.T) {
 			t.Errorf("%s: failure_mode_allow must be false: an unreachable uraiden would give requests away", file)
 		case f.GetStatusOnError().GetCode() != 503:
 			t.Errorf("%s: status_on_error %v, want 503", file, f.GetStatusOnError().GetCode())
-		case grpc.GetTimeout().AsDuration() <= 0:
-			t.Errorf("%s: no ext_authz timeout", file)
 		}
-		authzCluster := cluster(t, c, grpc.GetEnvoyGrpc().GetClusterName())
-		if got, want := clusterPort(authzCluster), defaultPort(t, defaults.Authz.Listen); got != want {
-			t.Errorf("%s: ext_authz cluster port %d, want authz.listen's %d", file, got, want)
-		}
-		opts := &httpv3.HttpProtocolOptions{}
-		anyOpts := authzCluster.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
-		if err := anyOpts.UnmarshalTo(opts); err != nil || opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
-			t.Errorf("%s: the ext_authz cluster must speak HTTP/2 explicitly (%v)", file, err)
+		if f.GetHttpService() != nil {
+			checkHTTPService(t, file, c, f.GetHttpService())
+		} else {
+			checkGRPCService(t, file, c, f.GetGrpcService(), defaults)
 		}
 		checkRoutes(t, file, c, defaults)
 	}
+}
+
+func checkGRPCService(t *testing.T, file string, c *envoyConfig, grpc *corev3.GrpcService, defaults config.Config) {
+	t.Helper()
+	if grpc.GetTimeout().AsDuration() <= 0 {
+		t.Errorf("%s: no ext_authz timeout", file)
+	}
+	authzCluster := cluster(t, c, grpc.GetEnvoyGrpc().GetClusterName())
+	if got, want := clusterPort(authzCluster), defaultPort(t, defaults.Authz.Listen); got != want {
+		t.Errorf("%s: ext_authz cluster port %d, want authz.listen's %d", file, got, want)
+	}
+	opts := &httpv3.HttpProtocolOptions{}
+	anyOpts := authzCluster.GetTypedExtensionProtocolOptions()["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+	if err := anyOpts.UnmarshalTo(opts); err != nil || opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
+		t.Errorf("%s: the ext_authz cluster must speak HTTP/2 explicitly (%v)", file, err)
+	}
+}
+
+// checkHTTPService: uraiden's HTTP authorization gets the original path after its prefix
+// and the RDN-* proof, and its x-rdn-* and RDN-* answers reach the upstream and the client.
+func checkHTTPService(t *testing.T, file string, c *envoyConfig, h *extauthzv3.HttpService) {
+	t.Helper()
+	if h.GetServerUri().GetTimeout().AsDuration() <= 0 {
+		t.Errorf("%s: no ext_authz timeout", file)
+	}
+	if h.GetPathPrefix() != authz.EnvoyHTTPPrefix {
+		t.Errorf("%s: path_prefix %q, want %q", file, h.GetPathPrefix(), authz.EnvoyHTTPPrefix)
+	}
+	cl := cluster(t, c, h.GetServerUri().GetCluster())
+	if !strings.HasSuffix(h.GetServerUri().GetUri(), ":"+strconv.Itoa(int(clusterPort(cl)))) {
+		t.Errorf("%s: server_uri %s and cluster port %d disagree", file, h.GetServerUri().GetUri(), clusterPort(cl))
+	}
+	allows := func(name string, m *matcherv3.ListStringMatcher, header string) {
+		for _, p := range m.GetPatterns() {
+			if p.GetIgnoreCase() && strings.HasPrefix(header, strings.ToLower(p.GetPrefix())) && p.GetPrefix() != "" {
+				return
+			}
+		}
+		t.Errorf("%s: %s does not let %s through", file, name, header)
+	}
+	resp := h.GetAuthorizationResponse()
+	allows("allowed_headers", h.GetAuthorizationRequest().GetAllowedHeaders(), "rdn-balance-signature")
+	allows("allowed_upstream_headers", resp.GetAllowedUpstreamHeaders(), authz.UpstreamSender)
+	allows("allowed_client_headers", resp.GetAllowedClientHeaders(), "rdn-price")
+	allows("allowed_client_headers_on_success", resp.GetAllowedClientHeadersOnSuccess(), "rdn-sender-balance")
 }
 
 // checkRoutes: the channel API goes to the admin server on admin.listen's port without
