@@ -56,6 +56,9 @@ type Authz struct {
 	Listen string `mapstructure:"listen"`
 	// GatewayPath is where clients reach the /api/1 channel API (RDN-Gateway-Path).
 	GatewayPath string `mapstructure:"gateway_path"`
+	// HTTPListen serves the same decisions over plain HTTP, for Envoy's http_service and
+	// forward-auth proxies (Caddy, Traefik); empty serves none.
+	HTTPListen string `mapstructure:"http_listen"`
 }
 
 // Admin configures the HTTP admin server: the /api/1 API, probes, metrics and pprof.
@@ -221,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Authz.Listen); err != nil {
 		bad("authz.listen", "%v", err)
+	}
+	if _, _, err := net.SplitHostPort(c.Authz.HTTPListen); c.Authz.HTTPListen != "" && err != nil {
+		bad("authz.http_listen", "%v (or empty for none)", err)
 	}
 	if !strings.HasPrefix(c.Authz.GatewayPath, "/") {
 		bad("authz.gateway_path", "must start with /, got %q", c.Authz.GatewayPath)

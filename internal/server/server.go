@@ -1,6 +1,7 @@
 // Package server assembles `uraiden serve`: the chain (a node, or the embedded dev chain),
-// the metrics, the ledger, the price table, the chain watcher, the ext_authz gRPC server and
-// the admin HTTP server, started in that order and stopped in reverse.
+// the metrics, the ledger, the price table, the chain watcher, the ext_authz gRPC server, its
+// HTTP twin (authz.http_listen) and the admin HTTP server, started in that order and stopped
+// in reverse.
 package server
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -54,9 +56,12 @@ type Server struct {
 
 	grpc     *grpc.Server
 	listener net.Listener
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closers  []func() error
+	// httpAuthz is authz.http_listen's listener, nil when it is empty.
+	httpAuthz  net.Listener
+	httpServer *http.Server
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	closers    []func() error
 
 	chainView *admin.ChainView
 	health    *health.Server
@@ -152,6 +157,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Observe:     s.Metrics.ObserveCheck,
 	}, logger)
 	if err := s.serveGRPC(); err != nil {
+		return nil, err
+	}
+	if err := s.serveHTTPAuthz(); err != nil {
 		return nil, err
 	}
 	if err := s.startAdmin(runCtx); err != nil {
@@ -287,6 +295,7 @@ func (s *Server) Close() error {
 			s.grpc.Stop()
 		}
 	}
+	s.stopHTTPAuthz()
 	if s.cancel != nil {
 		s.cancel()
 	}

@@ -1,0 +1,111 @@
+package authz
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/uraiden/uraiden/internal/gateway"
+)
+
+// EnvoyHTTPPrefix is the path_prefix to give Envoy's ext_authz http_service: Envoy sends
+// the original method, headers and host, with this prefix before the original path.
+const EnvoyHTTPPrefix = "/envoy"
+
+// Headers a forward-auth proxy (Caddy forward_auth, Traefik forwardAuth, nginx auth_request
+// with proxy_set_header) sets to describe the original request.
+const (
+	forwardedMethod = "X-Forwarded-Method"
+	forwardedURI    = "X-Forwarded-Uri"
+	forwardedHost   = "X-Forwarded-Host"
+	forwardedProto  = "X-Forwarded-Proto"
+)
+
+// HTTPHandler serves the same decisions as Check over plain HTTP, for Envoy's http_service
+// and for forward-auth proxies. A request under EnvoyHTTPPrefix is Envoy's: the original
+// path follows the prefix. Any other is a forward-auth request describing the original in
+// X-Forwarded-Method, -Uri and -Host. Either way the answer is 200 with the headers for the
+// upstream (x-rdn-*) and for the client (RDN-*), or the denial's status, RDN-* headers and
+// JSON body, for the proxy to pass on.
+func (s *Service) HTTPHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		orig, err := originalRequest(r)
+		if err != nil {
+			// The proxy is misconfigured: deny, never allow what cannot be priced.
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		resp, _ := s.Check(r.Context(), gateway.CheckRequest(orig))
+		if denied := resp.GetDeniedResponse(); denied != nil {
+			writeHeaders(w.Header(), denied.GetHeaders())
+			w.WriteHeader(int(denied.GetStatus().GetCode()))
+			_, _ = w.Write([]byte(denied.GetBody()))
+			return
+		}
+		ok := resp.GetOkResponse()
+		// A forward-auth proxy copies the upstream headers from this answer onto the request
+		// (Caddy 2.6 even copies its unresolved placeholder when one is absent): answer every
+		// one, empty on a free request, so that none a client forged survives.
+		for _, name := range ok.GetHeadersToRemove() {
+			w.Header().Set(name, "")
+		}
+		writeHeaders(w.Header(), ok.GetHeaders())
+		writeHeaders(w.Header(), ok.GetResponseHeadersToAdd())
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// originalRequest rebuilds the request the proxy is asking about: r's headers (the RDN-*
+// proof among them) with the original method, target and host.
+func originalRequest(r *http.Request) (*http.Request, error) {
+	orig := r.Clone(r.Context())
+	if rest, ok := strings.CutPrefix(r.URL.Path, EnvoyHTTPPrefix); ok && (rest == "" || rest[0] == '/') {
+		// Envoy's http_service keeps the method and :authority and prefixes the path.
+		target := strings.TrimPrefix(r.URL.RequestURI(), EnvoyHTTPPrefix)
+		if target == "" || target[0] != '/' {
+			target = "/" + target
+		}
+		return withTarget(orig, r.Method, target, r.Host)
+	}
+	uri := r.Header.Get(forwardedURI)
+	if uri == "" {
+		return nil, &malformedError{header: forwardedURI, reason: "missing: send the original request in X-Forwarded-Method, -Uri and -Host, or use the path prefix " + EnvoyHTTPPrefix}
+	}
+	method, host := r.Header.Get(forwardedMethod), r.Header.Get(forwardedHost)
+	if method == "" {
+		method = http.MethodGet
+	}
+	if host == "" {
+		host = r.Host
+	}
+	for _, h := range []string{forwardedMethod, forwardedURI, forwardedHost, forwardedProto} {
+		orig.Header.Del(h)
+	}
+	return withTarget(orig, method, uri, host)
+}
+
+func withTarget(r *http.Request, method, target, host string) (*http.Request, error) {
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, &malformedError{header: forwardedURI, reason: "not a request target: " + err.Error()}
+	}
+	r.Method, r.URL, r.RequestURI, r.Host = strings.ToUpper(method), u, target, host
+	return r, nil
+}
+
+// writeHeaders applies the response's headers; uraiden's never need appending.
+func writeHeaders(h http.Header, opts []*corev3.HeaderValueOption) {
+	for _, o := range opts {
+		h.Set(o.GetHeader().GetKey(), o.GetHeader().GetValue())
+	}
+}
+
+func writeJSONError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": message})
+}

@@ -1,0 +1,110 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/pricing"
+)
+
+// quoteLedger takes no payment: enough for the decisions made before the ledger is asked.
+type quoteLedger struct{}
+
+func (quoteLedger) Channel(ledger.ChannelID) (*ledger.Channel, error) { return nil, nil }
+func (quoteLedger) ConfirmedHeight() uint64                           { return 0 }
+func (quoteLedger) Err() error                                        { return nil }
+func (quoteLedger) Pay(_ context.Context, _ ledger.Payment) (ledger.PayResult, error) {
+	return ledger.PayResult{}, errors.New("no payments here")
+}
+
+type healthyChain struct{}
+
+func (healthyChain) Healthy() error { return nil }
+
+func httpService(t *testing.T) *Service {
+	t.Helper()
+	table, err := pricing.Load("testdata/prices.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewService(Config{
+		Receiver: common.HexToAddress("0x08c86B491A37C2FFC25072a17c7A97EF2D0357dd"),
+		Contract: common.HexToAddress("0x1440317CB15499083dEE3dDf49C2bD51D0d92e33"),
+		Prices:   func() Pricer { return table },
+		Ledger:   quoteLedger{}, Chain: healthyChain{},
+	}, nil)
+}
+
+func serveHTTP(s *Service, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	s.HTTPHandler().ServeHTTP(w, r)
+	return w
+}
+
+// A forward-auth request is priced by the original request the X-Forwarded-* headers
+// describe, not by the auth request itself (always a GET to the auth path for Caddy).
+func TestHTTPForwardAuth(t *testing.T) {
+	s := httpService(t)
+	r := httptest.NewRequest(http.MethodGet, "/forward-auth", nil)
+	r.Header.Set("X-Forwarded-Method", "GET")
+	r.Header.Set("X-Forwarded-Uri", "/echodyn/abcdefg?x=1")
+	r.Header.Set("X-Forwarded-Host", "api.example.com")
+	w := serveHTTP(s, r)
+	var body paymentBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q: %v", w.Body, err)
+	}
+	if w.Code != 402 || w.Header().Get(HeaderPrice) != "7" || body.Price != "7" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("status %d, RDN-Price %q, body %+v, want a 402 quote of 7", w.Code, w.Header().Get(HeaderPrice), body)
+	}
+	if got := w.Header().Get(HeaderContractAddress); got != "0x1440317CB15499083dEE3dDf49C2bD51D0d92e33" {
+		t.Errorf("RDN-Contract-Address %q", got)
+	}
+
+	// A free original request is allowed, whatever the auth path would cost, and the
+	// upstream headers are answered empty, for the proxy to overwrite forged ones.
+	r.Header.Set("X-Forwarded-Uri", "/free/x")
+	w = serveHTTP(s, r)
+	if sender, ok := w.Header()[http.CanonicalHeaderKey(UpstreamSender)]; w.Code != 200 || !ok || sender[0] != "" {
+		t.Errorf("free route: %d, %v", w.Code, w.Header())
+	}
+	// The original method counts: echofix sells only GET and HEAD; POST falls to the default.
+	r.Header.Set("X-Forwarded-Uri", "/echofix/a")
+	r.Header.Set("X-Forwarded-Method", "POST")
+	if w := serveHTTP(s, r); w.Code != 402 || w.Header().Get(HeaderPrice) != "1" {
+		t.Errorf("POST /echofix/a: %d, price %q, want the default 1", w.Code, w.Header().Get(HeaderPrice))
+	}
+}
+
+// Envoy's http_service prefixes the original path and keeps the method and host.
+func TestHTTPEnvoyPrefix(t *testing.T) {
+	s := httpService(t)
+	w := serveHTTP(s, httptest.NewRequest(http.MethodGet, EnvoyHTTPPrefix+"/echofix/foo?q=1", nil))
+	if w.Code != 402 || w.Header().Get(HeaderPrice) != "5" {
+		t.Errorf("GET /echofix/foo: %d, price %q, want a 402 quote of 5", w.Code, w.Header().Get(HeaderPrice))
+	}
+	if w := serveHTTP(s, httptest.NewRequest(http.MethodGet, EnvoyHTTPPrefix+"/free", nil)); w.Code != 200 {
+		t.Errorf("GET /free: %d", w.Code)
+	}
+}
+
+// A malformed proof is a 409 naming the header; a request describing no original one is
+// refused, never allowed.
+func TestHTTPRefusals(t *testing.T) {
+	s := httpService(t)
+	r := httptest.NewRequest(http.MethodGet, EnvoyHTTPPrefix+"/echofix/foo", nil)
+	r.Header.Set("RDN-Balance-Signature", "0x12")
+	if w := serveHTTP(s, r); w.Code != 409 || !json.Valid(w.Body.Bytes()) {
+		t.Errorf("malformed signature: %d %s", w.Code, w.Body)
+	}
+	if w := serveHTTP(s, httptest.NewRequest(http.MethodGet, "/forward-auth", nil)); w.Code != 400 {
+		t.Errorf("no X-Forwarded-Uri: %d %s", w.Code, w.Body)
+	}
+}

@@ -1,0 +1,224 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/uraiden/uraiden/chain/devchain"
+	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/gateway"
+	"github.com/uraiden/uraiden/internal/server"
+)
+
+// caddyfile puts Caddy in front of the demo upstream, asking uraiden's HTTP authorization
+// about every request. The route block keeps the order: strip what a client may forge,
+// authorize (copying the paid request's x-rdn-* headers), proxy.
+const caddyfile = `{
+	admin off
+	auto_https off
+}
+http://127.0.0.1:%[1]s {
+	bind 127.0.0.1
+	route {
+		request_header -X-Rdn-Sender
+		request_header -X-Rdn-Open-Block
+		request_header -X-Rdn-Price
+		forward_auth %[2]s {
+			uri /forward-auth
+			copy_headers X-Rdn-Sender X-Rdn-Open-Block X-Rdn-Price
+		}
+		reverse_proxy %[3]s
+	}
+}
+`
+
+// caddyPath finds Caddy (CI installs Debian's); without it the test is skipped, except
+// in CI, where it must run.
+func caddyPath(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("caddy")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("caddy not on PATH (apt-get install -y caddy)")
+		}
+		t.Skip("caddy not on PATH")
+	}
+	return path
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// recordingUpstream is the demo upstream, remembering the x-rdn-sender of each request.
+type recordingUpstream struct {
+	mu      sync.Mutex
+	senders []string
+}
+
+func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.senders = append(u.senders, r.Header.Get("X-Rdn-Sender"))
+	u.mu.Unlock()
+	gateway.DemoUpstream().ServeHTTP(w, r)
+}
+
+func (u *recordingUpstream) last() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.senders[len(u.senders)-1]
+}
+
+// Caddy's forward_auth to uraiden's HTTP authorization sells the demo upstream's requests:
+// the client library gets a 402 quote through Caddy, opens a channel on the dev chain and
+// pays; the upstream answers and learns who paid; a forged x-rdn-sender never reaches it.
+func TestCaddyForwardAuth(t *testing.T) {
+	caddy := caddyPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	chain, srv := startOnDevChain(t, ctx)
+	upstream := &recordingUpstream{}
+	up := httptest.NewServer(upstream)
+	t.Cleanup(up.Close)
+
+	base := startCaddy(t, caddy, srv.HTTPAuthzAddr(), up.Listener.Addr().String())
+
+	// Unpaid: the 402 quote passes through Caddy with its headers.
+	resp, err := http.Get(base + "/echofix/foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "5" ||
+		resp.Header.Get("RDN-Contract-Address") != chain.Deployment().Channels.Hex() {
+		t.Fatalf("unpaid: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	payer := chain.Accounts()[1]
+	c, err := client.New(ctx, client.Config{Node: chain.Client(), Key: payer.Key, Contract: chain.Deployment().Channels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, param := range []string{"foo", "bar"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/echofix/"+param, nil)
+		req.Header.Set("X-Rdn-Sender", "forged")
+		resp, err := (&http.Client{Transport: c.Transport(client.TransportConfig{})}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != param {
+			t.Fatalf("paid %s: %d %q", param, resp.StatusCode, body)
+		}
+		if got, want := upstream.last(), crypto.PubkeyToAddress(payer.Key.PublicKey).Hex(); got != want {
+			t.Errorf("paid %s: upstream saw x-rdn-sender %q, want %s", param, got, want)
+		}
+	}
+
+	// A free request reaches the upstream without the client's forged header.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	req.Header.Set("X-Rdn-Sender", "forged")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("free: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if got := upstream.last(); got != "" {
+		t.Errorf("free request: upstream saw x-rdn-sender %q", got)
+	}
+}
+
+// startOnDevChain serves uraiden on a new dev chain with the gRPC and HTTP authorization
+// on loopback ports, no admin server and no gateway.
+func startOnDevChain(t *testing.T, ctx context.Context) (*devchain.Chain, *server.Server) {
+	t.Helper()
+	chain, err := devchain.Start(ctx, devchain.Config{Accounts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	cfg := config.Default()
+	cfg.Authz.Listen, cfg.Authz.HTTPListen, cfg.Admin.Listen, cfg.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0", "", ""
+	cfg.DevChain.Listen = ""
+	cfg.Ledger.Dir = t.TempDir()
+	cfg.Pricing.File = "../../prices.yaml"
+	cfg.Chain.PollInterval = 50 * time.Millisecond
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.StartWith(ctx, cfg, logger, server.Options{DevChain: chain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return chain, srv
+}
+
+// startCaddy runs Caddy on a loopback port and waits until it answers.
+func startCaddy(t *testing.T, caddy, authz, upstream string) string {
+	t.Helper()
+	port := freePort(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, fmt.Appendf(nil, caddyfile, port, authz, upstream), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(caddy, "run", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	logs, err := os.Create(filepath.Join(dir, "caddy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			out, _ := os.ReadFile(logs.Name())
+			t.Logf("caddy:\n%s", out)
+		}
+	})
+	base := "http://127.0.0.1:" + port
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return base
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("caddy exited: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caddy did not answer on %s: %v", base, err)
+		}
+	}
+}
