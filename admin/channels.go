@@ -314,6 +314,11 @@ func readCloseRequest(w http.ResponseWriter, r *http.Request) (closeRequest, err
 		if err := dec.Decode(&req); err != nil {
 			return req, fmt.Errorf("body must be JSON {\"balance\": N, \"balance_signature\": \"0x…\"}: %w", err)
 		}
+		// One object and nothing after it: Decode alone stops at the first value and would
+		// take `{...} garbage` or a second object.
+		if _, err := dec.Token(); err != io.EOF {
+			return req, errors.New("body must be a single JSON object, with nothing after it")
+		}
 		if req.Balance.Int == nil {
 			return req, errors.New("balance is required")
 		}
