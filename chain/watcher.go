@@ -519,6 +519,11 @@ func (w *Watcher) resync(ctx context.Context, head uint64, old ledger.SyncState)
 
 func (w *Watcher) decodeLog(l *types.Log) (ledger.Event, error) {
 	ev := ledger.Event{Block: l.BlockNumber}
+	if len(l.Topics) == 0 {
+		// Only a faulty node answers eth_getLogs for our topics with an anonymous log; it
+		// must not crash the watcher (found by FuzzDecodeLog).
+		return ev, errors.New("log without topics")
+	}
 	switch l.Topics[0] {
 	case w.topics[0]:
 		e, err := w.abi.UnpackChannelCreatedEvent(l)
@@ -554,6 +559,11 @@ func (w *Watcher) decodeLog(l *types.Log) (ledger.Event, error) {
 		ev.Kind, ev.Channel, ev.Amount = ledger.Withdrawn, ledger.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.WithdrawnBalance
 	default:
 		return ev, fmt.Errorf("unexpected topic %s", l.Topics[0])
+	}
+	if ev.Amount == nil {
+		// The generated bindings skip unpacking an empty data field and leave the amount
+		// nil, which the ledger would dereference (found by FuzzDecodeLog).
+		return ev, fmt.Errorf("%v log without data", ev.Kind)
 	}
 	return ev, nil
 }
