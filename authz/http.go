@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-
-	"github.com/uraiden/uraiden/internal/gateway"
 )
 
 // EnvoyHTTPPrefix is the path_prefix to give Envoy's ext_authz http_service: Envoy sends
@@ -38,7 +36,7 @@ func (s *Service) HTTPHandler() http.Handler {
 			writeJSONError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		resp, _ := s.Check(r.Context(), gateway.CheckRequest(orig))
+		resp, _ := s.Check(r.Context(), EnvoyCheckRequest(orig))
 		if denied := resp.GetDeniedResponse(); denied != nil {
 			writeHeaders(w.Header(), denied.GetHeaders())
 			w.WriteHeader(int(denied.GetStatus().GetCode()))
