@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +16,6 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
@@ -27,6 +23,7 @@ import (
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
+	"github.com/uraiden/uraiden/internal/servertest"
 )
 
 const (
@@ -56,22 +53,10 @@ type channel struct {
 
 func newHarness(t *testing.T, edit func(*config.Config)) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := devchain.Start(ctx, devchain.Config{Accounts: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	cfg := config.Default()
-	cfg.Authz.Listen = "127.0.0.1:0"
-	cfg.Admin.Listen = "127.0.0.1:0"
+	c := servertest.DevChain(t, 5)
+	cfg := servertest.Config(t, "testdata/prices.yaml")
 	cfg.Admin.Token = testToken
-	cfg.DevChain.Listen = ""
 	cfg.DevChain.Confirmations = confirmations
-	cfg.Ledger.Dir = t.TempDir()
-	cfg.Pricing.File = "testdata/prices.yaml"
-	cfg.Chain.PollInterval = 50 * time.Millisecond
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -81,19 +66,9 @@ func newHarness(t *testing.T, edit func(*config.Config)) *harness {
 
 func (h *harness) start() {
 	h.t.Helper()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.StartWith(context.Background(), h.cfg, logger, server.Options{DevChain: h.chain})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.srv = srv
-	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.authz = authv3.NewAuthorizationClient(conn)
-	h.base = "http://" + srv.Admin.Addr()
-	h.t.Cleanup(func() { conn.Close(); srv.Close() })
+	h.srv = servertest.Start(h.t, h.cfg, h.chain)
+	h.authz = servertest.AuthzClient(h.t, h.srv)
+	h.base = "http://" + h.srv.Admin.Addr()
 }
 
 func (h *harness) receiver() common.Address        { return h.chain.Accounts()[0].Address }

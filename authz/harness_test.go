@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -22,8 +21,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/uraiden/uraiden/chain"
@@ -32,6 +29,7 @@ import (
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
+	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -60,24 +58,10 @@ const confirmations = 3
 // 1000, and starts the server.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := devchain.Start(ctx, devchain.Config{Accounts: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := servertest.DevChain(t, 4)
 	h := &harness{t: t, chain: c, stranger: c.Accounts()[3].Key}
-
-	cfg := config.Default()
-	cfg.Authz.Listen = "127.0.0.1:0"
-	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.DevChain.Listen = ""
-	cfg.DevChain.Confirmations = confirmations
-	cfg.Ledger.Dir = t.TempDir()
-	cfg.Pricing.File = "testdata/prices.yaml"
-	cfg.Chain.PollInterval = 50 * time.Millisecond
-	h.cfg = cfg
+	h.cfg = servertest.Config(t, "testdata/prices.yaml")
+	h.cfg.DevChain.Confirmations = confirmations
 
 	h.payer = h.openChannel(c.Accounts()[1].Key, 1000)
 	h.mine(confirmations)
@@ -88,18 +72,8 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) start() {
 	h.t.Helper()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.StartWith(context.Background(), h.cfg, logger, server.Options{DevChain: h.chain})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.srv = srv
-	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.client = authv3.NewAuthorizationClient(conn)
-	h.t.Cleanup(func() { conn.Close(); srv.Close() })
+	h.srv = servertest.Start(h.t, h.cfg, h.chain)
+	h.client = servertest.AuthzClient(h.t, h.srv)
 }
 
 // restart stops the server and starts a new one on the same chain and ledger directory.

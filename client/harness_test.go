@@ -1,13 +1,10 @@
 package client_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -17,8 +14,8 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
-	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
+	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -31,27 +28,11 @@ type harness struct {
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := devchain.Start(ctx, devchain.Config{Accounts: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	cfg := config.Default()
-	cfg.Authz.Listen, cfg.Admin.Listen, cfg.Gateway.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	c := servertest.DevChain(t, 4)
+	cfg := servertest.Config(t, "../prices.yaml")
+	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Admin.Token = "client-test-token-0123"
-	cfg.DevChain.Listen = ""
-	cfg.Ledger.Dir = t.TempDir()
-	cfg.Pricing.File = "../prices.yaml"
-	cfg.Chain.PollInterval = 50 * time.Millisecond
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.StartWith(ctx, cfg, logger, server.Options{DevChain: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return &harness{t: t, chain: c, srv: srv}
+	return &harness{t: t, chain: c, srv: servertest.Start(t, cfg, c)}
 }
 
 func (h *harness) receiver() common.Address { return h.chain.Accounts()[0].Address }

@@ -1,0 +1,69 @@
+// Package servertest starts uraiden on the embedded dev chain for the tests of other
+// packages: the chain, a configuration on loopback ports, the server and a gRPC client of
+// its Check, each cleaned up with the test.
+package servertest
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/uraiden/uraiden/chain/devchain"
+	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/server"
+)
+
+// DevChain starts a dev chain with funded accounts and no RPC port.
+func DevChain(t testing.TB, accounts int) *devchain.Chain {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := devchain.Start(ctx, devchain.Config{Accounts: accounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Config is the default configuration with the gRPC and admin servers on free loopback
+// ports, no dev chain RPC port, a fresh ledger directory, the given price table and fast
+// chain polling.
+func Config(t testing.TB, prices string) config.Config {
+	cfg := config.Default()
+	cfg.Authz.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DevChain.Listen = ""
+	cfg.Ledger.Dir = t.TempDir()
+	cfg.Pricing.File = prices
+	cfg.Chain.PollInterval = 50 * time.Millisecond
+	return cfg
+}
+
+// Start runs the server on c, logging warnings and errors only.
+func Start(t testing.TB, cfg config.Config, c *devchain.Chain) *server.Server {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.StartWith(context.Background(), cfg, logger, server.Options{DevChain: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// AuthzClient connects to the server's Check over gRPC.
+func AuthzClient(t testing.TB, srv *server.Server) authv3.AuthorizationClient {
+	t.Helper()
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return authv3.NewAuthorizationClient(conn)
+}
