@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"slices"
 	"strings"
@@ -523,6 +524,11 @@ func (w *Watcher) decodeLog(l *types.Log) (ledger.Event, error) {
 		// Only a faulty node answers eth_getLogs for our topics with an anonymous log; it
 		// must not crash the watcher (found by FuzzDecodeLog).
 		return ev, errors.New("log without topics")
+	}
+	if l.BlockNumber > math.MaxUint32 {
+		// The contract keeps block numbers in uint32; a larger one is a faulty node, and
+		// would overflow the settle block below.
+		return ev, fmt.Errorf("block number %d does not fit uint32", l.BlockNumber)
 	}
 	switch l.Topics[0] {
 	case w.topics[0]:
