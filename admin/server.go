@@ -15,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/uraiden/uraiden/authz/paywall"
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
 )
@@ -125,6 +126,8 @@ func (s *Server) Handler() http.Handler {
 		"GET":    s.getChannel,
 		"DELETE": s.closeChannel,
 	}))
+	assets := paywall.Assets(p)
+	mux.HandleFunc(p+paywall.AssetDir+"/", methods(map[string]http.HandlerFunc{"GET": assets.ServeHTTP, "HEAD": assets.ServeHTTP}))
 	if s.cfg.Metrics != nil {
 		mux.Handle("/metrics", s.operatorOnly(s.cfg.Metrics.ServeHTTP))
 	}

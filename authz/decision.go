@@ -25,6 +25,13 @@ type Decision struct {
 	Channel *ChannelState
 	// quote marks the 402 for a request that carried no proof.
 	quote bool
+	// browser is set when a 402 or 409 goes to a browser: it gets the HTML paywall.
+	browser *browser
+}
+
+// browser is what the paywall's response needs to know about the request.
+type browser struct {
+	https bool // the cookies must be Secure
 }
 
 // ChannelState is what the response tells a client about its channel.
@@ -88,6 +95,7 @@ type Config struct {
 	Receiver    common.Address
 	Contract    common.Address
 	Token       common.Address
+	ChainID     uint64 // shown by the browser paywall, whose wallet must be on this chain
 	GatewayPath string // where the /api/1 channel management API is reachable
 	// Prices returns the current price table (it may be reloaded at any time).
 	Prices func() Pricer

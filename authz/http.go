@@ -94,10 +94,14 @@ func withTarget(r *http.Request, method, target, host string) (*http.Request, er
 	return r, nil
 }
 
-// writeHeaders applies the response's headers; uraiden's never need appending.
+// writeHeaders applies the response's headers; only the paywall's Set-Cookie headers append.
 func writeHeaders(h http.Header, opts []*corev3.HeaderValueOption) {
 	for _, o := range opts {
-		h.Set(o.GetHeader().GetKey(), o.GetHeader().GetValue())
+		if o.GetAppendAction() == corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {
+			h.Add(o.GetHeader().GetKey(), o.GetHeader().GetValue())
+		} else {
+			h.Set(o.GetHeader().GetKey(), o.GetHeader().GetValue())
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/json"
+	"net/http"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -10,6 +11,8 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/uraiden/uraiden/authz/paywall"
 )
 
 // Headers added to the request sent upstream on a paid request, saying who paid what.
@@ -104,15 +107,12 @@ type paymentBody struct {
 
 func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 	body := paymentBody{Error: d.Message, Flag: d.Flag}
-	headers := []*corev3.HeaderValueOption{
-		header("Content-Type", "application/json"),
-		header("Cache-Control", "no-store"),
-	}
+	var rdn []*corev3.HeaderValueOption // the protocol's headers, mirrored into cookies for a browser
 	if d.Status == 402 {
 		addrs := c.addresses()
 		body.Price, body.ReceiverAddress, body.ContractAddress, body.TokenAddress, body.GatewayPath =
 			d.Price.String(), addrs.receiver, addrs.contract, addrs.token, c.GatewayPath
-		headers = append(headers,
+		rdn = append(rdn,
 			header(HeaderGatewayPath, c.GatewayPath),
 			header(HeaderReceiverAddress, body.ReceiverAddress),
 			header(HeaderContractAddress, body.ContractAddress),
@@ -120,28 +120,96 @@ func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 			header(HeaderPrice, body.Price),
 		)
 		if d.Flag != "" {
-			headers = append(headers, header(d.Flag, "1"))
+			rdn = append(rdn, header(d.Flag, "1"))
 		}
 		if ch := d.Channel; ch != nil {
 			body.SenderAddress, body.OpenBlock, body.SenderBalance = ch.Sender.Hex(), ch.OpenBlock, ch.Balance.String()
-			headers = append(headers,
+			rdn = append(rdn,
 				header(HeaderSenderAddress, body.SenderAddress),
 				header(HeaderSenderBalance, body.SenderBalance))
 			if ch.Balance.Sign() > 0 {
 				body.Signature = ch.Signature.Hex()
-				headers = append(headers, header(HeaderBalanceSignature, body.Signature))
+				rdn = append(rdn, header(HeaderBalanceSignature, body.Signature))
 			}
 		}
 	}
-	data, _ := json.Marshal(body)
+	headers := append([]*corev3.HeaderValueOption{header("Cache-Control", "no-store")}, rdn...)
+	var text string
+	if d.browser != nil {
+		headers = append(headers, c.paywallHeaders(d.browser, rdn)...)
+		text = c.paywallPage(d, &body)
+	} else {
+		headers = append(headers, header("Content-Type", "application/json"))
+		data, _ := json.Marshal(body)
+		text = string(data)
+	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(grpcCode(d.Status)), Message: d.Message},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
 			Headers: headers,
-			Body:    string(data),
+			Body:    text,
 		}},
 	}
+}
+
+// paywallPage renders the HTML paywall for a denial; should rendering fail, the JSON body
+// still tells a person (and the page's reader) what to pay.
+func (c *Config) paywallPage(d *Decision, body *paymentBody) string {
+	page := paywall.Page{
+		Status: d.Status, Flag: d.Flag, Message: d.Message, Price: body.Price,
+		Receiver: body.ReceiverAddress, Contract: body.ContractAddress, Token: body.TokenAddress,
+		ChainID: c.ChainID, GatewayPath: c.GatewayPath,
+		Sender: body.SenderAddress, OpenBlock: body.OpenBlock, SenderBalance: body.SenderBalance,
+	}
+	if d.Status != 402 { // a 409 has no quote in it: the page still needs the addresses
+		addrs := c.addresses()
+		page.Receiver, page.Contract, page.Token, page.Price = addrs.receiver, addrs.contract, addrs.token, d.Price.String()
+	}
+	html, err := paywall.Render(page)
+	if err != nil {
+		data, _ := json.Marshal(body)
+		return string(data)
+	}
+	return html
+}
+
+// mirroredCookies are the RDN-* names a denial may carry; the paywall keeps the browser's
+// cookies of these names equal to the last denial's headers.
+var mirroredCookies = []string{
+	HeaderGatewayPath, HeaderReceiverAddress, HeaderContractAddress, HeaderTokenAddress, HeaderPrice,
+	HeaderSenderAddress, HeaderSenderBalance, HeaderBalanceSignature,
+	FlagInsufficientConfirm, FlagNonexistingChannel, FlagInvalidProof, FlagInvalidAmount, FlagInsufficientDeposit,
+}
+
+// paywallHeaders are the headers of the HTML paywall: its type and content policy, and each
+// RDN-* header mirrored into a cookie (protocol.md §3), as µRaiden's paywall expects. Envoy
+// sends several Set-Cookie headers when each one is appended. A name this denial does not
+// carry is expired: a stale flag would mislead the page, and the server's last balance
+// (RDN-Sender-Balance) must never sit beside a signature for another balance.
+func (c *Config) paywallHeaders(b *browser, rdn []*corev3.HeaderValueOption) []*corev3.HeaderValueOption {
+	out := []*corev3.HeaderValueOption{
+		header("Content-Type", "text/html; charset=utf-8"),
+		header("Content-Security-Policy", paywall.ContentSecurityPolicy),
+		header("X-Content-Type-Options", "nosniff"),
+	}
+	sent := make(map[string]string, len(rdn))
+	for _, h := range rdn {
+		sent[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	for _, name := range mirroredCookies {
+		cookie := http.Cookie{Name: name, Path: "/", SameSite: http.SameSiteLaxMode, Secure: b.https}
+		if v, ok := sent[name]; ok {
+			cookie.Value = v
+		} else {
+			cookie.MaxAge = -1 // Max-Age=0: delete
+		}
+		out = append(out, &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: "Set-Cookie", Value: cookie.String()},
+			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
+		})
+	}
+	return out
 }
 
 // grpcCode is what gRPC clients of a paid API see instead of the HTTP status.

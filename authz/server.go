@@ -6,6 +6,8 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/uraiden/uraiden/authz/paywall"
 )
 
 // Service implements envoy.service.auth.v3.Authorization.
@@ -53,7 +55,11 @@ func (s *Service) Decide(ctx context.Context, req *authv3.CheckRequest) *Decisio
 	if err != nil {
 		return &Decision{Status: 409, Message: err.Error()}
 	}
-	return s.cfg.decide(ctx, r)
+	d := s.cfg.decide(ctx, r)
+	if (d.Status == 402 || d.Status == 409) && paywall.PrefersHTML(r.headers["accept"]) {
+		d.browser = &browser{https: r.headers[":scheme"] == "https" || r.headers["x-forwarded-proto"] == "https"}
+	}
+	return d
 }
 
 func logLevel(d *Decision) slog.Level {

@@ -31,6 +31,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 
 	"github.com/uraiden/uraiden/authz"
+	"github.com/uraiden/uraiden/authz/paywall"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/pricing"
 )
@@ -221,7 +222,10 @@ func checkHTTPService(t *testing.T, file string, c *envoyConfig, h *extauthzv3.H
 	}
 	allows := func(name string, m *matcherv3.ListStringMatcher, header string) {
 		for _, p := range m.GetPatterns() {
-			if p.GetIgnoreCase() && strings.HasPrefix(header, strings.ToLower(p.GetPrefix())) && p.GetPrefix() != "" {
+			if !p.GetIgnoreCase() {
+				continue
+			}
+			if (p.GetPrefix() != "" && strings.HasPrefix(header, strings.ToLower(p.GetPrefix()))) || strings.EqualFold(p.GetExact(), header) {
 				return
 			}
 		}
@@ -229,8 +233,10 @@ func checkHTTPService(t *testing.T, file string, c *envoyConfig, h *extauthzv3.H
 	}
 	resp := h.GetAuthorizationResponse()
 	allows("allowed_headers", h.GetAuthorizationRequest().GetAllowedHeaders(), "rdn-balance-signature")
+	allows("allowed_headers", h.GetAuthorizationRequest().GetAllowedHeaders(), "accept")
 	allows("allowed_upstream_headers", resp.GetAllowedUpstreamHeaders(), authz.UpstreamSender)
 	allows("allowed_client_headers", resp.GetAllowedClientHeaders(), "rdn-price")
+	allows("allowed_client_headers", resp.GetAllowedClientHeaders(), "set-cookie")
 	allows("allowed_client_headers_on_success", resp.GetAllowedClientHeadersOnSuccess(), "rdn-sender-balance")
 }
 
@@ -239,6 +245,7 @@ func checkHTTPService(t *testing.T, file string, c *envoyConfig, h *extauthzv3.H
 func checkRoutes(t *testing.T, file string, c *envoyConfig, defaults config.Config) {
 	t.Helper()
 	channel := defaults.APIPrefix() + "/channels/0x8Bf640A099fE945DA46F354d3B49c48a125F48B6/315123"
+	asset := defaults.APIPrefix() + paywall.AssetDir + "/paywall.js"
 	var adminRoute, pricedRoute *routev3.Route
 	for _, hcm := range typed[*hcmv3.HttpConnectionManager](c) {
 		for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
@@ -254,6 +261,9 @@ func checkRoutes(t *testing.T, file string, c *envoyConfig, defaults config.Conf
 	}
 	if adminRoute == nil {
 		t.Fatalf("%s: no route for %s", file, channel)
+	}
+	if !matches(t, adminRoute, asset) {
+		t.Errorf("%s: the channel API route does not serve the paywall's %s", file, asset)
 	}
 	if !perRoute(t, adminRoute).GetDisabled() {
 		t.Errorf("%s: ext_authz is not disabled on the channel API route", file)

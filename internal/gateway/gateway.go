@@ -7,7 +7,8 @@
 //
 // Like the Envoy route uraiden's README recommends, it forwards only
 // <prefix>/channels/<sender>/<open_block> (a channel's public view and the cooperative
-// close) to the admin server, without authorization.
+// close) and <prefix>/paywall/<asset> (the browser paywall's script and style) to the admin
+// server, without authorization.
 package gateway
 
 import (
@@ -75,7 +76,7 @@ func Start(cfg Config) (*Gateway, error) {
 	g.upstream = proxy(cfg.Upstream, cfg.Logger)
 	if cfg.Admin != nil {
 		g.admin = proxy(cfg.Admin, cfg.Logger)
-		g.adminRe = regexp.MustCompile("^" + regexp.QuoteMeta(strings.TrimRight(cfg.APIPrefix, "/")) + "/channels/[^/]+/[^/]+$")
+		g.adminRe = regexp.MustCompile("^" + regexp.QuoteMeta(strings.TrimRight(cfg.APIPrefix, "/")) + "/(channels/[^/]+/[^/]+|paywall/[^/]+)$")
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -150,11 +150,11 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 
 	s.Authz = authz.NewService(authz.Config{
 		Receiver: receiver, Contract: s.Contract.Address, Token: s.Contract.Token,
-		GatewayPath: cfg.Authz.GatewayPath,
-		Prices:      func() authz.Pricer { return s.Prices.Current() },
-		Ledger:      s.Ledger,
-		Chain:       chainHealth{s.Watcher, s.Tower},
-		Observe:     s.Metrics.ObserveCheck,
+		ChainID: s.chainID(), GatewayPath: cfg.Authz.GatewayPath,
+		Prices:  func() authz.Pricer { return s.Prices.Current() },
+		Ledger:  s.Ledger,
+		Chain:   chainHealth{s.Watcher, s.Tower},
+		Observe: s.Metrics.ObserveCheck,
 	}, logger)
 	if err := s.serveGRPC(); err != nil {
 		return nil, err

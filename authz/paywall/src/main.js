@@ -1,0 +1,318 @@
+// The paywall: what a person sees instead of a priced page until they pay for it.
+//
+// Every step is explained, and every signature and transaction starts from a button the
+// person pressed; the wallet then asks them again. The server's 402 put its view of the
+// payment into the page's data-* attributes; the chain and the channel API give the rest.
+import { formatUnits, parseUnits, getAddress } from 'viem';
+import { Channels } from './channel.js';
+import { signBalance, storePayment, forgetPayment } from './proof.js';
+
+const root = document.getElementById('rdn-paywall');
+const quote = readQuote(root.dataset);
+const ethereum = window.ethereum;
+const channels = ethereum && new Channels(ethereum, quote);
+
+// The view's state: refreshed from the wallet, the chain and the server by refresh().
+let view = { step: 'loading' };
+let busy = '';
+let notice = '';
+let pollTimer;
+
+function readQuote(d) {
+  return {
+    status: Number(d.status),
+    flag: d.flag,
+    message: d.message,
+    price: BigInt(d.price),
+    receiver: getAddress(d.receiver),
+    contract: getAddress(d.contract),
+    token: getAddress(d.token),
+    chainId: Number(d.chainId),
+    gatewayPath: d.gatewayPath.replace(/\/$/, ''),
+    sender: d.sender ? getAddress(d.sender) : null,
+    openBlock: d.openBlock ? Number(d.openBlock) : null,
+  };
+}
+
+// ---- Reading the situation ----
+
+async function refresh() {
+  try {
+    view = await situation();
+  } catch (err) {
+    view = { ...view, step: 'error', error: explain(err) };
+  }
+  render();
+  clearTimeout(pollTimer);
+  if (view.step === 'confirming') pollTimer = setTimeout(refresh, 2000);
+}
+
+async function situation() {
+  if (!ethereum) return { step: 'no-wallet' };
+  const [account] = await ethereum.request({ method: 'eth_accounts' });
+  if (!account) return { step: 'connect' };
+  const sender = getAddress(account);
+  const chainId = Number(await ethereum.request({ method: 'eth_chainId' }));
+  if (chainId !== quote.chainId) return { step: 'switch-chain', sender, chainId };
+
+  const [token, ch, block] = await Promise.all([
+    channels.tokenInfo(sender), channels.find(sender), channels.blockNumber(),
+  ]);
+  const v = { sender, token, block, channel: ch };
+  if (!ch) return { ...v, step: 'open' };
+  if (ch.settleBlock > 0n) return { ...v, step: 'closing' };
+  const server = await serverChannel(sender, ch.openBlock);
+  v.server = server;
+  if (!server || !server.confirmed) return { ...v, step: 'confirming' };
+  if (server.state !== 'open') return { ...v, step: 'refused' };
+  const left = BigInt(server.confirmed_deposit) - BigInt(server.balance);
+  if (left < quote.price) return { ...v, step: 'topup', left };
+  return { ...v, step: 'pay', left };
+}
+
+// serverChannel is the receiver's view of a channel (its public part), or null while the
+// server has not seen it.
+async function serverChannel(sender, openBlock) {
+  const res = await fetch(`${quote.gatewayPath}/channels/${sender}/${openBlock}`, { cache: 'no-store' });
+  if (res.status === 404) return null;
+  if (!res.ok) throw new Error(`the server answered ${res.status} about the channel`);
+  return res.json();
+}
+
+// ---- Actions: each one runs from a button ----
+
+async function act(label, fn) {
+  busy = label;
+  notice = '';
+  render();
+  try {
+    await fn((text) => { busy = text; render(); });
+  } catch (err) {
+    notice = explain(err);
+  }
+  busy = '';
+  await refresh();
+}
+
+const actions = {
+  connect: () => act('Asking your wallet for an account…', () =>
+    ethereum.request({ method: 'eth_requestAccounts' })),
+
+  switchChain: () => act('Asking your wallet to switch networks…', () =>
+    ethereum.request({ method: 'wallet_switchEthereumChain', params: [{ chainId: `0x${quote.chainId.toString(16)}` }] })),
+
+  open: () => act('Opening the channel…', async (progress) => {
+    const deposit = readAmount('rdn-deposit');
+    const ch = await channels.open(view.sender, deposit, progress);
+    notice = `Channel opened in block ${ch.openBlock}.`;
+  }),
+
+  topUp: () => act('Topping up…', async (progress) => {
+    await channels.topUp(view.channel, readAmount('rdn-topup-amount'), progress);
+    notice = 'Deposit added. The server counts it once enough blocks follow.';
+  }),
+
+  pay: () => act('Asking your wallet to sign the payment…', async () => {
+    const ch = view.channel;
+    const balance = BigInt(view.server.balance) + quote.price;
+    const signature = await signBalance(ethereum, view.sender, {
+      receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract,
+    });
+    storePayment({ sender: view.sender, openBlock: ch.openBlock, balance, signature });
+    busy = 'Payment signed. Loading the page…';
+    render();
+    location.reload();
+    await new Promise(() => {}); // the page is going away
+  }),
+
+  close: () => act('Closing the channel…', async (progress) => {
+    const ch = view.channel;
+    const balance = BigInt(view.server.balance);
+    progress('Sign the final balance in your wallet: it proves to the server that you ask for the close.');
+    const balanceSig = await signBalance(ethereum, view.sender, {
+      receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract,
+    });
+    progress('Asking the server for its closing signature…');
+    const closingSig = await askClose(ch, balance, balanceSig);
+    await channels.cooperativeClose(ch, balance, balanceSig, closingSig, progress);
+    forgetPayment();
+    notice = `Channel closed: ${money(balance)} went to the receiver, ${money(ch.deposit - balance)} came back to you.`;
+  }),
+
+  closeAlone: () => act('Asking to close without the server…', async (progress) => {
+    const balance = view.server ? BigInt(view.server.balance) : 0n;
+    await channels.uncooperativeClose(view.channel, balance, progress);
+    forgetPayment();
+    notice = 'Close requested. After the challenge period you can settle and get the rest back.';
+  }),
+
+  settle: () => act('Settling…', async (progress) => {
+    await channels.settle(view.channel, progress);
+    forgetPayment();
+    notice = 'Channel settled: the unspent deposit is back in your wallet.';
+  }),
+};
+
+async function askClose(ch, balance, signature) {
+  const res = await fetch(`${quote.gatewayPath}/channels/${ch.sender}/${ch.openBlock}`, {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ balance: balance.toString(), balance_signature: signature }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`the server refused the close (${res.status}): ${body.error || 'no reason given'}`);
+  return body.close_signature;
+}
+
+function readAmount(id) {
+  const text = document.getElementById(id).value.trim();
+  const amount = parseUnits(text, view.token.decimals);
+  if (amount <= 0n) throw new Error('enter an amount above zero');
+  return amount;
+}
+
+// ---- Showing it ----
+
+function money(units) {
+  const t = view.token;
+  return t ? `${formatUnits(units, t.decimals)} ${t.symbol}` : `${units} base units`;
+}
+
+// What the server said about the proof in this browser's cookies, in plain words.
+const flagText = {
+  'RDN-Insufficient-Confirmations': 'The server is still waiting for enough blocks to follow your deposit.',
+  'RDN-Nonexisting-Channel': 'The server no longer accepts payments from the channel this browser used.',
+  'RDN-Invalid-Balance-Proof': 'The payment stored in this browser was not signed for this server; sign it again.',
+  'RDN-Invalid-Amount': 'The payment stored in this browser did not match the server\'s count; pay again from the server\'s balance.',
+  'RDN-Insufficient-Deposit': 'Your channel\'s deposit does not cover this page; top it up.',
+};
+
+const steps = {
+  loading: () => [p('Looking at your wallet and your channel…')],
+  'no-wallet': () => [
+    p('To pay you need an Ethereum wallet in this browser (a browser extension such as MetaMask, or a wallet app\'s browser). Install one, then reload this page.'),
+  ],
+  connect: () => [
+    p('Connect your wallet so this page can show your channel. Connecting only shares your address; nothing is signed or sent.'),
+    button('rdn-connect', 'Connect wallet', actions.connect),
+  ],
+  'switch-chain': (v) => [
+    p(`Your wallet is on network ${v.chainId}; this server is paid on network ${quote.chainId}.`),
+    button('rdn-switch', 'Switch network', actions.switchChain),
+  ],
+  open: () => [
+    p('You have no payment channel with this site yet. Opening one locks a deposit of your tokens in the channel contract: pages are then paid from it by signature, without a transaction each time. You get back what you do not spend when you close it.'),
+    p('Opening takes one or two transactions (allowing the contract to take the tokens, then the deposit), each confirmed in your wallet and paid for in gas.'),
+    amountInput('rdn-deposit', 'Deposit', quote.price * 10n),
+    button('rdn-open', 'Open the channel', actions.open),
+  ],
+  confirming: (v) => [
+    p(v.server
+      ? `Your channel was opened in block ${v.channel.openBlock}; the chain is at block ${v.block}. The server accepts payments once enough blocks follow, so that the deposit cannot disappear in a reorganisation. This page checks again every few seconds.`
+      : `Your channel was opened in block ${v.channel.openBlock}; the server has not seen it yet. This page checks again every few seconds.`),
+    ...closeButtons(v),
+  ],
+  pay: (v) => [
+    p(`Paying signs a new total of ${money(BigInt(v.server.balance) + quote.price)} owed from your channel. It costs no gas and sends no transaction; the server keeps the signature and can claim the total when the channel closes.`),
+    button('rdn-pay', `Pay ${money(quote.price)} and open the page`, actions.pay, 'primary'),
+    ...topUpControls(),
+    ...closeButtons(v),
+  ],
+  topup: (v) => [
+    p(`${money(v.left)} is left in your channel, less than the price. Add to its deposit (a transaction), or close the channel to get the rest back.`),
+    ...topUpControls(),
+    ...closeButtons(v),
+  ],
+  refused: (v) => [
+    p('The server no longer takes payments from this channel (it is being closed). Close it to get your unspent deposit back, then open a new one.'),
+    ...closeButtons(v),
+  ],
+  closing: (v) => {
+    const ready = v.block > v.channel.settleBlock;
+    return [
+      p(ready
+        ? 'The challenge period of your close request is over: settle to pay the receiver and get the rest of the deposit back.'
+        : `A close of this channel was requested. The receiver may prove a higher balance until block ${v.channel.settleBlock} (now ${v.block}); then you can settle.`),
+      button('rdn-settle', 'Settle', actions.settle, '', !ready),
+    ];
+  },
+  error: (v) => [p(`Something went wrong: ${v.error}`), button('rdn-retry', 'Try again', refresh)],
+};
+
+function topUpControls() {
+  return [amountInput('rdn-topup-amount', 'Add', quote.price * 10n), button('rdn-topup', 'Top up', actions.topUp)];
+}
+
+function closeButtons(v) {
+  const out = [];
+  if (v.server && v.server.state !== 'settled') {
+    out.push(button('rdn-close', 'Close the channel', actions.close));
+  }
+  out.push(button('rdn-close-alone', 'Close without the server', actions.closeAlone, 'quiet'));
+  return out;
+}
+
+function render() {
+  const v = view;
+  const panel = el('section', { class: 'rdn-panel', 'data-step': busy ? 'busy' : v.step, id: 'rdn-step' });
+  panel.append(el('h2', {}, `Price: ${money(quote.price)}`));
+  if (quote.flag && flagText[quote.flag]) panel.append(p(flagText[quote.flag], 'flag'));
+  if (quote.status === 409) panel.append(p(`The payment stored in this browser could not be read (${quote.message}); pay again.`, 'flag'));
+  if (v.sender) panel.append(facts(v));
+  if (notice) panel.append(p(notice, 'notice'));
+  if (busy) {
+    panel.append(p(busy, 'busy'));
+  } else {
+    panel.append(...steps[v.step](v));
+  }
+  const old = document.getElementById('rdn-step');
+  if (old) old.replaceWith(panel); else root.append(panel);
+}
+
+function facts(v) {
+  const rows = [['Your account', v.sender]];
+  if (v.token) rows.push(['In your wallet', money(v.token.balance)]);
+  if (v.channel) {
+    rows.push(['Channel', `opened in block ${v.channel.openBlock}`], ['Deposit', money(v.channel.deposit)]);
+  }
+  if (v.server) rows.push(['Spent', money(BigInt(v.server.balance))]);
+  const dl = el('dl', { id: 'rdn-facts' });
+  for (const [k, val] of rows) dl.append(el('dt', {}, k), el('dd', {}, val));
+  return dl;
+}
+
+function explain(err) {
+  const code = err?.code ?? err?.cause?.code;
+  if (code === 4001) return 'You declined in your wallet; nothing was signed or sent.';
+  return err?.shortMessage || err?.message || String(err);
+}
+
+function p(text, cls = '') {
+  return el('p', cls ? { class: cls } : {}, text);
+}
+
+function button(id, label, onClick, cls = '', disabled = false) {
+  const b = el('button', { id, type: 'button', class: cls }, label);
+  b.disabled = disabled;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function amountInput(id, label, suggested) {
+  const input = el('input', { id, inputmode: 'decimal', value: view.token ? formatUnits(suggested, view.token.decimals) : '' });
+  return el('label', { for: id }, `${label} (${view.token?.symbol ?? 'tokens'}) `, input);
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== '') node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+document.getElementById('rdn-js-needed')?.remove();
+if (ethereum) {
+  ethereum.on?.('accountsChanged', refresh);
+  ethereum.on?.('chainChanged', refresh);
+}
+refresh();
