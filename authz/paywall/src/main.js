@@ -101,16 +101,15 @@ const actions = {
   switchChain: () => act('Asking your wallet to switch networks…', () =>
     ethereum.request({ method: 'wallet_switchEthereumChain', params: [{ chainId: `0x${quote.chainId.toString(16)}` }] })),
 
-  open: () => act('Opening the channel…', async (progress) => {
-    const deposit = readAmount('rdn-deposit');
+  open: withAmount('rdn-deposit', (deposit) => act('Opening the channel…', async (progress) => {
     const ch = await channels.open(view.sender, deposit, progress);
     notice = `Channel opened in block ${ch.openBlock}.`;
-  }),
+  })),
 
-  topUp: () => act('Topping up…', async (progress) => {
-    await channels.topUp(view.channel, readAmount('rdn-topup-amount'), progress);
+  topUp: withAmount('rdn-topup-amount', (added) => act('Topping up…', async (progress) => {
+    await channels.topUp(view.channel, added, progress);
     notice = 'Deposit added. The server counts it once enough blocks follow.';
-  }),
+  })),
 
   pay: () => act('Asking your wallet to sign the payment…', async () => {
     const ch = view.channel;
@@ -164,11 +163,23 @@ async function askClose(ch, balance, signature) {
   return body.close_signature;
 }
 
-function readAmount(id) {
-  const text = document.getElementById(id).value.trim();
-  const amount = parseUnits(text, view.token.decimals);
-  if (amount <= 0n) throw new Error('enter an amount above zero');
-  return amount;
+// withAmount reads an amount field before the action replaces the form with its progress.
+function withAmount(id, action) {
+  return () => {
+    const text = document.getElementById(id).value.trim();
+    let amount = 0n;
+    try {
+      amount = parseUnits(text, view.token.decimals);
+    } catch {
+      // not a number: refused below
+    }
+    if (amount <= 0n) {
+      notice = `"${text}" is not an amount above zero.`;
+      render();
+      return;
+    }
+    action(amount);
+  };
 }
 
 // ---- Showing it ----
@@ -201,7 +212,7 @@ const steps = {
     button('rdn-switch', 'Switch network', actions.switchChain),
   ],
   open: () => [
-    p('You have no payment channel with this site yet. Opening one locks a deposit of your tokens in the channel contract: pages are then paid from it by signature, without a transaction each time. You get back what you do not spend when you close it.'),
+    p('You have no open payment channel with this site. Opening one locks a deposit of your tokens in the channel contract: pages are then paid from it by signature, without a transaction each time. You get back what you do not spend when you close it.'),
     p('Opening takes one or two transactions (allowing the contract to take the tokens, then the deposit), each confirmed in your wallet and paid for in gas.'),
     amountInput('rdn-deposit', 'Deposit', quote.price * 10n),
     button('rdn-open', 'Open the channel', actions.open),
@@ -276,6 +287,7 @@ function facts(v) {
     rows.push(['Channel', `opened in block ${v.channel.openBlock}`], ['Deposit', money(v.channel.deposit)]);
   }
   if (v.server) rows.push(['Spent', money(BigInt(v.server.balance))]);
+  if (v.left !== undefined) rows.push(['Left to spend', money(v.left)]);
   const dl = el('dl', { id: 'rdn-facts' });
   for (const [k, val] of rows) dl.append(el('dt', {}, k), el('dd', {}, val));
   return dl;

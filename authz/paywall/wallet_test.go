@@ -1,0 +1,235 @@
+package paywall_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"sync"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+)
+
+// injectedProvider is the EIP-1193 provider the test puts into every page before its
+// scripts run, as a wallet extension does. It hands each request to the Go wallet, exposed
+// to the page as rdnWallet.
+const injectedProvider = `window.ethereum = {
+  isUraidenTestWallet: true,
+  request: ({ method, params }) => window.rdnWallet({ method, params: params || [] }),
+  on() {},
+  removeListener() {},
+};`
+
+// testWallet answers the page's wallet requests as a wallet with one dev key would: it
+// shares the account once asked, signs legacy typed data and transactions with the key, and
+// passes reads to the node. It records what it signed.
+type testWallet struct {
+	key     *ecdsa.PrivateKey
+	account common.Address
+	chainID *big.Int
+	node    *ethclient.Client
+
+	mu        sync.Mutex
+	connected bool
+	signed    []typedMessage // every typed-data message signed, in order
+	sent      []string       // the selector of every transaction sent, in order
+}
+
+type walletRequest struct {
+	Method string            `json:"method"`
+	Params []json.RawMessage `json:"params"`
+}
+
+// walletError is an EIP-1193 error; the page sees its message.
+type walletError struct {
+	Code    int
+	Message string
+}
+
+func (e *walletError) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
+
+// serve is the exposed function: the page's promise resolves with the result, or rejects
+// with the error's message.
+func (w *testWallet) serve(ctx context.Context, req walletRequest) (any, error) {
+	result, err := w.handle(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+func (w *testWallet) handle(ctx context.Context, req walletRequest) (any, *walletError) {
+	switch req.Method {
+	case "eth_accounts":
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.connected {
+			return []string{}, nil
+		}
+		return []string{w.account.Hex()}, nil
+	case "eth_requestAccounts":
+		w.mu.Lock()
+		w.connected = true
+		w.mu.Unlock()
+		return []string{w.account.Hex()}, nil
+	case "eth_chainId":
+		return hexutil.EncodeBig(w.chainID), nil
+	case "eth_signTypedData":
+		return w.signTypedData(req.Params)
+	case "eth_sendTransaction":
+		return w.sendTransaction(ctx, req.Params)
+	case "wallet_switchEthereumChain":
+		return nil, &walletError{Code: 4902, Message: "the test wallet knows one chain"}
+	default:
+		var result json.RawMessage
+		params := make([]any, len(req.Params))
+		for i, p := range req.Params {
+			params[i] = p
+		}
+		if err := w.node.Client().CallContext(ctx, &result, req.Method, params...); err != nil {
+			return nil, &walletError{Code: -32603, Message: err.Error()}
+		}
+		return result, nil
+	}
+}
+
+// typedMessage is a legacy (v1) eth_signTypedData message: a list of typed values.
+type typedMessage []struct {
+	Type  string `json:"type"`
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}
+
+// hash is MetaMask's legacy typed-data hash: keccak256(keccak256(types and names, packed) ‖
+// keccak256(values, packed)), the construction of protocol.md §2.
+func (m typedMessage) hash() ([]byte, error) {
+	var schema, values bytes.Buffer
+	for _, f := range m {
+		schema.WriteString(f.Type + " " + f.Name)
+		text := fmt.Sprint(f.Value)
+		switch {
+		case f.Type == "string":
+			values.WriteString(text)
+		case f.Type == "address":
+			if !common.IsHexAddress(text) {
+				return nil, fmt.Errorf("%s: not an address: %q", f.Name, text)
+			}
+			values.Write(common.HexToAddress(text).Bytes())
+		case f.Type == "uint32" || f.Type == "uint192":
+			bits, _ := strconv.Atoi(f.Type[len("uint"):])
+			n, ok := new(big.Int).SetString(text, 0)
+			if !ok || n.Sign() < 0 || n.BitLen() > bits {
+				return nil, fmt.Errorf("%s: not a %s: %q", f.Name, f.Type, text)
+			}
+			values.Write(n.FillBytes(make([]byte, bits/8)))
+		default:
+			return nil, fmt.Errorf("%s: type %s is not in a balance proof", f.Name, f.Type)
+		}
+	}
+	return crypto.Keccak256(crypto.Keccak256(schema.Bytes()), crypto.Keccak256(values.Bytes())), nil
+}
+
+func (w *testWallet) signTypedData(params []json.RawMessage) (any, *walletError) {
+	var msg typedMessage
+	var account common.Address
+	if len(params) != 2 || json.Unmarshal(params[0], &msg) != nil || json.Unmarshal(params[1], &account) != nil {
+		return nil, &walletError{Code: -32602, Message: "eth_signTypedData takes [typed data, account]"}
+	}
+	if account != w.account {
+		return nil, &walletError{Code: 4100, Message: "not this wallet's account"}
+	}
+	hash, err := msg.hash()
+	if err != nil {
+		return nil, &walletError{Code: -32602, Message: err.Error()}
+	}
+	sig, err := crypto.Sign(hash, w.key)
+	if err != nil {
+		return nil, &walletError{Code: -32603, Message: err.Error()}
+	}
+	sig[64] += 27
+	w.mu.Lock()
+	w.signed = append(w.signed, msg)
+	w.mu.Unlock()
+	return hexutil.Encode(sig), nil
+}
+
+// sendTransaction fills in what a wallet does (nonce, gas, fees), signs and sends.
+func (w *testWallet) sendTransaction(ctx context.Context, params []json.RawMessage) (any, *walletError) {
+	var tx struct {
+		From  common.Address  `json:"from"`
+		To    *common.Address `json:"to"`
+		Data  hexutil.Bytes   `json:"data"`
+		Value *hexutil.Big    `json:"value"`
+	}
+	if len(params) != 1 || json.Unmarshal(params[0], &tx) != nil || tx.To == nil {
+		return nil, &walletError{Code: -32602, Message: "eth_sendTransaction takes one call to a contract"}
+	}
+	if tx.From != w.account {
+		return nil, &walletError{Code: 4100, Message: "not this wallet's account"}
+	}
+	hash, err := w.send(ctx, *tx.To, tx.Data, (*big.Int)(tx.Value))
+	if err != nil {
+		return nil, &walletError{Code: -32603, Message: err.Error()}
+	}
+	w.mu.Lock()
+	if len(tx.Data) >= 4 {
+		w.sent = append(w.sent, hexutil.Encode(tx.Data[:4]))
+	}
+	w.mu.Unlock()
+	return hash.Hex(), nil
+}
+
+func (w *testWallet) send(ctx context.Context, to common.Address, data []byte, value *big.Int) (common.Hash, error) {
+	if value == nil {
+		value = new(big.Int)
+	}
+	nonce, err := w.node.PendingNonceAt(ctx, w.account)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	gas, err := w.node.EstimateGas(ctx, ethereum.CallMsg{From: w.account, To: &to, Data: data, Value: value})
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("gas estimation: %w", err)
+	}
+	tip, err := w.node.SuggestGasTipCap(ctx)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	head, err := w.node.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return common.Hash{}, err
+	}
+	if head.BaseFee == nil {
+		return common.Hash{}, errors.New("the node's head has no base fee")
+	}
+	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
+	signed, err := types.SignNewTx(w.key, types.LatestSignerForChainID(w.chainID), &types.DynamicFeeTx{
+		ChainID: w.chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas * 5 / 4,
+		To: &to, Value: value, Data: data,
+	})
+	if err != nil {
+		return common.Hash{}, err
+	}
+	return signed.Hash(), w.node.SendTransaction(ctx, signed)
+}
+
+func (w *testWallet) signedMessages() []typedMessage {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]typedMessage(nil), w.signed...)
+}
+
+func (w *testWallet) sentSelectors() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.sent...)
+}
