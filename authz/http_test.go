@@ -95,6 +95,24 @@ func TestHTTPEnvoyPrefix(t *testing.T) {
 	}
 }
 
+// A browser behind a forward-auth proxy gets the paywall with one Set-Cookie per RDN-* name.
+func TestHTTPPaywall(t *testing.T) {
+	s := httpService(t)
+	r := httptest.NewRequest(http.MethodGet, EnvoyHTTPPrefix+"/echofix/foo", nil)
+	r.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	w := serveHTTP(s, r)
+	if w.Code != 402 || w.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("status %d, Content-Type %q, want the HTML paywall", w.Code, w.Header().Get("Content-Type"))
+	}
+	cookies := map[string]string{}
+	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
+		cookies[c.Name] = c.Value
+	}
+	if len(cookies) != len(mirroredCookies) || cookies[HeaderPrice] != "5" {
+		t.Errorf("cookies %v, want each of the %d RDN-* names, RDN-Price 5", cookies, len(mirroredCookies))
+	}
+}
+
 // A malformed proof is a 409 naming the header; a request describing no original one is
 // refused, never allowed.
 func TestHTTPRefusals(t *testing.T) {

@@ -90,3 +90,7 @@ func install() (string, error) {
 	}
 	return root, nil
 }
+
+// Esbuild returns the directory of the pinned esbuild package, which the paywall's build
+// script (authz/paywall/build.mjs) imports.
+func Esbuild() (string, error) { return Path("esbuild") }
