@@ -20,6 +20,8 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
 )
@@ -124,6 +126,17 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
+// attr reports whether the element has the attribute.
+func (b *browser) attr(sel, name string) bool {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	has, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).hasAttribute(%q)`, sel, name)))
+	if err != nil {
+		b.t.Fatalf("%s[%s]: %v", sel, name, err)
+	}
+	return has
+}
+
 func (b *browser) text() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
@@ -131,15 +144,23 @@ func (b *browser) text() string {
 	return text
 }
 
-// TestPaywallInBrowser pays for pages from a real browser: Chromium opens a priced page of
-// the local gateway, gets the paywall, connects the (test) wallet, opens a channel, waits for
-// its confirmations, pays with a signed balance proof kept in cookies, sees the content, pays
-// for a second page, and closes the channel cooperatively. Screenshots of each step go to
-// the test's artifact directory (go test -artifacts -outputdir DIR keeps them).
-func TestPaywallInBrowser(t *testing.T) {
+// paywallEnv is a dev chain mining every 250 ms, uraiden with its gateway on it, and a
+// browser whose wallet holds dev account 1.
+type paywallEnv struct {
+	t                *testing.T
+	chain            *devchain.Chain
+	srv              *server.Server
+	base             string // the gateway's URL
+	sender, receiver devchain.Account
+	contract         common.Address
+	wallet           *testWallet
+	browser          *browser
+	before           map[common.Address]*big.Int // token balances at the start
+}
+
+func startPaywall(t *testing.T) *paywallEnv {
 	exe := chromium(t)
-	ctx := context.Background()
-	c, err := devchain.Start(ctx, devchain.Config{Accounts: 2, BlockPeriod: 250 * time.Millisecond})
+	c, err := devchain.Start(context.Background(), devchain.Config{Accounts: 2, BlockPeriod: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,25 +169,61 @@ func TestPaywallInBrowser(t *testing.T) {
 	cfg.DevChain.Confirmations = 4 // so that the page has confirmations to wait for
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	srv := servertest.Start(t, cfg, c)
-	base := srv.Gateway.URL()
-
-	sender, receiver := c.Accounts()[1], c.Accounts()[0]
-	token, contract := c.Deployment().Token, c.Deployment().Channels
-	tokens := func(a common.Address) *big.Int {
-		v, err := chain.TokenBalance(ctx, c.Client(), token, a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
+	e := &paywallEnv{
+		t: t, chain: c, srv: srv, base: srv.Gateway.URL(),
+		sender: c.Accounts()[1], receiver: c.Accounts()[0], contract: c.Deployment().Channels,
+		before: map[common.Address]*big.Int{},
 	}
-	senderBefore, receiverBefore := tokens(sender.Address), tokens(receiver.Address)
-	wallet := &testWallet{key: sender.Key, account: sender.Address, chainID: big.NewInt(devchain.ChainID), node: c.Client()}
-	b := newBrowser(t, exe, wallet)
+	for _, a := range []common.Address{e.sender.Address, e.receiver.Address} {
+		e.before[a] = e.tokens(a)
+	}
+	e.wallet = &testWallet{key: e.sender.Key, account: e.sender.Address, chainID: big.NewInt(devchain.ChainID), node: c.Client()}
+	e.browser = newBrowser(t, exe, e.wallet)
+	return e
+}
+
+func (e *paywallEnv) tokens(a common.Address) *big.Int {
+	v, err := chain.TokenBalance(context.Background(), e.chain.Client(), e.chain.Deployment().Token, a)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// checkPaid checks the receiver gained, and the sender spent, exactly amount.
+func (e *paywallEnv) checkPaid(amount int64) {
+	e.t.Helper()
+	if got := new(big.Int).Sub(e.tokens(e.receiver.Address), e.before[e.receiver.Address]); got.Int64() != amount {
+		e.t.Errorf("the receiver gained %s, want %d", got, amount)
+	}
+	if got := new(big.Int).Sub(e.before[e.sender.Address], e.tokens(e.sender.Address)); got.Int64() != amount {
+		e.t.Errorf("the sender spent %s, want %d", got, amount)
+	}
+}
+
+// pay pays for a page from the paywall's pay step and waits for its content.
+func (e *paywallEnv) pay(path string) {
+	e.t.Helper()
+	b := e.browser
+	b.do("open "+path, chromedp.Navigate(e.base+"/echofix/"+path))
+	b.waitStep("pay", "pay-for-"+path)
+	b.click("rdn-pay")
+	b.waitText(path)
+}
+
+// TestPaywallInBrowser pays for pages from a real browser: Chromium opens a priced page of
+// the local gateway, gets the paywall, connects the (test) wallet, opens a channel, waits for
+// its confirmations, pays with a signed balance proof kept in cookies, sees the content, pays
+// for a second page, and closes the channel cooperatively. Screenshots of each step go to
+// the test's artifact directory (go test -artifacts -outputdir DIR keeps them).
+func TestPaywallInBrowser(t *testing.T) {
+	e := startPaywall(t)
+	b, wallet := e.browser, e.wallet
 
 	// The paywall, before any wallet access.
-	b.do("open a priced page", chromedp.Navigate(base+"/echofix/first"))
+	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/first"))
 	b.waitStep("connect", "paywall")
-	checkCookies(t, b, map[string]string{"RDN-Price": "5", "RDN-Receiver-Address": receiver.Address.Hex()})
+	checkCookies(t, b, map[string]string{"RDN-Price": "5", "RDN-Receiver-Address": e.receiver.Address.Hex()})
 	b.click("rdn-connect")
 
 	// Open a channel with the suggested deposit (10 × the price), then wait for the server.
@@ -181,38 +238,79 @@ func TestPaywallInBrowser(t *testing.T) {
 	// Pay: the page signs the balance, stores it in cookies and reloads into the content.
 	b.click("rdn-pay")
 	b.waitText("first")
-	ch := waitChannel(t, srv.Ledger, sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Cmp(big.NewInt(price)) == 0 })
-	checkSigned(t, wallet.signedMessages(), receiver.Address, contract, ch.ID.OpenBlock, price)
+	ch := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Cmp(big.NewInt(price)) == 0 })
+	checkSigned(t, wallet.signedMessages(), e.receiver.Address, e.contract, ch.ID.OpenBlock, price)
 
 	// A second page: the cookies hold the spent proof, so the paywall asks for the next one.
-	b.do("open a second priced page", chromedp.Navigate(base+"/echofix/second"))
-	b.waitStep("pay", "second-page")
-	b.click("rdn-pay")
-	b.waitText("second")
-	waitChannel(t, srv.Ledger, sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Cmp(big.NewInt(2*price)) == 0 })
-	checkSigned(t, wallet.signedMessages(), receiver.Address, contract, ch.ID.OpenBlock, price, 2*price)
+	e.pay("second")
+	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Cmp(big.NewInt(2*price)) == 0 })
+	checkSigned(t, wallet.signedMessages(), e.receiver.Address, e.contract, ch.ID.OpenBlock, price, 2*price)
 
 	// Close cooperatively from the paywall: the receiver is paid what was spent, the rest of
 	// the deposit comes back.
-	b.do("back to the paywall", chromedp.Navigate(base+"/echofix/third"))
+	b.do("back to the paywall", chromedp.Navigate(e.base+"/echofix/third"))
 	b.waitStep("pay", "before-close")
 	b.click("rdn-close")
 	b.waitStep("open", "closed")
 	if text := b.text(); !strings.Contains(text, "Channel closed") {
 		t.Errorf("after the close the page says %q", text)
 	}
-	waitChannel(t, srv.Ledger, sender.Address, func(ch *ledger.Channel) bool { return ch.State == ledger.StateSettled })
-	if got := new(big.Int).Sub(tokens(receiver.Address), receiverBefore); got.Int64() != 2*price {
-		t.Errorf("the receiver gained %s, want %d", got, 2*price)
-	}
-	if got := new(big.Int).Sub(senderBefore, tokens(sender.Address)); got.Int64() != 2*price {
-		t.Errorf("the sender spent %s, want %d", got, 2*price)
-	}
-	checkSigned(t, wallet.signedMessages(), receiver.Address, contract, ch.ID.OpenBlock, price, 2*price, 2*price)
+	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.State == ledger.StateSettled })
+	e.checkPaid(2 * price)
+	checkSigned(t, wallet.signedMessages(), e.receiver.Address, e.contract, ch.ID.OpenBlock, price, 2*price, 2*price)
 	// approve, createChannel, cooperativeClose
 	if got := wallet.sentSelectors(); len(got) != 3 {
 		t.Errorf("the page sent %d transactions (%v), want approve, createChannel and cooperativeClose", len(got), got)
 	}
+}
+
+// TestPaywallTopUpAndSettle: a chosen deposit that runs out, a top-up the page waits for,
+// then a close without the server and the settlement after the challenge period.
+func TestPaywallTopUpAndSettle(t *testing.T) {
+	e := startPaywall(t)
+	b := e.browser
+
+	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/a"))
+	b.waitStep("connect", "paywall")
+	b.click("rdn-connect")
+	b.waitStep("open", "no-channel")
+	b.do("choose the deposit", chromedp.SetValue(chromedp.CSS("#rdn-deposit"), "0.00000000000000001")) // 10 base units: two pages
+	b.click("rdn-open")
+	b.waitStep("pay", "ready-to-pay")
+	b.click("rdn-pay")
+	b.waitText("a")
+	e.pay("b")
+
+	// The deposit is spent: the page offers a top-up, and waits for the server to count it.
+	b.do("open a third page", chromedp.Navigate(e.base+"/echofix/c"))
+	b.waitStep("topup", "deposit-spent")
+	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.00000000000000002"))
+	b.click("rdn-topup")
+	b.waitStep("pay", "topped-up")
+	b.click("rdn-pay")
+	b.waitText("c")
+	ch := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == 3*price })
+	if got := ch.TotalDeposit().Int64(); got != 30 {
+		t.Errorf("deposit %d after the top-up, want 30", got)
+	}
+
+	// Close without the server: the challenge period runs, then the page settles.
+	b.do("back to the paywall", chromedp.Navigate(e.base+"/echofix/d"))
+	b.waitStep("pay", "before-close")
+	b.click("rdn-close-alone")
+	b.waitStep("closing", "close-requested")
+	if disabled := b.attr("#rdn-settle", "disabled"); !disabled {
+		t.Errorf("Settle is enabled during the challenge period")
+	}
+	for range contracts.MinChallengePeriod + 1 { // the dev chain's challenge period
+		e.chain.Commit()
+	}
+	b.do("wait for the end of the challenge period", chromedp.WaitEnabled(chromedp.CSS("#rdn-settle")))
+	b.screenshot("challenge-period-over")
+	b.click("rdn-settle")
+	b.waitStep("open", "settled")
+	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.State == ledger.StateSettled })
+	e.checkPaid(3 * price)
 }
 
 // checkCookies checks that the 402's RDN-* headers are mirrored into the browser's cookies.

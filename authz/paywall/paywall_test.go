@@ -11,18 +11,18 @@ func TestPrefersHTML(t *testing.T) {
 	for accept, want := range map[string]bool{
 		// Browsers navigating.
 		"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8": true,
-		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8":                     true,
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8":                       true,
 		"TEXT/HTML": true,
 		// API clients, curl, µRaiden's Python client (requests sends */*), fetch().
-		"":                                  false,
-		"*/*":                               false,
-		"application/json":                  false,
-		"application/json, text/plain, */*": false,
-		"text/html;q=0.5, application/json": false,
-		"text/*, application/json;q=0.9":    true,
-		"text/html;q=0":                     false,
-		"text/html;q=abc":                   false,
-		"garbage":                           false,
+		"":                                   false,
+		"*/*":                                false,
+		"application/json":                   false,
+		"application/json, text/plain, */*":  false,
+		"text/html;q=0.5, application/json":  false,
+		"text/*, application/json;q=0.9":     true,
+		"text/html;q=0":                      false,
+		"text/html;q=abc":                    false,
+		"garbage":                            false,
 		"text/html;level=1;q=0.9, */*;q=0.1": true,
 	} {
 		if got := PrefersHTML(accept); got != want {

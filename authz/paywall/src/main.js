@@ -44,7 +44,8 @@ async function refresh() {
   }
   render();
   clearTimeout(pollTimer);
-  if (view.step === 'confirming') pollTimer = setTimeout(refresh, 2000);
+  // Steps that end by themselves, as blocks come: look again soon.
+  if (view.step === 'confirming' || view.step === 'closing') pollTimer = setTimeout(refresh, 2000);
 }
 
 async function situation() {
@@ -65,9 +66,13 @@ async function situation() {
   v.server = server;
   if (!server || !server.confirmed) return { ...v, step: 'confirming' };
   if (server.state !== 'open') return { ...v, step: 'refused' };
-  const left = BigInt(server.confirmed_deposit) - BigInt(server.balance);
-  if (left < quote.price) return { ...v, step: 'topup', left };
-  return { ...v, step: 'pay', left };
+  v.left = BigInt(server.confirmed_deposit) - BigInt(server.balance);
+  if (v.left < quote.price) {
+    // A top-up the server does not count yet: wait for it rather than ask for another.
+    if (ch.deposit > BigInt(server.confirmed_deposit)) return { ...v, step: 'confirming', topUp: true };
+    return { ...v, step: 'topup' };
+  }
+  return { ...v, step: 'pay' };
 }
 
 // serverChannel is the receiver's view of a channel (its public part), or null while the
@@ -218,9 +223,9 @@ const steps = {
     button('rdn-open', 'Open the channel', actions.open),
   ],
   confirming: (v) => [
-    p(v.server
-      ? `Your channel was opened in block ${v.channel.openBlock}; the chain is at block ${v.block}. The server accepts payments once enough blocks follow, so that the deposit cannot disappear in a reorganisation. This page checks again every few seconds.`
-      : `Your channel was opened in block ${v.channel.openBlock}; the server has not seen it yet. This page checks again every few seconds.`),
+    p(!v.server
+      ? `Your channel was opened in block ${v.channel.openBlock}; the server has not seen it yet. This page checks again every few seconds.`
+      : `Your ${v.topUp ? 'top-up' : `channel (opened in block ${v.channel.openBlock})`} is on the chain, which is at block ${v.block} now. The server counts a deposit once enough blocks follow it, so that it cannot disappear in a reorganisation. This page checks again every few seconds.`),
     ...closeButtons(v),
   ],
   pay: (v) => [
