@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,21 +27,6 @@ import (
 
 // price of /echofix/ in the repository's prices.yaml.
 const price = 5
-
-// chromium finds Debian's Chromium; without it the test skips, except under CI, where
-// .ci/run installs it and a skip would hide a broken paywall.
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("no Chromium on this machine (apt-get install chromium)")
-	}
-	t.Skip("no Chromium on this machine (apt-get install chromium)")
-	return ""
-}
 
 // browser is a headless Chromium tab with the test wallet injected into every page.
 type browser struct {
@@ -159,7 +143,7 @@ type paywallEnv struct {
 }
 
 func startPaywall(t *testing.T) *paywallEnv {
-	exe := chromium(t)
+	exe := servertest.Program(t, "apt-get install chromium", "chromium", "chromium-browser", "google-chrome")
 	c, err := devchain.Start(context.Background(), devchain.Config{Accounts: 2, BlockPeriod: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

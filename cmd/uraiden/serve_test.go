@@ -5,31 +5,20 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/uraiden/uraiden/internal/servertest"
 )
 
 // grpcurl finds the grpcurl binary (.ci/run installs it with go install).
 func grpcurl(t *testing.T) string {
-	if p, err := exec.LookPath("grpcurl"); err == nil {
-		return p
-	}
-	gopath, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "grpcurl")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("grpcurl is not installed")
-	}
-	t.Skip("grpcurl not installed: go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4")
-	return ""
+	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+	return servertest.Program(t, "go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4",
+		"grpcurl", filepath.Join(strings.TrimSpace(string(gopath)), "bin", "grpcurl"))
 }
 
 // checkAdmin asks the admin server of a running serve for its probes and statistics.

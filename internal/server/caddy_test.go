@@ -22,6 +22,7 @@ import (
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/gateway"
 	"github.com/uraiden/uraiden/internal/server"
+	"github.com/uraiden/uraiden/internal/servertest"
 )
 
 // caddyfile puts Caddy in front of the demo upstream, asking uraiden's HTTP authorization
@@ -46,18 +47,9 @@ http://127.0.0.1:%[1]s {
 }
 `
 
-// caddyPath finds Caddy (CI installs Debian's); without it the test is skipped, except
-// in CI, where it must run.
+// caddyPath finds Caddy (CI installs Debian's).
 func caddyPath(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("caddy")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("caddy not on PATH (apt-get install -y caddy)")
-		}
-		t.Skip("caddy not on PATH")
-	}
-	return path
+	return servertest.Program(t, "apt-get install caddy", "caddy")
 }
 
 func freePort(t *testing.T) string {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -66,4 +67,21 @@ func AuthzClient(t testing.TB, srv *server.Server) authv3.AuthorizationClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return authv3.NewAuthorizationClient(conn)
+}
+
+// Program finds a third-party program a test drives (Chromium, Caddy, grpcurl): the first
+// candidate, a name on PATH or a path, that exists. Without one the test is skipped, except
+// under CI, where .ci/run installs them all and a skip would hide a failure.
+func Program(t testing.TB, install string, candidates ...string) string {
+	t.Helper()
+	for _, c := range candidates {
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("none of %v is installed (%s)", candidates, install)
+	}
+	t.Skipf("none of %v is installed (%s)", candidates, install)
+	return ""
 }
