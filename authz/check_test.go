@@ -8,10 +8,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"text/template"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/servertest"
 )
 
 // TestFixtures sends every CheckRequest of testdata/checks over gRPC to a server on the dev
@@ -119,6 +123,76 @@ func TestConcurrentPayments(t *testing.T) {
 	}
 	if ch := h.channel(h.payer); ch.Charged.Int64() != (n+1)*price {
 		t.Errorf("charged %s after the copies, want %d", ch.Charged, (n+1)*price)
+	}
+}
+
+// Many senders, each with several clients on its channel, pay over one gRPC connection at
+// once; every proof is also sent by a second client (a retry, or a thief), and a few more
+// requests carry no proof at all. Run under -race in CI. Each distinct proof buys exactly one
+// request, every copy is refused, and what the ledger charged is the served requests times
+// the price.
+func TestManySendersAtOnce(t *testing.T) {
+	const senders, proofs, price = 8, 24, 5
+	c := servertest.DevChain(t, senders+1)
+	cfg := servertest.Config(t, "testdata/prices.yaml")
+	cfg.DevChain.Confirmations = confirmations
+	h := &harness{t: t, chain: c, cfg: cfg}
+	channels := make([]channelKey, senders)
+	for i := range channels {
+		channels[i] = h.openChannel(c.Accounts()[i+1].Key, 1000)
+	}
+	h.mine(confirmations)
+	h.start()
+
+	type sent struct {
+		channel int
+		status  int
+	}
+	var requests []*authv3.CheckRequest
+	var owners []int
+	for i, ch := range channels {
+		for k := range proofs {
+			req := envoyRequest("GET", fmt.Sprintf("/echofix/s%dp%d", i, k), h.proofHeaders(ch, int64((k+1)*price)))
+			requests = append(requests, req, req) // the proof and its copy
+			owners = append(owners, i, i)
+		}
+	}
+	results := make([]sent, len(requests))
+	var wg sync.WaitGroup
+	for _, n := range rand.Perm(len(requests)) {
+		wg.Go(func() { results[n] = sent{owners[n], httpStatus(h.check(requests[n]))} })
+	}
+	var quotes atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			if httpStatus(h.check(envoyRequest("GET", "/echofix/nothing", nil))) == 402 {
+				quotes.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+
+	served := make([]int64, senders)
+	for _, r := range results {
+		switch r.status {
+		case 200:
+			served[r.channel]++
+		case 402:
+		default:
+			t.Errorf("channel %d: status %d", r.channel, r.status)
+		}
+	}
+	if quotes.Load() != 50 {
+		t.Errorf("%d of 50 requests without a proof got a quote", quotes.Load())
+	}
+	for i, ch := range channels {
+		got := h.channel(ch)
+		if served[i] != proofs {
+			t.Errorf("channel %d: %d requests served, want one per distinct proof (%d)", i, served[i], proofs)
+		}
+		if got.Charged.Int64() != served[i]*price || got.Balance.Int64() != proofs*price {
+			t.Errorf("channel %d: charged %s, balance %s; served %d × %d", i, got.Charged, got.Balance, served[i], price)
+		}
 	}
 }
 
