@@ -61,6 +61,10 @@ type Options struct {
 	Identity Identity
 	// NoSync turns off fsync: only for benchmarks that measure what durability costs.
 	NoSync bool
+	// MinFreeBytes, when positive, is the free space Dir's file system must keep for the
+	// ledger to take payments: below it Pay and Err return ErrLowSpace, until space is
+	// freed. It is read at Open and every second after.
+	MinFreeBytes uint64
 	// MaxBatch caps how many queued writes share one transaction.
 	MaxBatch int
 	Logger   *slog.Logger
@@ -74,6 +78,10 @@ type Ledger struct {
 	db  *badger.DB
 	log *slog.Logger
 	id  Identity
+	dir string
+
+	minFree  uint64
+	lowSpace atomic.Pointer[error] // ErrLowSpace with the figures, or nil
 
 	mu       sync.RWMutex
 	channels map[ChannelID]*entry
@@ -131,7 +139,7 @@ func Open(opts Options) (*Ledger, error) {
 		return nil, err
 	}
 	l := &Ledger{
-		db: db, log: opts.Logger, id: opts.Identity,
+		db: db, log: opts.Logger, id: opts.Identity, dir: opts.Dir, minFree: opts.MinFreeBytes,
 		channels: map[ChannelID]*entry{},
 		queue:    make(chan *write, opts.MaxBatch),
 		maxBatch: opts.MaxBatch,
@@ -145,6 +153,7 @@ func Open(opts Options) (*Ledger, error) {
 		return nil, err
 	}
 	go l.commitLoop()
+	l.guardSpace(opts.InMemory)
 	return l, nil
 }
 
@@ -349,12 +358,16 @@ func (l *Ledger) Channel(id ChannelID) (*Channel, error) {
 	return e.ch.clone(), nil
 }
 
-// Err returns nil while the ledger takes writes, ErrClosed after Close, and the write
-// error after a failed write (see ErrFailed).
+// Err returns nil while the ledger takes writes, ErrClosed after Close, the write error
+// after a failed write (see ErrFailed), and ErrLowSpace while the disk is nearly full.
 func (l *Ledger) Err() error {
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
-	return l.errLocked()
+	if err := l.errLocked(); err != nil {
+		return err
+	}
+	// Not in errLocked: low space refuses new payments, never a write already decided.
+	return l.spaceErr()
 }
 
 // errLocked is Err for a caller holding closeMu.

@@ -53,7 +53,8 @@ type PayResult struct {
 }
 
 // Pay applies the payment rule and, when the payment is accepted, returns only after it is
-// on disk.
+// on disk. While the disk is nearly full (Options.MinFreeBytes) it decides nothing and
+// returns ErrLowSpace.
 //
 // The rule: each balance value of a channel buys at most one request, and the sum of the
 // prices charged never exceeds the highest balance signed. So proofs may arrive in any
@@ -61,6 +62,9 @@ type PayResult struct {
 // an increment above the price is credit later proofs spend, and a captured proof buys
 // nothing twice.
 func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
+	if err := l.spaceErr(); err != nil {
+		return PayResult{}, err
+	}
 	e, err := l.lockEntry(p.ID)
 	if err != nil {
 		return PayResult{}, err

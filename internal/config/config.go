@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"net"
 	"net/url"
@@ -110,6 +111,9 @@ type Pricing struct {
 // Ledger configures the Badger ledger.
 type Ledger struct {
 	Dir string `mapstructure:"dir"`
+	// MinFreeMB is the free space (MiB) the ledger's file system must keep for payments to
+	// be taken; 0 turns the check off.
+	MinFreeMB uint64 `mapstructure:"min_free_mb"`
 }
 
 // Receiver names the receiver's key: the account channels pay.
@@ -154,7 +158,7 @@ func Default() Config {
 		Authz:   Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1"},
 		Admin:   Admin{Listen: "127.0.0.1:9002"},
 		Pricing: Pricing{File: "prices.yaml"},
-		Ledger:  Ledger{Dir: "data"},
+		Ledger:  Ledger{Dir: "data", MinFreeMB: 256},
 		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second, MaxHeadAge: 2 * time.Minute,
 			MinReceiverETH: "0.01", MaxFeeGwei: "500"},
 		DevChain: DevChain{Listen: "127.0.0.1:8545", Accounts: 4, ChallengePeriod: contracts.MinChallengePeriod},
@@ -237,6 +241,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ledger.Dir == "" {
 		bad("ledger.dir", "required")
+	}
+	if c.Ledger.MinFreeMB > math.MaxUint64>>20 {
+		bad("ledger.min_free_mb", "%d MiB is more bytes than 64 bits hold", c.Ledger.MinFreeMB)
 	}
 	if _, err := c.Chain.MinReceiverWei(); err != nil {
 		bad("chain.min_receiver_eth", "%v", err)

@@ -97,8 +97,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	receiver := crypto.PubkeyToAddress(s.Receiver.PublicKey)
 	s.newMetrics()
 	s.Ledger, err = ledger.Open(ledger.Options{
-		Dir:    ledgerDir,
-		Logger: logger,
+		Dir:          ledgerDir,
+		MinFreeBytes: cfg.Ledger.MinFreeMB << 20,
+		Logger:       logger,
 		Identity: ledger.Identity{
 			ChainID:  s.chainID(),
 			Contract: s.Contract.Address,
