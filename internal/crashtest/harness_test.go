@@ -30,6 +30,7 @@ import (
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -155,6 +156,7 @@ type serviceOptions struct {
 	receiver  *ecdsa.PrivateKey // nil: the env's
 	contract  common.Address    // zero: the env's
 	ledgerDir string            // empty: <dir>/ledger
+	minFreeMB string            // ledger.min_free_mb; empty: the default
 }
 
 func newService(t *testing.T, e *env, o serviceOptions) *service {
@@ -176,11 +178,14 @@ func newService(t *testing.T, e *env, o serviceOptions) *service {
 	writeFile(t, s.prices, priceTable(price), 0o644)
 	// Confirmations 0 and fast polling: channels are usable as soon as the service sees them.
 	// max_head_age 0: the dev chain mines only when transactions arrive.
+	if o.minFreeMB == "" {
+		o.minFreeMB = fmt.Sprint(config.Default().Ledger.MinFreeMB)
+	}
 	writeFile(t, s.config, fmt.Sprintf(`log: {level: info, format: text}
 authz: {listen: %q}
 admin: {listen: %q}
 pricing: {file: %q}
-ledger: {dir: %q}
+ledger: {dir: %q, min_free_mb: %s}
 receiver: {key_file: %q}
 chain:
   rpc_url: %q
@@ -191,7 +196,7 @@ chain:
   poll_interval: 100ms
   max_head_age: 0s
 gateway: {listen: ""}
-`, s.grpcAddr, s.adminAddr, s.prices, s.ledgerDir, keyFile, e.rpcURL, devchain.ChainID, o.contract.Hex(),
+`, s.grpcAddr, s.adminAddr, s.prices, s.ledgerDir, o.minFreeMB, keyFile, e.rpcURL, devchain.ChainID, o.contract.Hex(),
 		e.chain.Deployment().ChannelsBlock), 0o600)
 	return s
 }

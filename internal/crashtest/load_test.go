@@ -30,10 +30,11 @@ type payChannel struct {
 	ok   []int64                   // the balances answered OK
 }
 
-// take signs the next balance and records it as sent before it leaves.
-func (ch *payChannel) take(e *env) (int64, proof.Signature) {
+// take signs the balance amount above the last one handed out, and records it as sent
+// before it leaves.
+func (ch *payChannel) take(e *env, amount int64) (int64, proof.Signature) {
 	ch.mu.Lock()
-	ch.last += price
+	ch.last += amount
 	b := ch.last
 	ch.mu.Unlock()
 	sig := e.sign(ch, b)
@@ -82,7 +83,7 @@ func (ld *payLoad) work(ch *payChannel) {
 			return
 		default:
 		}
-		b, sig := ch.take(ld.e)
+		b, sig := ch.take(ld.e, price)
 		status, hdr, err := ld.e.check(context.Background(), ld.client, ch, b, &sig)
 		switch {
 		case err != nil:
