@@ -45,7 +45,7 @@ func TestKillUnderPaidLoad(t *testing.T) {
 		t.Helper()
 		l, err := s.openLedger()
 		if err != nil {
-			t.Fatalf("%s: the ledger does not open: %v\nservice log:\n%s", when, err, tail(s.log.String(), 40))
+			t.Fatalf("%s: the ledger does not open: %v\nservice log:\n%s", when, err, s.lastOutput())
 		}
 		n, p := ld.verify(l)
 		if err := l.Close(); err != nil {
@@ -71,7 +71,7 @@ func TestKillUnderPaidLoad(t *testing.T) {
 		waitFor(t, "a payment answered OK", 30*time.Second, func() bool { return ld.ok.Load() > before || p.exited() })
 		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
 		if p.exited() {
-			t.Fatalf("uraiden serve exited by itself (%v):\n%s", p.err, p.stderr.String())
+			t.Fatalf("uraiden serve exited by itself (%v):\n%s", p.err, p.output())
 		}
 		p.kill()
 		checkLedger("kill " + strconv.Itoa(i+1))
@@ -84,7 +84,7 @@ func TestKillUnderPaidLoad(t *testing.T) {
 	waitFor(t, "a payment answered OK", 30*time.Second, func() bool { return ld.ok.Load() > before })
 	ld.halt()
 	if err := p.stop(); err != nil {
-		t.Errorf("uraiden serve did not stop cleanly on SIGTERM: %v\n%s", err, p.stderr.String())
+		t.Errorf("uraiden serve did not stop cleanly on SIGTERM: %v\n%s", err, p.output())
 	}
 	checkLedger("after the last run")
 

@@ -32,6 +32,17 @@ func unmount(t *testing.T, dir string) {
 	}
 }
 
+// startOnTmpfs runs a service, with ledger.min_free_mb minFreeMB, whose ledger is on a
+// tmpfs of its own of the given size, mounted at mnt.
+func startOnTmpfs(t *testing.T, size, minFreeMB string) (s *service, p *proc, mnt string) {
+	t.Helper()
+	mnt = mountTmpfs(t, size)
+	s = newService(t, startEnv(t, 1), serviceOptions{ledgerDir: filepath.Join(mnt, "ledger"), minFreeMB: minFreeMB})
+	p = s.start()
+	p.mustReady()
+	return s, p, mnt
+}
+
 // freeSpace is what an unprivileged writer may still use on dir's file system.
 func freeSpace(t *testing.T, dir string) int64 {
 	t.Helper()
@@ -68,13 +79,8 @@ func fill(t *testing.T, path string, leave int64) {
 // and once space is freed it takes payments again without a restart. Every OK is in the
 // ledger.
 func TestDiskFillsUp(t *testing.T) {
-	mnt := mountTmpfs(t, "64m")
-	e := startEnv(t, 1)
-	ch := e.channels[0]
-	s := newService(t, e, serviceOptions{ledgerDir: filepath.Join(mnt, "ledger"), minFreeMB: "16"})
-	p := s.start()
-	p.mustReady()
-	c := s.authzClient(t)
+	s, p, mnt := startOnTmpfs(t, "64m", "16")
+	ch, c := s.env.channels[0], s.authzClient(t)
 	for range 5 {
 		s.mustPay(t, c, ch, price)
 	}
@@ -102,7 +108,7 @@ func TestDiskFillsUp(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // a free-space check sees 0 bytes
 	wantSuspended("disk full")
 	if p.exited() {
-		t.Fatalf("serve exited on a full disk: %v\n%s", p.err, tail(p.stderr.String(), 20))
+		t.Fatalf("serve exited on a full disk: %v\n%s", p.err, tail(p.output(), 20))
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -115,7 +121,7 @@ func TestDiskFillsUp(t *testing.T) {
 	for range 5 {
 		s.mustPay(t, c, ch, price)
 	}
-	log := p.stderr.String()
+	log := p.output()
 	for _, want := range []string{"refusing payments until space is freed", "free space is back"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log does not say %q", want)
@@ -132,13 +138,8 @@ func TestDiskFillsUp(t *testing.T) {
 // (SIGBUS) before answering, which is why the guard exists. Nothing was answered OK
 // without being stored: after space is freed and serve restarted, the ledger holds every OK.
 func TestDiskFullWithoutTheGuard(t *testing.T) {
-	mnt := mountTmpfs(t, "32m")
-	e := startEnv(t, 1)
-	ch := e.channels[0]
-	s := newService(t, e, serviceOptions{ledgerDir: filepath.Join(mnt, "ledger"), minFreeMB: "0"})
-	p := s.start()
-	p.mustReady()
-	c := s.authzClient(t)
+	s, p, mnt := startOnTmpfs(t, "32m", "0")
+	e, ch, c := s.env, s.env.channels[0], s.authzClient(t)
 	s.mustPay(t, c, ch, price)
 
 	filler := filepath.Join(mnt, "filler")
@@ -159,7 +160,7 @@ func TestDiskFullWithoutTheGuard(t *testing.T) {
 	select {
 	case <-p.done:
 		t.Logf("without the guard: %d payments OK'd on the full disk (in log pages already allocated), then serve died: %v; %s",
-			okOnFullDisk, p.err, firstLine(p.stderr.String(), "SIGBUS"))
+			okOnFullDisk, p.err, firstLine(p.output(), "SIGBUS"))
 	case <-time.After(10 * time.Second):
 		t.Logf("without the guard: serve survived %d payments on the full disk", okOnFullDisk)
 		p.kill()
@@ -191,25 +192,12 @@ func firstLine(s, sub string) string {
 // permissions do not stop; chmod 500 otherwise): serve refuses to start, exits non-zero and
 // names the directory and the cause. Made writable again, the ledger is intact.
 func TestReadOnlyLedgerDirectory(t *testing.T) {
-	e := startEnv(t, 1)
-	s := newService(t, e, serviceOptions{})
-	p := s.start()
-	p.mustReady()
-	s.mustPay(t, s.authzClient(t), e.channels[0], price)
-	if err := p.stop(); err != nil {
-		t.Fatalf("stop: %v", err)
-	}
-
+	s := newService(t, startEnv(t, 1), serviceOptions{})
+	s.payOnce(t)
 	undo, cause := makeReadOnly(t, s.ledgerDir)
 	wantRefusal(t, s.start(), s.ledgerDir, cause)
 	undo()
-
-	p = s.start()
-	p.mustReady()
-	s.mustPay(t, s.authzClient(t), e.channels[0], price)
-	if err := p.stop(); err != nil {
-		t.Fatalf("stop: %v", err)
-	}
+	s.payOnce(t)
 	verifyStopped(t, s)
 }
 

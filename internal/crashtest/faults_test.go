@@ -24,7 +24,7 @@ func (s *service) pay(t *testing.T, c authv3.AuthorizationClient, ch *payChannel
 	b, sig := ch.take(s.env, amount)
 	status, hdr, err := s.env.check(context.Background(), c, ch, b, &sig)
 	if err != nil {
-		t.Fatalf("Check of balance %d: %v\nservice log:\n%s", b, err, tail(s.log.String(), 30))
+		t.Fatalf("Check of balance %d: %v\nservice log:\n%s", b, err, s.lastOutput())
 	}
 	if status == http.StatusOK {
 		ch.paid(b)
@@ -40,6 +40,17 @@ func (s *service) mustPay(t *testing.T, c authv3.AuthorizationClient, ch *payCha
 	}
 }
 
+// payOnce runs the service until it is ready, pays once on the first channel and stops it.
+func (s *service) payOnce(t *testing.T) {
+	t.Helper()
+	p := s.start()
+	p.mustReady()
+	s.mustPay(t, s.authzClient(t), s.env.channels[0], price)
+	if err := p.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
 // wantRefusal waits for a run that must refuse to start: a non-zero exit, and stderr
 // saying each of wants.
 func wantRefusal(t *testing.T, p *proc, wants ...string) {
@@ -49,7 +60,7 @@ func wantRefusal(t *testing.T, p *proc, wants ...string) {
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Errorf("uraiden serve exited with %v, want a non-zero status", err)
 	}
-	out := p.stderr.String()
+	out := p.output()
 	t.Logf("refused: %s", firstLine(out, "uraiden: "))
 	for _, w := range wants {
 		if !strings.Contains(out, w) {
@@ -82,15 +93,10 @@ func verifyStopped(t *testing.T, s *service) {
 func TestRefusesAnotherReceiversOrContractsLedger(t *testing.T) {
 	e := startEnv(t, 1)
 	s := newService(t, e, serviceOptions{})
-	p := s.start()
-	p.mustReady()
-	s.mustPay(t, s.authzClient(t), e.channels[0], price)
-	if err := p.stop(); err != nil {
-		t.Fatalf("stop: %v", err)
-	}
+	s.payOnce(t)
 
 	other := e.chain.Accounts()[1]
-	p = newService(t, e, serviceOptions{ledgerDir: s.ledgerDir, receiver: other.Key}).start()
+	p := newService(t, e, serviceOptions{ledgerDir: s.ledgerDir, receiver: other.Key}).start()
 	wantRefusal(t, p, ledger.ErrWrongLedger.Error(),
 		"receiver "+e.receiverAddress().Hex(), "configured chain 1337", "receiver "+other.Address.Hex())
 
@@ -104,12 +110,7 @@ func TestRefusesAnotherReceiversOrContractsLedger(t *testing.T) {
 	p = newService(t, e, serviceOptions{ledgerDir: s.ledgerDir, contract: d.Channels}).start()
 	wantRefusal(t, p, ledger.ErrWrongLedger.Error(), "contract "+e.contract().Hex(), "contract "+d.Channels.Hex())
 
-	p = s.start()
-	p.mustReady()
-	s.mustPay(t, s.authzClient(t), e.channels[0], price)
-	if err := p.stop(); err != nil {
-		t.Fatalf("stop: %v", err)
-	}
+	s.payOnce(t)
 	verifyStopped(t, s)
 }
 
@@ -160,10 +161,10 @@ func TestBrokenPriceTableKeepsTheLastGoodOne(t *testing.T) {
 	broken := "default_price: 0\nrules:\n  - name: paid\n    path: \"/paid/(\"\n    price: 7\n"
 	writeFile(t, s.prices, broken, 0o644)
 	waitFor(t, "the broken table to be rejected", 10*time.Second, func() bool {
-		return strings.Contains(p.stderr.String(), "price table rejected; keeping the previous one")
+		return strings.Contains(p.output(), "price table rejected; keeping the previous one")
 	})
-	if !strings.Contains(p.stderr.String(), s.prices+":4") {
-		t.Errorf("the rejection does not locate the error (%s:4):\n%s", s.prices, tail(p.stderr.String(), 5))
+	if !strings.Contains(p.output(), s.prices+":4") {
+		t.Errorf("the rejection does not locate the error (%s:4):\n%s", s.prices, tail(p.output(), 5))
 	}
 	if q := quote(); q != "1" {
 		t.Errorf("RDN-Price %s after a broken table, want the last good 1", q)
@@ -172,7 +173,7 @@ func TestBrokenPriceTableKeepsTheLastGoodOne(t *testing.T) {
 
 	writeFile(t, s.prices, priceTable(3), 0o644)
 	waitFor(t, "the good table to be reloaded", 10*time.Second, func() bool {
-		return strings.Contains(p.stderr.String(), "price table reloaded")
+		return strings.Contains(p.output(), "price table reloaded")
 	})
 	if q := quote(); q != "3" {
 		t.Errorf("RDN-Price %s after a good table, want 3", q)

@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -147,8 +146,8 @@ type service struct {
 	ledgerDir string
 	grpcAddr  string
 	adminAddr string
-	// log collects the stderr of every run, for failure messages.
-	log syncBuffer
+	runs      int
+	last      *proc // the latest run
 }
 
 // serviceOptions change a service's configuration.
@@ -220,33 +219,56 @@ func freeAddr(t *testing.T) string {
 
 // proc is one run of `uraiden serve`.
 type proc struct {
-	s      *service
-	cmd    *exec.Cmd
-	stderr syncBuffer // this run's
-	done   chan struct{}
-	err    error // the exit status, once done is closed
+	s    *service
+	cmd  *exec.Cmd
+	log  string // the file of its stdout and stderr
+	done chan struct{}
+	err  error // the exit status, once done is closed
 }
 
 // start runs the service; extra changes the command before it starts (limits, signals).
 func (s *service) start(extra ...func(*exec.Cmd)) *proc {
 	s.t.Helper()
-	p := &proc{s: s, done: make(chan struct{})}
+	s.runs++
+	p := &proc{s: s, log: filepath.Join(s.dir, fmt.Sprintf("serve-%d.log", s.runs)), done: make(chan struct{})}
+	out, err := os.Create(p.log)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer out.Close() // the child has its own copy
 	p.cmd = exec.Command(uraidenBinary(s.t), "--config", s.config, "serve")
 	p.cmd.Dir = s.dir
-	p.cmd.Stdout = &s.log
-	p.cmd.Stderr = io.MultiWriter(&s.log, &p.stderr)
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	for _, f := range extra {
 		f(p.cmd)
 	}
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
+	s.last = p
 	go func() {
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
 	s.t.Cleanup(func() { p.kill() })
 	return p
+}
+
+// output is what the run wrote to stdout and stderr so far.
+func (p *proc) output() string {
+	data, err := os.ReadFile(p.log)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
+}
+
+// lastOutput is the end of the latest run's output, for failure messages.
+func (s *service) lastOutput() string {
+	if s.last == nil {
+		return ""
+	}
+	return tail(s.last.output(), 30)
 }
 
 // exited reports whether the process has ended.
@@ -285,7 +307,7 @@ func (p *proc) wait(within time.Duration) error {
 		return p.err
 	case <-time.After(within):
 		p.kill()
-		p.s.t.Fatalf("uraiden serve still running after %s:\n%s", within, p.stderr.String())
+		p.s.t.Fatalf("uraiden serve still running after %s:\n%s", within, p.output())
 		return nil
 	}
 }
@@ -296,13 +318,13 @@ func (p *proc) ready(within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		if p.exited() {
-			return fmt.Errorf("uraiden serve exited (%v) before it was ready:\n%s", p.err, p.stderr.String())
+			return fmt.Errorf("uraiden serve exited (%v) before it was ready:\n%s", p.err, p.output())
 		}
 		if code, _ := p.s.get("/readyz"); code == http.StatusOK {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("uraiden serve not ready within %s:\n%s", within, p.stderr.String())
+			return fmt.Errorf("uraiden serve not ready within %s:\n%s", within, p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -381,24 +403,6 @@ func (e *env) check(ctx context.Context, c authv3.AuthorizationClient, ch *payCh
 		out[strings.ToLower(h.GetHeader().GetKey())] = h.GetHeader().GetValue()
 	}
 	return int(d.GetStatus().GetCode()), out, nil
-}
-
-// syncBuffer is written by a running process and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitFor polls cond until it holds or within passes.

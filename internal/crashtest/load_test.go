@@ -89,7 +89,7 @@ func (ld *payLoad) work(ch *payChannel) {
 		case err != nil:
 			// The service is down or died while answering: this payment's fate is unknown.
 			ld.unanswered.Add(1)
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(25 * time.Millisecond) // leave the cores to the restarting service
 		case status == http.StatusOK:
 			ch.paid(b)
 			ld.ok.Add(1)
