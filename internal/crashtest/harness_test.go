@@ -33,7 +33,7 @@ import (
 	"github.com/uraiden/uraiden/ledger"
 )
 
-// binDir holds the uraiden binary, built once for the whole package.
+// The uraiden binary, built once for the whole package into binDir.
 var (
 	binDir    string
 	buildOnce sync.Once
@@ -125,12 +125,12 @@ func (e *env) identity() ledger.Identity {
 	return ledger.Identity{ChainID: devchain.ChainID, Contract: e.contract(), Receiver: e.receiverAddress()}
 }
 
-// sign is a sender's balance proof for one of its channels to the receiver.
+// sign is a sender's balance proof for one of its channels to the receiver. Load workers
+// call it: a failure is reported with Errorf, which other goroutines may call.
 func (e *env) sign(ch *payChannel, balance int64) proof.Signature {
-	e.t.Helper()
 	sig, err := proof.Balance{Receiver: e.receiverAddress(), OpenBlock: ch.id.OpenBlock, Balance: big.NewInt(balance), Contract: e.contract()}.Sign(ch.key)
 	if err != nil {
-		e.t.Fatal(err)
+		e.t.Errorf("sign balance %d on %s: %v", balance, ch.id, err)
 	}
 	return sig
 }
@@ -175,11 +175,11 @@ func newService(t *testing.T, e *env, o serviceOptions) *service {
 	keyFile := filepath.Join(dir, "receiver.key")
 	writeFile(t, keyFile, hexutil.Encode(crypto.FromECDSA(o.receiver))+"\n", 0o600)
 	writeFile(t, s.prices, priceTable(price), 0o644)
-	// Confirmations 0 and fast polling: channels are usable as soon as the service sees them.
-	// max_head_age 0: the dev chain mines only when transactions arrive.
 	if o.minFreeMB == "" {
 		o.minFreeMB = fmt.Sprint(config.Default().Ledger.MinFreeMB)
 	}
+	// Confirmations 0 and fast polling: channels are usable as soon as the service sees them.
+	// max_head_age 0: the dev chain mines only when transactions arrive.
 	writeFile(t, s.config, fmt.Sprintf(`log: {level: info, format: text}
 authz: {listen: %q}
 admin: {listen: %q}
@@ -226,8 +226,8 @@ type proc struct {
 	err  error // the exit status, once done is closed
 }
 
-// start runs the service; extra changes the command before it starts (limits, signals).
-func (s *service) start(extra ...func(*exec.Cmd)) *proc {
+// start runs the service.
+func (s *service) start() *proc {
 	s.t.Helper()
 	s.runs++
 	p := &proc{s: s, log: filepath.Join(s.dir, fmt.Sprintf("serve-%d.log", s.runs)), done: make(chan struct{})}
@@ -239,9 +239,6 @@ func (s *service) start(extra ...func(*exec.Cmd)) *proc {
 	p.cmd = exec.Command(uraidenBinary(s.t), "--config", s.config, "serve")
 	p.cmd.Dir = s.dir
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	for _, f := range extra {
-		f(p.cmd)
-	}
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
