@@ -135,9 +135,9 @@ func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 	}
 	headers := append([]*corev3.HeaderValueOption{header("Cache-Control", "no-store")}, rdn...)
 	var text string
-	if d.browser != nil {
+	if page, ok := c.paywallPage(d, &body); ok {
 		headers = append(headers, c.paywallHeaders(d.browser, rdn)...)
-		text = c.paywallPage(d, &body)
+		text = page
 	} else {
 		headers = append(headers, header("Content-Type", "application/json"))
 		data, _ := json.Marshal(body)
@@ -153,9 +153,12 @@ func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 	}
 }
 
-// paywallPage renders the HTML paywall for a denial; should rendering fail, the JSON body
-// still tells a person (and the page's reader) what to pay.
-func (c *Config) paywallPage(d *Decision, body *paymentBody) string {
+// paywallPage renders the HTML paywall for a denial to a browser; false for any other
+// client (or should rendering fail: the JSON body still says what to pay).
+func (c *Config) paywallPage(d *Decision, body *paymentBody) (string, bool) {
+	if d.browser == nil {
+		return "", false
+	}
 	page := paywall.Page{
 		Status: d.Status, Flag: d.Flag, Message: d.Message, Price: body.Price,
 		Receiver: body.ReceiverAddress, Contract: body.ContractAddress, Token: body.TokenAddress,
@@ -167,11 +170,7 @@ func (c *Config) paywallPage(d *Decision, body *paymentBody) string {
 		page.Receiver, page.Contract, page.Token, page.Price = addrs.receiver, addrs.contract, addrs.token, d.Price.String()
 	}
 	html, err := paywall.Render(page)
-	if err != nil {
-		data, _ := json.Marshal(body)
-		return string(data)
-	}
-	return html
+	return html, err == nil
 }
 
 // mirroredCookies are the RDN-* names a denial may carry; the paywall keeps the browser's

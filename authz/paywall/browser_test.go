@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,9 @@ type browser struct {
 	ctx    context.Context
 	shots  string
 	nshots int
+
+	mu         sync.Mutex
+	violations []string // Content-Security-Policy violations the pages reported
 }
 
 func newBrowser(t *testing.T, exe string, w *testWallet) *browser {
@@ -45,8 +49,20 @@ func newBrowser(t *testing.T, exe string, w *testWallet) *browser {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	b := &browser{t: t, ctx: ctx, shots: t.ArtifactDir()}
+	t.Cleanup(func() {
+		if len(b.violations) > 0 {
+			t.Errorf("Content-Security-Policy violations: %v", b.violations)
+		}
+	})
 	err := chromedp.Do(ctx,
 		chromedp.ExposeFunc("rdnWallet", w.serve),
+		chromedp.ExposeFunc("rdnViolation", func(_ context.Context, v string) (chromedp.Void, error) {
+			b.mu.Lock()
+			b.violations = append(b.violations, v)
+			b.mu.Unlock()
+			return chromedp.Void{}, nil
+		}),
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 			_, err := cdp.Call(ctx, t, page.AddScriptToEvaluateOnNewDocument,
 				page.AddScriptToEvaluateOnNewDocumentParams{Source: injectedProvider})
@@ -56,7 +72,7 @@ func newBrowser(t *testing.T, exe string, w *testWallet) *browser {
 	if err != nil {
 		t.Fatalf("start Chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx, shots: t.ArtifactDir()}
+	return b
 }
 
 func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -128,8 +144,8 @@ func (b *browser) text() string {
 	return text
 }
 
-// paywallEnv is a dev chain mining every 250 ms, uraiden with its gateway on it, and a
-// browser whose wallet holds dev account 1.
+// paywallEnv is a dev chain (mining a block per transaction, and when the test says), uraiden
+// with its gateway on it, and a browser whose wallet holds dev account 1.
 type paywallEnv struct {
 	t                *testing.T
 	chain            *devchain.Chain
@@ -144,13 +160,13 @@ type paywallEnv struct {
 
 func startPaywall(t *testing.T) *paywallEnv {
 	exe := servertest.Program(t, "apt-get install chromium", "chromium", "chromium-browser", "google-chrome")
-	c, err := devchain.Start(context.Background(), devchain.Config{Accounts: 2, BlockPeriod: 250 * time.Millisecond})
+	c, err := devchain.Start(context.Background(), devchain.Config{Accounts: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	cfg := servertest.Config(t, "../../prices.yaml")
-	cfg.DevChain.Confirmations = 4 // so that the page has confirmations to wait for
+	cfg.DevChain.Confirmations = confirmations // so that the page has blocks to wait for
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	srv := servertest.Start(t, cfg, c)
 	e := &paywallEnv{
@@ -164,6 +180,15 @@ func startPaywall(t *testing.T) *paywallEnv {
 	e.wallet = &testWallet{key: e.sender.Key, account: e.sender.Address, chainID: big.NewInt(devchain.ChainID), node: c.Client()}
 	e.browser = newBrowser(t, exe, e.wallet)
 	return e
+}
+
+const confirmations = 4
+
+// confirm mines the blocks that confirm a deposit.
+func (e *paywallEnv) confirm() {
+	for range confirmations {
+		e.chain.Commit()
+	}
 }
 
 func (e *paywallEnv) tokens(a common.Address) *big.Int {
@@ -214,6 +239,7 @@ func TestPaywallInBrowser(t *testing.T) {
 	b.waitStep("open", "no-channel")
 	b.click("rdn-open")
 	b.waitStep("confirming", "waiting-for-confirmations")
+	e.confirm()
 	b.waitStep("pay", "ready-to-pay")
 	if got := wallet.signedMessages(); len(got) != 0 {
 		t.Fatalf("the page signed %d messages before the person pressed Pay", len(got))
@@ -260,6 +286,8 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 	b.waitStep("open", "no-channel")
 	b.do("choose the deposit", chromedp.SetValue(chromedp.CSS("#rdn-deposit"), "0.00000000000000001")) // 10 base units: two pages
 	b.click("rdn-open")
+	b.waitStep("confirming", "waiting-for-confirmations")
+	e.confirm()
 	b.waitStep("pay", "ready-to-pay")
 	b.click("rdn-pay")
 	b.waitText("a")
@@ -270,6 +298,8 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 	b.waitStep("topup", "deposit-spent")
 	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.00000000000000002"))
 	b.click("rdn-topup")
+	b.waitStep("confirming", "waiting-for-the-top-up")
+	e.confirm()
 	b.waitStep("pay", "topped-up")
 	b.click("rdn-pay")
 	b.waitText("c")

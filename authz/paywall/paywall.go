@@ -57,12 +57,12 @@ func Render(p Page) (string, error) {
 	err := page.Execute(&buf, struct {
 		Page
 		Assets, Version string
-		OpenBlock       string
-	}{Page: p, Assets: strings.TrimRight(p.GatewayPath, "/") + AssetDir, Version: version, OpenBlock: openBlock(p)})
+	}{Page: p, Assets: strings.TrimRight(p.GatewayPath, "/") + AssetDir, Version: version})
 	return buf.String(), err
 }
 
-func openBlock(p Page) string {
+// ChannelBlock is the open block for the page: empty without a channel (block 0 is none).
+func (p Page) ChannelBlock() string {
 	if p.Sender == "" {
 		return ""
 	}

@@ -17,17 +17,28 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // injectedProvider is the EIP-1193 provider the test puts into every page before its
 // scripts run, as a wallet extension does. It hands each request to the Go wallet, exposed
-// to the page as rdnWallet.
+// to the page as rdnWallet, and throws its errors as a wallet does: with the JSON-RPC code
+// and data (a revert's reason travels in data). It also reports Content-Security-Policy
+// violations, which the test counts as failures.
 const injectedProvider = `window.ethereum = {
   isUraidenTestWallet: true,
-  request: ({ method, params }) => window.rdnWallet({ method, params: params || [] }),
+  async request({ method, params }) {
+    const answer = await window.rdnWallet({ method, params: params || [] });
+    if (answer.error) {
+      throw Object.assign(new Error(answer.error.message), answer.error);
+    }
+    return answer.result;
+  },
   on() {},
   removeListener() {},
-};`
+};
+document.addEventListener('securitypolicyviolation', (e) =>
+  window.rdnViolation(e.violatedDirective + ' ' + e.blockedURI));`
 
 // testWallet answers the page's wallet requests as a wallet with one dev key would: it
 // shares the account once asked, signs legacy typed data and transactions with the key, and
@@ -49,22 +60,37 @@ type walletRequest struct {
 	Params []json.RawMessage `json:"params"`
 }
 
-// walletError is an EIP-1193 error; the page sees its message.
+// walletError is an EIP-1193 error.
 type walletError struct {
-	Code    int
-	Message string
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
 }
 
-func (e *walletError) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
+// walletAnswer is what the exposed function returns; the injected provider turns an error
+// into a thrown one.
+type walletAnswer struct {
+	Result any          `json:"result"`
+	Error  *walletError `json:"error,omitempty"`
+}
 
-// serve is the exposed function: the page's promise resolves with the result, or rejects
-// with the error's message.
-func (w *testWallet) serve(ctx context.Context, req walletRequest) (any, error) {
+func (w *testWallet) serve(ctx context.Context, req walletRequest) (walletAnswer, error) {
 	result, err := w.handle(ctx, req)
-	if err != nil {
-		return nil, err
+	return walletAnswer{Result: result, Error: err}, nil
+}
+
+// nodeError keeps the code and data of the node's JSON-RPC error, as a wallet passes them on.
+func nodeError(err error) *walletError {
+	we := &walletError{Code: -32603, Message: err.Error()}
+	var coded rpc.Error
+	if errors.As(err, &coded) {
+		we.Code = coded.ErrorCode()
 	}
-	return result, nil
+	var withData rpc.DataError
+	if errors.As(err, &withData) {
+		we.Data = withData.ErrorData()
+	}
+	return we
 }
 
 func (w *testWallet) handle(ctx context.Context, req walletRequest) (any, *walletError) {
@@ -96,7 +122,7 @@ func (w *testWallet) handle(ctx context.Context, req walletRequest) (any, *walle
 			params[i] = p
 		}
 		if err := w.node.Client().CallContext(ctx, &result, req.Method, params...); err != nil {
-			return nil, &walletError{Code: -32603, Message: err.Error()}
+			return nil, nodeError(err)
 		}
 		return result, nil
 	}
@@ -178,7 +204,7 @@ func (w *testWallet) sendTransaction(ctx context.Context, params []json.RawMessa
 	}
 	hash, err := w.send(ctx, *tx.To, tx.Data, (*big.Int)(tx.Value))
 	if err != nil {
-		return nil, &walletError{Code: -32603, Message: err.Error()}
+		return nil, nodeError(err)
 	}
 	w.mu.Lock()
 	if len(tx.Data) >= 4 {

@@ -1,6 +1,6 @@
 // The sender's side of a channel, through the person's wallet: reading the token and the
 // channel contract, and the transactions that open, top up, close and settle a channel.
-import { createClient, custom, parseAbi } from 'viem';
+import { BaseError, ContractFunctionRevertedError, createClient, custom, defineChain, parseAbi } from 'viem';
 // Actions one by one rather than createPublicClient/createWalletClient, which carry every
 // action viem has: the bundle is a third smaller.
 import { getBlockNumber, getContractEvents, readContract, waitForTransactionReceipt, writeContract } from 'viem/actions';
@@ -26,7 +26,14 @@ const tokenAbi = parseAbi([
 
 // Channels wraps the wallet for one receiver's contract and token.
 export class Channels {
-  constructor(ethereum, { contract, token, receiver }) {
+  constructor(ethereum, { contract, token, receiver, chainId }) {
+    // The chain the server is paid on: viem checks before every transaction that the wallet
+    // is still on it, since the person may switch networks at any time.
+    this.chain = defineChain({
+      id: chainId, name: `chain ${chainId}`,
+      nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 },
+      rpcUrls: { default: { http: [] } },
+    });
     this.client = createClient({ transport: custom(ethereum), pollingInterval: 1000 });
     this.contract = contract;
     this.token = token;
@@ -37,8 +44,9 @@ export class Channels {
     const read = (functionName, args = []) =>
       readContract(this.client, { address: this.token, abi: tokenAbi, functionName, args });
     const [symbol, decimals, balance] = await Promise.all([
-      read('symbol').catch(() => 'tokens'),
-      read('decimals').catch(() => 18),
+      // A token without these optional ERC20 getters is shown in base units.
+      read('symbol').catch(() => 'base units'),
+      read('decimals').catch(() => 0),
       read('balanceOf', [account]),
     ]);
     return { symbol, decimals: Number(decimals), balance };
@@ -53,8 +61,9 @@ export class Channels {
         args: [sender, this.receiver, openBlock],
       });
       return { sender, openBlock, deposit, settleBlock: BigInt(settleBlock), closingBalance };
-    } catch {
-      return null;
+    } catch (err) {
+      if (err instanceof BaseError && err.walk((e) => e instanceof ContractFunctionRevertedError)) return null;
+      throw err; // the node did not answer: not a reason to think the channel is gone
     }
   }
 
@@ -136,7 +145,7 @@ export class Channels {
     if (allowance >= amount) return;
     progress('Confirm in your wallet that the channel contract may take the tokens.');
     const hash = await writeContract(this.client, {
-      account: sender, chain: null, address: this.token, abi: tokenAbi, functionName: 'approve',
+      account: sender, chain: this.chain, address: this.token, abi: tokenAbi, functionName: 'approve',
       args: [this.contract, amount],
     });
     await this.mined(hash, progress);
@@ -144,7 +153,7 @@ export class Channels {
 
   async send(sender, functionName, args, progress) {
     const hash = await writeContract(this.client, {
-      account: sender, chain: null, address: this.contract, abi: channelsAbi, functionName, args,
+      account: sender, chain: this.chain, address: this.contract, abi: channelsAbi, functionName, args,
     });
     return this.mined(hash, progress);
   }

@@ -5,7 +5,7 @@
 // payment into the page's data-* attributes; the chain and the channel API give the rest.
 import { formatUnits, parseUnits, getAddress } from 'viem';
 import { Channels } from './channel.js';
-import { signBalance, storePayment, forgetPayment } from './proof.js';
+import { signBalance, signedBy, storePayment, forgetPayment, readCookie, rememberSigned, signedHere } from './proof.js';
 
 const root = document.getElementById('rdn-paywall');
 const quote = readQuote(root.dataset);
@@ -17,6 +17,7 @@ let view = { step: 'loading' };
 let busy = '';
 let notice = '';
 let pollTimer;
+let generation = 0; // of refresh(): an older one finishing late must not overwrite a newer view
 
 function readQuote(d) {
   return {
@@ -31,17 +32,22 @@ function readQuote(d) {
     gatewayPath: d.gatewayPath.replace(/\/$/, ''),
     sender: d.sender ? getAddress(d.sender) : null,
     openBlock: d.openBlock ? Number(d.openBlock) : null,
+    senderBalance: d.senderBalance ? BigInt(d.senderBalance) : null,
   };
 }
 
 // ---- Reading the situation ----
 
 async function refresh() {
+  const mine = ++generation;
+  let next;
   try {
-    view = await situation();
+    next = await situation();
   } catch (err) {
-    view = { ...view, step: 'error', error: explain(err) };
+    next = { ...view, step: 'error', error: explain(err) };
   }
+  if (mine !== generation) return;
+  view = next;
   render();
   clearTimeout(pollTimer);
   // Steps that end by themselves, as blocks come: look again soon.
@@ -62,9 +68,18 @@ async function situation() {
   const v = { sender, token, block, channel: ch };
   if (!ch) return { ...v, step: 'open' };
   if (ch.settleBlock > 0n) return { ...v, step: 'closing' };
-  const server = await serverChannel(sender, ch.openBlock);
+  v.vouched = await vouchedBalance(sender, ch);
+  let server;
+  try {
+    server = await serverChannel(sender, ch.openBlock);
+  } catch (err) {
+    return { ...v, step: 'server-down', error: explain(err) };
+  }
   v.server = server;
   if (!server || !server.confirmed) return { ...v, step: 'confirming' };
+  // The server's balance is what the next payment adds to, and what a close pays it. Say so
+  // when it is more than this browser can vouch for.
+  v.unvouched = BigInt(server.balance) > v.vouched;
   if (server.state !== 'open') return { ...v, step: 'refused' };
   v.left = BigInt(server.confirmed_deposit) - BigInt(server.balance);
   if (v.left < quote.price) {
@@ -76,12 +91,40 @@ async function situation() {
 }
 
 // serverChannel is the receiver's view of a channel (its public part), or null while the
-// server has not seen it.
+// server has not seen it; it throws when the server does not answer.
 async function serverChannel(sender, openBlock) {
   const res = await fetch(`${quote.gatewayPath}/channels/${sender}/${openBlock}`, { cache: 'no-store' });
   if (res.status === 404) return null;
   if (!res.ok) throw new Error(`the server answered ${res.status} about the channel`);
   return res.json();
+}
+
+// vouchedBalance is the highest balance of the channel known to carry the sender's signature:
+// signed in this browser, or the server's last proof that the 402 mirrored into the cookies
+// (checked here, not trusted).
+async function vouchedBalance(sender, ch) {
+  const key = channelKey(sender, ch.openBlock);
+  let vouched = signedHere(key);
+  const b = quote.senderBalance;
+  if (quote.sender === sender && quote.openBlock === ch.openBlock && b !== null && b > vouched) {
+    const proof = { receiver: quote.receiver, openBlock: ch.openBlock, balance: b, contract: quote.contract };
+    if (await signedBy(sender, proof, readCookie('RDN-Balance-Signature'))) vouched = b;
+  }
+  return vouched;
+}
+
+function channelKey(sender, openBlock) {
+  return `${quote.contract}:${quote.receiver}:${sender}:${openBlock}`.toLowerCase();
+}
+
+// sign asks the wallet for the channel's balance proof, and remembers the balance.
+async function sign(balance) {
+  const ch = view.channel;
+  const signature = await signBalance(ethereum, view.sender, {
+    receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract,
+  });
+  rememberSigned(channelKey(view.sender, ch.openBlock), balance);
+  return signature;
 }
 
 // ---- Actions: each one runs from a button ----
@@ -117,12 +160,9 @@ const actions = {
   })),
 
   pay: () => act('Asking your wallet to sign the payment…', async () => {
-    const ch = view.channel;
     const balance = BigInt(view.server.balance) + quote.price;
-    const signature = await signBalance(ethereum, view.sender, {
-      receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract,
-    });
-    storePayment({ sender: view.sender, openBlock: ch.openBlock, balance, signature });
+    const signature = await sign(balance);
+    storePayment({ sender: view.sender, openBlock: view.channel.openBlock, balance, signature });
     busy = 'Payment signed. Loading the page…';
     render();
     location.reload();
@@ -133,9 +173,7 @@ const actions = {
     const ch = view.channel;
     const balance = BigInt(view.server.balance);
     progress('Sign the final balance in your wallet: it proves to the server that you ask for the close.');
-    const balanceSig = await signBalance(ethereum, view.sender, {
-      receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract,
-    });
+    const balanceSig = await sign(balance);
     progress('Asking the server for its closing signature…');
     const closingSig = await askClose(ch, balance, balanceSig);
     await channels.cooperativeClose(ch, balance, balanceSig, closingSig, progress);
@@ -144,7 +182,9 @@ const actions = {
   }),
 
   closeAlone: () => act('Asking to close without the server…', async (progress) => {
-    const balance = view.server ? BigInt(view.server.balance) : 0n;
+    // With the server down, close at what this browser can vouch for: if the receiver holds a
+    // proof for more, it submits it during the challenge period.
+    const balance = view.server ? BigInt(view.server.balance) : view.vouched;
     await channels.uncooperativeClose(view.channel, balance, progress);
     forgetPayment();
     notice = 'Close requested. After the challenge period you can settle and get the rest back.';
@@ -239,6 +279,11 @@ const steps = {
     ...topUpControls(),
     ...closeButtons(v),
   ],
+  'server-down': (v) => [
+    p(`The server does not answer (${v.error}). Your deposit is safe in the contract. Try again later, or close the channel without the server.`),
+    button('rdn-retry', 'Try again', refresh),
+    ...closeButtons(v),
+  ],
   refused: (v) => [
     p('The server no longer takes payments from this channel (it is being closed). Close it to get your unspent deposit back, then open a new one.'),
     ...closeButtons(v),
@@ -265,6 +310,7 @@ function closeButtons(v) {
     out.push(button('rdn-close', 'Close the channel', actions.close));
   }
   out.push(button('rdn-close-alone', 'Close without the server', actions.closeAlone, 'quiet'));
+  out.push(p('Closing pays the receiver what you spent and returns the rest at once. Without the server, the rest stays locked until a challenge period (hundreds of blocks) has passed; then you settle.', 'small'));
   return out;
 }
 
@@ -273,6 +319,9 @@ function render() {
   const panel = el('section', { class: 'rdn-panel', 'data-step': busy ? 'busy' : v.step, id: 'rdn-step' });
   panel.append(el('h2', {}, `Price: ${money(quote.price)}`));
   if (quote.flag && flagText[quote.flag]) panel.append(p(flagText[quote.flag], 'flag'));
+  if (v.unvouched && !busy) {
+    panel.append(p(`The server counts ${money(BigInt(v.server.balance))} as spent from this channel, more than this browser signed (${money(v.vouched)}). If you paid from another browser or device, that is expected. If not, do not pay: close the channel without the server.`, 'flag'));
+  }
   if (quote.status === 409) panel.append(p(`The payment stored in this browser could not be read (${quote.message}); pay again.`, 'flag'));
   if (v.sender) panel.append(facts(v));
   if (notice) panel.append(p(notice, 'notice'));
@@ -301,6 +350,7 @@ function facts(v) {
 function explain(err) {
   const code = err?.code ?? err?.cause?.code;
   if (code === 4001) return 'You declined in your wallet; nothing was signed or sent.';
+  if (code === 4902) return `Your wallet does not know network ${quote.chainId}; add it in the wallet (the site's operator gives its RPC address), then try again.`;
   return err?.shortMessage || err?.message || String(err);
 }
 

@@ -1,4 +1,5 @@
 // Balance proofs as µRaiden's servers verify them, and the cookies that carry them.
+import { encodePacked, keccak256, recoverAddress, isAddressEqual } from 'viem';
 
 // The legacy (v1) eth_signTypedData message µRaiden's paywall signed. The wallet hashes it as
 // keccak256(keccak256(types ‖ names) ‖ keccak256(values)) with no prefix, domain or chain id:
@@ -13,17 +14,51 @@ export function balanceProofTypedData({ receiver, openBlock, balance, contract }
   ];
 }
 
+// balanceProofHash is the hash the typed data above stands for (protocol.md §2).
+export function balanceProofHash({ receiver, openBlock, balance, contract }) {
+  const schema = keccak256(encodePacked(
+    ['string', 'string', 'string', 'string', 'string'],
+    ['string message_id', 'address receiver', 'uint32 block_created', 'uint192 balance', 'address contract'],
+  ));
+  const values = keccak256(encodePacked(
+    ['string', 'address', 'uint32', 'uint192', 'address'],
+    ['Sender balance proof signature', receiver, openBlock, balance, contract],
+  ));
+  return keccak256(encodePacked(['bytes32', 'bytes32'], [schema, values]));
+}
+
+// signedBy reports whether signature is sender's balance proof; false for anything malformed.
+export async function signedBy(sender, proof, signature) {
+  try {
+    return isAddressEqual(await recoverAddress({ hash: balanceProofHash(proof), signature }), sender);
+  } catch {
+    return false;
+  }
+}
+
 // signBalance asks the wallet to sign a balance: the wallet shows the message and the person
-// approves it or not. Nothing here signs on its own.
+// approves it or not. Nothing here signs on its own. A wallet that hashes the message another
+// way (as EIP-712 instead of the legacy format) would make a proof the server refuses; it is
+// caught here, before it is stored.
 export async function signBalance(ethereum, account, proof) {
   const signature = await ethereum.request({
     method: 'eth_signTypedData',
     params: [balanceProofTypedData(proof), account],
   });
-  if (typeof signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(signature)) {
-    throw new Error('the wallet returned no 65-byte signature');
+  if (typeof signature !== 'string' || !(await signedBy(account, proof, signature))) {
+    throw new Error('your wallet did not sign the payment in the legacy typed-data format this server needs (eth_signTypedData v1); try another wallet');
   }
   return signature;
+}
+
+// The highest balance this browser signed for each channel: what the page can vouch for when
+// the server reports a balance.
+export function rememberSigned(channelKey, balance) {
+  if (balance > signedHere(channelKey)) localStorage.setItem(`rdn-signed:${channelKey}`, balance.toString());
+}
+
+export function signedHere(channelKey) {
+  return BigInt(localStorage.getItem(`rdn-signed:${channelKey}`) ?? '0');
 }
 
 // The request cookies the server reads a payment from when a request carries no RDN-*
@@ -38,6 +73,14 @@ export function storePayment({ sender, openBlock, balance, signature }) {
 // forgetPayment removes a proof the server will never take again (its channel is closed).
 export function forgetPayment() {
   for (const name of cookieNames) setCookie(name, '', 0);
+}
+
+export function readCookie(name) {
+  for (const part of document.cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return '';
 }
 
 function setCookie(name, value, maxAge) {
