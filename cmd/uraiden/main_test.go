@@ -190,6 +190,8 @@ func TestConfigCheck(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "bad-prices.yaml"), []byte("default_price: 0\nrules:\n  - name: broken\n    path: \"/a(\"\n    price: 1\n"), 0o600)
+	openKey := filepath.Join(dir, "open.key")
+	os.WriteFile(openKey, []byte(strings.Repeat("ab", 32)), 0o644)
 	for _, tc := range []struct{ yaml, want string }{
 		{"log:\n  levle: info\n", "invalid keys: levle"},
 		{"nosuch: 1\n", "invalid keys: nosuch"},
@@ -202,6 +204,10 @@ func TestConfigCheck(t *testing.T) {
 		{"chain:\n  min_receiver_eth: lots\n", "chain.min_receiver_eth"},
 		{"authz:\n  listen: nowhere\n", "authz.listen"},
 		{"pricing:\n  file: " + filepath.Join(dir, "bad-prices.yaml") + "\n", `rule 1 "broken": path`},
+		{"receiver:\n  key_file: " + openKey + "\n", "receiver.key_file: " + openKey + " is readable by group or others"},
+		{"authz:\n  tls:\n    cert_file: server.crt\n", "authz.tls: cert_file needs key_file"},
+		{"admin:\n  tls:\n    cert_file: /nonexistent.crt\n    key_file: /nonexistent.key\n", "admin.tls: TLS file: stat /nonexistent.crt"},
+		{"authz:\n  max_request_bytes: 1000\n", "authz.max_request_bytes: must be between"},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o600)
