@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,33 +18,16 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/internal/servertest"
 )
 
 // repoRoot holds config.yaml and prices.yaml; the configuration's relative paths are
 // relative to the working directory, as for a user running the README's commands there.
 var repoRoot, _ = filepath.Abs("../..")
 
-// syncBuffer is written by a running command and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // run executes the CLI in-process with the repository's config.yaml and returns its output.
 func run(ctx context.Context, args ...string) (string, error) {
-	var out syncBuffer
+	var out servertest.SyncBuffer
 	err := execute(ctx, &out, args...)
 	return out.String(), err
 }
@@ -89,7 +71,7 @@ func rpc(t *testing.T, url, method string, params ...any) string {
 func TestDevchainCommand(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out servertest.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- execute(ctx, &out, "devchain", "--listen", addr, "--accounts", "2") }()
 	defer func() {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/base64"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,24 +35,6 @@ import (
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
 )
-
-// lockedBuffer collects what the server logs from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // secretForms are the ways a secret could be printed: the key's hex (case-insensitive, so
 // with or without 0x and in any case), its scalar in decimal (what %v of an
@@ -108,12 +88,12 @@ func TestReceiverKeyNeverLeaks(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs servertest.SyncBuffer
 	debug := &slog.HandlerOptions{Level: slog.LevelDebug}
 	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(&logs, debug), slog.NewJSONHandler(&logs, debug)))
 
 	// The detector works: a key logged by mistake is found, in either format.
-	var control lockedBuffer
+	var control servertest.SyncBuffer
 	slog.New(slog.NewMultiHandler(slog.NewTextHandler(&control, nil), slog.NewJSONHandler(&control, nil))).Info("oops", "key", receiverKey)
 	if len(leaked(control.String(), forms)) == 0 {
 		t.Fatalf("the detector misses a logged key: %s", control.String())
