@@ -238,7 +238,10 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := readCloseRequest(w, r)
-	if err != nil {
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "the body is over %d bytes", tooLarge.Limit)
+		return
+	} else if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
@@ -291,10 +294,14 @@ func (s *Server) closeFailed(w http.ResponseWriter, id ledger.ChannelID, err err
 	}
 }
 
+// maxCloseBody bounds the close request's body: a balance and a signature take under 300
+// bytes; the rest is room for clients' whitespace and form encoding.
+const maxCloseBody = 64 << 10
+
 // readCloseRequest reads a JSON body, or a form as µRaiden's Python client sent it.
 func readCloseRequest(w http.ResponseWriter, r *http.Request) (closeRequest, error) {
 	var req closeRequest
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCloseBody))
 	if err != nil {
 		return req, fmt.Errorf("read the body: %w", err)
 	}

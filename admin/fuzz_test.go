@@ -37,7 +37,7 @@ func FuzzReadCloseRequest(f *testing.F) {
 		if req.Signature == "" {
 			t.Fatal("accepted a request without balance_signature")
 		}
-		if len(body) > 64<<10 {
+		if len(body) > maxCloseBody {
 			t.Fatalf("accepted a %d-byte body", len(body))
 		}
 		if strings.HasPrefix(contentType, "application/x-www-form-urlencoded") {

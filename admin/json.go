@@ -51,8 +51,12 @@ func (a *amount) UnmarshalJSON(data []byte) error {
 
 var errAmount = errors.New("must be a non-negative integer below 2^192, in decimal")
 
+// maxAmountDigits bounds an amount's length before it is parsed: 2^192 has 58 digits, and
+// big.Int parses decimal in quadratic time (seconds for a megabyte of digits).
+const maxAmountDigits = 78
+
 func parseAmount(text string) (*big.Int, error) {
-	if text == "" || strings.TrimLeft(text, "0123456789") != "" {
+	if text == "" || len(text) > maxAmountDigits || strings.TrimLeft(text, "0123456789") != "" {
 		return nil, errAmount
 	}
 	v, ok := new(big.Int).SetString(text, 10)

@@ -2,7 +2,9 @@ package admin_test
 
 import (
 	"context"
+	"fmt"
 	"math/big"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,30 +154,17 @@ func TestNotReadyWithoutDisputeFunds(t *testing.T) {
 	}
 }
 
-func TestPProfNeedsTheToken(t *testing.T) {
-	h := newHarness(t, func(c *config.Config) { c.Admin.PProf = true })
-	h.start()
-	if r := h.do("GET", "/debug/pprof/", "", ""); r.status != 401 {
-		t.Errorf("pprof without the token: %d", r.status)
-	}
-	r := h.do("GET", "/debug/pprof/", testToken, "")
-	if r.status != 200 || !strings.Contains(string(r.body), "goroutine") {
-		t.Errorf("pprof index: %d", r.status)
-	}
-	if r := h.do("GET", "/debug/pprof/cmdline", testToken, ""); r.status != 200 {
-		t.Errorf("pprof cmdline: %d", r.status)
-	}
-}
-
-// Without a token every operator endpoint is refused, also on loopback; what a paying client
-// needs still works. The API follows its prefix.
-func TestWithoutTokenOperatorEndpointsAreRefused(t *testing.T) {
+// bareAdmin serves an admin server under prefix on a ledger holding one channel of deposit
+// 50, with no chain behind it: enough for everything that neither signs nor reads the
+// chain. It returns the server's base URL and the channel.
+func bareAdmin(t *testing.T, prefix string, edit func(*admin.Config)) (string, ledger.ChannelID) {
+	t.Helper()
 	l, err := ledger.Open(ledger.Options{Dir: filepath.Join(t.TempDir(), "ledger"),
 		Identity: ledger.Identity{ChainID: 1337, Contract: common.HexToAddress("0xc0"), Receiver: common.HexToAddress("0xee")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { l.Close() })
 	id := ledger.ChannelID{Sender: common.HexToAddress("0xa1"), OpenBlock: 7}
 	err = l.Apply(context.Background(), ledger.Update{
 		Events: []ledger.Event{{Kind: ledger.Created, Channel: id, Block: 7, Amount: big.NewInt(50)}},
@@ -184,22 +173,76 @@ func TestWithoutTokenOperatorEndpointsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.New(admin.Config{
-		Listen: "127.0.0.1:0", Prefix: "/pay/api/", Ledger: l,
+	cfg := admin.Config{
+		Listen: "127.0.0.1:0", Prefix: prefix, Ledger: l,
 		SignClosing: func(proof.Closing) (proof.Signature, error) { return proof.Signature{}, nil },
 		Chain: admin.NewChainView(func(context.Context) (uint64, error) { return 9, nil },
 			func(context.Context) (*big.Int, error) { return big.NewInt(0), nil }, time.Second),
 		Ready: func() error { return nil },
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := admin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close(context.Background())
-	base := "http://" + srv.Addr()
-	for _, p := range []string{"/pay/api/stats", "/pay/api/channels", "/pay/api/channels/" + id.Sender.Hex()} {
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	return "http://" + srv.Addr(), id
+}
+
+// operatorPaths are every endpoint that needs the operator token, pprof's included.
+func operatorPaths(prefix string, id ledger.ChannelID) []string {
+	return []string{
+		prefix + "/stats", prefix + "/channels", prefix + "/channels/" + id.Sender.Hex(), "/metrics",
+		"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile", "/debug/pprof/symbol",
+		"/debug/pprof/trace", "/debug/pprof/heap", "/debug/pprof/goroutine?debug=2",
+	}
+}
+
+// Every operator endpoint, /metrics and each pprof one included, refuses a request without
+// the token (401) or with a wrong one (403) and answers the token; pprof is not served
+// unless enabled.
+func TestEveryOperatorEndpointNeedsTheToken(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("m 1\n")) })
+	base, id := bareAdmin(t, "/api/1", func(c *admin.Config) {
+		c.OperatorToken, c.PProf, c.Metrics = testToken, true, metrics
+	})
+	for _, p := range operatorPaths("/api/1", id) {
+		if r := do(t, "GET", base+p, "", ""); r.status != 401 || r.header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s without a token: %d", p, r.status)
+		}
+		for _, wrong := range []string{testToken + "x", testToken[:len(testToken)-1], strings.ToUpper(testToken)} {
+			if r := do(t, "GET", base+p, wrong, ""); r.status != 403 {
+				t.Errorf("%s with the wrong token %q: %d", p, wrong, r.status)
+			}
+		}
+		if strings.Contains(p, "/profile") || strings.Contains(p, "/trace") {
+			continue // they would record for 30 s; the refusals are what matters here
+		}
+		if r := do(t, "GET", base+p, testToken, ""); r.status != 200 {
+			t.Errorf("%s with the token: %d %.200s", p, r.status, r.body)
+		}
+	}
+	r := do(t, "GET", base+"/debug/pprof/", testToken, "")
+	if !strings.Contains(string(r.body), "goroutine") {
+		t.Errorf("pprof index: %.200s", r.body)
+	}
+	base, _ = bareAdmin(t, "/api/1", func(c *admin.Config) { c.OperatorToken = testToken })
+	if r := do(t, "GET", base+"/debug/pprof/cmdline", testToken, ""); r.status != 404 {
+		t.Errorf("pprof served without admin.pprof: %d", r.status)
+	}
+}
+
+// Without a token every operator endpoint is refused, also on loopback; what a paying client
+// needs still works. The API follows its prefix.
+func TestWithoutTokenOperatorEndpointsAreRefused(t *testing.T) {
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("m 1\n")) })
+	base, id := bareAdmin(t, "/pay/api/", func(c *admin.Config) { c.PProf, c.Metrics = true, metrics })
+	for _, p := range operatorPaths("/pay/api", id) {
 		for _, token := range []string{"", testToken} {
 			r := do(t, "GET", base+p, token, "")
 			if r.status != 403 || !strings.Contains(r.errorText(t), "no admin token") {
@@ -213,5 +256,35 @@ func TestWithoutTokenOperatorEndpointsAreRefused(t *testing.T) {
 	}
 	if r := do(t, "GET", base+"/api/1/stats", "", ""); r.status != 404 {
 		t.Errorf("the default prefix answers under another prefix: %d", r.status)
+	}
+}
+
+// Headers over the admin server's limit are answered 431 and a cooperative close's body
+// over its limit 413, before anything is parsed.
+func TestAdminSizeLimits(t *testing.T) {
+	base, id := bareAdmin(t, "/api/1", nil)
+	get := func(header int) int {
+		req, _ := http.NewRequest("GET", base+"/healthz", nil)
+		req.Header.Set("X-Padding", strings.Repeat("p", header))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(8 << 10); got != 200 {
+		t.Errorf("an 8 KiB header: %d", got)
+	}
+	if got := get(128 << 10); got != 431 {
+		t.Errorf("a 128 KiB header: %d, want 431", got)
+	}
+	channel := fmt.Sprintf("%s/api/1/channels/%s/%d", base, id.Sender.Hex(), id.OpenBlock)
+	body := `{"balance": 1, "balance_signature": "0x` + strings.Repeat("ab", 65) + `"}`
+	if r := do(t, "DELETE", channel, "", body+strings.Repeat(" ", 64<<10)); r.status != 413 || !strings.Contains(r.errorText(t), "over") {
+		t.Errorf("a 64 KiB close body: %d %s", r.status, r.body)
+	}
+	if r := do(t, "DELETE", channel, "", `{"balance": "`+strings.Repeat("0", 100)+`1", "balance_signature": "0x00"}`); r.status != 400 {
+		t.Errorf("a 101-digit balance: %d %s", r.status, r.body)
 	}
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,8 @@ type Config struct {
 	OperatorToken string
 	// PProf serves net/http/pprof under /debug/pprof/ (operator only).
 	PProf bool
+	// TLS, when set, serves HTTPS; with ClientCAs, only to clients with a certificate.
+	TLS *tls.Config
 
 	Receiver     common.Address
 	Contract     common.Address
@@ -86,6 +89,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
+		TLSConfig:         cfg.TLS,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second, // pprof's profile runs 30s by default
@@ -94,6 +99,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// maxHeaderBytes bounds a request's headers (431 above). The API's requests carry a bearer
+// token and a few standard headers; net/http's default of 1 MiB is room only for abuse.
+const maxHeaderBytes = 64 << 10
 
 // CheckPrefix reports whether p can mount the API: a path of letters, digits and - _ . /
 // starting with / (a trailing / is ignored), other than the root and the probe paths.
@@ -149,12 +158,17 @@ func (s *Server) Start() error {
 	}
 	s.listener = l
 	go func() {
-		if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if s.cfg.TLS != nil {
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("admin server stopped", "err", err)
 		}
 	}()
 	s.log.Info("serving the admin API", "http", l.Addr().String(), "api", s.cfg.Prefix,
-		"operator_token", s.tokenHash != nil, "pprof", s.cfg.PProf)
+		"operator_token", s.tokenHash != nil, "pprof", s.cfg.PProf, "tls", s.cfg.TLS != nil,
+		"client_certificates", s.cfg.TLS != nil && s.cfg.TLS.ClientCAs != nil)
 	return nil
 }
 

@@ -117,16 +117,25 @@ func malformed(header, format string, args ...any) error {
 // signature header, from the cookies the browser paywall sets. It returns nil without a
 // signature: the client has not paid, it gets a quote.
 func readPayment(headers map[string]string) (*paymentHeaders, error) {
+	if err := checkLengths(headers); err != nil {
+		return nil, err
+	}
 	if err := checkRepeated(headers); err != nil {
 		return nil, err
 	}
 	source := headerSource(headers)
 	if _, ok := headers[lower(HeaderBalanceSignature)]; !ok {
-		cookies := cookieSource(headers["cookie"])
-		if _, ok := cookies(HeaderBalanceSignature); !ok {
+		values := cookieValues(headers["cookie"])
+		if err := checkLengths(values); err != nil {
+			return nil, err
+		}
+		if _, ok := values[lower(HeaderBalanceSignature)]; !ok {
 			return nil, nil
 		}
-		source = cookies
+		source = func(name string) (string, bool) {
+			v, ok := values[lower(name)]
+			return v, ok
+		}
 	}
 	for _, name := range []string{HeaderContractAddress, HeaderReceiverAddress} {
 		if v, ok := source(name); ok && !common.IsHexAddress(v) {
@@ -196,9 +205,16 @@ func readBalance(source func(string) (string, bool)) (*big.Int, error) {
 
 var maxUint192 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 192), big.NewInt(1))
 
+// maxAmountDigits bounds an amount's length before it is parsed: 2^192 has 58 digits, and
+// big.Int parses decimal in quadratic time.
+const maxAmountDigits = 78
+
 func parseAmount(header, text string) (*big.Int, error) {
 	if text == "" || strings.TrimLeft(text, "0123456789") != "" {
 		return nil, malformed(header, "not a non-negative integer: %q", text)
+	}
+	if len(text) > maxAmountDigits {
+		return nil, malformed(header, "out of range: %d digits", len(text))
 	}
 	v, ok := new(big.Int).SetString(text, 10)
 	if !ok || v.Cmp(maxUint192) > 0 {
@@ -253,8 +269,24 @@ func canonical(key string) string {
 	return strings.Join(parts, "-")
 }
 
-// cookieSource reads the cookies the paywall sets, by their RDN-* names.
-func cookieSource(line string) func(string) (string, bool) {
+// maxProofValue bounds each RDN-* header and cookie, checked before any is parsed: the
+// longest legitimate value is a signature's 132 characters (Envoy joins a repeated
+// header's values with commas, which leaves room for a few repeats), and parsing costs more
+// than the length (a decimal balance's, quadratically).
+const maxProofValue = 1024
+
+// checkLengths refuses an RDN-* value over maxProofValue, without quoting it.
+func checkLengths(values map[string]string) error {
+	for key, v := range values {
+		if len(v) > maxProofValue && strings.HasPrefix(key, "rdn-") {
+			return malformed(canonical(key), "%d bytes long, over the limit of %d", len(v), maxProofValue)
+		}
+	}
+	return nil
+}
+
+// cookieValues reads the cookies the paywall sets, by their lower-cased RDN-* names.
+func cookieValues(line string) map[string]string {
 	values := map[string]string{}
 	if line != "" {
 		cookies, err := http.ParseCookie(line)
@@ -268,10 +300,7 @@ func cookieSource(line string) func(string) (string, bool) {
 			}
 		}
 	}
-	return func(name string) (string, bool) {
-		v, ok := values[lower(name)]
-		return v, ok
-	}
+	return values
 }
 
 func lenientCookies(line string) []*http.Cookie {

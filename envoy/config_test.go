@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -339,5 +341,59 @@ func TestEnvoyValidationCatchesMistakes(t *testing.T) {
 	b := &bootstrapv3.Bootstrap{}
 	if err := protojson.Unmarshal(js, b); err != nil || b.ValidateAll() != nil {
 		t.Errorf("the bootstrap alone should pass: %v", err)
+	}
+}
+
+// The mTLS transport sockets the README documents fit envoy.yaml's clusters: with them
+// added, the bootstrap still validates, and each cluster presents a client certificate,
+// verifies uraiden's against a CA and a name, and the gRPC one negotiates h2.
+func TestMTLSTransportSockets(t *testing.T) {
+	var sockets map[string]any
+	data, err := os.ReadFile("mtls-transport-sockets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &sockets); err != nil {
+		t.Fatal(err)
+	}
+	var bootstrap map[string]any
+	if data, err = os.ReadFile("envoy.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(data, &bootstrap); err != nil {
+		t.Fatal(err)
+	}
+	added := 0
+	for _, cl := range bootstrap["static_resources"].(map[string]any)["clusters"].([]any) {
+		cluster := cl.(map[string]any)
+		if socket, ok := sockets[cluster["name"].(string)]; ok {
+			cluster["transport_socket"] = socket
+			added++
+		}
+	}
+	if added != len(sockets) || added != 2 {
+		t.Fatalf("%d of %d sockets match a cluster of envoy.yaml", added, len(sockets))
+	}
+	data, err = yaml.Marshal(bootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseEnvoy(data)
+	if err != nil {
+		t.Fatalf("envoy.yaml with the mTLS sockets: %v", err)
+	}
+	for _, name := range []string{"uraiden", "uraiden_admin"} {
+		ctx := &tlsv3.UpstreamTlsContext{}
+		if err := cluster(t, c, name).GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		common := ctx.GetCommonTlsContext()
+		validation := common.GetValidationContext()
+		if len(common.GetTlsCertificates()) != 1 || validation.GetTrustedCa().GetFilename() == "" || len(validation.GetMatchTypedSubjectAltNames()) == 0 {
+			t.Errorf("%s: a client certificate, a trusted CA and a name to match are needed: %v", name, common)
+		}
+		if h2 := slices.Contains(common.GetAlpnProtocols(), "h2"); h2 != (name == "uraiden") {
+			t.Errorf("%s: ALPN %v: h2 for gRPC only", name, common.GetAlpnProtocols())
+		}
 	}
 }

@@ -16,14 +16,19 @@ func newConfigCmd(a *app) *cobra.Command {
 	cfg.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration file, environment and flags; exit non-zero on any error",
-		Long: `Validates the whole configuration as the service would load it, and the price table
-it names: unknown keys, values out of range, malformed addresses, regular expressions and
-price expressions that do not compile are all reported, each with its rule and line, and the
-command exits 1.`,
+		Long: `Validates the whole configuration as the service would load it, and the files it
+names: unknown keys, values out of range, malformed addresses, regular expressions and price
+expressions that do not compile are all reported, each with its rule and line, and the
+command exits 1. So are key, password and token files that are missing or readable by group
+or others (chmod 600 them), and TLS certificates and keys (authz.tls, admin.tls) that are
+missing, do not match or do not parse.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationConfigRequired: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// PersistentPreRunE already loaded and validated the configuration.
+			if err := a.cfg.CheckFiles(); err != nil {
+				return err
+			}
 			table, err := pricing.Load(a.cfg.Pricing.File)
 			if err != nil {
 				return fmt.Errorf("price table: %w", err)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,33 +18,16 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/internal/servertest"
 )
 
 // repoRoot holds config.yaml and prices.yaml; the configuration's relative paths are
 // relative to the working directory, as for a user running the README's commands there.
 var repoRoot, _ = filepath.Abs("../..")
 
-// syncBuffer is written by a running command and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // run executes the CLI in-process with the repository's config.yaml and returns its output.
 func run(ctx context.Context, args ...string) (string, error) {
-	var out syncBuffer
+	var out servertest.SyncBuffer
 	err := execute(ctx, &out, args...)
 	return out.String(), err
 }
@@ -89,7 +71,7 @@ func rpc(t *testing.T, url, method string, params ...any) string {
 func TestDevchainCommand(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out servertest.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- execute(ctx, &out, "devchain", "--listen", addr, "--accounts", "2") }()
 	defer func() {
@@ -190,6 +172,8 @@ func TestConfigCheck(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "bad-prices.yaml"), []byte("default_price: 0\nrules:\n  - name: broken\n    path: \"/a(\"\n    price: 1\n"), 0o600)
+	openKey := filepath.Join(dir, "open.key")
+	os.WriteFile(openKey, []byte(strings.Repeat("ab", 32)), 0o644)
 	for _, tc := range []struct{ yaml, want string }{
 		{"log:\n  levle: info\n", "invalid keys: levle"},
 		{"nosuch: 1\n", "invalid keys: nosuch"},
@@ -202,6 +186,10 @@ func TestConfigCheck(t *testing.T) {
 		{"chain:\n  min_receiver_eth: lots\n", "chain.min_receiver_eth"},
 		{"authz:\n  listen: nowhere\n", "authz.listen"},
 		{"pricing:\n  file: " + filepath.Join(dir, "bad-prices.yaml") + "\n", `rule 1 "broken": path`},
+		{"receiver:\n  key_file: " + openKey + "\n", "receiver.key_file: " + openKey + " is readable by group or others"},
+		{"authz:\n  tls:\n    cert_file: server.crt\n", "authz.tls: cert_file needs key_file"},
+		{"admin:\n  tls:\n    cert_file: /nonexistent.crt\n    key_file: /nonexistent.key\n", "admin.tls: TLS file: stat /nonexistent.crt"},
+		{"authz:\n  max_request_bytes: 1000\n", "authz.max_request_bytes: must be between"},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o600)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/uraiden/uraiden/internal/servertest"
 )
 
 // `uraiden get` pays for /echofix/foo through the gateway of a running `uraiden serve` and
@@ -18,7 +20,7 @@ func TestGetAndChannelCommands(t *testing.T) {
 	rpcAddr, gatewayAddr := freeAddr(t), freeAddr(t)
 	t.Setenv("URAIDEN_DEVCHAIN_LISTEN", rpcAddr)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out servertest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- execute(ctx, &out, "serve", "--listen", freeAddr(t), "--admin-listen", freeAddr(t),

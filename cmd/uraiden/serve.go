@@ -28,6 +28,10 @@ carry the sender's balance proof. Everything else needs the operator token (admi
 admin.token_file or URAIDEN_ADMIN_TOKEN) as "Authorization: Bearer <token>", and is
 refused when none is configured.
 
+authz.tls and admin.tls serve TLS with a certificate and key (re-read when they change)
+and, with client_ca_file, require client certificates that CA signed (mTLS). A CheckRequest
+over authz.max_request_bytes is refused with RESOURCE_EXHAUSTED.
+
 Without chain.rpc_url it runs on the embedded dev chain (see 'uraiden devchain'), whose
 ledger is new at every start.`,
 		Args: cobra.NoArgs,

@@ -64,7 +64,7 @@ func TestServeWithGrpcurlThenBackup(t *testing.T) {
 	t.Setenv("URAIDEN_DEVCHAIN_LISTEN", freeAddr(t))
 	t.Setenv("URAIDEN_ADMIN_TOKEN", "serve-test-token-0123")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out servertest.SyncBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- execute(ctx, &out, "serve", "--listen", addr, "--admin-listen", adminAddr, "--ledger-dir", dataDir)

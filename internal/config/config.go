@@ -22,6 +22,7 @@ import (
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/internal/tlsconf"
 )
 
 // Config is the whole configuration. Field tags are the YAML keys.
@@ -60,7 +61,31 @@ type Authz struct {
 	// HTTPListen serves the same decisions over plain HTTP, for Envoy's http_service and
 	// forward-auth proxies (Caddy, Traefik); empty serves none.
 	HTTPListen string `mapstructure:"http_listen"`
+	// MaxRequestBytes bounds a CheckRequest (gRPC) and an HTTP check's headers.
+	MaxRequestBytes int `mapstructure:"max_request_bytes"`
+	// TLS secures both listeners.
+	TLS TLS `mapstructure:"tls"`
 }
+
+// Bounds of Authz.MaxRequestBytes. Envoy's headers are limited to 60 KiB by default
+// (max_request_headers_kb), so a lower bound would refuse requests Envoy lets through; the
+// upper one keeps a single request from taking a sizeable share of memory.
+const (
+	DefaultMaxRequestBytes = 1 << 20
+	MinMaxRequestBytes     = 64 << 10
+	MaxMaxRequestBytes     = 64 << 20
+)
+
+// TLS names a listener's certificate, its key and, for mTLS, the CA client certificates
+// must chain to; all empty serves plain TCP.
+type TLS struct {
+	CertFile     string `mapstructure:"cert_file"`
+	KeyFile      string `mapstructure:"key_file"`
+	ClientCAFile string `mapstructure:"client_ca_file"`
+}
+
+// Files converts to what tlsconf loads.
+func (t TLS) Files() tlsconf.Files { return tlsconf.Files(t) }
 
 // Admin configures the HTTP admin server: the /api/1 API, probes, metrics and pprof.
 type Admin struct {
@@ -73,6 +98,7 @@ type Admin struct {
 	Token     string `mapstructure:"token"`
 	TokenFile string `mapstructure:"token_file"`
 	PProf     bool   `mapstructure:"pprof"`
+	TLS       TLS    `mapstructure:"tls"`
 }
 
 // MinTokenLength is the shortest operator token accepted.
@@ -155,7 +181,7 @@ type DevChain struct {
 func Default() Config {
 	return Config{
 		Log:     Log{Level: "info", Format: "text"},
-		Authz:   Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1"},
+		Authz:   Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1", MaxRequestBytes: DefaultMaxRequestBytes},
 		Admin:   Admin{Listen: "127.0.0.1:9002"},
 		Pricing: Pricing{File: "prices.yaml"},
 		Ledger:  Ledger{Dir: "data", MinFreeMB: 256},
@@ -181,12 +207,20 @@ func New() *viper.Viper {
 	if err := mapstructure.Decode(Default(), &defaults); err != nil {
 		panic(err)
 	}
-	for section, values := range defaults {
-		for key, value := range values.(map[string]any) {
-			v.SetDefault(section+"."+key, value)
-		}
-	}
+	setDefaults(v, "", defaults)
 	return v
+}
+
+// setDefaults sets every leaf of a decoded configuration as a default, sections within
+// sections (authz.tls.cert_file) included.
+func setDefaults(v *viper.Viper, prefix string, values map[string]any) {
+	for key, value := range values {
+		if nested, ok := value.(map[string]any); ok {
+			setDefaults(v, prefix+key+".", nested)
+			continue
+		}
+		v.SetDefault(prefix+key, value)
+	}
 }
 
 // Load reads the file (if path is not empty), merges environment and flags, and validates.
@@ -234,6 +268,12 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Authz.GatewayPath, "/") {
 		bad("authz.gateway_path", "must start with /, got %q", c.Authz.GatewayPath)
+	}
+	if n := c.Authz.MaxRequestBytes; n < MinMaxRequestBytes || n > MaxMaxRequestBytes {
+		bad("authz.max_request_bytes", "must be between %d (Envoy's default header limit is 60 KiB) and %d, got %d", MinMaxRequestBytes, MaxMaxRequestBytes, n)
+	}
+	if err := c.Authz.TLS.Files().Validate(); err != nil {
+		bad("authz.tls", "%v", err)
 	}
 	c.validateAdmin(bad)
 	if c.Pricing.File == "" {
@@ -317,6 +357,39 @@ func (c Config) validateAdmin(bad func(key, format string, args ...any)) {
 	if a.Token != "" && len(a.Token) < MinTokenLength {
 		bad("admin.token", "must be at least %d characters", MinTokenLength)
 	}
+	if err := a.TLS.Files().Validate(); err != nil {
+		bad("admin.tls", "%v", err)
+	}
+}
+
+// CheckFiles reads what the configuration names besides the price table, as serve would
+// at start, and returns every problem together: the receiver's key and password files and
+// the admin token file (each readable by its owner only), and the TLS certificates and
+// keys. Validate checks values only; this touches the disk.
+func (c Config) CheckFiles() error {
+	var errs []error
+	for _, f := range []struct{ key, path string }{
+		{"receiver.key_file", c.Receiver.KeyFile}, {"receiver.password_file", c.Receiver.PasswordFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := keys.ReadPrivate(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.key, err))
+		}
+	}
+	if _, err := c.Admin.OperatorToken(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, t := range []struct {
+		key   string
+		files TLS
+	}{{"authz.tls", c.Authz.TLS}, {"admin.tls", c.Admin.TLS}} {
+		if _, err := tlsconf.Server(t.files.Files(), nil); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", t.key, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // MinReceiverWei parses MinReceiverETH (a decimal number of ETH) into wei.

@@ -8,7 +8,8 @@
 // Like the Envoy route uraiden's README recommends, it forwards only
 // <prefix>/channels/<sender>/<open_block> (a channel's public view and the cooperative
 // close) and <prefix>/paywall/<asset> (the browser paywall's script and style) to the admin
-// server, without authorization.
+// server, without authorization; like the authorization service, the admin server is asked
+// in-process, so that the gateway needs none of its TLS settings.
 package gateway
 
 import (
@@ -42,9 +43,9 @@ type Config struct {
 	Authz  Checker
 	// Upstream receives allowed requests; nil serves the built-in demo upstream.
 	Upstream *url.URL
-	// Admin is the admin server's base URL and APIPrefix where it mounts /api/1; with Admin
+	// Admin is the admin server's handler and APIPrefix where it mounts /api/1; with Admin
 	// nil no request reaches it.
-	Admin     *url.URL
+	Admin     http.Handler
 	APIPrefix string
 	Logger    *slog.Logger
 }
@@ -56,9 +57,13 @@ type Gateway struct {
 	srv      *http.Server
 	demo     *http.Server // the demo upstream, when no upstream is configured
 	upstream *httputil.ReverseProxy
-	admin    *httputil.ReverseProxy
+	admin    http.Handler
 	adminRe  *regexp.Regexp
 }
+
+// MaxHeaderBytes bounds a request's headers as Envoy's default max_request_headers_kb (60)
+// does; larger ones are answered 431 without reaching the authorization service.
+const MaxHeaderBytes = 60 << 10
 
 // Start listens and serves.
 func Start(cfg Config) (*Gateway, error) {
@@ -75,7 +80,7 @@ func Start(cfg Config) (*Gateway, error) {
 	}
 	g.upstream = proxy(cfg.Upstream, cfg.Logger)
 	if cfg.Admin != nil {
-		g.admin = proxy(cfg.Admin, cfg.Logger)
+		g.admin = cfg.Admin
 		g.adminRe = regexp.MustCompile("^" + regexp.QuoteMeta(strings.TrimRight(cfg.APIPrefix, "/")) + "/(channels/[^/]+/[^/]+|paywall/[^/]+)$")
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
@@ -84,7 +89,7 @@ func Start(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway listen: %w", err)
 	}
 	g.listener = l
-	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
+	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
 	go func() {
 		if err := g.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("gateway stopped", "err", err)

@@ -93,3 +93,24 @@ func TestDenied(t *testing.T) {
 		t.Errorf("%d %v %q", resp.StatusCode, resp.Header, body)
 	}
 }
+
+// Headers over Envoy's default limit are refused (431) before the authorization service is
+// asked; headers under it pass.
+func TestHeaderLimit(t *testing.T) {
+	c, g := serve(t, &authv3.CheckResponse{HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+		Status: &typev3.HttpStatus{Code: typev3.StatusCode_PaymentRequired},
+	}}})
+	for size, want := range map[int]int{MaxHeaderBytes / 2: 402, 2 * MaxHeaderBytes: 431} {
+		c.got = nil
+		req, _ := http.NewRequest(http.MethodGet, g.URL()+"/echofix/foo", nil)
+		req.Header.Set("RDN-Balance", strings.Repeat("9", size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 431) != (c.got == nil) {
+			t.Errorf("a %d-byte header: %d (checked: %v), want %d", size, resp.StatusCode, c.got != nil, want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ var ErrPermissions = errors.New("readable by group or others (chmod 600 it)")
 
 // Load reads a private key. passwordFile is needed for a JSON keystore and ignored otherwise.
 func Load(path, passwordFile string) (*ecdsa.PrivateKey, error) {
-	data, err := readPrivate(path)
+	data, err := ReadPrivate(path)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func Load(path, passwordFile string) (*ecdsa.PrivateKey, error) {
 		if passwordFile == "" {
 			return nil, fmt.Errorf("key file %s is a keystore: a password file is needed", path)
 		}
-		password, err := readPrivate(passwordFile)
+		password, err := ReadPrivate(passwordFile)
 		if err != nil {
 			return nil, err
 		}
@@ -48,17 +48,20 @@ func Load(path, passwordFile string) (*ecdsa.PrivateKey, error) {
 	return key, nil
 }
 
-func readPrivate(path string) ([]byte, error) {
+// ReadPrivate reads a file that holds a secret (a key, a password, a token), refusing it
+// with ErrPermissions when group or others can read it: a secret others can read is no
+// longer one, and refusing it at start beats finding out later.
+func ReadPrivate(path string) ([]byte, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("key file: %w", err)
+		return nil, fmt.Errorf("secret file: %w", err)
 	}
 	if info.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is %w", path, ErrPermissions)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("key file: %w", err)
+		return nil, fmt.Errorf("secret file: %w", err)
 	}
 	return data, nil
 }

@@ -1,7 +1,12 @@
 package keys
 
 import (
+	"crypto/ecdsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,5 +81,48 @@ func TestErrorsDoNotLeakKey(t *testing.T) {
 	_, err := Load(write(t, "key", bad, 0o600), "")
 	if err == nil || strings.Contains(err.Error(), hexKey[:20]) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A Secret shows Redacted wherever it is printed: every fmt verb, inside exported and
+// unexported fields and behind pointers, slog's text and JSON handlers, encoding/json.
+func TestSecretIsRedacted(t *testing.T) {
+	priv, _ := crypto.HexToECDSA(hexKey)
+	s := NewSecret(priv)
+	if s.Reveal() != priv || NewSecret("x").Reveal() != "x" || (Secret[string]{}).Reveal() != "" {
+		t.Fatal("Reveal does not return the value")
+	}
+	type holder struct {
+		Exported Secret[*ecdsa.PrivateKey]
+		hidden   Secret[*ecdsa.PrivateKey]
+	}
+	h := holder{s, s}
+	var out strings.Builder
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		fmt.Fprintf(&out, verb+"|", s)
+		fmt.Fprintf(&out, verb+"|", h)
+		fmt.Fprintf(&out, verb+"|", &h)
+		fmt.Fprintf(&out, verb+"|", []any{s})
+	}
+	out.WriteString(fmt.Errorf("wrapped: %w", errors.New(s.String())).Error())
+	data, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Write(data)
+	logger := slog.New(slog.NewMultiHandler(slog.NewTextHandler(&out, nil), slog.NewJSONHandler(&out, nil)))
+	logger.Info("x", "key", s, "holder", h, "group", slog.GroupValue(slog.Any("k", s)))
+	text := strings.ToLower(out.String())
+	for _, leak := range []string{hexKey, priv.D.String(), base64.StdEncoding.EncodeToString(crypto.FromECDSA(priv))} {
+		if strings.Contains(text, strings.ToLower(leak)) {
+			t.Fatalf("a Secret printed its value: %s", out.String())
+		}
+	}
+	if !strings.Contains(text, Redacted) {
+		t.Errorf("no %s in %s", Redacted, text)
+	}
+	// Without the Secret, the same printing leaks: the test would catch a regression.
+	if !strings.Contains(fmt.Sprintf("%v", priv), priv.D.String()) {
+		t.Error("control: printing a bare key no longer shows it")
 	}
 }

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/ethereum/go-ethereum/crypto"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
+	"github.com/uraiden/uraiden/internal/tlsconf"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -28,7 +29,7 @@ func (s *Server) newMetrics() {
 	s.chainView = admin.NewChainView(
 		func(ctx context.Context) (uint64, error) { return s.Client.BlockNumber(ctx) },
 		func(ctx context.Context) (*big.Int, error) {
-			return chain.TokenBalance(ctx, s.Client, s.Contract.Token, crypto.PubkeyToAddress(s.Receiver.PublicKey))
+			return chain.TokenBalance(ctx, s.Client, s.Contract.Token, s.ReceiverAddress())
 		},
 		chainViewTTL)
 	s.Metrics = metrics.New(metrics.Sources{
@@ -62,9 +63,14 @@ func (s *Server) startAdmin(ctx context.Context) error {
 	if token == "" {
 		s.log.Warn("no admin token configured: the operator endpoints of the admin API are refused")
 	}
+	tlsCfg, err := tlsconf.Server(cfg.TLS.Files(), s.log)
+	if err != nil {
+		return fmt.Errorf("admin.tls: %w", err)
+	}
 	s.Admin, err = admin.New(admin.Config{
 		Listen: cfg.Listen, Prefix: s.cfg.APIPrefix(), OperatorToken: token, PProf: cfg.PProf,
-		Receiver: crypto.PubkeyToAddress(s.Receiver.PublicKey), Contract: s.Contract.Address, TokenAddress: s.Contract.Token,
+		TLS:      tlsCfg,
+		Receiver: s.ReceiverAddress(), Contract: s.Contract.Address, TokenAddress: s.Contract.Token,
 		Ledger: s.Ledger, SignClosing: closingSigner(s.Receiver), Chain: s.chainView, Ready: s.ready,
 		Metrics: s.Metrics.Handler(), Logger: s.log,
 	})
@@ -82,9 +88,9 @@ func (s *Server) startAdmin(ctx context.Context) error {
 	return nil
 }
 
-func closingSigner(key *ecdsa.PrivateKey) func(proof.Closing) (proof.Signature, error) {
+func closingSigner(key keys.Secret[*ecdsa.PrivateKey]) func(proof.Closing) (proof.Signature, error) {
 	return func(c proof.Closing) (proof.Signature, error) {
-		sig, err := c.Sign(key)
+		sig, err := c.Sign(key.Reveal())
 		if err != nil {
 			return sig, fmt.Errorf("closing signature: %w", err)
 		}

@@ -32,7 +32,7 @@ func (s *Server) startGateway(ownDevChain bool) error {
 		cfg.Upstream = u
 	}
 	if s.Admin != nil {
-		cfg.Admin = &url.URL{Scheme: "http", Host: s.Admin.Addr()}
+		cfg.Admin = s.Admin.Handler()
 	}
 	g, err := gateway.Start(cfg)
 	if err != nil {

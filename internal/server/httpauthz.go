@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -20,14 +21,22 @@ func (s *Server) serveHTTPAuthz() error {
 		return fmt.Errorf("authz http listen: %w", err)
 	}
 	s.httpAuthz = l
-	srv := &http.Server{Handler: s.Authz.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// The decision reads headers only, and the headers are bounded as a gRPC CheckRequest
+	// is (431 above); a body is never read.
+	srv := &http.Server{Handler: s.Authz.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes: s.cfg.Authz.MaxRequestBytes, TLSConfig: s.authzTLS,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.httpServer = srv
 	s.goRun(func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := srv.Serve
+		if s.authzTLS != nil {
+			serve = func(l net.Listener) error { return srv.ServeTLS(l, "", "") }
+		}
+		if err := serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("HTTP authz server stopped", "err", err)
 		}
 	})
-	s.log.Info("serving HTTP authorization (Envoy http_service, forward auth)", "listen", l.Addr().String())
+	s.log.Info("serving HTTP authorization (Envoy http_service, forward auth)", "listen", l.Addr().String(), "tls", tlsMode(s.authzTLS))
 	return nil
 }
 

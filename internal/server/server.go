@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,9 +19,11 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -33,6 +36,7 @@ import (
 	"github.com/uraiden/uraiden/internal/gateway"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
+	"github.com/uraiden/uraiden/internal/tlsconf"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
 )
@@ -44,7 +48,8 @@ type Server struct {
 	DevChain *devchain.Chain // nil with a configured node
 	Client   *ethclient.Client
 	Contract chain.Contract
-	Receiver *ecdsa.PrivateKey
+	// Receiver is the receiver's key, which never prints.
+	Receiver keys.Secret[*ecdsa.PrivateKey]
 	Ledger   *ledger.Ledger
 	Prices   *pricing.Watcher
 	Watcher  *chain.Watcher
@@ -56,6 +61,8 @@ type Server struct {
 
 	grpc     *grpc.Server
 	listener net.Listener
+	// authzTLS secures both authorization listeners; nil serves plain TCP.
+	authzTLS *tls.Config
 	// httpAuthz is authz.http_listen's listener, nil when it is empty.
 	httpAuthz  net.Listener
 	httpServer *http.Server
@@ -94,7 +101,7 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	if err != nil {
 		return nil, err
 	}
-	receiver := crypto.PubkeyToAddress(s.Receiver.PublicKey)
+	receiver := s.ReceiverAddress()
 	s.newMetrics()
 	s.Ledger, err = ledger.Open(ledger.Options{
 		Dir:          ledgerDir,
@@ -124,7 +131,7 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	maxFee, _ := cfg.Chain.MaxFeeWei()
 	s.Tower = chain.NewWatchtower(chain.WatchtowerConfig{
-		Client: s.Client, ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver,
+		Client: s.Client, ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver.Reveal(),
 		MaxFeeCap: maxFee, DeadlineMargin: uint64(s.Contract.ChallengePeriod / 4),
 		Interval: cfg.Chain.PollInterval, OnTransaction: s.Metrics.WatchtowerTransaction, Logger: logger,
 	}, s.Ledger)
@@ -181,10 +188,11 @@ func (s *Server) connect(ctx context.Context) (confirmations, startBlock uint64,
 	if cfg.Chain.RPCURL == "" {
 		return s.startDevChain(ctx)
 	}
-	s.Receiver, err = keys.Load(cfg.Receiver.KeyFile, cfg.Receiver.PasswordFile)
+	key, err := keys.Load(cfg.Receiver.KeyFile, cfg.Receiver.PasswordFile)
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("receiver key: %w", err)
 	}
+	s.Receiver = keys.NewSecret(key)
 	c, err := chain.Dial(ctx, cfg.Chain.RPCURL, chain.Expect{ChainID: cfg.Chain.ChainID, Contract: cfg.Chain.Contract()})
 	if err != nil {
 		return 0, 0, "", err
@@ -213,7 +221,7 @@ func (s *Server) useDevChain(ctx context.Context, fresh bool) (uint64, uint64, s
 	c, dc := s.DevChain, s.cfg.DevChain
 	d := c.Deployment()
 	s.Client = c.Client()
-	s.Receiver = c.Accounts()[0].Key
+	s.Receiver = keys.NewSecret(c.Accounts()[0].Key)
 	contract, err := chain.VerifyContract(ctx, s.Client, d.Channels)
 	if err != nil {
 		return 0, 0, "", err
@@ -238,13 +246,28 @@ func (s *Server) chainID() uint64 {
 	return s.cfg.Chain.ChainID
 }
 
+// ReceiverAddress is the address of the receiver's key.
+func (s *Server) ReceiverAddress() common.Address {
+	return crypto.PubkeyToAddress(s.Receiver.Reveal().PublicKey)
+}
+
 func (s *Server) serveGRPC() error {
+	var err error
+	if s.authzTLS, err = tlsconf.Server(s.cfg.Authz.TLS.Files(), s.log); err != nil {
+		return fmt.Errorf("authz.tls: %w", err)
+	}
 	l, err := net.Listen("tcp", s.cfg.Authz.Listen)
 	if err != nil {
 		return fmt.Errorf("authz listen: %w", err)
 	}
 	s.listener = l
-	s.grpc = grpc.NewServer()
+	// A CheckRequest over the limit is refused with RESOURCE_EXHAUSTED before it is decoded;
+	// Envoy (failure_mode_allow: false) then denies the request.
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.Authz.MaxRequestBytes)}
+	if s.authzTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.authzTLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(s.grpc, s.Authz)
 	s.health = health.NewServer()
 	s.updateHealth()
@@ -256,8 +279,20 @@ func (s *Server) serveGRPC() error {
 		}
 	})
 	s.log.Info("serving Envoy ext_authz", "grpc", l.Addr().String(), "service", authv3.Authorization_ServiceDesc.ServiceName,
-		"prices", s.cfg.Pricing.File, "receiver", crypto.PubkeyToAddress(s.Receiver.PublicKey))
+		"prices", s.cfg.Pricing.File, "receiver", s.ReceiverAddress(), "tls", tlsMode(s.authzTLS))
 	return nil
+}
+
+// tlsMode describes a listener's security for the logs.
+func tlsMode(c *tls.Config) string {
+	switch {
+	case c == nil:
+		return "off"
+	case c.ClientAuth == tls.RequireAndVerifyClientCert:
+		return "mtls"
+	default:
+		return "tls"
+	}
 }
 
 // chainHealth is healthy when the watcher sees the chain and no dispute waits for funds.

@@ -4,10 +4,12 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,4 +86,23 @@ func Program(t testing.TB, install string, candidates ...string) string {
 	}
 	t.Skipf("none of %v is installed (%s)", candidates, install)
 	return ""
+}
+
+// SyncBuffer collects what a running server or command writes (logs, output) from many
+// goroutines, for the test to read.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
