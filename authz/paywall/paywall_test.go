@@ -76,3 +76,17 @@ func TestAssets(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPrefersHTML: any Accept header is judged without a panic, and only a header that
+// names text/html, text/* or */* can ask for the page.
+func FuzzPrefersHTML(f *testing.F) {
+	for _, seed := range []string{"", "*/*", "text/html,*/*;q=0.8", "text/*;q=.5, application/json;q=0.4", "text/html;q=1e400", ";;,/,q="} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		lower := strings.ToLower(accept)
+		if PrefersHTML(accept) && !strings.Contains(lower, "text/") && !strings.Contains(lower, "*/") {
+			t.Fatalf("PrefersHTML(%q) without a range that matches text/html", accept)
+		}
+	})
+}
