@@ -17,4 +17,8 @@
 //	500  the price of the route cannot be computed
 //	502  the chain backend is down, or the receiver cannot pay for a dispute
 //	503  the ledger cannot store the payment
+//
+// A 402 or 409 for a browser (an Accept that ranks text/html above application/json) is
+// the HTML paywall of package paywall, with the RDN-* headers mirrored into cookies; every
+// other client gets JSON.
 package authz
