@@ -142,24 +142,11 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
 	// channel's state (its last proof above all) is shown only to its sender.
 	bp := proof.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
-	signer, err := bp.Signer(pay.Signature[:])
-	verified := err == nil && signer == pay.Sender
-	ch, err := c.Ledger.Channel(id)
-	if err != nil {
-		return d.deny(503, "", fmt.Sprintf("ledger: %v", err))
+	if signer, err := bp.Signer(pay.Signature[:]); err != nil || signer != pay.Sender {
+		return c.refuseUnverified(d, id)
 	}
-	if ch != nil && verified {
-		d.Channel = &ChannelState{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: ch.Balance, Signature: ch.Signature}
-	}
-	switch {
-	case ch != nil && ch.State == ledger.StateOpen && !ch.Confirmed(c.Ledger.ConfirmedHeight()):
-		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
-	case ch == nil || ch.State != ledger.StateOpen:
-		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
-	case !verified:
-		return d.deny(402, FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
-	}
-
+	// Verified: Pay checks the channel's existence, state and confirmation under its lock,
+	// in the order refuseUnverified does, and answers with its state.
 	res, err := c.Ledger.Pay(ctx, ledger.Payment{ID: id, Balance: pay.Balance, Signature: pay.Signature, Price: d.Price})
 	if err != nil {
 		return d.deny(503, "", fmt.Sprintf("the payment could not be stored: %v", err))
@@ -183,6 +170,21 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	default:
 		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
 	}
+}
+
+// refuseUnverified answers a proof that does not recover to its sender: the channel's
+// existence and confirmation come first, as µRaiden checks them, and its state is not shown.
+func (c *Config) refuseUnverified(d *Decision, id ledger.ChannelID) *Decision {
+	ch, err := c.Ledger.Channel(id)
+	switch {
+	case err != nil:
+		return d.deny(503, "", fmt.Sprintf("ledger: %v", err))
+	case ch != nil && ch.State == ledger.StateOpen && !ch.Confirmed(c.Ledger.ConfirmedHeight()):
+		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
+	case ch == nil || ch.State != ledger.StateOpen:
+		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
+	}
+	return d.deny(402, FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
 }
 
 func (d *Decision) deny(status int, flag, message string) *Decision {

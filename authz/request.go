@@ -223,7 +223,24 @@ func parseAmount(header, text string) (*big.Int, error) {
 	return v, nil
 }
 
-func lower(name string) string { return strings.ToLower(name) }
+// lower is the lower-case form of a header name, as Envoy hands request headers over;
+// the protocol's names are lower-cased once, not on every lookup.
+func lower(name string) string {
+	if l, ok := lowerNames[name]; ok {
+		return l
+	}
+	return strings.ToLower(name)
+}
+
+var lowerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{HeaderGatewayPath, HeaderReceiverAddress, HeaderContractAddress, HeaderTokenAddress,
+		HeaderPrice, HeaderSenderAddress, HeaderSenderBalance, HeaderBalance, HeaderBalanceSignature, HeaderOpenBlock,
+		HeaderPayment} {
+		m[name] = strings.ToLower(name)
+	}
+	return m
+}()
 
 // headerSource looks a header up by name.
 func headerSource(headers map[string]string) func(string) (string, bool) {

@@ -46,7 +46,7 @@ func (l *Ledger) CloseCooperatively(ctx context.Context, id ChannelID, balance *
 		err = l.enqueue(w.write)
 	}
 	if err == nil && w.sets != nil {
-		e.ch = w.after
+		e.ch, e.last = w.after, w.write
 	}
 	l.unlockEntry(id, e)
 	if err != nil {

@@ -180,7 +180,7 @@ func (l *Ledger) change(ctx context.Context, sync SyncState, f func(get func(Cha
 		return err
 	}
 	for id, c := range next {
-		entries[id].ch = c
+		entries[id].ch, entries[id].last = c, w
 	}
 	// Confirmations move with the sync state before the write is durable; that only lets a
 	// payment be decided earlier, and every payment is made durable after this write. A
@@ -190,7 +190,11 @@ func (l *Ledger) change(ctx context.Context, sync SyncState, f func(get func(Cha
 		e.mu.Unlock()
 		delete(entries, id)
 	}
-	return wait(ctx, w)
+	err = wait(ctx, w)
+	if len(next) > evictProbes {
+		l.trimCache()
+	}
+	return err
 }
 
 // applyEvent returns the channel after the event, modifying c (a copy) in place.

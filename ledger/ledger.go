@@ -67,7 +67,10 @@ type Options struct {
 	MinFreeBytes uint64
 	// MaxBatch caps how many queued writes share one transaction.
 	MaxBatch int
-	Logger   *slog.Logger
+	// MaxCached bounds the channels kept in memory (default DefaultMaxCached); beyond it,
+	// channels whose writes are all durable are dropped and read again when next used.
+	MaxCached int
+	Logger    *slog.Logger
 	// OnCommit, when set, is told how many writes each durable transaction held and how
 	// long it took, fsync included: a hook for metrics that keeps this package free of them.
 	OnCommit func(writes int, took time.Duration)
@@ -83,8 +86,9 @@ type Ledger struct {
 	minFree  uint64
 	lowSpace atomic.Pointer[error] // ErrLowSpace with the figures, or nil
 
-	mu       sync.RWMutex
-	channels map[ChannelID]*entry
+	mu        sync.RWMutex
+	channels  map[ChannelID]*entry
+	maxCached int
 
 	// confirmed is the highest block whose events count as confirmed.
 	confirmed atomic.Uint64
@@ -108,6 +112,18 @@ type entry struct {
 	loaded   bool
 	detached bool     // dropped from the cache: look the channel up again
 	ch       *Channel // nil: no such channel
+	// last is the latest write of the channel's state: until it is durable the disk is
+	// behind ch, and the entry must stay in the cache.
+	last *write
+}
+
+// evictable reports whether the entry may leave the cache: the disk holds its state. The
+// caller holds e.mu.
+func (e *entry) evictable() bool {
+	if e.last != nil && e.last.durable.Load() {
+		e.last = nil // let the write go
+	}
+	return e.loaded && e.last == nil
 }
 
 // write is one unit the committer makes durable: key/value sets and the stats it changes.
@@ -116,6 +132,8 @@ type write struct {
 	delta Stats
 	sync  *SyncState
 	done  chan error
+	// durable is set once the write is on disk, before done is told.
+	durable atomic.Bool
 }
 
 // kv is a key to set, or to delete when value is nil.
@@ -129,6 +147,9 @@ func Open(opts Options) (*Ledger, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 4096
 	}
+	if opts.MaxCached <= 0 {
+		opts.MaxCached = DefaultMaxCached
+	}
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(!opts.NoSync).
@@ -140,7 +161,7 @@ func Open(opts Options) (*Ledger, error) {
 	}
 	l := &Ledger{
 		db: db, log: opts.Logger, id: opts.Identity, dir: opts.Dir, minFree: opts.MinFreeBytes,
-		channels: map[ChannelID]*entry{},
+		channels: map[ChannelID]*entry{}, maxCached: opts.MaxCached,
 		queue:    make(chan *write, opts.MaxBatch),
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
@@ -287,6 +308,9 @@ func (l *Ledger) lockEntry(id ChannelID) (*entry, error) {
 		if e == nil {
 			l.mu.Lock()
 			if e = l.channels[id]; e == nil {
+				if len(l.channels) >= l.maxCached {
+					l.evictLocked(evictProbes)
+				}
 				e = &entry{}
 				l.channels[id] = e
 			}
@@ -309,10 +333,50 @@ func (l *Ledger) lockEntry(id ChannelID) (*entry, error) {
 	}
 }
 
+// DefaultMaxCached is how many channels a ledger keeps in memory by default: a cached channel
+// takes about 1 KB, so 100,000 take about 100 MB.
+const DefaultMaxCached = 100_000
+
+// evictProbes bounds the cached channels one eviction looks at.
+const evictProbes = 32
+
+// evictLocked drops channels from the cache, starting at a random one (Go's map order), until
+// it is below its bound or maxProbes were looked at: channels in use, or with a write not
+// yet durable, stay. The caller holds l.mu; an entry's lock is only tried, since unlockEntry
+// takes l.mu while holding one.
+func (l *Ledger) evictLocked(maxProbes int) {
+	probes := 0
+	for id, e := range l.channels {
+		if len(l.channels) < l.maxCached || probes == maxProbes {
+			return
+		}
+		probes++
+		if !e.mu.TryLock() {
+			continue
+		}
+		if e.evictable() {
+			delete(l.channels, id)
+			e.detached = true
+		}
+		e.mu.Unlock()
+	}
+}
+
+// trimCache brings the cache back under its bound after a change of many channels, which
+// holds them all while it runs.
+func (l *Ledger) trimCache() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if excess := len(l.channels) - l.maxCached; excess >= 0 {
+		l.evictLocked(excess + evictProbes)
+	}
+}
+
 // unlockEntry releases an entry locked by lockEntry. An entry of a channel that does not exist
-// leaves the cache, so that requests naming made-up channels cannot fill the memory.
+// leaves the cache, so that requests naming made-up channels cannot fill the memory; one
+// whose deletion is not yet durable stays, or the disk would bring the channel back.
 func (l *Ledger) unlockEntry(id ChannelID, e *entry) {
-	if e.ch == nil {
+	if e.ch == nil && e.evictable() {
 		l.mu.Lock()
 		if l.channels[id] == e {
 			delete(l.channels, id)
@@ -404,151 +468,6 @@ func wait(ctx context.Context, w *write) error {
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("ledger: waiting for the write: %w", ctx.Err())
-	}
-}
-
-// commitLoop makes queued writes durable, as many per transaction as are waiting.
-func (l *Ledger) commitLoop() {
-	defer close(l.stopped)
-	batch := make([]*write, 0, l.maxBatch)
-	for {
-		var first *write
-		select {
-		case first = <-l.queue:
-		case <-l.closing:
-			// Writers enqueue under closeMu, so after closing nothing new arrives.
-			for {
-				select {
-				case w := <-l.queue:
-					l.commit([]*write{w})
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-		size := first.size()
-	fill:
-		for len(batch) < l.maxBatch && size < maxBatchBytes {
-			select {
-			case w := <-l.queue:
-				batch = append(batch, w)
-				size += w.size()
-			default:
-				break fill
-			}
-		}
-		l.commit(batch)
-	}
-}
-
-// maxBatchBytes keeps a batch well under Badger's transaction size limit (about 10 MB with
-// the default memtable): a sender can make its channel record a few kilobytes.
-const maxBatchBytes = 2 << 20
-
-func (w *write) size() int {
-	n := 0
-	for _, s := range w.sets {
-		n += len(s.key) + len(s.value)
-	}
-	return n
-}
-
-// lastWrites keeps, for every key the batch writes, only its last value: a busy channel is
-// written once per batch, not once per payment.
-func lastWrites(batch []*write) []kv {
-	index := map[string]int{}
-	var out []kv
-	for _, w := range batch {
-		for _, s := range w.sets {
-			if i, ok := index[string(s.key)]; ok {
-				out[i].value = s.value
-				continue
-			}
-			index[string(s.key)] = len(out)
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (l *Ledger) commit(batch []*write) {
-	if errp := l.failed.Load(); errp != nil {
-		for _, w := range batch {
-			w.done <- *errp
-		}
-		return
-	}
-	l.statsMu.Lock()
-	stats := l.stats.clone()
-	syncState := l.sync
-	l.statsMu.Unlock()
-
-	start := time.Now()
-	txn := l.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
-	put := func(s kv) error {
-		for {
-			var err error
-			if s.value == nil {
-				err = txn.Delete(s.key)
-			} else {
-				err = txn.Set(s.key, s.value)
-			}
-			if !errors.Is(err, badger.ErrTxnTooBig) {
-				return err
-			}
-			// Split: the writers of the batch hear nothing until the last part is durable,
-			// and the counters go in the last part.
-			if err := txn.Commit(); err != nil {
-				return err
-			}
-			txn = l.db.NewTransaction(true)
-		}
-	}
-	err := func() error {
-		syncChanged := false
-		for _, s := range lastWrites(batch) {
-			if err := put(s); err != nil {
-				return err
-			}
-		}
-		for _, w := range batch {
-			stats.add(w.delta)
-			if w.sync != nil {
-				syncState, syncChanged = *w.sync, true
-			}
-		}
-		if err := l.commitSenders(txn, &stats); err != nil {
-			return err
-		}
-		stats.confirm(syncState.Confirmed)
-		if err := txn.Set(keyStats, stats.marshal()); err != nil {
-			return err
-		}
-		if syncChanged {
-			data, _ := json.Marshal(syncState)
-			if err := txn.Set(keySync, data); err != nil {
-				return err
-			}
-		}
-		return txn.Commit()
-	}()
-	if err != nil {
-		// The in-memory state is now ahead of the disk: refuse everything from here on.
-		err = fmt.Errorf("%w: %v", ErrFailed, err)
-		l.failed.CompareAndSwap(nil, &err)
-		l.log.Error("ledger write failed; refusing all payments until restart", "err", err, "writes", len(batch))
-	} else {
-		l.statsMu.Lock()
-		l.stats, l.sync = stats, syncState
-		l.statsMu.Unlock()
-		if l.onCommit != nil {
-			l.onCommit(len(batch), time.Since(start))
-		}
-	}
-	for _, w := range batch {
-		w.done <- err
 	}
 }
 

@@ -71,7 +71,9 @@ func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
 	}
 	res, w := l.decide(e, p)
 	if w != nil {
-		err = l.enqueue(w)
+		if err = l.enqueue(w); err == nil {
+			e.last = w
+		}
 	}
 	l.unlockEntry(p.ID, e)
 	if w == nil || err != nil {

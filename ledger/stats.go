@@ -213,26 +213,17 @@ func keySender(sender common.Address) []byte {
 
 // commitSenders folds a batch's per-sender deltas into the stored counts, inside the
 // batch's transaction, and counts the senders whose first channel opened or last closed.
-func (l *Ledger) commitSenders(txn *badger.Txn, s *Stats) error {
+// The transaction may not see what the previous batch wrote (see committer): the counts
+// that batch wrote are in prev. It returns the counts this batch writes.
+func (l *Ledger) commitSenders(txn *badger.Txn, s *Stats, prev map[common.Address]int64) (map[common.Address]int64, error) {
+	var written map[common.Address]int64
 	for sender, delta := range s.senders {
-		key := keySender(sender)
-		var count int64
-		item, err := txn.Get(key)
-		switch {
-		case err == nil:
-			err = item.Value(func(v []byte) error {
-				n, k := binary.Uvarint(v)
-				if k <= 0 {
-					return errCorrupt
-				}
-				count = int64(n)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("read open channels of %s: %w", sender, err)
+		count, ok := prev[sender]
+		if !ok {
+			var err error
+			if count, err = storedSenderCount(txn, sender); err != nil {
+				return nil, err
 			}
-		case !errors.Is(err, badger.ErrKeyNotFound):
-			return fmt.Errorf("read open channels of %s: %w", sender, err)
 		}
 		next := count + delta
 		if next < 0 {
@@ -246,17 +237,46 @@ func (l *Ledger) commitSenders(txn *badger.Txn, s *Stats) error {
 		case count > 0 && next == 0:
 			s.UniqueSenders--
 		}
+		var err error
 		if next == 0 {
-			err = txn.Delete(key)
+			err = txn.Delete(keySender(sender))
 		} else {
-			err = txn.Set(key, binary.AppendUvarint(nil, uint64(next)))
+			err = txn.Set(keySender(sender), binary.AppendUvarint(nil, uint64(next)))
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
+		if written == nil {
+			written = map[common.Address]int64{}
+		}
+		written[sender] = next
 	}
 	s.senders = nil
-	return nil
+	return written, nil
+}
+
+// storedSenderCount reads a sender's count of open channels.
+func storedSenderCount(txn *badger.Txn, sender common.Address) (int64, error) {
+	item, err := txn.Get(keySender(sender))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read open channels of %s: %w", sender, err)
+	}
+	var count int64
+	err = item.Value(func(v []byte) error {
+		n, k := binary.Uvarint(v)
+		if k <= 0 {
+			return errCorrupt
+		}
+		count = int64(n)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read open channels of %s: %w", sender, err)
+	}
+	return count, nil
 }
 
 // recount derives the counters and every sender's count from the channels, as a ledger

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"time"
@@ -55,15 +56,7 @@ with those channels on --listen until stopped, for
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			if cpuprof != "" {
-				f, err := os.Create(cpuprof)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+				cfg.OnPhase = phaseProfiler(cpuprof, cfg.Progress)
 			}
 			rep, err := bench.Run(ctx, cfg)
 			if err != nil {
@@ -82,7 +75,8 @@ with those channels on --listen until stopped, for
 	flags.DurationVar(&cfg.Duration, "duration", 10*time.Second, "duration of each phase")
 	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels in the ledger")
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
-	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the whole run (servers and load) to this file")
+	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync); default all")
+	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>")
 	flags.StringVar(&ghzOut, "ghz-out", "", "write a ghz request file and serve uraiden for ghz instead of measuring")
 	flags.IntVar(&ghzN, "ghz-requests", 100000, "with --ghz-out: requests (distinct proofs) in the file")
 	flags.StringVar(&listen, "listen", "127.0.0.1:9001", "with --ghz-out: where to serve ext_authz")
@@ -125,4 +119,27 @@ func benchGhz(cmd *cobra.Command, channels int, file string, n int, listen strin
 			"ghz --insecure --call envoy.service.auth.v3.Authorization/Check -D %s -c 50 -n %d %s\n",
 			file, count, addr, channels, file, count, addr)
 	})
+}
+
+// phaseProfiler returns a bench.Config.OnPhase that writes a CPU profile of each phase to
+// prefix.<phase>. A profile that cannot be written is reported and the run goes on.
+func phaseProfiler(prefix string, progress io.Writer) func(string) func() {
+	return func(phase string) func() {
+		name := prefix + "." + phase
+		f, err := os.Create(name)
+		if err == nil {
+			if err = pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(progress, "no CPU profile of %s: %v\n", phase, err)
+			return nil
+		}
+		return func() {
+			pprof.StopCPUProfile()
+			f.Close()
+			fmt.Fprintf(progress, "CPU profile of %s: %s\n", phase, name)
+		}
+	}
 }

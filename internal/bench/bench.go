@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -63,8 +64,28 @@ type Config struct {
 	// Proofs is how many distinct proofs to sign for each paid phase; 0 signs enough for
 	// 30,000 checks/s over Duration. A phase that uses them all stops early and says so.
 	Proofs int
+	// Phases selects the phases to run, by PhaseNames; empty runs them all.
+	Phases []string
 	// Progress, when set, is told what the run is doing.
 	Progress io.Writer
+	// OnPhase, when set, is called as each phase's clock starts; the function it returns,
+	// if any, as it stops: the hook for a CPU profile per phase.
+	OnPhase func(phase string) (stop func())
+}
+
+// Phase names, for Config.Phases and Config.OnPhase.
+const (
+	PhaseDoNothing = "do-nothing"
+	PhaseQuotes    = "quotes"
+	PhaseDurable   = "durable"
+	PhaseNoSync    = "nosync"
+)
+
+// PhaseNames are the phases in the order they run.
+var PhaseNames = []string{PhaseDoNothing, PhaseQuotes, PhaseDurable, PhaseNoSync}
+
+func (c *Config) runs(phase string) bool {
+	return len(c.Phases) == 0 || slices.Contains(c.Phases, phase)
 }
 
 func (c *Config) defaults() {
@@ -163,79 +184,102 @@ func round(d time.Duration) string {
 	return d.Round(10 * time.Microsecond).String()
 }
 
-// Run runs every phase: do-nothing, quotes, paid (durable), paid (no sync).
+// Run runs the phases of cfg: do-nothing, quotes, paid (durable), paid (no sync).
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	if cfg.Channels < cfg.Streams {
 		return nil, fmt.Errorf("bench: --channels (%d) must be at least --streams (%d): each stream pays on its own channels", cfg.Channels, cfg.Streams)
+	}
+	for _, p := range cfg.Phases {
+		if !slices.Contains(PhaseNames, p) {
+			return nil, fmt.Errorf("bench: unknown phase %q (phases: %v)", p, PhaseNames)
+		}
 	}
 	rep := &Report{Config: cfg}
 	fx, err := NewFixture(cfg.Channels)
 	if err != nil {
 		return nil, err
 	}
-	perChannel := (cfg.Proofs + cfg.Channels - 1) / cfg.Channels
-	fmt.Fprintf(cfg.Progress, "signing %d proofs (%d channels × %d balances)…\n", perChannel*cfg.Channels, cfg.Channels, perChannel)
-	start := time.Now()
-	proofs, err := fx.SignProofs(ctx, perChannel)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cfg.Progress, "signed in %s\n", time.Since(start).Round(time.Millisecond))
-
-	// Do-nothing ext_authz server: the ceiling of gRPC on this machine.
-	fmt.Fprintln(cfg.Progress, "phase: do-nothing server")
-	srv, err := serve("127.0.0.1:0", doNothing{})
-	if err != nil {
-		return nil, err
-	}
-	rep.DoNothing, err = drive(ctx, "do-nothing", srv.addr, cfg, fx.quoteLoad(true))
-	srv.close()
-	if err != nil {
-		return nil, err
+	var proofs *Proofs
+	if cfg.runs(PhaseDurable) || cfg.runs(PhaseNoSync) {
+		perChannel := (cfg.Proofs + cfg.Channels - 1) / cfg.Channels
+		fmt.Fprintf(cfg.Progress, "signing %d proofs (%d channels × %d balances)…\n", perChannel*cfg.Channels, cfg.Channels, perChannel)
+		start := time.Now()
+		if proofs, err = fx.SignProofs(ctx, perChannel); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Progress, "signed in %s\n", time.Since(start).Round(time.Millisecond))
 	}
 
-	for _, noSync := range []bool{false, true} {
-		dir, err := os.MkdirTemp("", "uraiden-bench-")
+	if cfg.runs(PhaseDoNothing) {
+		// Do-nothing ext_authz server: the ceiling of gRPC on this machine.
+		fmt.Fprintln(cfg.Progress, "phase: do-nothing server")
+		srv, err := serve("127.0.0.1:0", doNothing{})
 		if err != nil {
 			return nil, err
 		}
-		svc, l, err := fx.Service(dir, noSync)
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		srv, err := serve("127.0.0.1:0", svc)
-		if err != nil {
-			l.Close()
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		name := "paid (durable)"
-		if noSync {
-			name = "paid (no sync)"
-		} else {
-			fmt.Fprintln(cfg.Progress, "phase: 402 quotes")
-			rep.Quotes, err = drive(ctx, "402 quotes", srv.addr, cfg, fx.quoteLoad(false))
-		}
-		if err == nil {
-			fmt.Fprintf(cfg.Progress, "phase: %s\n", name)
-			var res Result
-			res, err = drive(ctx, name, srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
-			if noSync {
-				rep.PaidNoSync = res
-			} else {
-				rep.Paid = res
-			}
-		}
+		rep.DoNothing, err = drive(ctx, PhaseDoNothing, "do-nothing", srv.addr, cfg, fx.quoteLoad(true))
 		srv.close()
-		l.Close()
-		os.RemoveAll(dir)
 		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.runs(PhaseQuotes) || cfg.runs(PhaseDurable) {
+		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, false); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.runs(PhaseNoSync) {
+		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, true); err != nil {
 			return nil, err
 		}
 	}
 	return rep, nil
+}
+
+// runLedgerPhases serves uraiden over a fresh ledger and runs the phases that use it: the
+// quotes and the durable paid checks, or the paid checks without sync.
+func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report, proofs *Proofs, noSync bool) error {
+	dir, err := os.MkdirTemp("", "uraiden-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var (
+		svc *authz.Service
+		l   *ledger.Ledger
+		srv *server
+	)
+	// The ledger's committer and the gRPC server's goroutines inherit the label.
+	pprof.Do(ctx, pprof.Labels("side", "server"), func(context.Context) {
+		if svc, l, err = fx.Service(dir, noSync); err == nil {
+			srv, err = serve("127.0.0.1:0", svc)
+		}
+	})
+	if err != nil {
+		if l != nil {
+			l.Close()
+		}
+		return err
+	}
+	defer l.Close()
+	defer srv.close()
+	if noSync {
+		fmt.Fprintln(cfg.Progress, "phase: paid (no sync)")
+		rep.PaidNoSync, err = drive(ctx, PhaseNoSync, "paid (no sync)", srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
+		return err
+	}
+	if cfg.runs(PhaseQuotes) {
+		fmt.Fprintln(cfg.Progress, "phase: 402 quotes")
+		if rep.Quotes, err = drive(ctx, PhaseQuotes, "402 quotes", srv.addr, cfg, fx.quoteLoad(false)); err != nil {
+			return err
+		}
+	}
+	if cfg.runs(PhaseDurable) {
+		fmt.Fprintln(cfg.Progress, "phase: paid (durable)")
+		rep.Paid, err = drive(ctx, PhaseDurable, "paid (durable)", srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
+	}
+	return err
 }
 
 // Fixture is the receiver, contract and funded senders of a bench.
@@ -391,7 +435,10 @@ func serve(addr string, impl authv3.AuthorizationServer) (*server, error) {
 	authv3.RegisterAuthorizationServer(g, impl)
 	reflection.Register(g)
 	s := &server{addr: l.Addr().String(), g: g, done: make(chan struct{})}
-	go func() { _ = g.Serve(l); close(s.done) }()
+	go pprof.Do(context.Background(), pprof.Labels("side", "server"), func(context.Context) {
+		_ = g.Serve(l)
+		close(s.done)
+	})
 	return s, nil
 }
 
@@ -505,7 +552,16 @@ func (fx *Fixture) setProof(headers map[string]string, p *Proofs, c, k int) {
 
 // drive runs the load on cfg.Streams streams over cfg.Conns connections for cfg.Duration,
 // or until a stream has nothing left to send.
-func drive(ctx context.Context, name, addr string, cfg Config, ld load) (Result, error) {
+// Its goroutines, and gRPC's for its connections, carry the profile label side=client, the
+// servers' side=server: pprof -tagfocus tells the load generator's CPU from the server's.
+func drive(ctx context.Context, phase, name, addr string, cfg Config, ld load) (res Result, err error) {
+	pprof.Do(ctx, pprof.Labels("side", "client"), func(ctx context.Context) {
+		res, err = driveLabeled(ctx, phase, name, addr, cfg, ld)
+	})
+	return res, err
+}
+
+func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld load) (Result, error) {
 	conns := make([]*grpc.ClientConn, cfg.Conns)
 	for i := range conns {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -535,6 +591,11 @@ func drive(ctx context.Context, name, addr string, cfg Config, ld load) (Result,
 	results := make([]streamResult, cfg.Streams)
 	var stop atomic.Bool // set when a stream runs out of proofs: the phase ends there
 	var wg sync.WaitGroup
+	if cfg.OnPhase != nil {
+		if stop := cfg.OnPhase(phase); stop != nil {
+			defer stop()
+		}
+	}
 	start := time.Now()
 	deadline = start.Add(cfg.Duration)
 	for s := range cfg.Streams {
