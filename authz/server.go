@@ -38,14 +38,17 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	if s.cfg.Observe != nil {
 		s.cfg.Observe(d, took)
 	}
-	s.log.LogAttrs(ctx, logLevel(d), "check",
-		slog.Int("status", d.Status),
-		slog.String("flag", d.Flag),
-		slog.String("message", d.Message),
-		slog.String("rule", d.Rule),
-		slog.String("request_id", req.GetAttributes().GetRequest().GetHttp().GetId()),
-		slog.Duration("took", took),
-	)
+	// Checked first: the attributes would be built (and allocated) even for a disabled level.
+	if level := logLevel(d); s.log.Enabled(ctx, level) {
+		s.log.LogAttrs(ctx, level, "check",
+			slog.Int("status", d.Status),
+			slog.String("flag", d.Flag),
+			slog.String("message", d.Message),
+			slog.String("rule", d.Rule),
+			slog.String("request_id", req.GetAttributes().GetRequest().GetHttp().GetId()),
+			slog.Duration("took", took),
+		)
+	}
 	return s.cfg.checkResponse(d), nil
 }
 

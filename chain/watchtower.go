@@ -122,9 +122,7 @@ func (t *Watchtower) OnEvents(ctx context.Context, events []ledger.Event) {
 // Resume picks up every dispute in flight, and opens the disputes a crash may have missed:
 // closing channels whose close request is below our balance.
 func (t *Watchtower) Resume(ctx context.Context) error {
-	ids, err := t.ledger.ChannelIDs(func(c *ledger.Channel) bool {
-		return c.State == ledger.StateClosing && c.Balance.Cmp(c.CloseBalance) > 0
-	})
+	ids, err := ResumeCandidates(t.ledger)
 	if err != nil {
 		return err
 	}
@@ -134,6 +132,14 @@ func (t *Watchtower) Resume(ctx context.Context) error {
 		}
 	}
 	return t.Tick(ctx)
+}
+
+// ResumeCandidates are the channels a dispute may have to be opened for at start: closing,
+// with a close request below the balance we hold. Finding them reads every channel record.
+func ResumeCandidates(l *ledger.Ledger) ([]ledger.ChannelID, error) {
+	return l.ChannelIDsIn([]ledger.State{ledger.StateClosing}, func(c *ledger.Channel) bool {
+		return c.Balance.Cmp(c.CloseBalance) > 0
+	})
 }
 
 // Run advances the disputes in flight until ctx ends.

@@ -9,9 +9,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 )
 
-// benchPay runs payments in parallel on many channels: go test -bench Pay -benchmem ./ledger
-// compares the durable ledger (an fsync per group commit) with one that never syncs.
-func benchPay(b *testing.B, noSync bool) {
+// benchPay runs payments on many channels: go test -bench Pay -benchmem ./ledger compares the
+// durable ledger (an fsync per group commit) with one that never syncs. In parallel, 50
+// goroutines share the commits; serially, every payment waits for a commit of its own.
+func benchPay(b *testing.B, noSync, parallel bool) {
 	l, err := Open(Options{Dir: b.TempDir(), Identity: testIdentity, NoSync: noSync})
 	if err != nil {
 		b.Fatal(err)
@@ -28,21 +29,65 @@ func benchPay(b *testing.B, noSync bool) {
 	}
 	var next [channels]atomic.Int64
 	var turn atomic.Int64
+	payNext := func() bool {
+		i := turn.Add(1) % channels
+		bal := next[i].Add(1)
+		id := ChannelID{Sender: common.BigToAddress(big.NewInt(i + 1)), OpenBlock: 1}
+		r, err := l.Pay(context.Background(), Payment{ID: id, Balance: big.NewInt(bal), Signature: sig(bal), Price: big.NewInt(1)})
+		if err != nil || r.Outcome != Accepted {
+			b.Errorf("pay: %v %v", r.Outcome, err)
+			return false
+		}
+		return true
+	}
 	b.ReportAllocs()
-	b.SetParallelism(25) // 50 goroutines on 2 cores, like 50 gRPC streams
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := turn.Add(1) % channels
-			bal := next[i].Add(1)
-			id := ChannelID{Sender: common.BigToAddress(big.NewInt(i + 1)), OpenBlock: 1}
-			r, err := l.Pay(context.Background(), Payment{ID: id, Balance: big.NewInt(bal), Signature: sig(bal), Price: big.NewInt(1)})
-			if err != nil || r.Outcome != Accepted {
-				b.Errorf("pay: %v %v", r.Outcome, err)
+	if !parallel {
+		for b.Loop() {
+			if !payNext() {
 				return
 			}
+		}
+		return
+	}
+	b.SetParallelism(25) // 50 goroutines on 2 cores, like 50 gRPC streams
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() && payNext() {
 		}
 	})
 }
 
-func BenchmarkPayDurable(b *testing.B) { benchPay(b, false) }
-func BenchmarkPayNoSync(b *testing.B)  { benchPay(b, true) }
+func BenchmarkPayDurable(b *testing.B)       { benchPay(b, false, true) }
+func BenchmarkPayNoSync(b *testing.B)        { benchPay(b, true, true) }
+func BenchmarkPaySerialDurable(b *testing.B) { benchPay(b, false, false) }
+func BenchmarkPaySerialNoSync(b *testing.B)  { benchPay(b, true, false) }
+
+// go test -bench Encoding -benchmem ./ledger: a channel record is encoded for every payment
+// and decoded when a channel is read from disk; the counters are encoded once per commit.
+func BenchmarkEncoding(b *testing.B) {
+	c := newChannel(alice, big.NewInt(1_000_000))
+	c.accept(big.NewInt(1000), sig(1000), big.NewInt(10))
+	c.accept(big.NewInt(1010), sig(1010), big.NewInt(10))
+	data := c.marshal()
+	b.Run("channel-marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c.marshal()
+		}
+	})
+	b.Run("channel-unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := unmarshalChannel(alice, data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	st := zeroStats()
+	st.add(contribution(c))
+	b.Run("stats-marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			st.marshal()
+		}
+	})
+}

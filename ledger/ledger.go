@@ -150,10 +150,9 @@ func Open(opts Options) (*Ledger, error) {
 	if opts.MaxCached <= 0 {
 		opts.MaxCached = DefaultMaxCached
 	}
-	bo := badger.DefaultOptions(opts.Dir).
+	bo := badgerOptions(opts.Dir, opts.Logger).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(!opts.NoSync).
-		WithLogger(badgerLogger{opts.Logger}).
 		WithNumVersionsToKeep(1)
 	db, err := openBadger(bo)
 	if err != nil {
@@ -231,6 +230,21 @@ func (l *Ledger) loadStats(txn *badger.Txn) error {
 	return err
 }
 
+// badgerOptions are Badger's options for a ledger directory: synchronous writes, and memory
+// bounded for a ledger of millions of channels (Badger's defaults allow five 64 MB memtables
+// and a 256 MB block cache). A memtable of 32 MB holds about 100,000 payments, and bounds a
+// transaction to 15% of it (see maxBatchBytes); at most three exist while older ones are
+// written out. The block cache keeps recently read table blocks for channels not in the
+// ledger's own cache.
+func badgerOptions(dir string, logger *slog.Logger) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{logger}).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(64 << 20)
+}
+
 // openBadger opens the database, reporting a directory held by another process as ErrLocked.
 // Badger says so only in its error text (it formats the cause with %+v, so errors.Is cannot
 // find the flock error), and a caller must be able to tell "stop the server first" from a
@@ -263,7 +277,7 @@ func OpenExisting(dir string, logger *slog.Logger) (*Ledger, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := openBadger(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
+	db, err := openBadger(badgerOptions(dir, logger))
 	if err != nil {
 		return nil, err
 	}
@@ -498,7 +512,7 @@ func Restore(dir string, r io.Reader, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	db, err := openBadger(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(badgerLogger{logger}))
+	db, err := openBadger(badgerOptions(dir, logger))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/big"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -72,9 +73,18 @@ func resynced(c *Channel, s ChainChannel) *Channel {
 
 // ChannelIDs lists the channels, as stored on disk, for which keep returns true.
 func (l *Ledger) ChannelIDs(keep func(*Channel) bool) ([]ChannelID, error) {
+	return l.ChannelIDsIn(nil, keep)
+}
+
+// ChannelIDsIn is ChannelIDs over the channels in the given states (all when empty). It
+// decodes only the records of those states, so a scan for a rare state (closing channels
+// at start) reads every record but decodes few.
+func (l *Ledger) ChannelIDsIn(states []State, keep func(*Channel) bool) ([]ChannelID, error) {
 	var ids []ChannelID
 	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixChannel, PrefetchValues: true})
+		// Without prefetching: records are small and stored in the tree, and copying each
+		// value ahead costs several times the walk itself.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixChannel})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()[len(prefixChannel):]
@@ -82,6 +92,9 @@ func (l *Ledger) ChannelIDs(keep func(*Channel) bool) ([]ChannelID, error) {
 			copy(id.Sender[:], k[:20])
 			id.OpenBlock = uint32(k[20])<<24 | uint32(k[21])<<16 | uint32(k[22])<<8 | uint32(k[23])
 			err := it.Item().Value(func(v []byte) error {
+				if len(states) > 0 && recordVersionKnown(v) && !slices.Contains(states, State(v[1])) {
+					return nil
+				}
 				c, err := unmarshalChannel(id, v)
 				if err == nil && keep(c) {
 					ids = append(ids, id)
@@ -95,4 +108,10 @@ func (l *Ledger) ChannelIDs(keep func(*Channel) bool) ([]ChannelID, error) {
 		return nil
 	})
 	return ids, err
+}
+
+// recordVersionKnown reports whether a channel record starts with a version this binary
+// reads, so that its second byte is the state; others are decoded, to report them.
+func recordVersionKnown(v []byte) bool {
+	return len(v) >= 2 && (v[0] == encodingVersion || v[0] == encodingVersionClosing)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"time"
 
@@ -19,6 +20,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		ghzN    int
 		listen  string
 		cpuprof string
+		serveLd string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -51,8 +53,20 @@ with those channels on --listen until stopped, for
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
+			if serveLd != "" {
+				return bench.ServeLedger(ctx, serveLd, bench.PrintReady(out))
+			}
 			if ghzOut != "" {
 				return benchGhz(cmd, cfg.Channels, ghzOut, ghzN, listen)
+			}
+			if cfg.LedgerChannels > 0 {
+				self, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				cfg.ServerCommand = func(dir string) *exec.Cmd {
+					return exec.CommandContext(ctx, self, "bench", "--serve-ledger", dir)
+				}
 			}
 			cfg.Progress = cmd.ErrOrStderr()
 			if cpuprof != "" {
@@ -75,7 +89,10 @@ with those channels on --listen until stopped, for
 	flags.DurationVar(&cfg.Duration, "duration", 10*time.Second, "duration of each phase")
 	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels in the ledger")
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
-	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync); default all")
+	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, size); default all")
+	flags.IntVar(&cfg.LedgerChannels, "ledger-channels", 0, "add the size phase: the durable load against a server process over a ledger of --channels, then of this many channels")
+	flags.StringVar(&serveLd, "serve-ledger", "", "serve a bench ledger directory (the size phase's server process)")
+	_ = flags.MarkHidden("serve-ledger")
 	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>")
 	flags.StringVar(&ghzOut, "ghz-out", "", "write a ghz request file and serve uraiden for ghz instead of measuring")
 	flags.IntVar(&ghzN, "ghz-requests", 100000, "with --ghz-out: requests (distinct proofs) in the file")

@@ -11,6 +11,8 @@ package bench
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,7 @@ import (
 
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
 )
@@ -66,6 +69,14 @@ type Config struct {
 	Proofs int
 	// Phases selects the phases to run, by PhaseNames; empty runs them all.
 	Phases []string
+	// LedgerChannels, when above Channels, adds the ledger-size phase: the durable paid load
+	// against a server over a ledger of Channels channels, then over one of LedgerChannels
+	// (the extra channels each paid once, then left alone), with the server's start time,
+	// resident memory and /api/1/stats latency.
+	LedgerChannels int
+	// ServerCommand runs the ledger-size phase's servers in another process; nil runs them
+	// in this one (the RSS figures are then the whole process's).
+	ServerCommand ServerCommand
 	// Progress, when set, is told what the run is doing.
 	Progress io.Writer
 	// OnPhase, when set, is called as each phase's clock starts; the function it returns,
@@ -79,12 +90,16 @@ const (
 	PhaseQuotes    = "quotes"
 	PhaseDurable   = "durable"
 	PhaseNoSync    = "nosync"
+	PhaseSize      = "size"
 )
 
-// PhaseNames are the phases in the order they run.
-var PhaseNames = []string{PhaseDoNothing, PhaseQuotes, PhaseDurable, PhaseNoSync}
+// PhaseNames are the phases in the order they run; PhaseSize runs only with LedgerChannels.
+var PhaseNames = []string{PhaseDoNothing, PhaseQuotes, PhaseDurable, PhaseNoSync, PhaseSize}
 
 func (c *Config) runs(phase string) bool {
+	if phase == PhaseSize && c.LedgerChannels <= c.Channels {
+		return false
+	}
 	return len(c.Phases) == 0 || slices.Contains(c.Phases, phase)
 }
 
@@ -137,6 +152,8 @@ type Report struct {
 	Quotes     Result
 	Paid       Result // durable ledger
 	PaidNoSync Result
+	// Sizes are the ledger-size phase's runs, small ledger first.
+	Sizes []SizeRun
 }
 
 // Ratios of the run.
@@ -156,12 +173,19 @@ func (r *Report) Errors() int {
 	return r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidNoSync.Errors
 }
 
-// Print writes the report as a table with the ratios.
+// Print writes the report as a table with the ratios, for the phases that ran.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d streams over %d connections, %s per phase, %d channels, GOMAXPROCS %d\n",
 		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "%-22s %10s %10s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "errors")
-	for _, res := range []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidNoSync} {
+	fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "errors")
+	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidNoSync}
+	for _, s := range r.Sizes {
+		results = append(results, s.Paid)
+	}
+	for _, res := range results {
+		if res.Name == "" {
+			continue
+		}
 		note := ""
 		if res.Exhausted {
 			note = "  (proofs used up before the duration: raise --proofs)"
@@ -169,12 +193,31 @@ func (r *Report) Print(w io.Writer) {
 		if res.FirstErr != "" {
 			note += "  first error: " + res.FirstErr
 		}
-		fmt.Fprintf(w, "%-22s %10d %10.0f %9s %9s %9s %7d%s\n", res.Name, res.Checks, res.Rate(),
+		fmt.Fprintf(w, "%-26s %10d %10.0f %9s %9s %9s %7d%s\n", res.Name, res.Checks, res.Rate(),
 			round(res.P50), round(res.P90), round(res.P99), res.Errors, note)
 	}
-	fmt.Fprintf(w, "paid/do-nothing     %.2f\n", r.PaidVsDoNothing())
-	fmt.Fprintf(w, "quotes/do-nothing   %.2f\n", r.QuotesVsDoNothing())
-	fmt.Fprintf(w, "durable/non-durable %.2f\n", r.DurableVsNoSync())
+	for _, ratio := range []struct {
+		name string
+		a, b Result
+	}{{"paid/do-nothing", r.Paid, r.DoNothing}, {"quotes/do-nothing", r.Quotes, r.DoNothing}, {"durable/non-durable", r.Paid, r.PaidNoSync}} {
+		if ratio.a.Name != "" && ratio.b.Name != "" {
+			fmt.Fprintf(w, "%-19s %.2f\n", ratio.name, ratio.a.Rate()/ratio.b.Rate())
+		}
+	}
+	if len(r.Sizes) > 0 {
+		where := "server process"
+		if r.Sizes[0].InProcess {
+			where = "whole bench process (server in process)"
+		}
+		fmt.Fprintf(w, "ledger size: start, resident memory (%s), GET /api/1/stats\n", where)
+		fmt.Fprintf(w, "%10s %10s %10s %10s %10s %9s %9s %9s %10s %10s\n",
+			"channels", "filled in", "ready in", "open", "scan", "RSS ready", "RSS after", "RSS peak", "stats p50", "stats p99")
+		for _, s := range r.Sizes {
+			fmt.Fprintf(w, "%10d %10s %10s %10s %10s %8dM %8dM %8dM %10s %10s\n", s.Channels,
+				s.Filled.Round(100*time.Millisecond), round(s.Ready), round(s.Open), round(s.Scan),
+				s.RSSReady>>20, s.RSSAfter>>20, s.RSSPeak>>20, round(s.StatsP50), round(s.StatsP99))
+		}
+	}
 }
 
 func round(d time.Duration) string {
@@ -201,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	var proofs *Proofs
-	if cfg.runs(PhaseDurable) || cfg.runs(PhaseNoSync) {
+	if cfg.runs(PhaseDurable) || cfg.runs(PhaseNoSync) || cfg.runs(PhaseSize) {
 		perChannel := (cfg.Proofs + cfg.Channels - 1) / cfg.Channels
 		fmt.Fprintf(cfg.Progress, "signing %d proofs (%d channels × %d balances)…\n", perChannel*cfg.Channels, cfg.Channels, perChannel)
 		start := time.Now()
@@ -232,6 +275,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.runs(PhaseNoSync) {
 		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, true); err != nil {
 			return nil, err
+		}
+	}
+	if cfg.runs(PhaseSize) {
+		for _, n := range []int{cfg.Channels, cfg.LedgerChannels} {
+			run, err := fx.runSize(ctx, cfg, proofs, n)
+			if err != nil {
+				return nil, err
+			}
+			rep.Sizes = append(rep.Sizes, run)
 		}
 	}
 	return rep, nil
@@ -293,16 +345,14 @@ type Fixture struct {
 	senderHex                              []string
 }
 
-// NewFixture makes channels senders with fresh keys.
+// NewFixture makes channels senders. Their keys are derived from their index, so that every
+// run (and a ghz request file) pays on the same senders.
 func NewFixture(channels int) (*Fixture, error) {
-	fx := &Fixture{
-		Receiver:  common.HexToAddress("0x00000000000000000000000000000000000b0001"),
-		Contract:  common.HexToAddress("0x00000000000000000000000000000000000b0002"),
-		Token:     common.HexToAddress("0x00000000000000000000000000000000000b0003"),
-		openBlock: 100,
-	}
-	for range channels {
-		k, err := crypto.GenerateKey()
+	fx := &Fixture{}
+	fx.setAddresses()
+	for i := range channels {
+		seed := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("uraiden bench sender"), uint64(i)))
+		k, err := crypto.ToECDSA(seed[:])
 		if err != nil {
 			return nil, err
 		}
@@ -310,9 +360,18 @@ func NewFixture(channels int) (*Fixture, error) {
 		fx.senders = append(fx.senders, crypto.PubkeyToAddress(k.PublicKey))
 		fx.senderHex = append(fx.senderHex, fx.senders[len(fx.senders)-1].Hex())
 	}
+	return fx, nil
+}
+
+// setAddresses sets the receiver, contract, token and open block every bench uses: a
+// server process over a bench ledger knows them without the senders' keys.
+func (fx *Fixture) setAddresses() {
+	fx.Receiver = common.HexToAddress("0x00000000000000000000000000000000000b0001")
+	fx.Contract = common.HexToAddress("0x00000000000000000000000000000000000b0002")
+	fx.Token = common.HexToAddress("0x00000000000000000000000000000000000b0003")
+	fx.openBlock = 100
 	fx.contractHex, fx.receiverHex = fx.Contract.Hex(), fx.Receiver.Hex()
 	fx.openBlockStr = strconv.FormatUint(uint64(fx.openBlock), 10)
-	return fx, nil
 }
 
 // Proofs are the pre-signed balances: sigs[channel][k] pays balance (k+1)·Price.
@@ -360,49 +419,74 @@ func (fx *Fixture) SignProofs(ctx context.Context, perChannel int) (*Proofs, err
 	return p, errors.Join(errs...)
 }
 
+// Identity is what the bench's ledgers belong to.
+func (fx *Fixture) Identity() ledger.Identity {
+	return ledger.Identity{ChainID: 1337, Contract: fx.Contract, Receiver: fx.Receiver}
+}
+
 // OpenLedger creates a ledger in dir holding every channel, funded and confirmed.
-func (fx *Fixture) OpenLedger(dir string, noSync bool) (*ledger.Ledger, error) {
-	l, err := ledger.Open(ledger.Options{
-		Dir:      dir,
-		Identity: ledger.Identity{ChainID: 1337, Contract: fx.Contract, Receiver: fx.Receiver},
-		NoSync:   noSync,
-	})
+func (fx *Fixture) OpenLedger(dir string, noSync bool, onCommit func(int, time.Duration)) (*ledger.Ledger, error) {
+	l, err := ledger.Open(ledger.Options{Dir: dir, Identity: fx.Identity(), NoSync: noSync, OnCommit: onCommit})
 	if err != nil {
 		return nil, err
 	}
-	deposit := new(big.Int).Lsh(big.NewInt(1), 100)
-	events := make([]ledger.Event, 0, len(fx.senders))
-	for _, s := range fx.senders {
-		events = append(events, ledger.Event{Kind: ledger.Created, Channel: ledger.ChannelID{Sender: s, OpenBlock: fx.openBlock},
-			Block: uint64(fx.openBlock), Amount: deposit})
-	}
-	confirmed := uint64(fx.openBlock) + 10
-	if err := l.Apply(context.Background(), ledger.Update{Events: events, Sync: ledger.SyncState{Cursor: confirmed, Confirmed: confirmed}}); err != nil {
+	if err := fx.createChannels(l, fx.senders); err != nil {
 		l.Close()
 		return nil, err
 	}
 	return l, nil
 }
 
+// deposit funds every bench channel.
+var deposit = new(big.Int).Lsh(big.NewInt(1), 100)
+
+// createChannels creates confirmed, funded channels of the senders at the fixture's open
+// block, as the chain watcher records channels opened before its start block (Seeded: no
+// undo records, which a ledger keeps only for its last blocks).
+func (fx *Fixture) createChannels(l *ledger.Ledger, senders []common.Address) error {
+	events := make([]ledger.Event, 0, len(senders))
+	for _, s := range senders {
+		events = append(events, ledger.Event{Kind: ledger.Created, Channel: ledger.ChannelID{Sender: s, OpenBlock: fx.openBlock},
+			Block: uint64(fx.openBlock), Amount: deposit, Seeded: true})
+	}
+	confirmed := uint64(fx.openBlock) + 10
+	return l.Apply(context.Background(), ledger.Update{Events: events, Sync: ledger.SyncState{Cursor: confirmed, Confirmed: confirmed}})
+}
+
 // Service returns the authz service over a new ledger in dir, with the bench's prices and
-// an always-healthy chain.
+// an always-healthy chain, and the server's metrics hooks.
 func (fx *Fixture) Service(dir string, noSync bool) (*authz.Service, *ledger.Ledger, error) {
-	l, err := fx.OpenLedger(dir, noSync)
+	var l *ledger.Ledger
+	m := newMetrics(func() *ledger.Ledger { return l })
+	l, err := fx.OpenLedger(dir, noSync, m.ObserveCommit)
 	if err != nil {
 		return nil, nil, err
 	}
+	return fx.serviceOver(l, m), l, nil
+}
+
+// newMetrics makes the metrics the server keeps, reading the ledger only at scrape time.
+func newMetrics(l func() *ledger.Ledger) *metrics.Metrics {
+	return metrics.New(metrics.Sources{
+		Stats: func() ledger.Stats { return l().Stats() },
+		Sync:  func() ledger.SyncState { return l().Sync() },
+		Head:  func() (uint64, bool) { return 0, false },
+	})
+}
+
+// serviceOver is the authz service over an open ledger.
+func (fx *Fixture) serviceOver(l *ledger.Ledger, m *metrics.Metrics) *authz.Service {
 	table, err := pricing.Parse([]byte(priceTable))
 	if err != nil {
-		l.Close()
-		return nil, nil, err
+		panic(err) // the table is a constant
 	}
-	svc := authz.NewService(authz.Config{
+	return authz.NewService(authz.Config{
 		Receiver: fx.Receiver, Contract: fx.Contract, Token: fx.Token,
-		Prices: func() authz.Pricer { return table },
-		Ledger: l,
-		Chain:  healthyChain{},
+		Prices:  func() authz.Pricer { return table },
+		Ledger:  l,
+		Chain:   healthyChain{},
+		Observe: m.ObserveCheck,
 	}, slog.New(slog.DiscardHandler))
-	return svc, l, nil
 }
 
 // healthyChain is the chain health of the bench: always healthy, because the chain watcher

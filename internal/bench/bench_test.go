@@ -43,6 +43,34 @@ func TestRunSmoke(t *testing.T) {
 	}
 }
 
+// TestSizeSmoke runs the ledger-size phase alone, in process, on a small "large" ledger: it
+// checks that both servers start, serve paid checks and /api/1/stats, and report their
+// start and memory, never how fast.
+func TestSizeSmoke(t *testing.T) {
+	rep, err := Run(context.Background(), Config{Streams: 4, Conns: 2, Duration: time.Second, Channels: 8, Proofs: 2000,
+		LedgerChannels: 3000, Phases: []string{PhaseSize}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Paid.Name != "" || rep.DoNothing.Name != "" || len(rep.Sizes) != 2 {
+		t.Fatalf("phases run: paid %q, do-nothing %q, %d sizes", rep.Paid.Name, rep.DoNothing.Name, len(rep.Sizes))
+	}
+	for i, want := range []int{8, 3000} {
+		s := rep.Sizes[i]
+		if s.Channels != want || !s.InProcess || s.Paid.Checks == 0 || s.Paid.Errors != 0 {
+			t.Errorf("size %d: %d channels, %d checks, %d errors (%s)", want, s.Channels, s.Paid.Checks, s.Paid.Errors, s.Paid.FirstErr)
+		}
+		if s.Ready <= 0 || s.Open <= 0 || s.Ready < s.Open || s.RSSReady <= 0 || s.RSSPeak < s.RSSAfter || s.StatsP50 <= 0 || s.StatsP99 < s.StatsP50 {
+			t.Errorf("size %d: %+v", want, s)
+		}
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	if !strings.Contains(out.String(), "RSS ready") || strings.Contains(out.String(), "do-nothing") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
+
 func TestRunNeedsAChannelPerStream(t *testing.T) {
 	if _, err := Run(context.Background(), Config{Streams: 4, Channels: 2, Duration: time.Second}); err == nil {
 		t.Fatal("Run accepted fewer channels than streams")
