@@ -36,6 +36,7 @@ func benchConfig() *Config {
 		GatewayPath: "/api/1",
 	}
 	c.hex = newAddressHex(c) // as NewService does
+	c.fixed = newFixedHeaders(c)
 	return c
 }
 

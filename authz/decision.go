@@ -105,7 +105,8 @@ type Config struct {
 	// metrics, which keeps this package free of a metrics library.
 	Observe func(d *Decision, took time.Duration)
 
-	hex *addressHex // set by NewService
+	hex   *addressHex   // set by NewService
+	fixed *fixedHeaders // set by NewService
 }
 
 // decide applies µRaiden's checks in order.

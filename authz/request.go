@@ -216,6 +216,13 @@ func parseAmount(header, text string) (*big.Int, error) {
 	if len(text) > maxAmountDigits {
 		return nil, malformed(header, "out of range: %d digits", len(text))
 	}
+	if len(text) <= 19 {
+		// Fits a uint64 (checked above: digits only): no big-number parsing.
+		n, err := strconv.ParseUint(text, 10, 64)
+		if err == nil {
+			return new(big.Int).SetUint64(n), nil
+		}
+	}
 	v, ok := new(big.Int).SetString(text, 10)
 	if !ok || v.Cmp(maxUint192) > 0 {
 		return nil, malformed(header, "out of range: %q", text)

@@ -3,14 +3,12 @@ package authz
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/uraiden/uraiden/authz/paywall"
 )
@@ -49,45 +47,6 @@ func (c *Config) checkResponse(d *Decision) *authv3.CheckResponse {
 		return c.okResponse(d)
 	}
 	return c.deniedResponse(d)
-}
-
-func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
-	// The upstream trusts x-rdn-*: never pass on what a client sent itself.
-	ok := &authv3.OkHttpResponse{HeadersToRemove: []string{UpstreamSender, UpstreamOpenBlock, UpstreamPrice}}
-	resp := &authv3.CheckResponse{
-		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
-		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-	}
-	if d.Channel == nil || d.Channel.Paid == nil {
-		return resp // free: no payment headers
-	}
-	ch := d.Channel
-	openBlock := strconv.FormatUint(uint64(ch.OpenBlock), 10)
-	sender, price, addrs := ch.Sender.Hex(), d.Price.String(), c.addresses()
-	ok.Headers = []*corev3.HeaderValueOption{
-		header(UpstreamSender, sender),
-		header(UpstreamOpenBlock, openBlock),
-		header(UpstreamPrice, price),
-	}
-	ok.ResponseHeadersToAdd = []*corev3.HeaderValueOption{
-		header(HeaderGatewayPath, c.GatewayPath),
-		header(HeaderTokenAddress, addrs.token),
-		header(HeaderPrice, price),
-		header(HeaderSenderAddress, sender),
-		header(HeaderSenderBalance, ch.Balance.String()),
-		header(HeaderReceiverAddress, addrs.receiver),
-		header(HeaderContractAddress, addrs.contract),
-	}
-	resp.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{
-		MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{
-			"sender":     structpb.NewStringValue(sender),
-			"open_block": structpb.NewStringValue(openBlock),
-			"price":      structpb.NewStringValue(price),
-			"balance":    structpb.NewStringValue(ch.Paid.String()),
-			"rule":       structpb.NewStringValue(d.Rule),
-		}}),
-	}}
-	return resp
 }
 
 // paymentBody is the JSON body of a denial: what to pay, or what went wrong.

@@ -26,6 +26,7 @@ func NewService(cfg Config, logger *slog.Logger) *Service {
 		cfg.GatewayPath = "/api/1"
 	}
 	cfg.hex = newAddressHex(&cfg)
+	cfg.fixed = newFixedHeaders(&cfg)
 	return &Service{cfg: cfg, log: logger}
 }
 

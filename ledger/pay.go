@@ -152,12 +152,12 @@ func (c *Channel) hasTopUpsBelow(confirmedHeight uint64) bool {
 }
 
 // paymentDelta is statsDelta of accepting p on the open channel c when no top-up is folded:
-// the balance rises to p.Balance if above it, and the price is charged.
+// the balance rises to p.Balance if above it, and the price is charged. The other sums are
+// nil (zero to Stats.add): this runs for every payment.
 func paymentDelta(c *Channel, p Payment) Stats {
-	d := zeroStats()
+	d := Stats{ChargedSum: new(big.Int).Set(p.Price)}
 	if p.Balance.Cmp(c.Balance) > 0 {
-		d.BalanceSum.Sub(p.Balance, c.Balance)
+		d.BalanceSum = new(big.Int).Sub(p.Balance, c.Balance)
 	}
-	d.ChargedSum.Set(p.Price)
 	return d
 }

@@ -34,15 +34,22 @@ func TestPaymentDeltaIsStatsDelta(t *testing.T) {
 	}
 }
 
-// sameStats compares deltas by value, an empty map being the same as none.
+// sameStats compares deltas by value, an empty map being the same as none and a nil sum
+// the same as zero.
 func sameStats(a, b Stats) bool {
 	if a.OpenChannels != b.OpenChannels || a.ClosingChannels != b.ClosingChannels ||
 		a.SettledChannels != b.SettledChannels || a.UniqueSenders != b.UniqueSenders {
 		return false
 	}
+	orZero := func(x *big.Int) *big.Int {
+		if x == nil {
+			return new(big.Int)
+		}
+		return x
+	}
 	for _, pair := range [][2]*big.Int{{a.DepositSum, b.DepositSum}, {a.BalanceSum, b.BalanceSum},
 		{a.ChargedSum, b.ChargedSum}, {a.WithdrawnSum, b.WithdrawnSum}, {a.SettledSum, b.SettledSum}} {
-		if pair[0].Cmp(pair[1]) != 0 {
+		if orZero(pair[0]).Cmp(orZero(pair[1])) != 0 {
 			return false
 		}
 	}

@@ -97,16 +97,18 @@ func (s Stats) clone() Stats {
 	return c
 }
 
+// add adds a delta; a nil sum in the delta counts as zero (a payment's delta has only two).
 func (s *Stats) add(d Stats) {
 	s.OpenChannels += d.OpenChannels
 	s.ClosingChannels += d.ClosingChannels
 	s.SettledChannels += d.SettledChannels
 	s.UniqueSenders += d.UniqueSenders
-	s.DepositSum.Add(s.DepositSum, d.DepositSum)
-	s.BalanceSum.Add(s.BalanceSum, d.BalanceSum)
-	s.ChargedSum.Add(s.ChargedSum, d.ChargedSum)
-	s.WithdrawnSum.Add(s.WithdrawnSum, d.WithdrawnSum)
-	s.SettledSum.Add(s.SettledSum, d.SettledSum)
+	for _, sum := range [...][2]*big.Int{{s.DepositSum, d.DepositSum}, {s.BalanceSum, d.BalanceSum},
+		{s.ChargedSum, d.ChargedSum}, {s.WithdrawnSum, d.WithdrawnSum}, {s.SettledSum, d.SettledSum}} {
+		if sum[1] != nil {
+			sum[0].Add(sum[0], sum[1])
+		}
+	}
 	for block, amount := range d.pending {
 		s.addPending(block, amount)
 	}

@@ -209,20 +209,41 @@ func DecodeSignature(text string) (Signature, error) {
 	if !strings.HasPrefix(text, "0x") && !strings.HasPrefix(text, "0X") {
 		return Signature{}, ErrSignatureHex
 	}
-	raw, err := hex.DecodeString(text[2:])
-	if err != nil {
-		return Signature{}, ErrSignatureHex
-	}
-	if len(raw) != SignatureLength {
+	digits := text[2:]
+	var sig Signature
+	if len(digits) != 2*SignatureLength {
+		raw, err := hex.DecodeString(digits)
+		if err != nil {
+			return Signature{}, ErrSignatureHex
+		}
 		return Signature{}, fmt.Errorf("%w, got %d", ErrSignatureLength, len(raw))
 	}
-	var sig Signature
-	copy(sig[:], raw)
+	// Decoded in place: this runs on every paid request.
+	for i := range sig {
+		hi, ok1 := fromHex(digits[2*i])
+		lo, ok2 := fromHex(digits[2*i+1])
+		if !ok1 || !ok2 {
+			return Signature{}, ErrSignatureHex
+		}
+		sig[i] = hi<<4 | lo
+	}
 	if sig[64] < 27 {
 		// The contract shifts 0/1 to 27/28: store every proof one way.
 		sig[64] += 27
 	}
 	return sig, nil
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // Check reports whether sig is a signature the contract accepts, and if not, why.

@@ -135,6 +135,18 @@ type Result struct {
 	P90       time.Duration
 	P99       time.Duration
 	Exhausted bool // the phase ran out of proofs before Duration
+	// CPU is the CPU time the bench process used during the phase: the load generator's and,
+	// when the server runs in process, the server's. Unlike the rate, it hardly moves with
+	// other jobs on the machine.
+	CPU time.Duration
+}
+
+// CPUPerCheck is the process CPU time per answered check.
+func (r Result) CPUPerCheck() time.Duration {
+	if r.Checks == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Checks)
 }
 
 // Rate is the checks per second.
@@ -177,7 +189,8 @@ func (r *Report) Errors() int {
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d streams over %d connections, %s per phase, %d channels, GOMAXPROCS %d\n",
 		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "errors")
+	fmt.Fprintln(w, "cpu/check: CPU time of this process (load generator, and the server unless in its own process) per check")
+	fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "cpu/check", "errors")
 	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidNoSync}
 	for _, s := range r.Sizes {
 		results = append(results, s.Paid)
@@ -193,16 +206,23 @@ func (r *Report) Print(w io.Writer) {
 		if res.FirstErr != "" {
 			note += "  first error: " + res.FirstErr
 		}
-		fmt.Fprintf(w, "%-26s %10d %10.0f %9s %9s %9s %7d%s\n", res.Name, res.Checks, res.Rate(),
-			round(res.P50), round(res.P90), round(res.P99), res.Errors, note)
+		fmt.Fprintf(w, "%-26s %10d %10.0f %9s %9s %9s %9s %7d%s\n", res.Name, res.Checks, res.Rate(),
+			round(res.P50), round(res.P90), round(res.P99), round(res.CPUPerCheck()), res.Errors, note)
 	}
 	for _, ratio := range []struct {
-		name string
-		a, b Result
-	}{{"paid/do-nothing", r.Paid, r.DoNothing}, {"quotes/do-nothing", r.Quotes, r.DoNothing}, {"durable/non-durable", r.Paid, r.PaidNoSync}} {
-		if ratio.a.Name != "" && ratio.b.Name != "" {
-			fmt.Fprintf(w, "%-19s %.2f\n", ratio.name, ratio.a.Rate()/ratio.b.Rate())
+		name  string
+		a, b  Result
+		byCPU bool
+	}{{"paid/do-nothing", r.Paid, r.DoNothing, true}, {"quotes/do-nothing", r.Quotes, r.DoNothing, true}, {"durable/non-durable", r.Paid, r.PaidNoSync, false}} {
+		if ratio.a.Name == "" || ratio.b.Name == "" {
+			continue
 		}
+		fmt.Fprintf(w, "%-19s %.2f", ratio.name, ratio.a.Rate()/ratio.b.Rate())
+		if ratio.byCPU && ratio.a.CPUPerCheck() > 0 {
+			// What the ratio would be with the cores to the bench alone: both are CPU-bound.
+			fmt.Fprintf(w, "   by CPU per check %.2f", float64(ratio.b.CPUPerCheck())/float64(ratio.a.CPUPerCheck()))
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Sizes) > 0 {
 		where := "server process"
@@ -680,7 +700,7 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 			defer stop()
 		}
 	}
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	deadline = start.Add(cfg.Duration)
 	for s := range cfg.Streams {
 		client := authv3.NewAuthorizationClient(conns[s%len(conns)])
@@ -713,7 +733,7 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 		})
 	}
 	wg.Wait()
-	res := Result{Name: name, Elapsed: time.Since(start)}
+	res := Result{Name: name, Elapsed: time.Since(start), CPU: processCPU() - cpu}
 	var all []time.Duration
 	for _, r := range results {
 		all = append(all, r.lat...)

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,21 @@ type Metrics struct {
 	commitDuration prometheus.Histogram
 	commitWrites   prometheus.Histogram
 	watchtower     *prometheus.CounterVec
+
+	// checkSeries caches the series of each kind of decision: finding one by its label
+	// values hashes and allocates, on every Check.
+	checkSeries sync.Map // checkKey → *checkSeries
+}
+
+type checkKey struct {
+	outcome string
+	status  int
+	flag    string
+}
+
+type checkSeries struct {
+	decisions prometheus.Counter
+	duration  prometheus.Observer
 }
 
 // New registers every metric, the Go runtime's and the process's included.
@@ -94,14 +110,32 @@ func New(src Sources) *Metrics {
 
 // ObserveCheck counts a decision; it is authz.Config.Observe.
 func (m *Metrics) ObserveCheck(d *authz.Decision, took time.Duration) {
-	outcome := d.Outcome()
-	m.decisions.WithLabelValues(outcome, strconv.Itoa(d.Status), d.Flag).Inc()
-	m.checkDuration.WithLabelValues(outcome).Observe(took.Seconds())
-	if outcome == "paid" {
-		m.payments.Inc()
-		price, _ := new(big.Float).SetInt(d.Price).Float64()
-		m.earned.Add(price)
+	key := checkKey{d.Outcome(), d.Status, d.Flag}
+	series, ok := m.checkSeries.Load(key)
+	if !ok {
+		// Bounded: the outcomes, statuses and flags are a few constants each.
+		series, _ = m.checkSeries.LoadOrStore(key, &checkSeries{
+			decisions: m.decisions.WithLabelValues(key.outcome, strconv.Itoa(key.status), key.flag),
+			duration:  m.checkDuration.WithLabelValues(key.outcome),
+		})
 	}
+	s := series.(*checkSeries)
+	s.decisions.Inc()
+	s.duration.Observe(took.Seconds())
+	if key.outcome == "paid" {
+		m.payments.Inc()
+		m.earned.Add(tokens(d.Price))
+	}
+}
+
+// tokens is a price as the float the counter adds, without allocating for prices that fit
+// an int64.
+func tokens(price *big.Int) float64 {
+	if price.IsInt64() {
+		return float64(price.Int64())
+	}
+	f, _ := new(big.Float).SetInt(price).Float64()
+	return f
 }
 
 // ObserveCommit records a ledger commit; it is ledger.Options.OnCommit.
