@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -143,7 +144,10 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
 	// channel's state (its last proof above all) is shown only to its sender.
 	bp := proof.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
-	if signer, err := bp.Signer(pay.Signature[:]); err != nil || signer != pay.Sender {
+	recoverSlots <- struct{}{}
+	signer, err := bp.Signer(pay.Signature[:])
+	<-recoverSlots
+	if err != nil || signer != pay.Sender {
 		return c.refuseUnverified(d, id)
 	}
 	// Verified: Pay checks the channel's existence, state and confirmation under its lock,
@@ -192,3 +196,10 @@ func (d *Decision) deny(status int, flag, message string) *Decision {
 	d.Status, d.Flag, d.Message = status, flag, message
 	return d
 }
+
+// recoverSlots bounds the recoveries running at once to the cores. A recovery is most of a
+// paid check's CPU; without the bound, every request in flight queues for a core with ~40 µs
+// of it to do, and the short work around them (the ledger's commits, gRPC's reads and
+// writes, answering) waits behind all of them. Bounded, the waiting requests are parked
+// instead of queued, and what is queued is short.
+var recoverSlots = make(chan struct{}, runtime.GOMAXPROCS(0))

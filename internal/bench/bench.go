@@ -135,6 +135,11 @@ type Result struct {
 	P90       time.Duration
 	P99       time.Duration
 	Exhausted bool // the phase ran out of proofs before Duration
+	// Commits are the ledger's group commits during the phase, when the server ran in
+	// process: how many, how many writes each held on average, how long they took.
+	Commits              int
+	WritesPerCommit      float64
+	CommitP50, CommitP99 time.Duration
 	// CPU is the CPU time the bench process used during the phase: the load generator's and,
 	// when the server runs in process, the server's. Unlike the rate, it hardly moves with
 	// other jobs on the machine.
@@ -208,6 +213,10 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-26s %10d %10.0f %9s %9s %9s %9s %7d%s\n", res.Name, res.Checks, res.Rate(),
 			round(res.P50), round(res.P90), round(res.P99), round(res.CPUPerCheck()), res.Errors, note)
+		if res.Commits > 0 {
+			fmt.Fprintf(w, "%-26s %d group commits of %.1f writes, commit p50 %s p99 %s\n", "", res.Commits,
+				res.WritesPerCommit, round(res.CommitP50), round(res.CommitP99))
+		}
 	}
 	for _, ratio := range []struct {
 		name  string
@@ -338,7 +347,9 @@ func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report,
 	defer srv.close()
 	if noSync {
 		fmt.Fprintln(cfg.Progress, "phase: paid (no sync)")
+		fx.commits.take(&Result{})
 		rep.PaidNoSync, err = drive(ctx, PhaseNoSync, "paid (no sync)", srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
+		fx.commits.take(&rep.PaidNoSync)
 		return err
 	}
 	if cfg.runs(PhaseQuotes) {
@@ -349,7 +360,9 @@ func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report,
 	}
 	if cfg.runs(PhaseDurable) {
 		fmt.Fprintln(cfg.Progress, "phase: paid (durable)")
+		fx.commits.take(&Result{})
 		rep.Paid, err = drive(ctx, PhaseDurable, "paid (durable)", srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
+		fx.commits.take(&rep.Paid)
 	}
 	return err
 }
@@ -363,6 +376,33 @@ type Fixture struct {
 	// The header values, formatted once: formatting is the client's cost.
 	contractHex, receiverHex, openBlockStr string
 	senderHex                              []string
+	commits                                commitLog
+}
+
+// commitLog records the ledger's group commits.
+type commitLog struct {
+	mu     sync.Mutex
+	writes int
+	took   []time.Duration
+}
+
+func (c *commitLog) add(writes int, took time.Duration) {
+	c.mu.Lock()
+	c.writes += writes
+	c.took = append(c.took, took)
+	c.mu.Unlock()
+}
+
+// take returns what was recorded since the last take, into res.
+func (c *commitLog) take(res *Result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.took); n > 0 {
+		slices.Sort(c.took)
+		res.Commits, res.WritesPerCommit = n, float64(c.writes)/float64(n)
+		res.CommitP50, res.CommitP99 = c.took[n/2], c.took[min(n-1, n*99/100)]
+	}
+	c.writes, c.took = 0, c.took[:0]
 }
 
 // NewFixture makes channels senders. Their keys are derived from their index, so that every
@@ -478,7 +518,10 @@ func (fx *Fixture) createChannels(l *ledger.Ledger, senders []common.Address) er
 func (fx *Fixture) Service(dir string, noSync bool) (*authz.Service, *ledger.Ledger, error) {
 	var l *ledger.Ledger
 	m := newMetrics(func() *ledger.Ledger { return l })
-	l, err := fx.OpenLedger(dir, noSync, m.ObserveCommit)
+	l, err := fx.OpenLedger(dir, noSync, func(writes int, took time.Duration) {
+		m.ObserveCommit(writes, took)
+		fx.commits.add(writes, took)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
