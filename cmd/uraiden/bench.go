@@ -33,9 +33,18 @@ connections (--conns connections, --streams concurrent streams) for --duration p
   paid (durable)   uraiden, a fresh pre-signed proof per request, ledger fsynced
   paid (no sync)   the same on a ledger that never syncs: what durability costs
 
-and prints checks/s, p50/p90/p99 latency and the ratios paid/do-nothing,
-quotes/do-nothing and durable/non-durable. The load generator runs in the same process,
-on the same cores as the servers.
+and prints checks/s, p50/p90/p99 latency, the process's CPU time per check, the ledger's
+group commits, and the ratios paid/do-nothing, quotes/do-nothing and durable/non-durable.
+The load generator runs in the same process, on the same cores as the servers.
+
+With --ledger-channels N it adds the size phase: it fills a ledger of N channels (the
+--channels paid by the load, the others made-up senders paid once), starts a server process
+over it, and reports the time until that process serves, its resident memory, the durable
+paid load against it and GET /api/1/stats latency; first for a ledger of --channels only.
+
+--phases runs some of do-nothing, quotes, durable, nosync, size. --cpuprofile FILE writes a
+CPU profile of each phase to FILE.<phase>, its samples labelled side=client or side=server
+(go tool pprof -tagfocus side=server ...).
 
 The channels (--channels) are created directly in a fresh ledger in a temporary
 directory, funded and confirmed; the chain is a stub that is always healthy: the chain
@@ -87,7 +96,7 @@ with those channels on --listen until stopped, for
 	flags.IntVar(&cfg.Streams, "streams", 50, "concurrent Check streams")
 	flags.IntVar(&cfg.Conns, "conns", 4, "gRPC client connections the streams share")
 	flags.DurationVar(&cfg.Duration, "duration", 10*time.Second, "duration of each phase")
-	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels in the ledger")
+	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels the paid load pays on")
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
 	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, size); default all")
 	flags.IntVar(&cfg.LedgerChannels, "ledger-channels", 0, "add the size phase: the durable load against a server process over a ledger of --channels, then of this many channels")

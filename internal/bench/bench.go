@@ -243,7 +243,7 @@ func (r *Report) Print(w io.Writer) {
 			"channels", "filled in", "ready in", "open", "scan", "RSS ready", "RSS after", "RSS peak", "stats p50", "stats p99")
 		for _, s := range r.Sizes {
 			fmt.Fprintf(w, "%10d %10s %10s %10s %10s %8dM %8dM %8dM %10s %10s\n", s.Channels,
-				s.Filled.Round(100*time.Millisecond), round(s.Ready), round(s.Open), round(s.Scan),
+				round(s.Filled), round(s.Ready), round(s.Open), round(s.Scan),
 				s.RSSReady>>20, s.RSSAfter>>20, s.RSSPeak>>20, round(s.StatsP50), round(s.StatsP99))
 		}
 	}
