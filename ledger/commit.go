@@ -194,9 +194,14 @@ func (c *committer) submit() {
 
 // finish writes the batch's counters, sender counts and sync state into its transaction.
 func (c *committer) finish() error {
-	written, err := c.l.commitSenders(c.txn, &c.stats, c.prevSenders)
+	writes, written, err := c.l.senderWrites(c.txn, &c.stats, c.prevSenders)
 	if err != nil {
 		return err
+	}
+	for _, w := range writes {
+		if err := c.put(w); err != nil {
+			return err
+		}
 	}
 	c.prevSenders = written
 	c.stats.confirm(c.sync.Confirmed)

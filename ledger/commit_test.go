@@ -120,13 +120,19 @@ func (l *Ledger) cachedChannel(id ChannelID) (*Channel, bool) {
 
 // channelsOf creates n funded, confirmed channels in one update.
 func channelsOf(t *testing.T, l *Ledger, n int) []ChannelID {
+	return createChannels(t, l, n, false)
+}
+
+// createChannels creates n funded, confirmed channels of n senders in one update; seeded
+// ones, as for channels opened before the watcher's start block, have no undo records.
+func createChannels(t *testing.T, l *Ledger, n int, seeded bool) []ChannelID {
 	t.Helper()
 	var ids []ChannelID
 	var events []Event
 	for i := range n {
 		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(0x1000 + i))), OpenBlock: 5}
 		ids = append(ids, id)
-		events = append(events, Event{Kind: Created, Channel: id, Block: 5, Amount: big.NewInt(100)})
+		events = append(events, Event{Kind: Created, Channel: id, Block: 5, Amount: big.NewInt(100), Seeded: seeded})
 	}
 	if err := l.Apply(context.Background(), Update{Events: events, Sync: SyncState{Cursor: 10, Confirmed: 10}}); err != nil {
 		t.Fatal(err)
@@ -228,5 +234,31 @@ func TestCacheKeepsChannelsWithWritesInFlight(t *testing.T) {
 	}
 	if n := l.cachedEntries(); n > 10 {
 		t.Fatalf("%d channels cached after the write landed, bound 10", n)
+	}
+}
+
+// A chain update creating more channels of new senders than one Badger transaction holds is
+// split over several transactions, the sender counts included, and the counters come out
+// exact.
+func TestHugeUpdateCommits(t *testing.T) {
+	dir := t.TempDir()
+	l := openDir(t, dir)
+	// A channel record and a sender count each: 60,000 small keys, over the ~52,000 entries
+	// of a transaction with the ledger's 32 MB memtable, the sender counts last.
+	const n = 30_000
+	ids := createChannels(t, l, n, true)
+	if st := l.Stats(); st.OpenChannels != n || st.UniqueSenders != n {
+		t.Fatalf("stats %+v", st)
+	}
+	if r := pay(t, l, ids[n-1], 5, 5); r.Outcome != Accepted {
+		t.Fatalf("payment after the update: %v", r.Outcome)
+	}
+	l.Close()
+	l = openDir(t, dir)
+	defer l.Close()
+	want, senders := recounted(t, l)
+	assertStatsEqual(t, "after a reopen", l.Stats(), want, 10)
+	if len(senders) != n || len(storedSenders(t, l)) != n {
+		t.Fatalf("%d senders recounted, %d stored, want %d", len(senders), len(storedSenders(t, l)), n)
 	}
 }

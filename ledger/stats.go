@@ -213,18 +213,20 @@ func keySender(sender common.Address) []byte {
 	return append(append([]byte(nil), prefixSender...), sender.Bytes()...)
 }
 
-// commitSenders folds a batch's per-sender deltas into the stored counts, inside the
-// batch's transaction, and counts the senders whose first channel opened or last closed.
-// The transaction may not see what the previous batch wrote (see committer): the counts
-// that batch wrote are in prev. It returns the counts this batch writes.
-func (l *Ledger) commitSenders(txn *badger.Txn, s *Stats, prev map[common.Address]int64) (map[common.Address]int64, error) {
+// senderWrites folds a batch's per-sender deltas into the stored counts and counts the
+// senders whose first channel opened or last closed. It reads the counts from the batch's
+// transaction, which may not see what the previous batch wrote (see committer): the counts
+// that batch wrote are in prev. It returns the writes of the new counts (the committer puts
+// them, splitting the transaction if it must) and the counts by sender.
+func (l *Ledger) senderWrites(txn *badger.Txn, s *Stats, prev map[common.Address]int64) ([]kv, map[common.Address]int64, error) {
+	var writes []kv
 	var written map[common.Address]int64
 	for sender, delta := range s.senders {
 		count, ok := prev[sender]
 		if !ok {
 			var err error
 			if count, err = storedSenderCount(txn, sender); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		next := count + delta
@@ -239,22 +241,18 @@ func (l *Ledger) commitSenders(txn *badger.Txn, s *Stats, prev map[common.Addres
 		case count > 0 && next == 0:
 			s.UniqueSenders--
 		}
-		var err error
-		if next == 0 {
-			err = txn.Delete(keySender(sender))
-		} else {
-			err = txn.Set(keySender(sender), binary.AppendUvarint(nil, uint64(next)))
+		w := kv{key: keySender(sender)} // deleted at zero
+		if next > 0 {
+			w.value = binary.AppendUvarint(nil, uint64(next))
 		}
-		if err != nil {
-			return nil, err
-		}
+		writes = append(writes, w)
 		if written == nil {
 			written = map[common.Address]int64{}
 		}
 		written[sender] = next
 	}
 	s.senders = nil
-	return written, nil
+	return writes, written, nil
 }
 
 // storedSenderCount reads a sender's count of open channels.
