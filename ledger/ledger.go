@@ -232,9 +232,9 @@ func (l *Ledger) loadStats(txn *badger.Txn) error {
 
 // badgerOptions are Badger's options for a ledger directory: synchronous writes, and memory
 // bounded for a ledger of millions of channels (Badger's defaults allow five 64 MB memtables
-// and a 256 MB block cache). A memtable of 32 MB holds about 100,000 payments, and bounds a
-// transaction to 15% of it (see maxBatchBytes); at most three exist while older ones are
-// written out. The block cache keeps recently read table blocks for channels not in the
+// and a 256 MB block cache). A memtable of 32 MB holds some 100,000 channel records, and
+// bounds a transaction to 15% of it (see maxBatchBytes); at most three exist while older ones
+// are written out. The block cache keeps recently read table blocks for channels not in the
 // ledger's own cache.
 func badgerOptions(dir string, logger *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).

@@ -60,6 +60,9 @@ const fillChunk = 20_000
 // The others' senders are made-up addresses: nothing pays on them during the bench. It
 // writes without fsync (Close makes it durable): filling is not what is measured.
 func (fx *Fixture) FillLedger(ctx context.Context, dir string, total int, progress io.Writer) error {
+	if progress == nil {
+		progress = io.Discard
+	}
 	l, err := ledger.Open(ledger.Options{Dir: dir, Identity: fx.Identity(), NoSync: true})
 	if err != nil {
 		return err
