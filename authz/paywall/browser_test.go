@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -325,6 +326,62 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 	b.waitStep("open", "settled")
 	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.State == ledger.StateSettled })
 	e.checkPaid(3 * price)
+}
+
+// TestPaywallReopensARefusedChannel: the sender asked the server to close the channel (from
+// another client), so the server takes no more payments from it; the paywall says so,
+// closes it on chain with the server's closing signature, and opens a new one to pay from.
+func TestPaywallReopensARefusedChannel(t *testing.T) {
+	e := startPaywall(t)
+	b := e.browser
+	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/a"))
+	b.waitStep("connect", "paywall")
+	b.click("rdn-connect")
+	b.waitStep("open", "no-channel")
+	b.click("rdn-open")
+	b.waitStep("confirming", "waiting-for-confirmations")
+	e.confirm()
+	b.waitStep("pay", "ready-to-pay")
+	b.click("rdn-pay")
+	b.waitText("a")
+	first := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == price })
+
+	// Elsewhere, the sender asks the server for the cooperative close and never sends it.
+	sig, err := proof.Balance{Receiver: e.receiver.Address, OpenBlock: first.ID.OpenBlock, Balance: big.NewInt(price), Contract: e.contract}.Sign(e.sender.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"balance": "%d", "balance_signature": "%s"}`, price, sig.Hex())
+	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/api/1/channels/%s/%d", e.base, e.sender.Address.Hex(), first.ID.OpenBlock), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("cooperative close request: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	b.do("open another page", chromedp.Navigate(e.base+"/echofix/b"))
+	b.waitStep("refused", "channel-refused")
+	b.click("rdn-close")
+	b.waitStep("open", "refused-channel-closed")
+	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.ID == first.ID && ch.State == ledger.StateSettled })
+	b.click("rdn-open")
+	b.waitStep("confirming", "second-channel-confirming")
+	e.confirm()
+	b.waitStep("pay", "second-channel-ready")
+	b.click("rdn-pay")
+	b.waitText("b")
+	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool {
+		return ch.ID.OpenBlock > first.ID.OpenBlock && ch.Balance.Int64() == price
+	})
+	// The receiver got the first channel's balance; the sender's second deposit (the
+	// suggested 10 × the price) is locked in the open channel.
+	if got := new(big.Int).Sub(e.tokens(e.receiver.Address), e.before[e.receiver.Address]); got.Int64() != price {
+		t.Errorf("the receiver gained %s, want %d", got, price)
+	}
+	if got := new(big.Int).Sub(e.before[e.sender.Address], e.tokens(e.sender.Address)); got.Int64() != price+10*price {
+		t.Errorf("the sender's tokens went down by %s, want %d paid + %d deposited", got, price, 10*price)
+	}
 }
 
 // checkCookies checks that the 402's RDN-* headers are mirrored into the browser's cookies.
