@@ -62,7 +62,9 @@ type PayResult struct {
 // an increment above the price is credit later proofs spend, and a captured proof buys
 // nothing twice.
 func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
-	if err := l.spaceErr(); err != nil {
+	// A failed or closed ledger decides nothing: its memory may be ahead of its disk. Low
+	// space refuses too, before anything is decided.
+	if err := l.Err(); err != nil {
 		return PayResult{}, err
 	}
 	e, err := l.lockEntry(p.ID)
