@@ -211,6 +211,32 @@ func (e *paywallEnv) checkPaid(amount int64) {
 	}
 }
 
+// connect opens a priced page and connects the wallet from the paywall.
+func (e *paywallEnv) connect(path string) {
+	e.t.Helper()
+	b := e.browser
+	b.do("open "+path, chromedp.Navigate(e.base+"/echofix/"+path))
+	b.waitStep("connect", "paywall")
+	b.click("rdn-connect")
+}
+
+// openAndPay opens a channel from the paywall's open step (with the suggested deposit, or
+// the one given in tokens), mines its confirmations and pays for the page at path.
+func (e *paywallEnv) openAndPay(path, deposit string) {
+	e.t.Helper()
+	b := e.browser
+	b.waitStep("open", "no-channel")
+	if deposit != "" {
+		b.do("choose the deposit", chromedp.SetValue(chromedp.CSS("#rdn-deposit"), deposit))
+	}
+	b.click("rdn-open")
+	b.waitStep("confirming", "waiting-for-confirmations")
+	e.confirm()
+	b.waitStep("pay", "ready-to-pay")
+	b.click("rdn-pay")
+	b.waitText(path)
+}
+
 // pay pays for a page from the paywall's pay step and waits for its content.
 func (e *paywallEnv) pay(path string) {
 	e.t.Helper()
@@ -281,17 +307,8 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 	e := startPaywall(t)
 	b := e.browser
 
-	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/a"))
-	b.waitStep("connect", "paywall")
-	b.click("rdn-connect")
-	b.waitStep("open", "no-channel")
-	b.do("choose the deposit", chromedp.SetValue(chromedp.CSS("#rdn-deposit"), "0.00000000000000001")) // 10 base units: two pages
-	b.click("rdn-open")
-	b.waitStep("confirming", "waiting-for-confirmations")
-	e.confirm()
-	b.waitStep("pay", "ready-to-pay")
-	b.click("rdn-pay")
-	b.waitText("a")
+	e.connect("a")
+	e.openAndPay("a", "0.00000000000000001") // 10 base units: two pages
 	e.pay("b")
 
 	// The deposit is spent: the page offers a top-up, and waits for the server to count it.
@@ -334,16 +351,8 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 func TestPaywallReopensARefusedChannel(t *testing.T) {
 	e := startPaywall(t)
 	b := e.browser
-	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/a"))
-	b.waitStep("connect", "paywall")
-	b.click("rdn-connect")
-	b.waitStep("open", "no-channel")
-	b.click("rdn-open")
-	b.waitStep("confirming", "waiting-for-confirmations")
-	e.confirm()
-	b.waitStep("pay", "ready-to-pay")
-	b.click("rdn-pay")
-	b.waitText("a")
+	e.connect("a")
+	e.openAndPay("a", "")
 	first := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == price })
 
 	// Elsewhere, the sender asks the server for the cooperative close and never sends it.
@@ -365,12 +374,7 @@ func TestPaywallReopensARefusedChannel(t *testing.T) {
 	b.click("rdn-close")
 	b.waitStep("open", "refused-channel-closed")
 	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.ID == first.ID && ch.State == ledger.StateSettled })
-	b.click("rdn-open")
-	b.waitStep("confirming", "second-channel-confirming")
-	e.confirm()
-	b.waitStep("pay", "second-channel-ready")
-	b.click("rdn-pay")
-	b.waitText("b")
+	e.openAndPay("b", "")
 	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool {
 		return ch.ID.OpenBlock > first.ID.OpenBlock && ch.Balance.Int64() == price
 	})
