@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -162,7 +162,7 @@ func newService(t *testing.T, e *env, o serviceOptions) *service {
 	t.Helper()
 	dir := t.TempDir()
 	s := &service{t: t, env: e, dir: dir, config: filepath.Join(dir, "config.yaml"), prices: filepath.Join(dir, "prices.yaml"),
-		ledgerDir: o.ledgerDir, grpcAddr: freeAddr(t), adminAddr: freeAddr(t)}
+		ledgerDir: o.ledgerDir, grpcAddr: servertest.FreeAddr(t), adminAddr: servertest.FreeAddr(t)}
 	if s.ledgerDir == "" {
 		s.ledgerDir = filepath.Join(dir, "ledger")
 	}
@@ -205,16 +205,6 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // proc is one run of `uraiden serve`.

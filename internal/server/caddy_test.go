@@ -52,17 +52,6 @@ func caddyPath(t *testing.T) string {
 	return servertest.Program(t, "apt-get install caddy", "caddy")
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
 // recordingUpstream is the demo upstream, remembering the x-rdn-sender of each request.
 type recordingUpstream struct {
 	mu      sync.Mutex
@@ -169,7 +158,7 @@ func startOnDevChain(t *testing.T, ctx context.Context) (*devchain.Chain, *serve
 // startCaddy runs Caddy on a loopback port and waits until it answers.
 func startCaddy(t *testing.T, caddy, authz, upstream string) string {
 	t.Helper()
-	port := freePort(t)
+	_, port, _ := net.SplitHostPort(servertest.FreeAddr(t))
 	dir := t.TempDir()
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, fmt.Appendf(nil, caddyfile, port, authz, upstream), 0o600); err != nil {
