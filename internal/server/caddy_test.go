@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,8 +156,23 @@ func startOnDevChain(t *testing.T, ctx context.Context) (*devchain.Chain, *serve
 	return chain, srv
 }
 
-// startCaddy runs Caddy on a loopback port and waits until it answers.
+// startCaddy runs Caddy on a loopback port and waits until it answers. A free port may be
+// taken by another test between choosing it and Caddy binding it: Caddy then exits, and it
+// is started again on another port.
 func startCaddy(t *testing.T, caddy, authz, upstream string) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		base, err := runCaddy(t, caddy, authz, upstream)
+		if err == nil {
+			return base
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+func runCaddy(t *testing.T, caddy, authz, upstream string) (string, error) {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(servertest.FreeAddr(t))
 	dir := t.TempDir()
@@ -187,19 +203,25 @@ func startCaddy(t *testing.T, caddy, authz, upstream string) string {
 	base := "http://127.0.0.1:" + port
 	deadline := time.Now().Add(15 * time.Second)
 	for {
+		// Only Caddy answers, through the demo upstream, "ok" here; whatever else took the
+		// port would not.
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			return base
+			if resp.StatusCode == http.StatusOK && string(body) == "ok" {
+				return base, nil
+			}
 		}
 		select {
 		case err := <-exited:
 			exited <- err
-			t.Fatalf("caddy exited: %v", err)
+			out, _ := os.ReadFile(logs.Name())
+			return "", fmt.Errorf("caddy exited: %v\n%s", err, out)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not answer on %s: %v", base, err)
+			return "", fmt.Errorf("caddy did not answer on %s: %v", base, err)
 		}
 	}
 }
