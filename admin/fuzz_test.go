@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -40,7 +41,8 @@ func FuzzReadCloseRequest(f *testing.F) {
 		if len(body) > maxCloseBody {
 			t.Fatalf("accepted a %d-byte body", len(body))
 		}
-		if strings.HasPrefix(contentType, "application/x-www-form-urlencoded") {
+		// Media types are case-insensitive (RFC 9110 §8.3.1): the form is read as a form.
+		if mediaType, _, _ := mime.ParseMediaType(contentType); mediaType == "application/x-www-form-urlencoded" {
 			form, err := url.ParseQuery(body)
 			if err != nil || form.Get("balance_signature") != req.Signature {
 				t.Fatalf("form signature %q, parsed %q (%v)", form.Get("balance_signature"), req.Signature, err)
