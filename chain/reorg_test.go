@@ -3,6 +3,7 @@ package chain_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/ledger"
 )
@@ -204,5 +206,65 @@ func TestDisputeRestartAndFeeBump(t *testing.T) {
 	}
 	if got := new(big.Int).Sub(e.tokenBalance(e.receiverAddr()), receiverBefore); got.Int64() != 600 {
 		t.Errorf("receiver got %s tokens, want 600", got)
+	}
+}
+
+// A ledger that needs a resync (its last chain update was cut short by a crash, here asked
+// for with RequestResync) takes no payment until the watcher has read every channel from the
+// contract: a top-up a replay counted twice is then counted once, the payments stay, and a
+// top-up within the confirmations waits for them.
+func TestWatcherResyncsALedgerThatNeedsIt(t *testing.T) {
+	const n = 2
+	e, c := newDevEnv(t, n)
+	sender := c.Accounts()[1].Key
+	id := e.openChannel(sender, 100)
+	topUpBlock := e.topUp(sender, id, 50)
+	e.mine(n)
+	e.sync()
+	e.pay(sender, id, 40)
+
+	// What a replay of a half-written update would do: the same top-up applied again.
+	err := e.ledger.Apply(t.Context(), ledger.Update{Sync: e.ledger.Sync(), Events: []ledger.Event{
+		{Kind: ledger.ToppedUp, Channel: id, Block: topUpBlock, Amount: big.NewInt(50)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.channel(id).TotalDeposit().Int64(); got != 200 {
+		t.Fatalf("setup: deposit %d after the replayed top-up, want 200", got)
+	}
+	if err := e.ledger.RequestResync(); err != nil {
+		t.Fatal(err)
+	}
+	e.topUp(sender, id, 7) // not confirmed when the resync reads the chain
+	e.restart()
+	if !e.ledger.NeedsResync() || !errors.Is(e.ledger.Err(), ledger.ErrResyncing) {
+		t.Fatalf("after the restart: needs resync %v, err %v", e.ledger.NeedsResync(), e.ledger.Err())
+	}
+	sig, _ := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(190), Contract: e.channels}.Sign(sender)
+	if _, err := e.ledger.Pay(t.Context(), ledger.Payment{ID: id, Balance: big.NewInt(190), Signature: sig, Price: big.NewInt(150)}); !errors.Is(err, ledger.ErrResyncing) {
+		t.Fatalf("a payment before the resync: %v, want ErrResyncing", err)
+	}
+
+	e.sync()
+	ch := e.channel(id)
+	confirmed := ch.ConfirmedDeposit(e.ledger.ConfirmedHeight())
+	if confirmed.Int64() != 150 || ch.TotalDeposit().Int64() != 157 || ch.Balance.Int64() != 40 || ch.Charged.Int64() != 40 {
+		t.Fatalf("after the resync: confirmed deposit %s, total %s, balance %s, charged %s; want 150, 157, 40, 40",
+			confirmed, ch.TotalDeposit(), ch.Balance, ch.Charged)
+	}
+	if e.ledger.NeedsResync() || e.ledger.Err() != nil || e.watcher.Resyncs() != 1 {
+		t.Fatalf("after the resync: needs resync %v, err %v, resyncs %d", e.ledger.NeedsResync(), e.ledger.Err(), e.watcher.Resyncs())
+	}
+	if st := e.ledger.Stats(); st.DepositSum.Int64() != 157 || st.ChargedSum.Int64() != 40 || st.OpenChannels != 1 {
+		t.Fatalf("counters after the resync: %+v", st)
+	}
+	e.mine(n)
+	e.sync()
+	if got := e.channel(id).ConfirmedDeposit(e.ledger.ConfirmedHeight()).Int64(); got != 157 {
+		t.Fatalf("once confirmed: deposit %d, want 157", got)
+	}
+	e.restart()
+	if e.ledger.NeedsResync() {
+		t.Fatal("the resync is asked for again after a restart")
 	}
 }

@@ -160,7 +160,7 @@ func (w *Watcher) subscribeHeads(ctx context.Context) (<-chan *types.Header, fun
 // the chain reached its head recently and the receiver can pay for a dispute.
 func (w *Watcher) Healthy() error {
 	if w.resyncing.Load() {
-		return errors.New("resynchronizing after a chain reorganization deeper than the blocks kept")
+		return errors.New("reading every channel from the contract again (resync)")
 	}
 	var problem error
 	if p := w.problem.Load(); p != nil {
@@ -182,7 +182,8 @@ func (w *Watcher) Healthy() error {
 	return nil
 }
 
-// Resyncs counts the full resynchronizations after reorganizations too deep to roll back.
+// Resyncs counts the full resynchronizations: after reorganizations too deep to roll back,
+// and when the ledger needed one (ledger.NeedsResync).
 func (w *Watcher) Resyncs() uint64 { return w.resyncs.Load() }
 
 // ErrReceiverBalance means the receiver's ETH cannot pay for a dispute.
@@ -210,6 +211,12 @@ func (w *Watcher) poll(ctx context.Context) error {
 	head := header.Number.Uint64()
 	if age := time.Since(time.Unix(int64(header.Time), 0)); w.cfg.MaxHeadAge > 0 && age > w.cfg.MaxHeadAge {
 		return fmt.Errorf("the node's head block %d is %s old: it is syncing or stuck", head, age.Round(time.Second))
+	}
+	if w.ledger.NeedsResync() {
+		w.cfg.Logger.Error("the ledger's last chain update was cut short, or a resync was asked for: payments stopped, reading every channel from the contract again")
+		if err := w.resync(ctx, head); err != nil {
+			return err
+		}
 	}
 	if err := w.followReorg(ctx, head); err != nil {
 		return err
@@ -271,7 +278,9 @@ func (w *Watcher) followReorg(ctx context.Context, head uint64) error {
 		}
 	}
 	if fork < 0 {
-		return w.resync(ctx, head, sync)
+		w.cfg.Logger.Error("chain reorganization deeper than the blocks kept: payments stopped, resynchronizing from the contract",
+			"kept", len(sync.Recent), "old_cursor", sync.Cursor, "head", head)
+		return w.resync(ctx, head)
 	}
 	at := sync.Recent[fork]
 	rolled := ledger.SyncState{Cursor: at.Number, CursorHash: at.Hash, Confirmed: min(sync.Confirmed, at.Number), Recent: sync.Recent[:fork+1]}
@@ -459,25 +468,60 @@ func (w *Watcher) seed(ctx context.Context, id ledger.ChannelID, block uint64) (
 	return events, nil
 }
 
-// resync rebuilds what the ledger knows from the chain's current state after a
-// reorganization deeper than the hashes kept. Payments stop while it runs.
-func (w *Watcher) resync(ctx context.Context, head uint64, old ledger.SyncState) error {
+// resync rebuilds what the ledger knows from the contract's state at head, after a
+// reorganization deeper than the hashes kept or when the ledger needs it. Payments stop
+// while it runs.
+func (w *Watcher) resync(ctx context.Context, head uint64) error {
 	w.resyncing.Store(true)
 	defer w.resyncing.Store(false)
 	w.resyncs.Add(1)
-	w.cfg.Logger.Error("chain reorganization deeper than the blocks kept: payments stopped, resynchronizing from the contract",
-		"kept", len(old.Recent), "old_cursor", old.Cursor, "head", head)
+	ids, err := w.resyncChannels(ctx, head)
+	if err != nil {
+		return err
+	}
+	sync, err := w.advance(ctx, ledger.SyncState{}, head, head, head)
+	if err != nil {
+		return err
+	}
+	if head >= w.cfg.Confirmations {
+		sync.Confirmed = head - w.cfg.Confirmations
+	}
+	states := make([]ledger.ChainChannel, 0, len(ids))
+	unknownPast := 0
+	for _, id := range ids {
+		s, known, err := w.chainChannel(ctx, id, head, sync.Confirmed)
+		if err != nil {
+			return err
+		}
+		if !known {
+			unknownPast++
+		}
+		states = append(states, s)
+	}
+	if unknownPast > 0 {
+		w.cfg.Logger.Warn("the node could not say the deposits at the confirmed height: those deposits count once the resync's head is confirmed",
+			"channels", unknownPast, "confirmed_height", sync.Confirmed)
+	}
+	if err := w.ledger.Resync(ctx, states, sync); err != nil {
+		return err
+	}
+	w.cfg.Logger.Warn("resynchronized with the chain", "channels", len(states), "head", head)
+	return nil
+}
+
+// resyncChannels lists the channels a resync reads: the ledger's open and closing ones and
+// every channel created for the receiver up to head that the ledger has never seen.
+func (w *Watcher) resyncChannels(ctx context.Context, head uint64) ([]ledger.ChannelID, error) {
 	ids, err := w.ledger.ChannelIDs(func(c *ledger.Channel) bool {
 		return c.State == ledger.StateOpen || c.State == ledger.StateClosing
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seen := map[ledger.ChannelID]bool{}
 	for _, id := range ids {
 		seen[id] = true
 	}
-	// Channels created on the new branch that the ledger has never seen.
 	for from := w.cfg.StartBlock; from <= head; from += w.cfg.MaxRange {
 		logs, err := w.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(min(head, from+w.cfg.MaxRange-1)),
@@ -485,7 +529,7 @@ func (w *Watcher) resync(ctx context.Context, head uint64, old ledger.SyncState)
 			Topics:    [][]common.Hash{{w.topics[0]}, nil, {common.BytesToHash(w.cfg.Receiver.Bytes())}},
 		})
 		if err != nil {
-			return fmt.Errorf("resync logs: %w", err)
+			return nil, fmt.Errorf("resync logs: %w", err)
 		}
 		for _, l := range logs {
 			id := ledger.ChannelID{Sender: common.BytesToAddress(l.Topics[1].Bytes()), OpenBlock: uint32(l.BlockNumber)}
@@ -495,27 +539,31 @@ func (w *Watcher) resync(ctx context.Context, head uint64, old ledger.SyncState)
 			}
 		}
 	}
-	headBlock := new(big.Int).SetUint64(head)
-	states := make([]ledger.ChainChannel, 0, len(ids))
-	for _, id := range ids {
-		info, ok, err := w.channelInfo(ctx, id, headBlock)
-		if err != nil {
-			return err
-		}
-		states = append(states, ledger.ChainChannel{ID: id, Exists: ok, Deposit: info.Arg1, SettleBlock: uint64(info.Arg2), ClosingBalance: info.Arg3, Withdrawn: info.Arg4})
-	}
-	sync, err := w.advance(ctx, ledger.SyncState{}, head, head, head)
+	return ids, nil
+}
+
+// chainChannel reads a channel at head, with its deposit at the confirmed height when it
+// existed then; pastKnown is false when the node could not answer for that height (a
+// pruned node), and the whole deposit then waits for confirmations.
+func (w *Watcher) chainChannel(ctx context.Context, id ledger.ChannelID, head, confirmed uint64) (_ ledger.ChainChannel, pastKnown bool, _ error) {
+	info, ok, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(head))
 	if err != nil {
-		return err
+		return ledger.ChainChannel{}, false, err
 	}
-	if head >= w.cfg.Confirmations {
-		sync.Confirmed = head - w.cfg.Confirmations
+	s := ledger.ChainChannel{ID: id, Exists: ok, Deposit: info.Arg1, SettleBlock: uint64(info.Arg2), ClosingBalance: info.Arg3, Withdrawn: info.Arg4}
+	if !ok || uint64(id.OpenBlock) > confirmed {
+		return s, true, nil
 	}
-	if err := w.ledger.Resync(ctx, states, sync); err != nil {
-		return err
+	past, existed, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(confirmed))
+	switch {
+	case ctx.Err() != nil:
+		return s, false, ctx.Err()
+	case err != nil:
+		return s, false, nil
+	case existed:
+		s.ConfirmedDeposit = past.Arg1
 	}
-	w.cfg.Logger.Warn("resynchronized with the chain", "channels", len(states), "head", head)
-	return nil
+	return s, true, nil
 }
 
 func (w *Watcher) decodeLog(l *types.Log) (ledger.Event, error) {

@@ -37,6 +37,8 @@ type committer struct {
 	stats       Stats // counters after every batch handed over, then this one's deltas
 	sync        SyncState
 	syncChanged bool
+	split       bool // a part of the batch is committed, behind keyIncomplete
+	resync      bool // the batch holds a Resync: it clears keyIncomplete
 
 	prev        *inflight                // the batch being synced, if any
 	prevSenders map[common.Address]int64 // the open-channel counts the last batch handed over wrote
@@ -125,6 +127,7 @@ func (c *committer) add(w *write) {
 	if w.sync != nil {
 		c.sync, c.syncChanged = *w.sync, true
 	}
+	c.resync = c.resync || w.resync
 	for _, s := range w.sets {
 		if err := c.put(s); err != nil {
 			c.fail(err)
@@ -136,6 +139,12 @@ func (c *committer) add(w *write) {
 // put sets or deletes one key in the batch's transaction. A batch too big for one
 // transaction is split: its writers hear nothing until the last part is durable, and the
 // counters go in the last part.
+//
+// A part on disk without the rest is a state no replay mends: events applied twice (a
+// top-up counted again) and counters short of the records. So before the first part is
+// committed, keyIncomplete is made durable on its own, and the last part deletes it; an Open
+// that finds it counts the counters again and takes no payment until a Resync has read the
+// chain's state.
 func (c *committer) put(s kv) error {
 	for {
 		var err error
@@ -151,11 +160,29 @@ func (c *committer) put(s kv) error {
 		if err := c.await(); err != nil {
 			return err
 		}
+		if !c.split {
+			if err := c.l.markIncomplete(); err != nil {
+				return err
+			}
+			c.split = true
+		}
 		if err := c.txn.Commit(); err != nil {
 			return err
 		}
 		c.txn = c.l.db.NewTransaction(true)
+		if c.l.partCommitted != nil {
+			if err := c.l.partCommitted(); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// markIncomplete makes keyIncomplete durable.
+func (l *Ledger) markIncomplete() error {
+	return l.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(keyIncomplete, []byte(time.Now().UTC().Format(time.RFC3339)))
+	})
 }
 
 // await waits for the batch being synced, if any, and returns the ledger's failure if that
@@ -189,7 +216,7 @@ func (c *committer) submit() {
 	f := &inflight{batch: c.batch, stats: c.stats.clone(), sync: c.sync, start: time.Now(), result: make(chan error, 1)}
 	c.txn.CommitWith(func(err error) { c.l.committed(f, err) })
 	c.txn, c.prev = next, f
-	c.batch, c.size, c.syncChanged = nil, 0, false
+	c.reset()
 }
 
 // finish writes the batch's counters, sender counts and sync state into its transaction.
@@ -214,6 +241,9 @@ func (c *committer) finish() error {
 			return err
 		}
 	}
+	if c.split || c.resync {
+		return c.put(kv{key: keyIncomplete})
+	}
 	return nil
 }
 
@@ -230,9 +260,14 @@ func (c *committer) fail(err error) {
 	for _, w := range c.batch {
 		w.done <- *errp
 	}
-	c.batch, c.size, c.syncChanged = nil, 0, false
+	c.reset()
 	c.txn.Discard()
 	c.txn = c.l.db.NewTransaction(true)
+}
+
+// reset starts a new batch.
+func (c *committer) reset() {
+	c.batch, c.size, c.syncChanged, c.split, c.resync = nil, 0, false, false, false
 }
 
 // committed runs when a batch's commit is over: it publishes the counters, then answers the
@@ -247,6 +282,9 @@ func (l *Ledger) committed(f *inflight, err error) {
 		}
 		for _, w := range f.batch {
 			w.durable.Store(true)
+			if w.resync {
+				l.needsResync.Store(false)
+			}
 		}
 	} else {
 		err = fmt.Errorf("%w: %v", ErrFailed, err)

@@ -77,7 +77,7 @@ func (l *Ledger) Apply(ctx context.Context, u Update) error {
 	if err != nil {
 		return err
 	}
-	return l.change(ctx, u.Sync, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+	return l.change(ctx, &write{sync: &u.Sync}, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
 		var writes []kv
 		for _, k := range forget {
 			writes = append(writes, kv{key: k})
@@ -115,7 +115,7 @@ func (l *Ledger) Rollback(ctx context.Context, fork uint64, sync SyncState) ([]C
 		return nil, err
 	}
 	var orphaned []ChannelID
-	err = l.change(ctx, sync, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+	err = l.change(ctx, &write{sync: &sync}, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
 		var writes []kv
 		for i := len(records) - 1; i >= 0; i-- {
 			rec := records[i]
@@ -135,10 +135,10 @@ func (l *Ledger) Rollback(ctx context.Context, fork uint64, sync SyncState) ([]C
 	return orphaned, err
 }
 
-// change runs f over copies of the channels it touches, then makes the new channels, f's
-// extra writes and the sync state durable in one write. Nothing changes in memory unless f
+// change runs f over copies of the channels it touches, then makes the new channels and f's
+// extra writes durable in w, with w's sync state. Nothing changes in memory unless f
 // succeeds.
-func (l *Ledger) change(ctx context.Context, sync SyncState, f func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error)) error {
+func (l *Ledger) change(ctx context.Context, w *write, f func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error)) error {
 	entries := map[ChannelID]*entry{}
 	defer func() {
 		for _, e := range entries {
@@ -167,7 +167,7 @@ func (l *Ledger) change(ctx context.Context, sync SyncState, f func(get func(Cha
 	if err != nil {
 		return err
 	}
-	w := &write{delta: zeroStats(), sync: &sync, sets: extra}
+	w.delta, w.sets = zeroStats(), extra
 	for id, c := range next {
 		w.delta.add(statsDelta(entries[id].ch, c))
 		if c == nil {
@@ -185,7 +185,7 @@ func (l *Ledger) change(ctx context.Context, sync SyncState, f func(get func(Cha
 	// Confirmations move with the sync state before the write is durable; that only lets a
 	// payment be decided earlier, and every payment is made durable after this write. A
 	// rollback may lower them.
-	l.confirmed.Store(sync.Confirmed)
+	l.confirmed.Store(w.sync.Confirmed)
 	for id, e := range entries {
 		e.mu.Unlock()
 		delete(entries, id)

@@ -35,6 +35,10 @@ var (
 	keyIdentity   = []byte("meta/identity")
 	keySync       = []byte("meta/sync")
 	keyStats      = []byte("meta/stats")
+	// keyIncomplete marks a write committed in several transactions (see committer.put)
+	// whose last part is not on disk yet, or a resync an operator asked for: the chain's
+	// view must be read again from the contract (NeedsResync).
+	keyIncomplete = []byte("meta/incomplete")
 )
 
 // Errors.
@@ -44,6 +48,9 @@ var (
 	ErrWrongLedger = errors.New("ledger: directory belongs to another chain, contract or receiver")
 	// ErrLocked means another process has the directory open: Badger allows one per directory.
 	ErrLocked = errors.New("ledger: the directory is in use by another process")
+	// ErrResyncing means the ledger takes no payment until the chain watcher has read every
+	// channel from the contract again (see NeedsResync).
+	ErrResyncing = errors.New("ledger: waiting to read the channels from the contract again")
 )
 
 // Identity is what a ledger directory belongs to.
@@ -102,6 +109,13 @@ type Ledger struct {
 	closeMu  sync.RWMutex // held shared by writers while enqueueing, exclusively by Close
 	isClosed bool
 
+	// needsResync is set while keyIncomplete is on disk, from Open or RequestResync until a
+	// Resync is durable.
+	needsResync atomic.Bool
+	// partCommitted, set by tests only, runs after each part of a split write is committed;
+	// an error fails the write there, as a crash would stop it.
+	partCommitted func() error
+
 	statsMu sync.Mutex
 	stats   Stats // durable: the sum of committed deltas
 	sync    SyncState
@@ -131,7 +145,9 @@ type write struct {
 	sets  []kv
 	delta Stats
 	sync  *SyncState
-	done  chan error
+	// resync marks Resync's write: once durable, the ledger no longer needs one.
+	resync bool
+	done   chan error
 	// durable is set once the write is on disk, before done is told.
 	durable atomic.Bool
 }
@@ -177,9 +193,12 @@ func Open(opts Options) (*Ledger, error) {
 	return l, nil
 }
 
-// load checks the identity (writing it into a new ledger) and reads the sync state and stats.
+// load checks the identity (writing it into a new ledger), reads the sync state and the
+// counters, and notices a write cut short (keyIncomplete): then the counters are counted
+// again from the channels and payments wait for a Resync.
 func (l *Ledger) load() error {
-	return l.db.Update(func(txn *badger.Txn) error {
+	current := true
+	err := l.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(keyIdentity)
 		switch {
 		case errors.Is(err, badger.ErrKeyNotFound):
@@ -200,34 +219,47 @@ func (l *Ledger) load() error {
 			return err
 		}
 		l.confirmed.Store(l.sync.Confirmed)
-		return l.loadStats(txn)
+		switch _, err := txn.Get(keyIncomplete); {
+		case err == nil:
+			l.needsResync.Store(true)
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return fmt.Errorf("ledger: read %s: %w", keyIncomplete, err)
+		}
+		current, err = l.loadStats(txn)
+		return err
 	})
+	switch {
+	case err != nil:
+		return err
+	case l.needsResync.Load():
+		l.log.Warn("ledger: a write in several parts was cut short, or a resync was asked for: " +
+			"counting the statistics again, and taking no payment until the channels are read from the contract again")
+	case !current:
+		l.log.Info("ledger: counting the statistics of every channel once, for this version")
+	default:
+		return nil
+	}
+	l.stats, err = l.rewriteCounters()
+	return err
 }
 
-// loadStats reads the counters, recounting them from the channels when they were written
-// by a version that kept fewer.
-func (l *Ledger) loadStats(txn *badger.Txn) error {
+// loadStats reads the counters; current is false when a version that kept fewer wrote them.
+func (l *Ledger) loadStats(txn *badger.Txn) (current bool, err error) {
 	item, err := txn.Get(keyStats)
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil // a new ledger: no channels yet
+		return true, nil // a new ledger: no channels yet
 	}
 	if err != nil {
-		return fmt.Errorf("ledger: read stats: %w", err)
+		return false, fmt.Errorf("ledger: read stats: %w", err)
 	}
-	current := false
 	err = item.Value(func(v []byte) error {
 		l.stats, current, err = unmarshalStats(v)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("ledger: read stats: %w", err)
+		return false, fmt.Errorf("ledger: read stats: %w", err)
 	}
-	if current {
-		return nil
-	}
-	l.log.Info("ledger: counting the statistics of every channel once, for this version")
-	l.stats, err = rewriteCounters(txn, l.sync.Confirmed)
-	return err
+	return current, nil
 }
 
 // badgerOptions are Badger's options for a ledger directory: synchronous writes, and memory
@@ -436,15 +468,20 @@ func (l *Ledger) Channel(id ChannelID) (*Channel, error) {
 	return e.ch.clone(), nil
 }
 
-// Err returns nil while the ledger takes writes, ErrClosed after Close, the write error
-// after a failed write (see ErrFailed), and ErrLowSpace while the disk is nearly full.
+// Err returns nil while the ledger takes payments, ErrClosed after Close, the write error
+// after a failed write (see ErrFailed), ErrResyncing until a needed Resync is durable, and
+// ErrLowSpace while the disk is nearly full.
 func (l *Ledger) Err() error {
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if err := l.errLocked(); err != nil {
 		return err
 	}
-	// Not in errLocked: low space refuses new payments, never a write already decided.
+	// Not in errLocked: these refuse new payments, never a write already decided, and a
+	// resync must be able to write.
+	if l.needsResync.Load() {
+		return ErrResyncing
+	}
 	return l.spaceErr()
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
@@ -14,27 +15,33 @@ type ChainChannel struct {
 	ID             ChannelID
 	Exists         bool
 	Deposit        *big.Int
-	SettleBlock    uint64
+	// ConfirmedDeposit is the deposit at the confirmed height; nil when the channel was
+	// created after it, or the node no longer holds that block's state: then all of Deposit
+	// waits for confirmations.
+	ConfirmedDeposit *big.Int
+	SettleBlock      uint64
 	ClosingBalance *big.Int
 	Withdrawn      *big.Int
 }
 
-// Resync replaces what the ledger knows from the chain with the chain's current state, after
-// a reorganization too deep to roll back: the listed channels are set to what the contract
-// says (created when unknown, settled when gone), payments are kept, and every undo record
-// is dropped.
+// Resync replaces what the ledger knows from the chain with the chain's state at block
+// sync.Cursor, after a reorganization too deep to roll back or a write cut short (see
+// NeedsResync): the listed channels are set to what the contract says (created when
+// unknown, settled when gone), payments are kept, and every undo record is dropped. A
+// deposit above the confirmed one counts as a top-up made at sync.Cursor, so it waits for
+// confirmations like any other. Once the write is durable, NeedsResync is false.
 func (l *Ledger) Resync(ctx context.Context, states []ChainChannel, sync SyncState) error {
 	undo, err := l.undoKeys(0, math.MaxUint64)
 	if err != nil {
 		return err
 	}
-	return l.change(ctx, sync, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+	return l.change(ctx, &write{sync: &sync, resync: true}, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
 		for _, s := range states {
 			c, err := get(s.ID)
 			if err != nil {
 				return nil, err
 			}
-			set(s.ID, resynced(c, s))
+			set(s.ID, resynced(c, s, sync.Cursor))
 		}
 		writes := make([]kv, 0, len(undo))
 		for _, k := range undo {
@@ -44,7 +51,7 @@ func (l *Ledger) Resync(ctx context.Context, states []ChainChannel, sync SyncSta
 	})
 }
 
-func resynced(c *Channel, s ChainChannel) *Channel {
+func resynced(c *Channel, s ChainChannel, at uint64) *Channel {
 	if !s.Exists {
 		if c != nil && (c.State == StateOpen || c.State == StateClosing) {
 			// getChannelInfo cannot tell settled from never created; settled is the state
@@ -53,11 +60,21 @@ func resynced(c *Channel, s ChainChannel) *Channel {
 		}
 		return c
 	}
-	if c == nil {
-		c = newChannel(s.ID, s.Deposit)
+	confirmed := new(big.Int)
+	if s.ConfirmedDeposit != nil {
+		confirmed.Set(s.ConfirmedDeposit)
 	}
-	c.Deposit.Set(s.Deposit)
+	if confirmed.Cmp(s.Deposit) > 0 {
+		confirmed.Set(s.Deposit) // deposits only grow; never count more than the latest
+	}
+	if c == nil {
+		c = newChannel(s.ID, confirmed)
+	}
+	c.Deposit.Set(confirmed)
 	c.TopUps = nil
+	if unconfirmed := new(big.Int).Sub(s.Deposit, confirmed); unconfirmed.Sign() > 0 {
+		c.TopUps = []TopUp{{Block: at, Amount: unconfirmed}}
+	}
 	c.Withdrawn.Set(s.Withdrawn)
 	c.CloseBalance.Set(s.ClosingBalance)
 	c.SettleBlock = s.SettleBlock
@@ -69,6 +86,27 @@ func resynced(c *Channel, s ChainChannel) *Channel {
 		c.State = StateOpen
 	}
 	return c
+}
+
+// NeedsResync reports whether the ledger waits for a Resync before it takes payments again:
+// a write in several parts (a chain update too large for one transaction) was cut short by
+// a crash, so an event may be applied twice if replayed, or RequestResync asked for one.
+func (l *Ledger) NeedsResync() bool { return l.needsResync.Load() }
+
+// RequestResync makes the ledger take no payment until the chain watcher has read every
+// channel from the contract again (Resync), now and after restarts until then: for an
+// operator who doubts the ledger's view of the chain, say after a node served wrong logs.
+func (l *Ledger) RequestResync() error {
+	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
+	if err := l.errLocked(); err != nil {
+		return err
+	}
+	if err := l.markIncomplete(); err != nil {
+		return fmt.Errorf("ledger: request a resync: %w", err)
+	}
+	l.needsResync.Store(true)
+	return nil
 }
 
 // ChannelIDs lists the channels, as stored on disk, for which keep returns true.

@@ -279,9 +279,9 @@ func storedSenderCount(txn *badger.Txn, sender common.Address) (int64, error) {
 	return count, nil
 }
 
-// recount derives the counters and every sender's count from the channels, as a ledger
-// written before the counters existed needs once. It reads every channel: only Open of
-// such a ledger calls it.
+// recount derives the counters and every sender's count from the channels. It reads every
+// channel: only Open calls it, for a ledger written before the counters existed or one
+// whose last write was cut short.
 func recount(txn *badger.Txn, confirmedHeight uint64) (Stats, map[common.Address]int64, error) {
 	s := zeroStats()
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixChannel, PrefetchValues: true, PrefetchSize: 256})
@@ -308,29 +308,47 @@ func recount(txn *badger.Txn, confirmedHeight uint64) (Stats, map[common.Address
 	return s, senders, nil
 }
 
-// rewriteCounters replaces the stored counters and sender counts with a recount.
-func rewriteCounters(txn *badger.Txn, confirmedHeight uint64) (Stats, error) {
-	s, senders, err := recount(txn, confirmedHeight)
+// rewriteCounters replaces the stored counters and sender counts with a recount. The
+// writes may exceed one transaction: the counters go last, in their own, so a crash in
+// between leaves the reason for the recount (an old version of the counters, or
+// keyIncomplete) in place, and the next Open counts again.
+func (l *Ledger) rewriteCounters() (Stats, error) {
+	var s Stats
+	var senders map[common.Address]int64
+	var stored [][]byte
+	err := l.db.View(func(txn *badger.Txn) error {
+		var err error
+		if s, senders, err = recount(txn, l.sync.Confirmed); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixSender})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			stored = append(stored, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("ledger: recount the counters: %w", err)
 	}
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixSender})
-	var stale [][]byte
-	for it.Rewind(); it.Valid(); it.Next() {
-		stale = append(stale, it.Item().KeyCopy(nil))
-	}
-	it.Close()
-	for _, k := range stale {
-		if err := txn.Delete(k); err != nil {
-			return Stats{}, err
+	wb := l.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range stored {
+		if _, ok := senders[common.BytesToAddress(k[len(prefixSender):])]; !ok {
+			err = errors.Join(err, wb.Delete(k))
 		}
 	}
 	for sender, n := range senders {
-		if err := txn.Set(keySender(sender), binary.AppendUvarint(nil, uint64(n))); err != nil {
-			return Stats{}, err
-		}
+		err = errors.Join(err, wb.Set(keySender(sender), binary.AppendUvarint(nil, uint64(n))))
 	}
-	return s, txn.Set(keyStats, s.marshal())
+	if err = errors.Join(err, wb.Flush()); err != nil {
+		return Stats{}, fmt.Errorf("ledger: write the recounted sender counts: %w", err)
+	}
+	err = l.db.Update(func(txn *badger.Txn) error { return txn.Set(keyStats, s.marshal()) })
+	if err != nil {
+		return Stats{}, fmt.Errorf("ledger: write the recounted counters: %w", err)
+	}
+	return s, nil
 }
 
 type statsJSON struct {
