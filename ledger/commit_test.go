@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
 )
 
@@ -260,5 +261,24 @@ func TestHugeUpdateCommits(t *testing.T) {
 	assertStatsEqual(t, "after a reopen", l.Stats(), want, 10)
 	if len(senders) != n || len(storedSenders(t, l)) != n {
 		t.Fatalf("%d senders recounted, %d stored, want %d", len(senders), len(storedSenders(t, l)), n)
+	}
+}
+
+// A channel whose record cannot be read leaves no entry behind: an unloaded entry could never
+// be evicted, so requests naming damaged records would grow the cache without bound.
+func TestUnreadableChannelLeavesNoEntry(t *testing.T) {
+	l, _ := openTest(t)
+	id := ChannelID{Sender: common.HexToAddress("0xbad"), OpenBlock: 1}
+	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(id.key(), []byte{0xff, 1, 2}) }); err != nil {
+		t.Fatal(err)
+	}
+	before := l.cachedEntries()
+	for range 3 {
+		if _, err := l.Channel(id); err == nil {
+			t.Fatal("a damaged record was read")
+		}
+	}
+	if after := l.cachedEntries(); after != before {
+		t.Fatalf("cache entries %d before, %d after reading a damaged record", before, after)
 	}
 }

@@ -370,6 +370,13 @@ func (l *Ledger) lockEntry(id ChannelID) (*entry, error) {
 		if !e.loaded {
 			ch, err := l.read(id)
 			if err != nil {
+				// Unloaded, the entry could never be evicted: let it go.
+				l.mu.Lock()
+				if l.channels[id] == e {
+					delete(l.channels, id)
+				}
+				e.detached = true
+				l.mu.Unlock()
 				e.mu.Unlock()
 				return nil, err
 			}

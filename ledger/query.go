@@ -110,7 +110,8 @@ func (l *Ledger) cached(id ChannelID) *Channel {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.loaded || e.ch == nil {
+	if !e.loaded || e.ch == nil || e.detached {
+		// Evicted since the lookup: a newer entry may hold a later state, the disk has this one.
 		return nil
 	}
 	return e.ch.clone()

@@ -12,16 +12,16 @@ import (
 
 // ChainChannel is a channel's state as the contract reports it (getChannelInfo).
 type ChainChannel struct {
-	ID             ChannelID
-	Exists         bool
-	Deposit        *big.Int
+	ID      ChannelID
+	Exists  bool
+	Deposit *big.Int
 	// ConfirmedDeposit is the deposit at the confirmed height; nil when the channel was
 	// created after it, or the node no longer holds that block's state: then all of Deposit
 	// waits for confirmations.
 	ConfirmedDeposit *big.Int
 	SettleBlock      uint64
-	ClosingBalance *big.Int
-	Withdrawn      *big.Int
+	ClosingBalance   *big.Int
+	Withdrawn        *big.Int
 }
 
 // Resync replaces what the ledger knows from the chain with the chain's state at block

@@ -70,3 +70,27 @@ func newRestoreCmd(a *app) *cobra.Command {
 	_ = cmd.MarkFlagRequired("in")
 	return cmd
 }
+
+func newResyncCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "resync",
+		Short: "Make the next start read every channel from the contract again (stop the server first)",
+		Long: `Marks the ledger in ledger.dir so that the next 'uraiden serve' takes no payment until its
+chain watcher has read every channel's deposit, close request and withdrawals from the
+contract again, keeping the payments. Use it when you doubt the ledger's view of the chain
+(say, a node served wrong logs). A ledger whose last large chain update was cut short by a
+crash does this by itself. Badger allows one process per directory: stop 'uraiden serve' first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := ledger.OpenExisting(a.cfg.Ledger.Dir, a.log)
+			if err != nil {
+				return err
+			}
+			if err := errors.Join(l.RequestResync(), l.Close()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "the next start reads every channel of the ledger in %s from the contract again before it takes payments\n", a.cfg.Ledger.Dir)
+			return nil
+		},
+	}
+}

@@ -52,7 +52,7 @@ variables (chain.rpc_url is URAIDEN_CHAIN_RPC_URL) and then by flags.`,
 
 	root.AddCommand(
 		newServeCmd(a), newGetCmd(a), newChannelCmd(a), newDemoCmd(a), newDevchainCmd(a), newDeployCmd(a),
-		newChannelsCmd(a), newWithdrawCmd(a), newBackupCmd(a), newRestoreCmd(a), newConfigCmd(a), newBenchCmd(a), newVersionCmd(),
+		newChannelsCmd(a), newWithdrawCmd(a), newBackupCmd(a), newRestoreCmd(a), newResyncCmd(a), newConfigCmd(a), newBenchCmd(a), newVersionCmd(),
 	)
 	return root
 }

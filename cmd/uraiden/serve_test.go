@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/ledger"
 )
 
 // grpcurl finds the grpcurl binary (.ci/run installs it with go install).
@@ -127,5 +129,16 @@ func TestServeWithGrpcurlThenBackup(t *testing.T) {
 	}
 	if o, err := run(t.Context(), "backup", "--out", filepath.Join(t.TempDir(), "again.bak")); err != nil || !strings.Contains(o, "chain 1337") {
 		t.Errorf("backup of the restored ledger: %v\n%s", err, o)
+	}
+	if o, err := run(t.Context(), "resync"); err != nil || !strings.Contains(o, "from the contract again") {
+		t.Fatalf("resync: %v\n%s", err, o)
+	}
+	l, err := ledger.OpenExisting(restored, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.NeedsResync() || !errors.Is(l.Err(), ledger.ErrResyncing) {
+		t.Errorf("after uraiden resync: needs resync %v, err %v", l.NeedsResync(), l.Err())
 	}
 }
