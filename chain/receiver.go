@@ -18,6 +18,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -27,7 +28,8 @@ type ReceiverConfig struct {
 	ChainID  *big.Int
 	Contract common.Address
 	// Key is the receiver's: it signs closing messages and the transactions, and pays the gas.
-	Key *ecdsa.PrivateKey
+	// It never prints.
+	Key keys.Secret[*ecdsa.PrivateKey]
 	// MaxFeeCap caps what a transaction may pay per gas, in wei.
 	MaxFeeCap *big.Int
 	Logger    *slog.Logger
@@ -94,7 +96,7 @@ func NewReceiver(cfg ReceiverConfig) *Receiver {
 	}
 	return &Receiver{
 		cfg: cfg, abi: contracts.NewRaidenMicroTransferChannels(),
-		address: crypto.PubkeyToAddress(cfg.Key.PublicKey),
+		address: crypto.PubkeyToAddress(cfg.Key.Reveal().PublicKey),
 		signer:  types.LatestSignerForChainID(cfg.ChainID),
 	}
 }
@@ -105,7 +107,7 @@ func (r *Receiver) Address() common.Address { return r.address }
 // SignClose signs the receiver's closing message for a channel at a balance; it is a
 // ledger.CloseSigner.
 func (r *Receiver) SignClose(id ledger.ChannelID, balance *big.Int) (proof.Signature, error) {
-	return proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key)
+	return proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key.Reveal())
 }
 
 // ChannelInfo reads a channel's current state from the contract; Exists is false for a
@@ -255,7 +257,7 @@ func (b *batch) send(ctx context.Context, res *Result) error {
 		}
 		return fmt.Errorf("estimate %s gas: %w", b.op.name, err)
 	}
-	tx, err := types.SignNewTx(b.cfg.Key, b.signer, &types.DynamicFeeTx{
+	tx, err := types.SignNewTx(b.cfg.Key.Reveal(), b.signer, &types.DynamicFeeTx{
 		ChainID: b.cfg.ChainID, Nonce: b.nonce, To: &b.cfg.Contract, Gas: gas + gas/4,
 		GasTipCap: b.tip, GasFeeCap: b.feeCap, Data: data,
 	})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -28,8 +29,8 @@ type WatchtowerConfig struct {
 	Client   *ethclient.Client
 	ChainID  *big.Int
 	Contract common.Address
-	// Key is the receiver's: it signs the closing message and pays the gas.
-	Key *ecdsa.PrivateKey
+	// Key is the receiver's: it signs the closing message and pays the gas. It never prints.
+	Key keys.Secret[*ecdsa.PrivateKey]
 	// MaxFeeCap caps what a dispute may pay per gas, in wei.
 	MaxFeeCap *big.Int
 	// BumpAfter is how many blocks a transaction may wait before it is sent again with
@@ -85,7 +86,7 @@ func NewWatchtower(cfg WatchtowerConfig, l *ledger.Ledger) *Watchtower {
 	}
 	return &Watchtower{
 		cfg: cfg, ledger: l, abi: contracts.NewRaidenMicroTransferChannels(),
-		receiver: crypto.PubkeyToAddress(cfg.Key.PublicKey),
+		receiver: crypto.PubkeyToAddress(cfg.Key.Reveal().PublicKey),
 		signer:   types.LatestSignerForChainID(cfg.ChainID),
 		unfunded: map[ledger.ChannelID]bool{},
 	}
@@ -261,7 +262,7 @@ func (t *Watchtower) confirmedNonce(ctx context.Context) uint64 {
 // send broadcasts the dispute; with prev it is a fee bump of the same nonce.
 func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Channel, prev *ledger.DisputeTx) error {
 	balance, _ := new(big.Int).SetString(d.Balance, 10)
-	closing, err := proof.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key)
+	closing, err := proof.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key.Reveal())
 	if err != nil {
 		return err
 	}
@@ -304,7 +305,7 @@ func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Chan
 		}
 		d.Nonce = &n
 	}
-	tx, err := types.SignNewTx(t.cfg.Key, t.signer, &types.DynamicFeeTx{
+	tx, err := types.SignNewTx(t.cfg.Key.Reveal(), t.signer, &types.DynamicFeeTx{
 		ChainID: t.cfg.ChainID, Nonce: *d.Nonce, To: &t.cfg.Contract, Gas: gas,
 		GasTipCap: tip, GasFeeCap: feeCap, Data: data,
 	})

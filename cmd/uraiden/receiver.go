@@ -303,7 +303,7 @@ func (a *app) openReceiverSession(ctx context.Context, f receiverFlags) (*receiv
 		return nil, err
 	}
 	s.receiver = chain.NewReceiver(chain.ReceiverConfig{Client: s.client.Client, ChainID: s.client.ChainID,
-		Contract: s.client.Contract.Address, Key: key, MaxFeeCap: maxFee, Logger: a.log})
+		Contract: s.client.Contract.Address, Key: keys.NewSecret(key), MaxFeeCap: maxFee, Logger: a.log})
 	return s, nil
 }
 
