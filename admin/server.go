@@ -42,7 +42,7 @@ type Config struct {
 	OperatorToken string
 	// PProf serves net/http/pprof under /debug/pprof/ (operator only).
 	PProf bool
-	// TLS, when set, serves HTTPS; with ClientCAs, only to clients with a certificate.
+	// TLS, when set, serves HTTPS; asking for client certificates, only to clients with one.
 	TLS *tls.Config
 
 	Receiver     common.Address
@@ -168,7 +168,7 @@ func (s *Server) Start() error {
 	}()
 	s.log.Info("serving the admin API", "http", l.Addr().String(), "api", s.cfg.Prefix,
 		"operator_token", s.tokenHash != nil, "pprof", s.cfg.PProf, "tls", s.cfg.TLS != nil,
-		"client_certificates", s.cfg.TLS != nil && s.cfg.TLS.ClientCAs != nil)
+		"client_certificates", s.cfg.TLS != nil && s.cfg.TLS.ClientAuth != tls.NoClientCert)
 	return nil
 }
 

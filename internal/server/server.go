@@ -288,7 +288,7 @@ func tlsMode(c *tls.Config) string {
 	switch {
 	case c == nil:
 		return "off"
-	case c.ClientAuth == tls.RequireAndVerifyClientCert:
+	case c.ClientAuth != tls.NoClientCert:
 		return "mtls"
 	default:
 		return "tls"

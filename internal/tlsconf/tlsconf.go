@@ -1,8 +1,8 @@
 // Package tlsconf builds the server-side TLS configuration of uraiden's listeners from PEM
 // files: a certificate with its private key and, optionally, the CA that client
 // certificates must chain to (mTLS: a client without such a certificate is refused during
-// the handshake). The certificate is re-read when its files change, so that a renewed
-// certificate is served without a restart.
+// the handshake). The files are re-read when they change, so that a renewed certificate or
+// a rotated client CA takes effect without a restart.
 package tlsconf
 
 import (
@@ -44,7 +44,13 @@ func (f Files) Validate() error {
 
 // Server reads the files and returns the listener's TLS configuration, or nil when none is
 // set. The key file is refused when group or others can read it, like the receiver's key.
-// The logger reports certificate reloads.
+// The logger reports reloads.
+//
+// Client certificates are verified against the client CA file as it is at each handshake:
+// crypto/tls would verify them against a pool fixed in the configuration, so the check is
+// made here (VerifyConnection, which also runs on resumed sessions), as crypto/tls makes it
+// for RequireAndVerifyClientCert; crypto/tls still checks that the client holds the
+// certificate's key.
 func Server(f Files, logger *slog.Logger) (*tls.Config, error) {
 	if !f.Enabled() {
 		return nil, nil
@@ -55,17 +61,13 @@ func Server(f Files, logger *slog.Logger) (*tls.Config, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &reloader{certFile: f.CertFile, keyFile: f.KeyFile, log: logger}
+	r := &reloader{files: f, log: logger}
 	if err := r.load(); err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.getCertificate}
 	if f.ClientCAFile != "" {
-		pool, err := clientCAs(f.ClientCAFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		cfg.ClientAuth, cfg.VerifyConnection = tls.RequireAnyClientCert, r.verifyClient
 	}
 	return cfg, nil
 }
@@ -82,31 +84,55 @@ func clientCAs(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// reloader serves the certificate and reloads it when its files' size or modification time
-// change. Handshakes are rare (Envoy keeps its connections open), so two stats each cost
-// nothing that matters.
+// reloader serves the certificate and the client CAs, and reloads them when their files'
+// size or modification time change. Handshakes are rare (Envoy keeps its connections open),
+// so a few stats each cost nothing that matters.
 type reloader struct {
-	certFile, keyFile string
-	log               *slog.Logger
+	files Files
+	log   *slog.Logger
 
-	mu    sync.Mutex
-	cert  *tls.Certificate
-	stamp string // the files' sizes and modification times at the last load attempt
+	mu        sync.Mutex
+	cert      *tls.Certificate
+	clientCAs *x509.CertPool // nil without mTLS
+	stamp     string         // the files' sizes and modification times at the last load attempt
 }
 
-func (r *reloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (r *reloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	cert, _ := r.current()
+	return cert, nil
+}
+
+// verifyClient verifies the client's certificate chain against the current client CAs,
+// for client authentication.
+func (r *reloader) verifyClient(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("tls: client didn't provide a certificate")
+	}
+	_, roots := r.current()
+	opts := x509.VerifyOptions{Roots: roots, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+		return fmt.Errorf("tls: client certificate: %w", err)
+	}
+	return nil
+}
+
+// current returns the certificate and client CAs, reloading them first if their files
+// changed. Files that do not load (half-written: the certificate renewed, not yet its key)
+// leave the current ones in service; the next change is retried.
+func (r *reloader) current() (*tls.Certificate, *x509.CertPool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if stamp, err := r.stat(); err == nil && stamp != r.stamp {
 		if err := r.loadLocked(); err != nil {
-			// Half-written files (the certificate renewed, not yet its key) land here: keep
-			// serving the old pair; the next change is retried.
-			r.log.Warn("TLS: keeping the current certificate, the changed files do not load", "cert_file", r.certFile, "err", err)
+			r.log.Warn("TLS: keeping the current certificate and client CAs, the changed files do not load", "cert_file", r.files.CertFile, "err", err)
 		} else {
-			r.log.Info("TLS: certificate reloaded", "cert_file", r.certFile)
+			r.log.Info("TLS: certificate and client CAs reloaded", "cert_file", r.files.CertFile)
 		}
 	}
-	return r.cert, nil
+	return r.cert, r.clientCAs
 }
 
 func (r *reloader) load() error {
@@ -115,37 +141,49 @@ func (r *reloader) load() error {
 	return r.loadLocked()
 }
 
-// loadLocked reads the pair and records the stamp it was read at, even when it fails, so
-// that a broken pair is reported once rather than at every handshake.
+// loadLocked reads the files and records the stamp they were read at, even when they fail,
+// so that a broken file is reported once rather than at every handshake. Nothing changes
+// unless every file loads.
 func (r *reloader) loadLocked() error {
 	stamp, err := r.stat()
 	if err != nil {
 		return err
 	}
 	r.stamp = stamp
-	certPEM, err := os.ReadFile(r.certFile)
+	certPEM, err := os.ReadFile(r.files.CertFile)
 	if err != nil {
 		return fmt.Errorf("cert_file: %w", err)
 	}
-	keyPEM, err := keys.ReadPrivate(r.keyFile)
+	keyPEM, err := keys.ReadPrivate(r.files.KeyFile)
 	if err != nil {
 		return fmt.Errorf("key_file: %w", err)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		// crypto/tls's errors name what is wrong, never the key's bytes.
-		return fmt.Errorf("cert_file %s and key_file %s: %w", r.certFile, r.keyFile, err)
+		return fmt.Errorf("cert_file %s and key_file %s: %w", r.files.CertFile, r.files.KeyFile, err)
 	}
-	r.cert = &cert
+	var pool *x509.CertPool
+	if r.files.ClientCAFile != "" {
+		if pool, err = clientCAs(r.files.ClientCAFile); err != nil {
+			return err
+		}
+	}
+	r.cert, r.clientCAs = &cert, pool
 	return nil
 }
 
 func (r *reloader) stat() (string, error) {
 	var stamp string
-	for _, p := range []string{r.certFile, r.keyFile} {
-		info, err := os.Stat(p)
+	for _, f := range [...]struct{ name, path string }{
+		{"cert_file", r.files.CertFile}, {"key_file", r.files.KeyFile}, {"client_ca_file", r.files.ClientCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		info, err := os.Stat(f.path)
 		if err != nil {
-			return "", fmt.Errorf("TLS file: %w", err)
+			return "", fmt.Errorf("%s: %w", f.name, err)
 		}
 		stamp += fmt.Sprintf("%d:%d;", info.Size(), info.ModTime().UnixNano())
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func TestServerRefusesBadFiles(t *testing.T) {
 		t.Errorf("no files: %v, %v", cfg, err)
 	}
 	cfg, err := Server(Files{CertFile: cert, KeyFile: key, ClientCAFile: caFile}, nil)
-	if err != nil || cfg.ClientAuth != tls.RequireAndVerifyClientCert || cfg.ClientCAs == nil {
+	if err != nil || cfg.ClientAuth == tls.NoClientCert || cfg.VerifyConnection == nil {
 		t.Fatalf("good files: %v", err)
 	}
 	for _, c := range []struct {
@@ -137,5 +138,96 @@ func TestCertificateReload(t *testing.T) {
 	touch(cert)
 	if got := served(); got != "second" {
 		t.Errorf("after a broken renewal served %q, want the last good one", got)
+	}
+}
+
+// Client certificates are checked against the client CA file as it is now: after a rotation
+// to a new CA the old CA's clients are refused, also when they resume a session, and the
+// new CA's are taken, without a restart. A certificate the CA issued for servers is no
+// client certificate.
+func TestClientCARotation(t *testing.T) {
+	dir := t.TempDir()
+	oldCA, newCA := tlstest.NewCA(t, "old"), tlstest.NewCA(t, "new")
+	cert, key := oldCA.Server("server").Write(t, dir, "server")
+	caFile := oldCA.WriteCA(t, dir, "clients")
+	cfg, err := Server(Files{CertFile: cert, KeyFile: key, ClientCAFile: caFile}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if c.(*tls.Conn).Handshake() == nil {
+					_, _ = c.Write([]byte("ok")) // the client sees a refusal when it reads
+				}
+			}()
+		}
+	}()
+	// A session cache per client: a cached session stands for the certificate it was made with.
+	sessions := map[*tlstest.Pair]tls.ClientSessionCache{}
+	resumed := false
+	accepted := func(client *tlstest.Pair) error {
+		t.Helper()
+		if sessions[client] == nil {
+			sessions[client] = tls.NewLRUClientSessionCache(8)
+		}
+		c := &tls.Config{RootCAs: oldCA.Pool(), ServerName: "localhost", ClientSessionCache: sessions[client]}
+		if client != nil {
+			c.Certificates = []tls.Certificate{client.TLS(t)}
+		}
+		conn, err := tls.Dial("tcp", l.Addr().String(), c)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		buf := make([]byte, 2)
+		_, err = io.ReadFull(conn, buf)
+		resumed = conn.ConnectionState().DidResume
+		return err
+	}
+	oldClient, newClient, serverCert := oldCA.Client("old-client"), newCA.Client("new-client"), oldCA.Server("not-a-client")
+	for range 2 {
+		if err := accepted(&oldClient); err != nil {
+			t.Fatalf("the old CA's client before the rotation: %v", err)
+		}
+	}
+	if !resumed {
+		t.Fatal("setup: the second connection did not resume the session")
+	}
+	for name, client := range map[string]*tlstest.Pair{"no certificate": nil, "the new CA's client": &newClient, "a server certificate": &serverCert} {
+		if err := accepted(client); err == nil {
+			t.Errorf("before the rotation, %s was accepted", name)
+		}
+	}
+
+	tlstest.WriteFile(t, caFile, newCA.PEM)
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(caFile, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := accepted(&oldClient); err == nil {
+		t.Error("after the rotation, the old CA's client (resuming its session) was accepted")
+	}
+	if err := accepted(&newClient); err != nil {
+		t.Errorf("after the rotation, the new CA's client: %v", err)
+	}
+
+	tlstest.WriteFile(t, caFile, []byte("not PEM"))
+	later = later.Add(time.Hour)
+	if err := os.Chtimes(caFile, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := accepted(&newClient); err != nil {
+		t.Errorf("after a broken CA file, the last good CAs should stay: %v", err)
 	}
 }
