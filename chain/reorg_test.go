@@ -211,8 +211,9 @@ func TestDisputeRestartAndFeeBump(t *testing.T) {
 
 // A ledger that needs a resync (its last chain update was cut short by a crash, here asked
 // for with RequestResync) takes no payment until the watcher has read every channel from the
-// contract: a top-up a replay counted twice is then counted once, the payments stay, and a
-// top-up within the confirmations waits for them.
+// contract: a top-up a replay counted twice is then counted once, the payments stay, a
+// top-up or a creation within the confirmations waits for them, and a channel the ledger
+// wrongly holds settled while the chain has it closing is closing again (for the watchtower).
 func TestWatcherResyncsALedgerThatNeedsIt(t *testing.T) {
 	const n = 2
 	e, c := newDevEnv(t, n)
@@ -222,10 +223,15 @@ func TestWatcherResyncsALedgerThatNeedsIt(t *testing.T) {
 	e.mine(n)
 	e.sync()
 	e.pay(sender, id, 40)
+	other := c.Accounts()[2].Key
+	closing := e.openChannel(other, 60)
+	e.mine(n)
+	e.sync()
 
 	// What a replay of a half-written update would do: the same top-up applied again.
 	err := e.ledger.Apply(t.Context(), ledger.Update{Sync: e.ledger.Sync(), Events: []ledger.Event{
-		{Kind: ledger.ToppedUp, Channel: id, Block: topUpBlock, Amount: big.NewInt(50)}}})
+		{Kind: ledger.ToppedUp, Channel: id, Block: topUpBlock, Amount: big.NewInt(50)},
+		{Kind: ledger.Settled, Channel: closing, Block: topUpBlock, Amount: new(big.Int)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +241,9 @@ func TestWatcherResyncsALedgerThatNeedsIt(t *testing.T) {
 	if err := e.ledger.RequestResync(); err != nil {
 		t.Fatal(err)
 	}
-	e.topUp(sender, id, 7) // not confirmed when the resync reads the chain
+	e.send(other, e.channels, channelsABI.PackUncooperativeClose(e.receiverAddr(), closing.OpenBlock, big.NewInt(10)))
+	e.topUp(sender, id, 7)           // not confirmed when the resync reads the chain
+	late := e.openChannel(other, 30) // nor this creation
 	e.restart()
 	if !e.ledger.NeedsResync() || !errors.Is(e.ledger.Err(), ledger.ErrResyncing) {
 		t.Fatalf("after the restart: needs resync %v, err %v", e.ledger.NeedsResync(), e.ledger.Err())
@@ -255,13 +263,23 @@ func TestWatcherResyncsALedgerThatNeedsIt(t *testing.T) {
 	if e.ledger.NeedsResync() || e.ledger.Err() != nil || e.watcher.Resyncs() != 1 {
 		t.Fatalf("after the resync: needs resync %v, err %v, resyncs %d", e.ledger.NeedsResync(), e.ledger.Err(), e.watcher.Resyncs())
 	}
-	if st := e.ledger.Stats(); st.DepositSum.Int64() != 157 || st.ChargedSum.Int64() != 40 || st.OpenChannels != 1 {
+	if ch := e.channel(closing); ch.State != ledger.StateClosing || ch.CloseBalance.Int64() != 10 {
+		t.Fatalf("the channel closing on chain: %v at %s", ch.State, ch.CloseBalance)
+	}
+	if ch := e.channel(late); ch.State != ledger.StateOpen || ch.Confirmed(e.ledger.ConfirmedHeight()) ||
+		ch.TotalDeposit().Int64() != 30 || ch.ConfirmedDeposit(e.ledger.ConfirmedHeight()).Sign() != 0 {
+		t.Fatalf("the unconfirmed creation: %v, deposit %s of which confirmed %s", ch.State, ch.TotalDeposit(), ch.ConfirmedDeposit(e.ledger.ConfirmedHeight()))
+	}
+	if st := e.ledger.Stats(); st.DepositSum.Int64() != 157+60+30 || st.ChargedSum.Int64() != 40 || st.OpenChannels != 2 || st.ClosingChannels != 1 {
 		t.Fatalf("counters after the resync: %+v", st)
 	}
 	e.mine(n)
 	e.sync()
 	if got := e.channel(id).ConfirmedDeposit(e.ledger.ConfirmedHeight()).Int64(); got != 157 {
 		t.Fatalf("once confirmed: deposit %d, want 157", got)
+	}
+	if ch := e.channel(late); !ch.Confirmed(e.ledger.ConfirmedHeight()) || ch.ConfirmedDeposit(e.ledger.ConfirmedHeight()).Int64() != 30 {
+		t.Fatalf("the creation once confirmed: deposit %s", ch.ConfirmedDeposit(e.ledger.ConfirmedHeight()))
 	}
 	e.restart()
 	if e.ledger.NeedsResync() {

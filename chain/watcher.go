@@ -447,10 +447,15 @@ func channelInfo(ctx context.Context, ec *ethclient.Client, contract, receiver c
 func (w *Watcher) seed(ctx context.Context, id ledger.ChannelID, block uint64) ([]ledger.Event, error) {
 	info, ok, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(block))
 	if err != nil {
-		// A node that prunes old state cannot answer for the past: the present will do, at
-		// the risk of counting a later top-up twice.
-		w.cfg.Logger.Warn("getChannelInfo at a past block failed; using the latest state", "channel", id, "block", block, "err", err)
+		// A node that prunes old state cannot answer for the past. The present will do for
+		// now, though the events after that block would then count twice: so payments stop
+		// until the next poll has read every channel from the contract again.
+		w.cfg.Logger.Warn("getChannelInfo at a past block failed; using the latest state, and resynchronizing",
+			"channel", id, "block", block, "err", err)
 		if info, ok, err = w.channelInfo(ctx, id, nil); err != nil {
+			return nil, err
+		}
+		if err := w.ledger.RequestResync(); err != nil {
 			return nil, err
 		}
 	}
@@ -474,7 +479,6 @@ func (w *Watcher) seed(ctx context.Context, id ledger.ChannelID, block uint64) (
 func (w *Watcher) resync(ctx context.Context, head uint64) error {
 	w.resyncing.Store(true)
 	defer w.resyncing.Store(false)
-	w.resyncs.Add(1)
 	ids, err := w.resyncChannels(ctx, head)
 	if err != nil {
 		return err
@@ -487,30 +491,33 @@ func (w *Watcher) resync(ctx context.Context, head uint64) error {
 		sync.Confirmed = head - w.cfg.Confirmations
 	}
 	states := make([]ledger.ChainChannel, 0, len(ids))
-	unknownPast := 0
+	unknownPast, firstErr := 0, error(nil)
 	for _, id := range ids {
-		s, known, err := w.chainChannel(ctx, id, head, sync.Confirmed)
+		s, pastErr, err := w.chainChannel(ctx, id, head, sync.Confirmed)
 		if err != nil {
 			return err
 		}
-		if !known {
+		if pastErr != nil {
 			unknownPast++
+			firstErr = cmp.Or(firstErr, pastErr)
 		}
 		states = append(states, s)
 	}
 	if unknownPast > 0 {
-		w.cfg.Logger.Warn("the node could not say the deposits at the confirmed height: those deposits count once the resync's head is confirmed",
-			"channels", unknownPast, "confirmed_height", sync.Confirmed)
+		w.cfg.Logger.Warn("the node could not say some deposits at the confirmed height: they count once the resync's head is confirmed",
+			"channels", unknownPast, "confirmed_height", sync.Confirmed, "err", firstErr)
 	}
 	if err := w.ledger.Resync(ctx, states, sync); err != nil {
 		return err
 	}
+	w.resyncs.Add(1)
 	w.cfg.Logger.Warn("resynchronized with the chain", "channels", len(states), "head", head)
 	return nil
 }
 
 // resyncChannels lists the channels a resync reads: the ledger's open and closing ones and
-// every channel created for the receiver up to head that the ledger has never seen.
+// every other channel created for the receiver from StartBlock to head (settled ones too: a
+// reorganization may have taken their settlement away).
 func (w *Watcher) resyncChannels(ctx context.Context, head uint64) ([]ledger.ChannelID, error) {
 	ids, err := w.ledger.ChannelIDs(func(c *ledger.Channel) bool {
 		return c.State == ledger.StateOpen || c.State == ledger.StateClosing
@@ -543,27 +550,28 @@ func (w *Watcher) resyncChannels(ctx context.Context, head uint64) ([]ledger.Cha
 }
 
 // chainChannel reads a channel at head, with its deposit at the confirmed height when it
-// existed then; pastKnown is false when the node could not answer for that height (a
-// pruned node), and the whole deposit then waits for confirmations.
-func (w *Watcher) chainChannel(ctx context.Context, id ledger.ChannelID, head, confirmed uint64) (_ ledger.ChainChannel, pastKnown bool, _ error) {
+// existed then. pastErr is why the node could not answer for that height (a pruned node, a
+// timeout): the whole deposit then waits for confirmations, which costs the sender a few
+// blocks and never lets it spend a deposit that may vanish.
+func (w *Watcher) chainChannel(ctx context.Context, id ledger.ChannelID, head, confirmed uint64) (_ ledger.ChainChannel, pastErr, err error) {
 	info, ok, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(head))
 	if err != nil {
-		return ledger.ChainChannel{}, false, err
+		return ledger.ChainChannel{}, nil, err
 	}
 	s := ledger.ChainChannel{ID: id, Exists: ok, Deposit: info.Arg1, SettleBlock: uint64(info.Arg2), ClosingBalance: info.Arg3, Withdrawn: info.Arg4}
 	if !ok || uint64(id.OpenBlock) > confirmed {
-		return s, true, nil
+		return s, nil, nil
 	}
 	past, existed, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(confirmed))
 	switch {
 	case ctx.Err() != nil:
-		return s, false, ctx.Err()
+		return s, nil, ctx.Err()
 	case err != nil:
-		return s, false, nil
+		return s, err, nil
 	case existed:
 		s.ConfirmedDeposit = past.Arg1
 	}
-	return s, true, nil
+	return s, nil, nil
 }
 
 func (w *Watcher) decodeLog(l *types.Log) (ledger.Event, error) {

@@ -26,7 +26,8 @@ import (
 //
 // A batch is committed only once the previous one is known durable, so after a failed write
 // nothing later reaches the disk: the disk then holds a prefix of the batches, with the
-// counters of that prefix.
+// counters of that prefix, and possibly the first parts of a batch split across
+// transactions, behind keyIncomplete (see put).
 type committer struct {
 	l   *Ledger
 	txn *badger.Txn // the transaction of the batch being gathered
@@ -137,8 +138,7 @@ func (c *committer) add(w *write) {
 }
 
 // put sets or deletes one key in the batch's transaction. A batch too big for one
-// transaction is split: its writers hear nothing until the last part is durable, and the
-// counters go in the last part.
+// transaction is split: its writers hear nothing until the last part is durable.
 //
 // A part on disk without the rest is a state no replay mends: events applied twice (a
 // top-up counted again) and counters short of the records. So before the first part is
@@ -241,7 +241,8 @@ func (c *committer) finish() error {
 			return err
 		}
 	}
-	if c.split || c.resync {
+	// A split batch leaves the marker to the Resync a ledger that needs one waits for.
+	if c.resync || (c.split && !c.l.needsResync.Load()) {
 		return c.put(kv{key: keyIncomplete})
 	}
 	return nil

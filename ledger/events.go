@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -169,12 +170,16 @@ func (l *Ledger) change(ctx context.Context, w *write, f func(get func(ChannelID
 	}
 	w.delta, w.sets = zeroStats(), extra
 	for id, c := range next {
-		w.delta.add(statsDelta(entries[id].ch, c))
-		if c == nil {
-			w.sets = append(w.sets, kv{key: id.key()})
-		} else {
-			w.sets = append(w.sets, kv{id.key(), c.marshal()})
+		before := entries[id].ch
+		var data []byte // nil deletes
+		if c != nil {
+			data = c.marshal()
 		}
+		if (before == nil) == (c == nil) && (c == nil || bytes.Equal(before.marshal(), data)) {
+			continue // unchanged: a resync of a channel the ledger already had right
+		}
+		w.delta.add(statsDelta(before, c))
+		w.sets = append(w.sets, kv{id.key(), data})
 	}
 	if err := l.enqueue(w); err != nil {
 		return err

@@ -79,7 +79,9 @@ func resynced(c *Channel, s ChainChannel, at uint64) *Channel {
 	c.CloseBalance.Set(s.ClosingBalance)
 	c.SettleBlock = s.SettleBlock
 	switch {
-	case s.SettleBlock > 0 && c.State == StateOpen:
+	case s.SettleBlock > 0:
+		// Whatever the ledger believed (open, or settled by a reorganized-away event): the
+		// watchtower watches closing channels only.
 		c.State = StateClosing
 	case s.SettleBlock == 0 && c.State != StateOpen && !c.CloseSigned():
 		// A channel the receiver agreed to close cooperatively stays closed to payments.
@@ -95,7 +97,9 @@ func (l *Ledger) NeedsResync() bool { return l.needsResync.Load() }
 
 // RequestResync makes the ledger take no payment until the chain watcher has read every
 // channel from the contract again (Resync), now and after restarts until then: for an
-// operator who doubts the ledger's view of the chain, say after a node served wrong logs.
+// operator who doubts the ledger's view of the chain, say after a node served wrong logs,
+// and for the watcher when it had to guess. A Resync already under way when it is called
+// satisfies it, so call it from the goroutine that calls Resync, or with no watcher running.
 func (l *Ledger) RequestResync() error {
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // hugeUpdate is n channels topped up by 50 in block 11: with their undo records, more than
@@ -39,15 +41,20 @@ func topUpsOnDisk(t *testing.T, l *Ledger) map[int]int {
 	return out
 }
 
-// resyncAll tells the ledger the chain's truth: every channel holds 150, all confirmed.
-func resyncAll(t *testing.T, l *Ledger, ids []ChannelID) {
-	t.Helper()
+// chainTruth is the contract's state after hugeUpdate: every channel holds 150, confirmed.
+func chainTruth(ids []ChannelID) []ChainChannel {
 	states := make([]ChainChannel, 0, len(ids))
 	for _, id := range ids {
 		states = append(states, ChainChannel{ID: id, Exists: true, Deposit: big.NewInt(150), ConfirmedDeposit: big.NewInt(150),
 			ClosingBalance: new(big.Int), Withdrawn: new(big.Int)})
 	}
-	if err := l.Resync(context.Background(), states, SyncState{Cursor: 12, Confirmed: 12}); err != nil {
+	return states
+}
+
+// resyncAll tells the ledger the chain's truth.
+func resyncAll(t *testing.T, l *Ledger, ids []ChannelID) {
+	t.Helper()
+	if err := l.Resync(context.Background(), chainTruth(ids), SyncState{Cursor: 12, Confirmed: 12}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -100,10 +107,14 @@ func TestUpdateCutShortBetweenPartsNeedsResync(t *testing.T) {
 	if r := pay(t, l, ids[0], 5, 5); r.Outcome != Accepted {
 		t.Fatal(r.Outcome)
 	}
-	// The first parts hold undo records; stop after the first that holds a top-up.
-	parts := 0
+	// The first parts hold undo records; stop after the first that holds a top-up. The
+	// marker must be on disk with every part.
+	parts, unmarked := 0, 0
 	l.partCommitted = func() error {
 		parts++
+		if !markerOnDisk(l) {
+			unmarked++
+		}
 		held := 0
 		_, err := l.ChannelIDs(func(c *Channel) bool { held += len(c.TopUps); return false })
 		if held > 0 || err != nil {
@@ -114,7 +125,14 @@ func TestUpdateCutShortBetweenPartsNeedsResync(t *testing.T) {
 	if err := l.Apply(context.Background(), hugeUpdate(ids)); !errors.Is(err, ErrFailed) {
 		t.Fatalf("the cut update: %v, want ErrFailed", err)
 	}
+	// A failed write refuses every payment until a restart: memory may be ahead of the disk.
+	if _, err := l.Pay(context.Background(), Payment{ID: ids[1], Balance: big.NewInt(5), Signature: sig(5), Price: big.NewInt(5)}); !errors.Is(err, ErrFailed) || !errors.Is(l.Err(), ErrFailed) {
+		t.Fatalf("a payment after the failed write: %v (ledger: %v), want ErrFailed", err, l.Err())
+	}
 	l.Close()
+	if unmarked > 0 {
+		t.Fatalf("%d of %d parts reached the disk without the marker", unmarked, parts)
+	}
 	t.Logf("stopped after part %d", parts)
 
 	l = openDir(t, dir)
@@ -132,8 +150,26 @@ func TestUpdateCutShortBetweenPartsNeedsResync(t *testing.T) {
 	want, _ := recounted(t, l)
 	assertStatsEqual(t, "reopened", l.Stats(), want, 10)
 
+	// The resync is as large, and is cut too: the ledger still waits for one.
+	l.partCommitted = func() error { return errors.New("the process stops here") }
+	if err := l.Resync(context.Background(), chainTruth(ids), SyncState{Cursor: 12, Confirmed: 12}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("the cut resync: %v, want ErrFailed", err)
+	}
+	l.Close()
+	l = openDir(t, dir)
+	if !l.NeedsResync() || !markerOnDisk(l) {
+		t.Fatal("a cut resync satisfied the need for one")
+	}
+
 	resyncAll(t, l, ids)
 	l = assertResynced(t, l, dir, ids)
+}
+
+func markerOnDisk(l *Ledger) bool {
+	return l.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(keyIncomplete)
+		return err
+	}) == nil
 }
 
 // The same update, written by a process killed with SIGKILL at a random moment, again and
@@ -159,7 +195,12 @@ func TestKilledDuringAHugeUpdate(t *testing.T) {
 	outcomes := map[string]int{}
 	for i := range kills {
 		dir := copyDir(t, base)
-		applyInChild(t, dir, time.Duration(rand.Int64N(int64(took))))
+		// Every other kill comes as the first part is on disk; the others at random.
+		killAfter := afterFirstPart
+		if i%2 == 1 {
+			killAfter = time.Duration(rand.Int64N(int64(took)))
+		}
+		applyInChild(t, dir, killAfter)
 		l := openDir(t, dir)
 		held := topUpsOnDisk(t, l)
 		switch {
@@ -179,11 +220,18 @@ func TestKilledDuringAHugeUpdate(t *testing.T) {
 		assertResynced(t, l, dir, ids).Close()
 	}
 	t.Logf("%d kills within the %s the update takes: %v", kills, took.Round(time.Millisecond), outcomes)
+	if outcomes["cut, resynced"] == 0 {
+		t.Error("no kill landed between the parts")
+	}
 }
 
+// afterFirstPart tells applyInChild to kill the writer as soon as it says a first part of
+// the update is committed.
+const afterFirstPart = time.Duration(-2)
+
 // applyInChild runs this test binary as a process that applies hugeUpdate to the ledger in
-// dir, and kills it with SIGKILL after the given time from the start of the update (never
-// when negative). It returns how long the update took in the child.
+// dir, and kills it with SIGKILL after the given time from the start of the update, or
+// afterFirstPart, or never (-1). It returns how long the update took in the child.
 func applyInChild(t *testing.T, dir string, killAfter time.Duration) time.Duration {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledDuringAHugeUpdate$")
@@ -203,12 +251,21 @@ func applyInChild(t *testing.T, dir string, killAfter time.Duration) time.Durati
 		t.Fatalf("the writer did not start: %q", lines.Text())
 	}
 	start := time.Now()
-	if killAfter >= 0 {
+	switch {
+	case killAfter == afterFirstPart:
+		if !lines.Scan() || lines.Text() != "part" {
+			t.Fatalf("the writer wrote no part: %q", lines.Text())
+		}
+		cmd.Process.Kill()
+		return time.Since(start)
+	case killAfter >= 0:
 		time.Sleep(killAfter)
 		cmd.Process.Kill()
 		return killAfter
 	}
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "applied") {
+	for lines.Scan() && lines.Text() == "part" {
+	}
+	if !strings.HasPrefix(lines.Text(), "applied") {
 		t.Fatalf("the writer failed: %q", lines.Text())
 	}
 	return time.Since(start)
@@ -227,6 +284,10 @@ func applyHugeUpdateAndExit(dir string) {
 		os.Exit(2)
 	}
 	u := hugeUpdate(ids)
+	l.partCommitted = func() error {
+		fmt.Println("part")
+		return nil
+	}
 	fmt.Println("applying")
 	if err := l.Apply(context.Background(), u); err != nil {
 		fmt.Fprintln(os.Stderr, err)
