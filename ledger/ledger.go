@@ -576,6 +576,12 @@ func Restore(dir string, r io.Reader, logger *slog.Logger) error {
 		db.Close()
 		return fmt.Errorf("ledger: restore: %w", err)
 	}
+	// Badger asks for this after a load: the loaded tables overlap, and until they are
+	// compacted reads look through all of them while compaction competes for the disk.
+	if err := db.Flatten(2); err != nil {
+		db.Close()
+		return fmt.Errorf("ledger: restore: compact: %w", err)
+	}
 	if err := db.Sync(); err != nil {
 		db.Close()
 		return fmt.Errorf("ledger: restore: %w", err)

@@ -96,6 +96,7 @@ with those channels on --listen until stopped, for
 	flags.IntVar(&cfg.Streams, "streams", 50, "concurrent Check streams")
 	flags.IntVar(&cfg.Conns, "conns", 4, "gRPC client connections the streams share")
 	flags.DurationVar(&cfg.Duration, "duration", 10*time.Second, "duration of each phase")
+	flags.DurationVar(&cfg.Warmup, "warmup", time.Second, "load run before each phase's clock starts, not measured (0: none)")
 	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels the paid load pays on")
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
 	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, size); default all")

@@ -63,9 +63,13 @@ type Config struct {
 	Streams  int           // concurrent Check streams (default 50)
 	Conns    int           // gRPC client connections the streams share (default 4)
 	Duration time.Duration // per phase (default 10s)
-	Channels int           // funded channels (default 1000)
+	// Warmup is how long each phase runs before its clock starts (none when zero):
+	// connections, caches and the servers' first reads of every channel are not what a phase
+	// measures.
+	Warmup   time.Duration
+	Channels int // funded channels (default 1000)
 	// Proofs is how many distinct proofs to sign for each paid phase; 0 signs enough for
-	// 30,000 checks/s over Duration. A phase that uses them all stops early and says so.
+	// 30,000 checks/s over Warmup and Duration. A phase that uses them all stops early and says so.
 	Proofs int
 	// Phases selects the phases to run, by PhaseNames; empty runs them all.
 	Phases []string
@@ -116,8 +120,9 @@ func (c *Config) defaults() {
 	if c.Channels <= 0 {
 		c.Channels = 1000
 	}
+	c.Warmup = max(c.Warmup, 0)
 	if c.Proofs <= 0 {
-		c.Proofs = int(30000 * c.Duration.Seconds())
+		c.Proofs = int(30000 * (c.Duration + c.Warmup).Seconds())
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -726,9 +731,22 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 		}
 	}
 
-	// The phase ends at the deadline: no new call starts after it, and the calls in flight
-	// then finish and count, so Elapsed runs until the last answer.
-	var deadline time.Time
+	// The clock starts after the warm-up: only calls started after it count. The phase ends
+	// at the deadline: no new call starts after it, and the calls in flight then finish and
+	// count, so Elapsed runs until the last answer.
+	var measured atomic.Bool
+	var start time.Time
+	var cpu time.Duration
+	var stopPhase func()
+	clockStarted := make(chan struct{})
+	clock := time.AfterFunc(cfg.Warmup, func() {
+		defer close(clockStarted)
+		if cfg.OnPhase != nil {
+			stopPhase = cfg.OnPhase(phase)
+		}
+		start, cpu = time.Now(), processCPU()
+		measured.Store(true)
+	})
 	type streamResult struct {
 		lat       []time.Duration
 		errors    int
@@ -738,13 +756,7 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 	results := make([]streamResult, cfg.Streams)
 	var stop atomic.Bool // set when a stream runs out of proofs: the phase ends there
 	var wg sync.WaitGroup
-	if cfg.OnPhase != nil {
-		if stop := cfg.OnPhase(phase); stop != nil {
-			defer stop()
-		}
-	}
-	start, cpu := time.Now(), processCPU()
-	deadline = start.Add(cfg.Duration)
+	deadline := time.Now().Add(cfg.Warmup + cfg.Duration)
 	for s := range cfg.Streams {
 		client := authv3.NewAuthorizationClient(conns[s%len(conns)])
 		req, next := ld.newStream(s)
@@ -757,9 +769,13 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 					stop.Store(true)
 					return
 				}
+				counts := measured.Load()
 				t := time.Now()
 				resp, err := client.Check(ctx, req)
 				took := time.Since(t)
+				if !counts {
+					continue
+				}
 				if err == nil {
 					err = ld.want(resp)
 				} else if ctx.Err() != nil {
@@ -776,6 +792,14 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 		})
 	}
 	wg.Wait()
+	if clock.Stop() {
+		// Over before the warm-up was: the proofs ran out, or ctx ended.
+		return Result{Name: name, Exhausted: stop.Load()}, ctx.Err()
+	}
+	<-clockStarted
+	if stopPhase != nil {
+		stopPhase()
+	}
 	res := Result{Name: name, Elapsed: time.Since(start), CPU: processCPU() - cpu}
 	var all []time.Duration
 	for _, r := range results {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -153,6 +154,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	if err := s.Tower.Resume(ctx); err != nil {
 		logger.Error("watchtower: resuming disputes failed; retrying in the background", "err", err)
 	}
+	// Resume read every channel record of the ledger: hand that memory back to the system
+	// now, rather than have the runtime release it piecemeal while the first requests run.
+	debug.FreeOSMemory()
 	s.goRun(func() { s.Watcher.Run(runCtx) })
 	s.goRun(func() { s.Tower.Run(runCtx) })
 
