@@ -19,11 +19,11 @@ import (
 	"github.com/uraiden/uraiden/ledger"
 )
 
-// newAnvilEnv is an env on a real anvil process: account 0 deploys and receives; the senders
-// are new accounts funded with ETH and tokens.
-func newAnvilEnv(t *testing.T, confirmations, reorgDepth uint64) (*env, *rpc.Client, []*ecdsa.PrivateKey) {
+// newAnvilEnv is an env on a real anvil process started with anvilArgs: account 0 deploys
+// and receives; the senders are new accounts funded with ETH and tokens.
+func newAnvilEnv(t *testing.T, confirmations, reorgDepth uint64, anvilArgs ...string) (*env, *rpc.Client, []*ecdsa.PrivateKey) {
 	t.Helper()
-	node := devtools.StartAnvil(t)
+	node := devtools.StartAnvil(t, anvilArgs...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ec, err := ethclient.DialContext(ctx, node.HTTP)
@@ -284,5 +284,52 @@ func TestWatcherResyncsALedgerThatNeedsIt(t *testing.T) {
 	e.restart()
 	if e.ledger.NeedsResync() {
 		t.Fatal("the resync is asked for again after a restart")
+	}
+}
+
+// A channel opened before the watcher's start block is learned from the contract when its
+// first event comes: as it was just before that event when the node can say, else as it is
+// now, and then the ledger takes no payment until a resync has read it again, so that the
+// event is not counted on top of a state that already holds it.
+func TestSeedsAChannelOpenedBeforeTheStartBlock(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		anvilArgs []string
+		resync    bool
+	}{
+		{"the node keeps every state", nil, false},
+		{"the node keeps two states", []string{"--prune-history", "2"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, rc, senders := newAnvilEnv(t, 0, 0, c.anvilArgs...)
+			id := e.openChannel(senders[0], 100)
+			e.mine(5)
+			var head hexutil.Uint64
+			if err := rc.Call(&head, "eth_blockNumber"); err != nil {
+				t.Fatal(err)
+			}
+			// A new ledger following from after the creation.
+			e.startBlock = uint64(head) + 1
+			e.ledger.Close()
+			e.ledgerDir = t.TempDir()
+			e.open()
+			e.topUp(senders[0], id, 30)
+			e.mine(5)
+
+			e.sync()
+			if e.ledger.NeedsResync() != c.resync {
+				t.Fatalf("after learning the channel: needs resync %v, want %v", e.ledger.NeedsResync(), c.resync)
+			}
+			if c.resync {
+				e.sync()
+			}
+			if ch := e.channel(id); ch.TotalDeposit().Int64() != 130 || ch.State != ledger.StateOpen {
+				t.Fatalf("the channel: %v with deposit %s, want open with 130", ch.State, ch.TotalDeposit())
+			}
+			if e.ledger.NeedsResync() || e.ledger.Err() != nil {
+				t.Fatalf("needs resync %v, err %v", e.ledger.NeedsResync(), e.ledger.Err())
+			}
+			e.pay(senders[0], id, 130)
+		})
 	}
 }

@@ -29,12 +29,13 @@ type AnvilNode struct {
 	bin   string
 	port  int
 	state string
+	args  []string
 	cmd   *exec.Cmd
 }
 
 // StartAnvil runs anvil on a free loopback port (and an IPC socket in a temporary directory)
-// for the duration of the test.
-func StartAnvil(t testing.TB) *AnvilNode {
+// for the duration of the test, with the extra command-line arguments given.
+func StartAnvil(t testing.TB, args ...string) *AnvilNode {
 	t.Helper()
 	bin, err := Anvil()
 	if err != nil {
@@ -49,7 +50,7 @@ func StartAnvil(t testing.TB) *AnvilNode {
 		HTTP: fmt.Sprintf("http://127.0.0.1:%d", port),
 		WS:   fmt.Sprintf("ws://127.0.0.1:%d", port),
 		IPC:  filepath.Join(dir, "anvil.ipc"),
-		t:    t, bin: bin, port: port, state: filepath.Join(dir, "state.json"),
+		t:    t, bin: bin, port: port, state: filepath.Join(dir, "state.json"), args: args,
 	}
 	n.Start()
 	t.Cleanup(n.Stop)
@@ -60,8 +61,8 @@ func StartAnvil(t testing.TB) *AnvilNode {
 // answers.
 func (n *AnvilNode) Start() {
 	n.t.Helper()
-	n.cmd = exec.Command(n.bin, "--host", "127.0.0.1", "--port", strconv.Itoa(n.port), "--ipc", n.IPC,
-		"--state", n.state, "--silent")
+	n.cmd = exec.Command(n.bin, append([]string{"--host", "127.0.0.1", "--port", strconv.Itoa(n.port), "--ipc", n.IPC,
+		"--state", n.state, "--silent"}, n.args...)...)
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
