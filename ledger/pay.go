@@ -71,6 +71,13 @@ func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
 	if err != nil {
 		return PayResult{}, err
 	}
+	// Again under the channel's lock: the watcher may have asked for a resync since, then
+	// written this channel from a state it does not trust; its write took this lock after
+	// the request.
+	if l.needsResync.Load() {
+		l.unlockEntry(p.ID, e)
+		return PayResult{}, ErrResyncing
+	}
 	res, w := l.decide(e, p)
 	if w != nil {
 		if err = l.enqueue(w); err == nil {

@@ -6,6 +6,7 @@
 package tlsconf
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -85,8 +86,9 @@ func clientCAs(path string) (*x509.CertPool, error) {
 }
 
 // reloader serves the certificate and the client CAs, and reloads them when their files'
-// size or modification time change. Handshakes are rare (Envoy keeps its connections open),
-// so a few stats each cost nothing that matters.
+// contents change (a hash of them, not their size and time, which a copy that keeps the
+// time can leave as they were). Handshakes are rare (Envoy keeps its connections open), so
+// reading three small files each costs nothing that matters.
 type reloader struct {
 	files Files
 	log   *slog.Logger
@@ -94,7 +96,7 @@ type reloader struct {
 	mu        sync.Mutex
 	cert      *tls.Certificate
 	clientCAs *x509.CertPool // nil without mTLS
-	stamp     string         // the files' sizes and modification times at the last load attempt
+	stamp     string         // the files' fingerprint at the last load attempt
 }
 
 func (r *reloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -125,8 +127,17 @@ func (r *reloader) verifyClient(cs tls.ConnectionState) error {
 func (r *reloader) current() (*tls.Certificate, *x509.CertPool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if stamp, err := r.stat(); err == nil && stamp != r.stamp {
-		if err := r.loadLocked(); err != nil {
+	stamp, err := r.fingerprint()
+	if err != nil {
+		stamp = "unreadable: " + err.Error()
+	}
+	if stamp != r.stamp {
+		if err == nil {
+			err = r.loadLocked()
+		} else {
+			r.stamp = stamp // reported once
+		}
+		if err != nil {
 			r.log.Warn("TLS: keeping the current certificate and client CAs, the changed files do not load", "cert_file", r.files.CertFile, "err", err)
 		} else {
 			r.log.Info("TLS: certificate and client CAs reloaded", "cert_file", r.files.CertFile)
@@ -141,11 +152,11 @@ func (r *reloader) load() error {
 	return r.loadLocked()
 }
 
-// loadLocked reads the files and records the stamp they were read at, even when they fail,
+// loadLocked reads the files and records their fingerprint, even when they fail,
 // so that a broken file is reported once rather than at every handshake. Nothing changes
 // unless every file loads.
 func (r *reloader) loadLocked() error {
-	stamp, err := r.stat()
+	stamp, err := r.fingerprint()
 	if err != nil {
 		return err
 	}
@@ -173,19 +184,21 @@ func (r *reloader) loadLocked() error {
 	return nil
 }
 
-func (r *reloader) stat() (string, error) {
-	var stamp string
+// fingerprint hashes the files' contents.
+func (r *reloader) fingerprint() (string, error) {
+	h := sha256.New()
 	for _, f := range [...]struct{ name, path string }{
 		{"cert_file", r.files.CertFile}, {"key_file", r.files.KeyFile}, {"client_ca_file", r.files.ClientCAFile},
 	} {
 		if f.path == "" {
 			continue
 		}
-		info, err := os.Stat(f.path)
+		data, err := os.ReadFile(f.path)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", f.name, err)
 		}
-		stamp += fmt.Sprintf("%d:%d;", info.Size(), info.ModTime().UnixNano())
+		h.Write(data)
+		h.Write([]byte{0}) // a boundary, so that moving bytes between files changes the hash
 	}
-	return stamp, nil
+	return string(h.Sum(nil)), nil
 }

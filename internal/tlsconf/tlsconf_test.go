@@ -222,12 +222,26 @@ func TestClientCARotation(t *testing.T) {
 		t.Errorf("after the rotation, the new CA's client: %v", err)
 	}
 
-	tlstest.WriteFile(t, caFile, []byte("not PEM"))
-	later = later.Add(time.Hour)
+	// Back to the old CA, by a copy of the same size that keeps the file's time.
+	if len(oldCA.PEM) != len(newCA.PEM) {
+		t.Fatalf("setup: the CA certificates differ in size (%d, %d)", len(oldCA.PEM), len(newCA.PEM))
+	}
+	tlstest.WriteFile(t, caFile, oldCA.PEM)
 	if err := os.Chtimes(caFile, later, later); err != nil {
 		t.Fatal(err)
 	}
-	if err := accepted(&newClient); err != nil {
+	if err := accepted(&newClient); err == nil {
+		t.Error("after a copy of the old CA that kept size and time, the new CA's client was accepted")
+	}
+
+	tlstest.WriteFile(t, caFile, []byte("not PEM"))
+	if err := accepted(&oldClient); err != nil {
 		t.Errorf("after a broken CA file, the last good CAs should stay: %v", err)
+	}
+	if err := os.Remove(caFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := accepted(&oldClient); err != nil {
+		t.Errorf("with the CA file gone, the last good CAs should stay: %v", err)
 	}
 }
