@@ -188,7 +188,7 @@ func TestConfigCheck(t *testing.T) {
 		{"pricing:\n  file: " + filepath.Join(dir, "bad-prices.yaml") + "\n", `rule 1 "broken": path`},
 		{"receiver:\n  key_file: " + openKey + "\n", "receiver.key_file: " + openKey + " is readable by group or others"},
 		{"authz:\n  tls:\n    cert_file: server.crt\n", "authz.tls: cert_file needs key_file"},
-		{"admin:\n  tls:\n    cert_file: /nonexistent.crt\n    key_file: /nonexistent.key\n", "admin.tls: cert_file: stat /nonexistent.crt"},
+		{"admin:\n  tls:\n    cert_file: /nonexistent.crt\n    key_file: /nonexistent.key\n", "admin.tls: cert_file: open /nonexistent.crt"},
 		{"authz:\n  max_request_bytes: 1000\n", "authz.max_request_bytes: must be between"},
 	} {
 		path := filepath.Join(dir, "c.yaml")
