@@ -88,28 +88,10 @@ func TestCertificateReload(t *testing.T) {
 	ca := tlstest.NewCA(t, "ca")
 	first, second := ca.Server("first"), ca.Server("second")
 	cert, key := first.Write(t, dir, "server")
-	cfg, err := Server(Files{CertFile: cert, KeyFile: key}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
+	addr := serveTLS(t, Files{CertFile: cert, KeyFile: key})
 	served := func() string {
 		t.Helper()
-		c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,29 +133,7 @@ func TestClientCARotation(t *testing.T) {
 	oldCA, newCA := tlstest.NewCA(t, "old"), tlstest.NewCA(t, "new")
 	cert, key := oldCA.Server("server").Write(t, dir, "server")
 	caFile := oldCA.WriteCA(t, dir, "clients")
-	cfg, err := Server(Files{CertFile: cert, KeyFile: key, ClientCAFile: caFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if c.(*tls.Conn).Handshake() == nil {
-					_, _ = c.Write([]byte("ok")) // the client sees a refusal when it reads
-				}
-			}()
-		}
-	}()
+	addr := serveTLS(t, Files{CertFile: cert, KeyFile: key, ClientCAFile: caFile})
 	// A session cache per client: a cached session stands for the certificate it was made with.
 	sessions := map[*tlstest.Pair]tls.ClientSessionCache{}
 	resumed := false
@@ -186,7 +146,7 @@ func TestClientCARotation(t *testing.T) {
 		if client != nil {
 			c.Certificates = []tls.Certificate{client.TLS(t)}
 		}
-		conn, err := tls.Dial("tcp", l.Addr().String(), c)
+		conn, err := tls.Dial("tcp", addr, c)
 		if err != nil {
 			return err
 		}
@@ -245,4 +205,35 @@ func TestClientCARotation(t *testing.T) {
 	if err := accepted(&oldClient); err != nil {
 		t.Errorf("with the CA file gone, the last good CAs should stay: %v", err)
 	}
+}
+
+// serveTLS serves the files' configuration on a loopback port until the test ends and
+// returns its address. Each connection that completes the handshake is answered "ok": a
+// client learns of a refusal of its certificate when it reads.
+func serveTLS(t *testing.T, f Files) string {
+	t.Helper()
+	cfg, err := Server(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if c.(*tls.Conn).Handshake() == nil {
+					_, _ = c.Write([]byte("ok"))
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
