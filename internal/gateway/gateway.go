@@ -48,7 +48,13 @@ type Config struct {
 	Admin     http.Handler
 	APIPrefix string
 	Logger    *slog.Logger
+	// ReadTimeout bounds reading one request, body included (0: DefaultReadTimeout), so a
+	// client sending its body slowly cannot hold a connection forever.
+	ReadTimeout time.Duration
 }
+
+// DefaultReadTimeout is the admin server's: a paid request's body is read within it.
+const DefaultReadTimeout = 30 * time.Second
 
 // Gateway is a running gateway.
 type Gateway struct {
@@ -89,7 +95,11 @@ func Start(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway listen: %w", err)
 	}
 	g.listener = l
-	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: MaxHeaderBytes}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: MaxHeaderBytes}
 	go func() {
 		if err := g.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("gateway stopped", "err", err)

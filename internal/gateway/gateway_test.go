@@ -2,10 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -112,5 +115,32 @@ func TestHeaderLimit(t *testing.T) {
 		if resp.StatusCode != want || (want == 431) != (c.got == nil) {
 			t.Errorf("a %d-byte header: %d (checked: %v), want %d", size, resp.StatusCode, c.got != nil, want)
 		}
+	}
+}
+
+// A client that sends its body slowly is cut off at the read timeout instead of holding the
+// connection: the server closes it although the body never completes.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	c := &checker{resp: &authv3.CheckResponse{HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}}
+	g, err := Start(Config{Listen: "127.0.0.1:0", Authz: c, ReadTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close(context.Background()) })
+	conn, err := net.Dial("tcp", g.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /echofix/foo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a few bytes"); err != nil {
+		t.Fatal(err)
+	}
+	// Past the read timeout the server gives up: whatever it answers, it then closes the
+	// connection. Without a timeout this read would wait for the whole body.
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.Copy(io.Discard, conn)
+	if ne := (net.Error)(nil); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the connection was still open after %v", time.Since(start).Round(time.Millisecond))
 	}
 }

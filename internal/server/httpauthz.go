@@ -22,8 +22,9 @@ func (s *Server) serveHTTPAuthz() error {
 	}
 	s.httpAuthz = l
 	// The decision reads headers only, and the headers are bounded as a gRPC CheckRequest
-	// is (431 above); a body is never read.
+	// is (431 above); a body is never read, and one sent slowly is given up with the request.
 	srv := &http.Server{Handler: s.Authz.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: s.cfg.Authz.MaxRequestBytes, TLSConfig: s.authzTLS,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.httpServer = srv
