@@ -45,6 +45,9 @@ type env struct {
 	watcher       *chain.Watcher
 	tower         *chain.Watchtower
 	towerEvents   []string
+	// towerDeaf keeps chain events from the watchtower, as when the process dies between
+	// the watcher's ledger write and its hook.
+	towerDeaf bool
 }
 
 func newDevEnv(t *testing.T, confirmations uint64) (*env, *devchain.Chain) {
@@ -86,7 +89,12 @@ func (e *env) open() {
 	}, l)
 	e.watcher = chain.NewWatcher(chain.WatcherConfig{
 		Client: e.ec, Contract: e.channels, Receiver: e.receiverAddr(), ChallengePeriod: contracts.MinChallengePeriod,
-		Confirmations: e.confirmations, StartBlock: e.startBlock, OnEvents: e.tower.OnEvents, ReorgDepth: e.reorgDepth,
+		Confirmations: e.confirmations, StartBlock: e.startBlock, ReorgDepth: e.reorgDepth,
+		OnEvents: func(ctx context.Context, evs []ledger.Event) {
+			if !e.towerDeaf {
+				e.tower.OnEvents(ctx, evs)
+			}
+		},
 	}, l)
 }
 
