@@ -184,12 +184,7 @@ func TestDisputeOutcomeIsReadFromTheChain(t *testing.T) {
 	e.sync()
 	e.pay(sender, id, 250)
 	e.send(sender, e.channels, channelsABI.PackUncooperativeClose(e.receiverAddr(), id.OpenBlock, big.NewInt(1)))
-	e.towerDeaf = true // the settlement stays unseen by the watchtower
-	e.sync()
-	e.towerDeaf = false
-	if err := e.tower.Resume(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	e.sync() // the watchtower sends the dispute; no later sync shows it the settlement
 	d := e.dispute(id)
 	if d == nil || len(d.Txs) != 1 {
 		t.Fatalf("dispute: %+v", d)
