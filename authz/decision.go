@@ -28,6 +28,10 @@ type Decision struct {
 	quote bool
 	// browser is set when a 402 or 409 goes to a browser: it gets the HTML paywall.
 	browser *browser
+	// suspended marks a refusal because payments are suspended as a whole (the ledger or the
+	// chain backend is unusable), not because of this request: logged as a state, not a line
+	// each (see suspensionLog).
+	suspended bool
 }
 
 // browser is what the paywall's response needs to know about the request.
@@ -121,9 +125,11 @@ func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
 	}
 	d := &Decision{Price: quote.Price, Rule: quote.Rule}
 	if err := c.Ledger.Err(); err != nil {
+		d.suspended = true
 		return d.deny(503, "", fmt.Sprintf("payments suspended: %v", err))
 	}
 	if err := c.Chain.Healthy(); err != nil {
+		d.suspended = true
 		return d.deny(502, "", fmt.Sprintf("payments suspended: %v", err))
 	}
 	pay, err := readPayment(req.headers)

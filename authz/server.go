@@ -13,8 +13,9 @@ import (
 // Service implements envoy.service.auth.v3.Authorization.
 type Service struct {
 	authv3.UnimplementedAuthorizationServer
-	cfg Config
-	log *slog.Logger
+	cfg       Config
+	log       *slog.Logger
+	suspended *suspensionLog
 }
 
 // NewService returns the authorization service.
@@ -27,7 +28,7 @@ func NewService(cfg Config, logger *slog.Logger) *Service {
 	}
 	cfg.hex = newAddressHex(&cfg)
 	cfg.fixed = newFixedHeaders(&cfg)
-	return &Service{cfg: cfg, log: logger}
+	return &Service{cfg: cfg, log: logger, suspended: newSuspensionLog(logger)}
 }
 
 // Check decides one request. Errors are answered as denials, never as gRPC errors: a gRPC
@@ -39,6 +40,7 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 	if s.cfg.Observe != nil {
 		s.cfg.Observe(d, took)
 	}
+	s.suspended.observe(ctx, d)
 	// Checked first: the attributes would be built (and allocated) even for a disabled level.
 	if level := logLevel(d); s.log.Enabled(ctx, level) {
 		s.log.LogAttrs(ctx, level, "check",
@@ -68,6 +70,8 @@ func (s *Service) Decide(ctx context.Context, req *authv3.CheckRequest) *Decisio
 
 func logLevel(d *Decision) slog.Level {
 	switch {
+	case d.suspended:
+		return slog.LevelDebug // suspensionLog reports them
 	case d.Status >= 500:
 		return slog.LevelWarn
 	default:

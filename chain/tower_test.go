@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -45,6 +46,9 @@ type env struct {
 	watcher       *chain.Watcher
 	tower         *chain.Watchtower
 	towerEvents   []string
+	// towerDeaf keeps chain events from the watchtower, as when the process dies between
+	// the watcher's ledger write and its hook.
+	towerDeaf bool
 }
 
 func newDevEnv(t *testing.T, confirmations uint64) (*env, *devchain.Chain) {
@@ -86,7 +90,12 @@ func (e *env) open() {
 	}, l)
 	e.watcher = chain.NewWatcher(chain.WatcherConfig{
 		Client: e.ec, Contract: e.channels, Receiver: e.receiverAddr(), ChallengePeriod: contracts.MinChallengePeriod,
-		Confirmations: e.confirmations, StartBlock: e.startBlock, OnEvents: e.tower.OnEvents, ReorgDepth: e.reorgDepth,
+		Confirmations: e.confirmations, StartBlock: e.startBlock, ReorgDepth: e.reorgDepth,
+		OnEvents: func(ctx context.Context, evs []ledger.Event) {
+			if !e.towerDeaf {
+				e.tower.OnEvents(ctx, evs)
+			}
+		},
 	}, l)
 }
 
@@ -133,8 +142,15 @@ func (e *env) send(key *ecdsa.PrivateKey, to common.Address, data []byte) *types
 		e.t.Fatalf("transaction: %v", err)
 	}
 	r, err := chain.WaitMined(ctx, e.ec, tx.Hash())
-	if err != nil || r.Status != types.ReceiptStatusSuccessful {
-		e.t.Fatalf("transaction %s failed: %v", tx.Hash(), err)
+	if err != nil {
+		e.t.Fatalf("transaction %s: %v", tx.Hash(), err)
+	}
+	if r.Status != types.ReceiptStatusSuccessful {
+		// Replayed on the state it ran on, for the reason: a reverted transaction that
+		// passed its gas estimate ran on another state than the estimate's.
+		from := crypto.PubkeyToAddress(key.PublicKey)
+		_, callErr := e.ec.CallContract(ctx, ethereum.CallMsg{From: from, To: &to, Data: data, Gas: tx.Gas()}, new(big.Int).Sub(r.BlockNumber, big.NewInt(1)))
+		e.t.Fatalf("transaction %s reverted in block %s (gas %d of %d): replayed on its parent: %v", tx.Hash(), r.BlockNumber, r.GasUsed, tx.Gas(), callErr)
 	}
 	return r
 }
@@ -266,8 +282,8 @@ func TestWatchtowerAnswersACheatingClose(t *testing.T) {
 	if d == nil || d.Status != ledger.DisputeSent || d.Balance != "400" || len(d.Txs) != 1 {
 		t.Fatalf("dispute: %+v", d)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
-		t.Fatal(err)
+	if r, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("dispute transaction: %+v, %v", r, err)
 	}
 	if err := e.tower.Tick(t.Context()); err != nil {
 		t.Fatal(err)

@@ -138,9 +138,15 @@ func (t *Watchtower) Resume(ctx context.Context) error {
 // ResumeCandidates are the channels a dispute may have to be opened for at start: closing,
 // with a close request below the balance we hold. Finding them reads every channel record.
 func ResumeCandidates(l *ledger.Ledger) ([]ledger.ChannelID, error) {
-	return l.ChannelIDsIn([]ledger.State{ledger.StateClosing}, func(c *ledger.Channel) bool {
-		return c.Balance.Cmp(c.CloseBalance) > 0
-	})
+	return l.ChannelIDsIn([]ledger.State{ledger.StateClosing}, disputable)
+}
+
+// disputable reports whether a channel needs a dispute: the sender asked on chain to close
+// it below the balance we hold. A channel the receiver agreed to close cooperatively (through
+// the admin API) is closing too, but without a close request on chain there is nothing to
+// answer: its zero CloseBalance is no request at zero.
+func disputable(c *ledger.Channel) bool {
+	return c.State == ledger.StateClosing && c.CloseRequested() && c.Balance.Cmp(c.CloseBalance) > 0
 }
 
 // Run advances the disputes in flight until ctx ends.
@@ -168,7 +174,7 @@ func (t *Watchtower) Tick(ctx context.Context) error {
 	var errs []error
 	for _, d := range disputes {
 		if d.Active() {
-			errs = append(errs, t.advance(ctx, d))
+			errs = append(errs, t.advance(ctx, d.Channel))
 		}
 	}
 	return errors.Join(errs...)
@@ -179,7 +185,7 @@ func (t *Watchtower) consider(ctx context.Context, id ledger.ChannelID) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, err := t.ledger.Channel(id)
-	if err != nil || c == nil || c.State != ledger.StateClosing || c.Balance.Cmp(c.CloseBalance) <= 0 {
+	if err != nil || c == nil || !disputable(c) {
 		return err
 	}
 	existing, err := t.dispute(id)
@@ -213,10 +219,16 @@ func (t *Watchtower) dispute(id ledger.ChannelID) (*ledger.Dispute, error) {
 	return nil, nil
 }
 
-// advance moves one dispute on: mined, bumped, or sent once funded.
-func (t *Watchtower) advance(ctx context.Context, d ledger.Dispute) error {
+// advance moves one dispute on: mined, bumped, or sent once funded. The dispute is read
+// again under the lock: the copy Tick listed may predate a transaction consider just sent.
+func (t *Watchtower) advance(ctx context.Context, id ledger.ChannelID) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	current, err := t.dispute(id)
+	if err != nil || current == nil || !current.Active() {
+		return err
+	}
+	d := *current
 	c, err := t.ledger.Channel(d.Channel)
 	if err != nil {
 		return err
@@ -224,13 +236,9 @@ func (t *Watchtower) advance(ctx context.Context, d ledger.Dispute) error {
 	if d.Status == ledger.DisputeWaitingFunds || len(d.Txs) == 0 {
 		return t.send(ctx, &d, c, nil)
 	}
-	for _, tx := range d.Txs {
-		r, err := t.cfg.Client.TransactionReceipt(ctx, common.HexToHash(tx.Hash))
-		if errors.Is(err, ethereum.NotFound) {
-			continue
-		}
+	if r, err := t.minedReceipt(ctx, &d); err != nil || r != nil {
 		if err != nil {
-			return fmt.Errorf("receipt %s: %w", tx.Hash, err)
+			return err
 		}
 		return t.mined(ctx, &d, r)
 	}
@@ -274,7 +282,9 @@ func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Chan
 	gas, err := t.cfg.Client.EstimateGas(ctx, ethereum.CallMsg{From: t.receiver, To: &t.cfg.Contract, Data: data})
 	if err != nil {
 		if strings.Contains(err.Error(), "execution reverted") {
-			return t.fail(ctx, d, fmt.Sprintf("the dispute would revert: %v", err))
+			// Most often the channel is gone because a transaction of ours settled it since
+			// we last looked: the chain says how the dispute ended.
+			return t.ended(ctx, d, fmt.Sprintf("the dispute would revert: %v", err))
 		}
 		return fmt.Errorf("estimate dispute gas: %w", err)
 	}
@@ -433,9 +443,99 @@ func (t *Watchtower) settled(ctx context.Context, ev ledger.Event) error {
 		return err
 	}
 	delete(t.unfunded, ev.Channel)
+	// Our transaction, most likely: its receipt is the outcome, and is counted as mined.
+	if r, err := t.minedReceipt(ctx, d); err != nil || r != nil {
+		if err != nil {
+			return err
+		}
+		return t.mined(ctx, d, r)
+	}
 	if ev.Amount.String() == d.Balance {
 		d.Status = ledger.DisputeDone
 		return t.ledger.SaveDispute(ctx, *d)
 	}
 	return t.fail(ctx, d, fmt.Sprintf("the channel settled at %s without our dispute", ev.Amount))
+}
+
+// minedReceipt returns the receipt of whichever of the dispute's transactions was mined, or
+// nil if none is.
+func (t *Watchtower) minedReceipt(ctx context.Context, d *ledger.Dispute) (*types.Receipt, error) {
+	for _, tx := range d.Txs {
+		r, err := t.cfg.Client.TransactionReceipt(ctx, common.HexToHash(tx.Hash))
+		if errors.Is(err, ethereum.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("receipt %s: %w", tx.Hash, err)
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
+// ended settles a dispute whose transaction can no longer go out (it would revert) from what
+// the chain holds: one of its transactions mined, or the settlement of the channel. A
+// settlement sent from the receiver's account is a transaction of ours the record does not
+// name (sent again under a new nonce, or by the operator) and counts as mined; another one at
+// our balance is success too. Only a channel that is still there, or that settled below our
+// balance, fails the dispute.
+func (t *Watchtower) ended(ctx context.Context, d *ledger.Dispute, reason string) error {
+	if r, err := t.minedReceipt(ctx, d); err != nil || r != nil {
+		if err != nil {
+			return err
+		}
+		return t.mined(ctx, d, r)
+	}
+	settlement, err := t.settlement(ctx, d.Channel)
+	if err != nil {
+		return err
+	}
+	if settlement == nil {
+		return t.fail(ctx, d, reason)
+	}
+	r, err := t.cfg.Client.TransactionReceipt(ctx, settlement.TxHash)
+	if err != nil {
+		return fmt.Errorf("receipt of the settlement %s: %w", settlement.TxHash, err)
+	}
+	tx, _, err := t.cfg.Client.TransactionByHash(ctx, settlement.TxHash)
+	if err != nil {
+		return fmt.Errorf("settlement transaction %s: %w", settlement.TxHash, err)
+	}
+	if from, err := types.Sender(t.signer, tx); err == nil && from == t.receiver {
+		return t.mined(ctx, d, r)
+	}
+	ev, err := t.abi.UnpackChannelSettledEvent(settlement)
+	if err != nil {
+		return fmt.Errorf("settlement %s: %w", settlement.TxHash, err)
+	}
+	delete(t.unfunded, d.Channel)
+	if ev.Balance.String() == d.Balance {
+		d.Status, d.MinedTx, d.GasUsed = ledger.DisputeDone, "", 0
+		t.cfg.Logger.Warn("the channel settled at our balance without our dispute", "channel", d.Channel, "balance", d.Balance, "tx", settlement.TxHash)
+		return t.ledger.SaveDispute(ctx, *d)
+	}
+	return t.fail(ctx, d, fmt.Sprintf("the channel settled at %s without our dispute (transaction %s)", ev.Balance, settlement.TxHash))
+}
+
+// settlement returns the ChannelSettled log of a channel, or nil if it has not settled.
+func (t *Watchtower) settlement(ctx context.Context, id ledger.ChannelID) (*types.Log, error) {
+	logs, err := t.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
+		FromBlock: new(big.Int).SetUint64(uint64(id.OpenBlock)),
+		Addresses: []common.Address{t.cfg.Contract},
+		Topics: [][]common.Hash{
+			{t.abi.GetABI().Events["ChannelSettled"].ID},
+			{common.BytesToHash(id.Sender.Bytes())},
+			{common.BytesToHash(t.receiver.Bytes())},
+			{common.BigToHash(new(big.Int).SetUint64(uint64(id.OpenBlock)))},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("settlement of %s: %w", id, err)
+	}
+	for i := range logs {
+		if !logs[i].Removed {
+			return &logs[i], nil
+		}
+	}
+	return nil, nil
 }

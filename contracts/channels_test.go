@@ -196,8 +196,8 @@ func TestTwoChannelsOfOnePair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.sim.Commit()
-	r1, r2 := h.receipt(first), h.receipt(second)
+	rs := mineTxs(t, h.sim, first, second)
+	r1, r2 := rs[0], rs[1]
 	if r1.BlockNumber.Cmp(r2.BlockNumber) != 0 {
 		t.Fatal("test setup: transactions in different blocks")
 	}
@@ -349,8 +349,7 @@ func TestUncooperativeCloseAndSettle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.sim.Commit()
-	if r := h.receipt(tx); r.BlockNumber.Uint64() != uint64(settleBlock) || r.Status != types.ReceiptStatusFailed {
+	if r := mineTxs(t, h.sim, tx)[0]; r.BlockNumber.Uint64() != uint64(settleBlock) || r.Status != types.ReceiptStatusFailed {
 		t.Fatalf("settle in block %d (settle block %d): status %d, want failure", r.BlockNumber, settleBlock, r.Status)
 	}
 	// Only the sender settles.
@@ -485,10 +484,8 @@ func TestKeyIsNeverReused(t *testing.T) {
 		}
 		txs = append(txs, tx)
 	}
-	h.sim.Commit()
 	var statuses []uint64
-	for _, tx := range txs {
-		r := h.receipt(tx)
+	for _, r := range mineTxs(t, h.sim, txs...) {
 		if r.BlockNumber.Uint64() != uint64(head) {
 			t.Fatalf("setup: transaction in block %s, want %d", r.BlockNumber, head)
 		}

@@ -233,12 +233,7 @@ func (c *osakaChain) send(t *testing.T, from *account, to *common.Address, data 
 	if err := client.SendTransaction(context.Background(), tx); err != nil {
 		t.Fatal(err)
 	}
-	c.sim.Commit()
-	r, err := client.TransactionReceipt(context.Background(), tx.Hash())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return checkReceipt(t, r)
+	return checkReceipt(t, mineTxs(t, c.sim, tx)[0])
 }
 
 func (c *osakaChain) mine(_ *testing.T, n int) {

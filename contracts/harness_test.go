@@ -106,20 +106,10 @@ func (h *harness) deploy(bin string, ctor []byte) common.Address {
 	if err != nil {
 		h.t.Fatalf("deploy: %v", err)
 	}
-	h.sim.Commit()
-	if r := h.receipt(tx); r.Status != types.ReceiptStatusSuccessful {
+	if r := mineTxs(h.t, h.sim, tx)[0]; r.Status != types.ReceiptStatusSuccessful {
 		h.t.Fatalf("deploy reverted")
 	}
 	return addr
-}
-
-func (h *harness) receipt(tx *types.Transaction) *types.Receipt {
-	h.t.Helper()
-	r, err := h.client.TransactionReceipt(context.Background(), tx.Hash())
-	if err != nil {
-		h.t.Fatalf("receipt of %s: %v", tx.Hash(), err)
-	}
-	return r
 }
 
 // submit sends a transaction without mining it; gasLimit 0 lets the node estimate.
@@ -136,8 +126,7 @@ func (h *harness) send(from *account, c *bind.BoundContract, data []byte) *types
 	if err != nil {
 		h.t.Fatalf("transaction failed: %v", err)
 	}
-	h.sim.Commit()
-	r := h.receipt(tx)
+	r := mineTxs(h.t, h.sim, tx)[0]
 	if r.Status != types.ReceiptStatusSuccessful {
 		h.t.Fatalf("transaction reverted")
 	}
@@ -147,9 +136,9 @@ func (h *harness) send(from *account, c *bind.BoundContract, data []byte) *types
 // reverts checks that a transaction is refused with the given reason and changes nothing.
 func (h *harness) reverts(from *account, c *bind.BoundContract, data []byte, reason string) {
 	h.t.Helper()
-	_, err := h.submit(from, c, data, 0)
+	tx, err := h.submit(from, c, data, 0)
 	if err == nil {
-		h.sim.Commit()
+		mineTxs(h.t, h.sim, tx)
 		h.t.Fatalf("transaction did not revert, want %q", reason)
 	}
 	if !strings.Contains(err.Error(), "execution reverted: "+reason) {

@@ -100,7 +100,8 @@ type Channel struct {
 	Accepted  []*big.Int
 
 	// CloseBalance is the balance the sender asked to close at (uncooperative close), and
-	// SettleBlock when it may settle; zero without a close request.
+	// SettleBlock when it may settle; zero without a close request. SettleBlock is what says
+	// that a request was made (see CloseRequested): a request at balance zero is common.
 	CloseBalance *big.Int
 	SettleBlock  uint64
 	// Withdrawn is what the receiver took out on chain; Settled what the settlement paid.
@@ -113,6 +114,12 @@ type Channel struct {
 
 // CloseSigned reports whether the receiver signed a cooperative close of the channel.
 func (c *Channel) CloseSigned() bool { return c.ClosingSignature != proof.Signature{} }
+
+// CloseRequested reports whether the sender asked on chain to close the channel
+// (uncooperative close), whatever the balance it asked for: a settle block is set by the
+// request and by nothing else (a close the receiver signed sets none, as the contract settles
+// a cooperative close at once).
+func (c *Channel) CloseRequested() bool { return c.SettleBlock != 0 }
 
 func newChannel(id ChannelID, deposit *big.Int) *Channel {
 	return &Channel{
