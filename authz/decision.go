@@ -28,6 +28,10 @@ type Decision struct {
 	quote bool
 	// browser is set when a 402 or 409 goes to a browser: it gets the HTML paywall.
 	browser *browser
+	// stripCookie is set on an allowed request whose cookies include RDN-* ones: the
+	// upstream gets cookie instead (the others), or no cookie header when it is empty.
+	stripCookie bool
+	cookie      string
 }
 
 // browser is what the paywall's response needs to know about the request.
