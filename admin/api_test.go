@@ -2,7 +2,9 @@ package admin_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -10,10 +12,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 
+	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/internal/config"
 )
 
 // scenario: account 1 opens A (1000) and, later, C (200); account 2 opens B (500). A and B
@@ -282,9 +287,43 @@ func (h *harness) deleteChannel(c channel, body string) response {
 	return h.do("DELETE", channelPath(c), "", body)
 }
 
-func closeBody(balance any, sig string) string {
-	data, _ := json.Marshal(map[string]any{"balance": balance, "balance_signature": sig})
+// closeBody is a close's body: the balance, a balance proof and, given as a signature and
+// an expiry, a close request. Without one it is µRaiden's (legacy) body.
+func closeBody(balance any, sig string, request ...any) string {
+	m := map[string]any{"balance": balance, "balance_signature": sig}
+	if len(request) == 2 {
+		m["close_request_signature"], m["close_request_expires"] = request[0], request[1]
+	}
+	data, _ := json.Marshal(m)
 	return string(data)
+}
+
+// closeRequest is the close request of c at balance, expiring in five minutes, signed with
+// key; edit changes it before it is signed.
+func (h *harness) closeRequest(key *ecdsa.PrivateKey, c channel, balance int64, edit func(*proof.CloseRequest)) closeReq {
+	h.t.Helper()
+	cr := proof.CloseRequest{Receiver: h.receiver(), Contract: h.chain.Deployment().Channels, ChainID: devchain.ChainID,
+		Sender: c.sender, OpenBlock: c.openBlock, Balance: big.NewInt(balance), Expires: time.Now().Add(5 * time.Minute).Unix()}
+	if edit != nil {
+		edit(&cr)
+	}
+	sig, err := cr.Sign(key)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return closeReq{sig.Hex(), cr.Expires}
+}
+
+// closeReq is a signed close request: its signature and expiry.
+type closeReq struct {
+	sig     string
+	expires int64
+}
+
+// senderClose is the sender's body to close c at balance: its balance proof and close request.
+func (h *harness) senderClose(c channel, balance int64) string {
+	h.t.Helper()
+	return closeWith(balance, h.sign(c.key, c, balance), h.closeRequest(c.key, c, balance, nil))
 }
 
 // The cooperative close: refused to third parties and at a stale balance; the receiver's
@@ -296,8 +335,9 @@ func TestCooperativeClose(t *testing.T) {
 		name, body string
 		status     int
 	}{
-		{"a stranger's proof", closeBody(15, s.sign(stranger, s.a, 15)), 403},
-		{"the sender's proof of another balance", closeBody(15, s.sign(s.a.key, s.a, 14)), 403},
+		{"a stranger's proof", closeWith(15, s.sign(stranger, s.a, 15), s.closeRequest(s.a.key, s.a, 15, nil)), 403},
+		{"the sender's proof of another balance", closeWith(15, s.sign(s.a.key, s.a, 14), s.closeRequest(s.a.key, s.a, 15, nil)), 403},
+		{"the sender's proof without a close request", closeBody(15, s.sign(s.a.key, s.a, 15)), 403},
 		{"no signature", `{"balance": 15}`, 400},
 		{"a malformed signature", closeBody(15, "0x1234"), 400},
 		{"a negative balance", closeBody(-1, s.sign(s.a.key, s.a, 15)), 400},
@@ -313,11 +353,11 @@ func TestCooperativeClose(t *testing.T) {
 		}
 	}
 	unknown := channel{key: s.a.key, sender: s.a.sender, openBlock: 1}
-	if r := s.deleteChannel(unknown, closeBody(0, s.sign(s.a.key, unknown, 0))); r.status != 404 {
+	if r := s.deleteChannel(unknown, s.senderClose(unknown, 0)); r.status != 404 {
 		t.Errorf("unknown channel: %d", r.status)
 	}
 	// The sender at a stale balance: 409 with the last balance.
-	r := s.deleteChannel(s.a, closeBody("10", s.sign(s.a.key, s.a, 10)))
+	r := s.deleteChannel(s.a, s.senderClose(s.a, 10))
 	var conflict struct{ Error, Balance string }
 	r.json(t, &conflict)
 	if r.status != 409 || conflict.Balance != "15" || conflict.Error == "" {
@@ -329,7 +369,8 @@ func TestCooperativeClose(t *testing.T) {
 
 	// The sender at the last balance (20), as a string.
 	balanceSig := s.sign(s.a.key, s.a, 20)
-	r = s.deleteChannel(s.a, closeBody("20", balanceSig))
+	request := s.closeRequest(s.a.key, s.a, 20, nil)
+	r = s.deleteChannel(s.a, closeBody("20", balanceSig, request.sig, fmt.Sprint(request.expires)))
 	var closed struct {
 		CloseSignature string `json:"close_signature"`
 		Balance        string `json:"balance"`
@@ -342,8 +383,8 @@ func TestCooperativeClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Asked again (as a JSON number): the same signature.
-	r = s.deleteChannel(s.a, closeBody(20, balanceSig))
+	// Asked again (as JSON numbers): the same signature.
+	r = s.deleteChannel(s.a, closeBody(20, balanceSig, request.sig, request.expires))
 	if r.status != 200 || !strings.Contains(string(r.body), closed.CloseSignature) {
 		t.Errorf("second close: %d %s", r.status, r.body)
 	}
@@ -386,20 +427,113 @@ func TestCooperativeClose(t *testing.T) {
 		t.Errorf("stats after settlement: settled %d (sum %s), pending %d, deposits %s, balances %s",
 			st.SettledChannels, st.SettledSum, st.PendingChannels, st.DepositSum, st.BalanceSum)
 	}
-	if r := s.deleteChannel(s.a, closeBody(20, balanceSig)); r.status != 409 {
+	if r := s.deleteChannel(s.a, s.senderClose(s.a, 20)); r.status != 409 {
 		t.Errorf("closing a settled channel: %d %s", r.status, r.body)
 	}
 }
 
-// µRaiden's Python client sends the balance as a form; with the signature it is accepted.
+// closeWith is closeBody with a close request as closeRequest returns it.
+func closeWith(balance any, sig string, request closeReq) string {
+	return closeBody(balance, sig, request.sig, request.expires)
+}
+
+// A payment proof, however it leaked, does not close the channel: the latest one (which a
+// replayed older proof's 402 hands to anyone) gets 403 without the sender's close request,
+// and so does every close request that is not the sender's for this receiver, contract,
+// chain, channel and balance, or that has expired or lives too long.
+func TestALeakedProofCannotClose(t *testing.T) {
+	s := newScenario(t)
+	// A stranger replays the sender's first proof (balance 5) and learns the latest one.
+	replay := s.checkProof(s.a, 5, s.sign(s.a.key, s.a, 5))
+	latest := map[string]string{}
+	for _, h := range replay.GetDeniedResponse().GetHeaders() {
+		latest[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	if latest["RDN-Invalid-Amount"] != "1" || latest["RDN-Sender-Balance"] != "15" || latest["RDN-Balance-Signature"] == "" {
+		t.Fatalf("the replay's 402: %v", latest)
+	}
+	leaked := latest["RDN-Balance-Signature"]
+	stranger := s.account(3)
+	for _, bad := range []struct {
+		name, body string
+		status     int
+	}{
+		{"the leaked latest proof", closeBody(15, leaked), 403},
+		{"the leaked proof, as a string balance", closeBody("15", leaked), 403},
+		{"the leaked proof, as a form", "", 403},
+		{"the leaked proof with the stranger's close request", closeWith(15, leaked, s.closeRequest(stranger, s.a, 15, nil)), 403},
+		{"the leaked proof as the close request", closeBody(15, leaked, leaked, time.Now().Add(time.Minute).Unix()), 403},
+		{"an expired close request", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+			c.Expires = time.Now().Add(-time.Second).Unix()
+		})), 403},
+		{"a close request for too long", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+			c.Expires = time.Now().Add(proof.MaxCloseRequestLifetime + time.Minute).Unix()
+		})), 403},
+		{"a close request to another receiver", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+			c.Receiver = s.a.sender
+		})), 403},
+		{"a close request on another contract", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+			c.Contract = s.chain.Deployment().Token
+		})), 403},
+		{"a close request on another chain", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+			c.ChainID = 1
+		})), 403},
+		{"a close request of another channel", closeWith(15, leaked, s.closeRequest(s.a.key, s.c, 15, nil)), 403},
+		{"a close request at another balance", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 14, nil)), 403},
+		{"half a close request", closeBody(15, leaked, "", time.Now().Add(time.Minute).Unix()), 400},
+		{"a malformed close request", closeBody(15, leaked, "0x1234", time.Now().Add(time.Minute).Unix()), 400},
+		{"a close request expiring at no time", closeBody(15, leaked, s.closeRequest(s.a.key, s.a, 15, nil).sig, 0), 400},
+	} {
+		var r response
+		if bad.body == "" {
+			r = formDelete(t, s.base+channelPath(s.a), "balance=15&balance_signature="+leaked)
+		} else {
+			r = s.deleteChannel(s.a, bad.body)
+		}
+		if r.status != bad.status || strings.Contains(string(r.body), "close_signature") {
+			t.Errorf("%s: %d %s, want %d", bad.name, r.status, r.body, bad.status)
+		}
+	}
+	// The channel still takes payments; the sender's own close request closes it.
+	if st := s.pay(s.a, 20); st != 200 {
+		t.Fatalf("payment after refused closes: %d", st)
+	}
+	if r := s.deleteChannel(s.a, s.senderClose(s.a, 20)); r.status != 200 || !strings.Contains(string(r.body), "close_signature") {
+		t.Errorf("the sender's close: %d %s", r.status, r.body)
+	}
+}
+
+// admin.legacy_close accepts µRaiden 0.2.0's close, the balance proof alone; a close
+// request, when given, must still be right.
+func TestLegacyClose(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Admin.LegacyClose = true })
+	a := h.open(h.account(1), 1000)
+	h.mine(confirmations)
+	h.start()
+	if st := h.pay(a, 5); st != 200 {
+		t.Fatalf("payment: %d", st)
+	}
+	if r := h.deleteChannel(a, closeWith(5, h.sign(a.key, a, 5), h.closeRequest(h.account(3), a, 5, nil))); r.status != 403 {
+		t.Errorf("a stranger's close request: %d %s", r.status, r.body)
+	}
+	if r := h.deleteChannel(a, closeBody(5, h.sign(a.key, a, 5))); r.status != 200 || !strings.Contains(string(r.body), "close_signature") {
+		t.Errorf("the legacy close: %d %s", r.status, r.body)
+	}
+}
+
+// µRaiden's Python client sends the balance as a form; with the signatures it is accepted.
 func TestCooperativeCloseForm(t *testing.T) {
 	s := newScenario(t)
-	body := "balance=15&balance_signature=" + s.sign(s.b.key, s.b, 15)
-	r := formDelete(t, s.base+channelPath(s.b), body)
+	form := func(balance int64) string {
+		request := s.closeRequest(s.b.key, s.b, balance, nil)
+		return fmt.Sprintf("balance=%d&balance_signature=%s&close_request_signature=%s&close_request_expires=%d",
+			balance, s.sign(s.b.key, s.b, balance), request.sig, request.expires)
+	}
+	r := formDelete(t, s.base+channelPath(s.b), form(15))
 	if r.status != 409 || !strings.Contains(string(r.body), `"balance":"0"`) {
 		t.Errorf("form close at a balance never paid: %d %s", r.status, r.body)
 	}
-	r = formDelete(t, s.base+channelPath(s.b), "balance=0&balance_signature="+s.sign(s.b.key, s.b, 0))
+	r = formDelete(t, s.base+channelPath(s.b), form(0))
 	if r.status != 200 || !strings.Contains(string(r.body), "close_signature") {
 		t.Errorf("form close: %d %s", r.status, r.body)
 	}

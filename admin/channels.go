@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -212,10 +213,14 @@ func (s *Server) getChannel(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// closeRequest is the body of DELETE <prefix>/channels/<sender>/<open_block>.
+// closeRequest is the body of DELETE <prefix>/channels/<sender>/<open_block>: µRaiden's
+// balance and the sender's balance proof for it, and the sender's close request (a
+// signature of proof.CloseRequest's text, and its expiry).
 type closeRequest struct {
-	Balance   amount `json:"balance"`
-	Signature string `json:"balance_signature"`
+	Balance          amount `json:"balance"`
+	Signature        string `json:"balance_signature"`
+	RequestSignature string `json:"close_request_signature"`
+	RequestExpires   amount `json:"close_request_expires"`
 }
 
 // closeResponse carries the receiver's closing signature for cooperativeClose.
@@ -228,9 +233,12 @@ type closeResponse struct {
 
 // closeChannel is the cooperative close: µRaiden's DELETE, which anyone could call to
 // freeze a sender's channel. Here the body must carry the sender's balance proof for the
-// balance (as for a payment): only the sender can ask. The balance must be the last one
-// accepted; the channel then takes no more payments. Asking again returns the same
-// signature.
+// balance (as for a payment) and the sender's close request: a signature over a message
+// made only to close, naming this receiver, contract, chain, channel and balance, that
+// expires within minutes. A balance proof alone is not enough (unless LegacyClose): every
+// payment hands one to the server and whatever stands between, and a 402 hands the latest
+// one to whoever replays an older one. The balance must be the last one accepted; the
+// channel then takes no more payments. Asking again returns the same signature.
 func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 	id, err := parseChannelID(r)
 	if err != nil {
@@ -250,6 +258,17 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "balance_signature: %v", err)
 		return
 	}
+	cr, crSig, err := s.closeRequestOf(id, req)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if cr == nil && !s.cfg.LegacyClose {
+		writeError(w, http.StatusForbidden, "close_request_signature and close_request_expires are required: the sender's "+
+			"signature of a close request (EIP-191 personal message %q naming receiver, contract, chain id, sender, "+
+			"open block, balance and expiry; see the README), not only its balance proof", proof.CloseRequestTitle)
+		return
+	}
 	if c, err := s.cfg.Ledger.Channel(id); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "%v", err)
 		return
@@ -262,6 +281,17 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "balance_signature is not the sender's balance proof for this balance, receiver and contract")
 		return
 	}
+	if cr != nil {
+		if err := cr.CheckExpiry(s.now()); err != nil {
+			writeError(w, http.StatusForbidden, "close_request_expires: %v (it must lie in the next %v)", err, proof.MaxCloseRequestLifetime)
+			return
+		}
+		if signer, err := cr.Signer(crSig[:]); err != nil || signer != id.Sender {
+			writeError(w, http.StatusForbidden, "close_request_signature is not the sender's close request for this receiver, "+
+				"contract, chain id %d, channel, balance and expiry", s.cfg.ChainID)
+			return
+		}
+	}
 	closing, err := s.cfg.Ledger.CloseCooperatively(r.Context(), id, req.Balance.Int, s.signClosing)
 	if err != nil {
 		s.closeFailed(w, id, err)
@@ -270,6 +300,35 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("cooperative close signed", "channel", id, "balance", req.Balance.Int)
 	writeJSON(w, http.StatusOK, closeResponse{CloseSignature: closing.Hex(), SenderAddress: id.Sender.Hex(),
 		OpenBlock: id.OpenBlock, Balance: req.Balance.String()})
+}
+
+// closeRequestOf returns the close request the body asks for, and its signature; nil
+// without one. Half of one, or a malformed one, is an error.
+func (s *Server) closeRequestOf(id ledger.ChannelID, req closeRequest) (*proof.CloseRequest, proof.Signature, error) {
+	if req.RequestSignature == "" && req.RequestExpires.Int == nil {
+		return nil, proof.Signature{}, nil
+	}
+	if req.RequestSignature == "" || req.RequestExpires.Int == nil {
+		return nil, proof.Signature{}, errors.New("close_request_signature and close_request_expires go together")
+	}
+	if !req.RequestExpires.IsInt64() || req.RequestExpires.Sign() == 0 {
+		return nil, proof.Signature{}, errors.New("close_request_expires must be a Unix time in seconds")
+	}
+	sig, err := proof.ParseSignature(req.RequestSignature)
+	if err != nil {
+		return nil, sig, fmt.Errorf("close_request_signature: %w", err)
+	}
+	return &proof.CloseRequest{
+		Receiver: s.cfg.Receiver, Contract: s.cfg.Contract, ChainID: s.cfg.ChainID,
+		Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Expires: req.RequestExpires.Int64(),
+	}, sig, nil
+}
+
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
 }
 
 func (s *Server) signClosing(id ledger.ChannelID, balance *big.Int) (proof.Signature, error) {
@@ -315,11 +374,17 @@ func readCloseRequest(w http.ResponseWriter, r *http.Request) (closeRequest, err
 			return req, fmt.Errorf("balance %w", err)
 		}
 		req.Signature = form.Get("balance_signature")
+		req.RequestSignature = form.Get("close_request_signature")
+		if v := form.Get("close_request_expires"); v != "" {
+			if req.RequestExpires.Int, err = parseAmount(v); err != nil {
+				return req, fmt.Errorf("close_request_expires %w", err)
+			}
+		}
 	} else {
 		dec := json.NewDecoder(strings.NewReader(string(data)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			return req, fmt.Errorf("body must be JSON {\"balance\": N, \"balance_signature\": \"0x…\"}: %w", err)
+			return req, fmt.Errorf("body must be JSON {\"balance\": N, \"balance_signature\": \"0x…\", \"close_request_signature\": \"0x…\", \"close_request_expires\": T}: %w", err)
 		}
 		// One object and nothing after it: Decode alone stops at the first value and would
 		// take `{...} garbage` or a second object.

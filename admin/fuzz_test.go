@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,6 +24,8 @@ func FuzzReadCloseRequest(f *testing.F) {
 	f.Add("", `{"balance": 1, "balance_signature": "x"} trailing`)
 	f.Add("application/json; charset=utf-8", `{"balance": "1"}`)
 	f.Add("application/x-www-form-urlencoded", "balance=42&balance_signature="+fuzzCloseSig)
+	f.Add("application/json", `{"balance": 42, "balance_signature": "`+fuzzCloseSig+`", "close_request_signature": "`+fuzzCloseSig+`", "close_request_expires": 1767225600}`)
+	f.Add("application/x-www-form-urlencoded", "balance=42&balance_signature="+fuzzCloseSig+"&close_request_signature="+fuzzCloseSig+"&close_request_expires=-1")
 	f.Add("application/x-www-form-urlencoded; charset=utf-8", "balance=%3&balance_signature=x;y")
 	f.Add("application/x-www-form-urlencoded", "balance=+1&balance_signature=")
 	f.Fuzz(func(t *testing.T, contentType, body string) {
@@ -58,11 +61,10 @@ func FuzzReadCloseRequest(f *testing.F) {
 			t.Fatalf("accepted a non-object: %v", err)
 		}
 		for k := range m {
-			if k != "balance" && k != "balance_signature" {
-				// encoding/json matches keys case-insensitively: "Balance" is "balance".
-				if !strings.EqualFold(k, "balance") && !strings.EqualFold(k, "balance_signature") {
-					t.Fatalf("accepted unknown key %q", k)
-				}
+			// encoding/json matches keys case-insensitively: "Balance" is "balance".
+			if !slices.ContainsFunc([]string{"balance", "balance_signature", "close_request_signature", "close_request_expires"},
+				func(known string) bool { return strings.EqualFold(k, known) }) {
+				t.Fatalf("accepted unknown key %q", k)
 			}
 		}
 	})

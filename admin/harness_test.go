@@ -162,6 +162,16 @@ func (h *harness) sign(key *ecdsa.PrivateKey, c channel, balance int64) string {
 // the HTTP status of the decision.
 func (h *harness) pay(c channel, balance int64) int {
 	h.t.Helper()
+	resp := h.checkProof(c, balance, h.sign(c.key, c, balance))
+	if resp.GetOkResponse() != nil {
+		return 200
+	}
+	return int(resp.GetDeniedResponse().GetStatus().GetCode())
+}
+
+// checkProof sends a priced request with a balance proof over gRPC, as Envoy would.
+func (h *harness) checkProof(c channel, balance int64, sig string) *authv3.CheckResponse {
+	h.t.Helper()
 	headers := map[string]string{
 		":method": "GET", ":path": "/paid/x", ":authority": "localhost",
 		"rdn-contract-address":  h.chain.Deployment().Channels.Hex(),
@@ -169,7 +179,7 @@ func (h *harness) pay(c channel, balance int64) int {
 		"rdn-sender-address":    c.sender.Hex(),
 		"rdn-open-block":        fmt.Sprint(c.openBlock),
 		"rdn-balance":           fmt.Sprint(balance),
-		"rdn-balance-signature": h.sign(c.key, c, balance),
+		"rdn-balance-signature": sig,
 	}
 	resp, err := h.authz.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
@@ -179,10 +189,7 @@ func (h *harness) pay(c channel, balance int64) int {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if resp.GetOkResponse() != nil {
-		return 200
-	}
-	return int(resp.GetDeniedResponse().GetStatus().GetCode())
+	return resp
 }
 
 // response is an answer of the admin server.

@@ -48,6 +48,14 @@ type Config struct {
 	Receiver     common.Address
 	Contract     common.Address
 	TokenAddress common.Address // the channel contract's token
+	// ChainID is the chain the contract is on, which a close request names.
+	ChainID uint64
+	// LegacyClose accepts a cooperative close authorized by the balance proof alone, as
+	// µRaiden 0.2.0's clients ask for it. Anyone holding the sender's latest proof (a 402
+	// hands it to whoever replays an older one) can then close the channel.
+	LegacyClose bool
+	// Now is the clock close requests expire by; nil is time.Now.
+	Now func() time.Time
 
 	Ledger Ledger
 	// SignClosing signs the receiver's closing message.

@@ -74,6 +74,11 @@ func TestFixtures(t *testing.T) {
 				t.Errorf("%s: %s not in headers_to_remove %v", f.Name, k, removed)
 			}
 		}
+		for k := range f.Want.Upstream {
+			if slices.Contains(removed, k) {
+				t.Errorf("%s: %s is set for the upstream, then in headers_to_remove", f.Name, k)
+			}
+		}
 		meta := resp.GetDynamicMetadata().GetFields()["uraiden"].GetStructValue().GetFields()
 		for k, v := range f.Want.Metadata {
 			if got := meta[k].GetStringValue(); !strings.EqualFold(got, expand(v)) {

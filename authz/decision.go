@@ -32,6 +32,10 @@ type Decision struct {
 	// chain backend is unusable), not because of this request: logged as a state, not a line
 	// each (see suspensionLog).
 	suspended bool
+	// stripCookie is set on an allowed request whose cookies include RDN-* ones: the
+	// upstream gets cookie instead (the others), or no cookie header when it is empty.
+	stripCookie bool
+	cookie      string
 }
 
 // browser is what the paywall's response needs to know about the request.

@@ -238,7 +238,8 @@ type fixture struct {
 		Upstream     map[string]string `json:"upstream"`
 		BodyContains []string          `json:"body_contains"`
 		Metadata     map[string]string `json:"metadata"`
-		// RemovedUpstream must be in the OK response's headers_to_remove.
+		// RemovedUpstream must be in the OK response's headers_to_remove; Upstream's keys
+		// must not be (Envoy removes after it sets).
 		RemovedUpstream []string `json:"removed_upstream"`
 	} `json:"want"`
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
 // EnvoyHTTPPrefix is the path_prefix to give Envoy's ext_authz http_service: Envoy sends
@@ -44,13 +46,7 @@ func (s *Service) HTTPHandler() http.Handler {
 			return
 		}
 		ok := resp.GetOkResponse()
-		// A forward-auth proxy copies the upstream headers from this answer onto the request
-		// (Caddy 2.6 even copies its unresolved placeholder when one is absent): answer every
-		// one, empty on a free request, so that none a client forged survives.
-		for _, name := range ok.GetHeadersToRemove() {
-			w.Header().Set(name, "")
-		}
-		writeHeaders(w.Header(), ok.GetHeaders())
+		writeUpstreamHeaders(w.Header(), ok, orig.Header.Values("Cookie"))
 		writeHeaders(w.Header(), ok.GetResponseHeadersToAdd())
 		w.WriteHeader(http.StatusOK)
 	})
@@ -92,6 +88,48 @@ func withTarget(r *http.Request, method, target, host string) (*http.Request, er
 	}
 	r.Method, r.URL, r.RequestURI, r.Host = strings.ToUpper(method), u, target, host
 	return r, nil
+}
+
+// EnvoyHeadersToRemove is the header of an http_service answer listing, comma-separated,
+// the request headers Envoy removes before the upstream sees them (after setting those the
+// answer gives, as for a gRPC answer's headers_to_remove).
+const EnvoyHeadersToRemove = "x-envoy-auth-headers-to-remove"
+
+// writeUpstreamHeaders answers what the proxy must do to the request before the upstream
+// gets it. A proxy can only copy headers from this answer (Envoy's allowed_upstream_headers,
+// Caddy's copy_headers), or, Envoy alone, remove those named in EnvoyHeadersToRemove:
+//
+//   - the x-rdn-* headers, answered empty on a free request so that a copy overwrites what a
+//     client forged (Caddy 2.6 even copies its unresolved placeholder when one is absent);
+//   - EnvoyHeadersToRemove: the RDN-* proof headers (and the x-rdn-* of a free request, and
+//     cookie when the paywall's cookies were all there was);
+//   - Cookie: the request's cookie line without the RDN-* cookies, on every allowed answer
+//     (empty without cookies), for a proxy that copies it, as Caddy must for want of a way to
+//     remove a header.
+//
+// A proxy configured to copy none of this passes the proof on: the README shows the Envoy
+// and Caddy configurations that do not.
+func writeUpstreamHeaders(h http.Header, ok *authv3.OkHttpResponse, cookies []string) {
+	remove := ok.GetHeadersToRemove()
+	for _, name := range remove {
+		if strings.HasPrefix(name, "x-rdn-") {
+			h.Set(name, "")
+		}
+	}
+	cookie, rewritten := strings.Join(cookies, "; "), false
+	for _, o := range ok.GetHeaders() {
+		if strings.EqualFold(o.GetHeader().GetKey(), "cookie") {
+			cookie, rewritten = o.GetHeader().GetValue(), true
+		}
+	}
+	if removesCookie := slices.Contains(remove, "cookie"); removesCookie {
+		cookie = ""
+	} else if cookie == "" && !rewritten {
+		remove = append(slices.Clip(remove), "cookie") // an empty copy, then removed by Envoy
+	}
+	writeHeaders(h, ok.GetHeaders())
+	h.Set("Cookie", cookie)
+	h.Set(EnvoyHeadersToRemove, strings.Join(remove, ", "))
 }
 
 // writeHeaders applies the response's headers; only the paywall's Set-Cookie headers append.

@@ -15,14 +15,56 @@ import (
 // built (marshalled by gRPC, read by the gateway and the HTTP mode), which protobuf messages
 // allow from several goroutines at once.
 
-// removedUpstream are the x-rdn-* headers removed from every allowed request: the upstream
-// trusts them, so a client must never send them itself.
-var removedUpstream = []string{UpstreamSender, UpstreamOpenBlock, UpstreamPrice}
+// What an allowed request must not take to the upstream:
+//
+//   - the x-rdn-* headers, which the upstream trusts: a client must never send them itself.
+//     A paid answer overwrites them (Headers); a free one removes them.
+//   - the balance proof: every RDN-* header of the protocol, and the RDN-* cookies of the
+//     browser paywall. The upstream has no use for a proof, and one in its logs would hand
+//     the sender's signature to whoever reads them.
+//
+// Envoy applies an OK answer's Headers first and its HeadersToRemove after, so a header set
+// must never be listed for removal. It cannot remove one cookie of the cookie header, only
+// overwrite the whole header (or remove it): a request with RDN-* cookies gets its cookie
+// line again without them. Envoy cannot remove a header by prefix either: the protocol's
+// names are listed one by one.
+var (
+	// proofHeaders are the protocol's request and response header names, lower-cased.
+	proofHeaders = []string{
+		"rdn-balance-signature", "rdn-balance", "rdn-sender-balance", "rdn-sender-address", "rdn-open-block",
+		"rdn-contract-address", "rdn-receiver-address", "rdn-payment", "rdn-price", "rdn-token-address",
+		"rdn-gateway-path", "rdn-insufficient-confirmations", "rdn-nonexisting-channel",
+		"rdn-invalid-balance-proof", "rdn-invalid-amount", "rdn-insufficient-deposit",
+	}
+	upstreamHeaders = []string{UpstreamSender, UpstreamOpenBlock, UpstreamPrice}
 
-// freeResponse is the answer to every allowed request that paid nothing.
+	removedFree       = concat(upstreamHeaders, proofHeaders)
+	removedFreeCookie = concat(removedFree, []string{"cookie"})
+	removedPaid       = proofHeaders
+	removedPaidCookie = concat(proofHeaders, []string{"cookie"})
+)
+
+func concat(a, b []string) []string { return append(append([]string(nil), a...), b...) }
+
+// freeResponse is the answer to every allowed request that paid nothing and carries no
+// RDN-* cookie.
 var freeResponse = &authv3.CheckResponse{
 	Status:       &rpcstatus.Status{Code: int32(codes.OK)},
-	HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{HeadersToRemove: removedUpstream}},
+	HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{HeadersToRemove: removedFree}},
+}
+
+// freeCookieResponse answers a free request whose cookies included the paywall's: its
+// cookie line without them, or no cookie header when nothing else was left.
+func freeCookieResponse(d *Decision) *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{HeadersToRemove: removedFreeCookie}
+	if d.cookie != "" {
+		ok.HeadersToRemove = removedFree
+		ok.Headers = []*corev3.HeaderValueOption{header("cookie", d.cookie)}
+	}
+	return &authv3.CheckResponse{
+		Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}
 }
 
 // fixedHeaders are the response headers of a paid answer that are the same for every one.
@@ -54,9 +96,9 @@ type okParts struct {
 	ok     authv3.OkHttpResponse
 	status rpcstatus.Status
 
-	options  [6]corev3.HeaderValueOption
-	values   [6]corev3.HeaderValue
-	upstream [3]*corev3.HeaderValueOption
+	options  [7]corev3.HeaderValueOption
+	values   [7]corev3.HeaderValue
+	upstream [4]*corev3.HeaderValueOption
 	client   [7]*corev3.HeaderValueOption
 
 	meta      structpb.Struct
@@ -87,7 +129,10 @@ func (p *okParts) str(s string) *structpb.Value {
 
 func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
 	if d.Channel == nil || d.Channel.Paid == nil {
-		return freeResponse // no payment headers
+		if d.stripCookie {
+			return freeCookieResponse(d)
+		}
+		return freeResponse // no payment headers, no cookie to rewrite
 	}
 	ch, fixed := d.Channel, c.fixedHeaders()
 	openBlock := strconv.FormatUint(uint64(ch.OpenBlock), 10)
@@ -95,13 +140,21 @@ func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
 
 	p := new(okParts)
 	p.status.Code = int32(codes.OK)
-	p.ok.HeadersToRemove = removedUpstream
-	p.upstream = [3]*corev3.HeaderValueOption{
+	p.ok.HeadersToRemove = removedPaid
+	p.upstream = [4]*corev3.HeaderValueOption{
 		p.header(0, UpstreamSender, sender),
 		p.header(1, UpstreamOpenBlock, openBlock),
 		p.header(2, UpstreamPrice, price),
 	}
-	p.ok.Headers = p.upstream[:]
+	p.ok.Headers = p.upstream[:3]
+	if d.stripCookie {
+		if d.cookie == "" {
+			p.ok.HeadersToRemove = removedPaidCookie
+		} else {
+			p.upstream[3] = p.header(6, "cookie", d.cookie)
+			p.ok.Headers = p.upstream[:4]
+		}
+	}
 	p.client = [7]*corev3.HeaderValueOption{
 		fixed.gateway,
 		fixed.token,

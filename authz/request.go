@@ -125,7 +125,10 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 	}
 	source := headerSource(headers)
 	if _, ok := headers[lower(HeaderBalanceSignature)]; !ok {
-		values := cookieValues(headers["cookie"])
+		values, err := cookieValues(headers["cookie"])
+		if err != nil {
+			return nil, err
+		}
 		if err := checkLengths(values); err != nil {
 			return nil, err
 		}
@@ -309,8 +312,10 @@ func checkLengths(values map[string]string) error {
 	return nil
 }
 
-// cookieValues reads the cookies the paywall sets, by their lower-cased RDN-* names.
-func cookieValues(line string) map[string]string {
+// cookieValues reads the cookies the paywall sets, by their lower-cased RDN-* names. A name
+// given twice with different values is refused (409), as a repeated header is: which one
+// the browser meant is unknown (two paths or domains may each hold one).
+func cookieValues(line string) (map[string]string, error) {
 	values := map[string]string{}
 	if line != "" {
 		cookies, err := http.ParseCookie(line)
@@ -319,12 +324,17 @@ func cookieValues(line string) map[string]string {
 			cookies = lenientCookies(line)
 		}
 		for _, c := range cookies {
-			if strings.HasPrefix(strings.ToUpper(c.Name), "RDN-") {
-				values[strings.ToLower(c.Name)] = c.Value
+			if !strings.HasPrefix(strings.ToUpper(c.Name), "RDN-") {
+				continue
 			}
+			name := strings.ToLower(c.Name)
+			if prev, ok := values[name]; ok && prev != c.Value {
+				return nil, malformed(canonical(name)+" cookie", "repeated with different values")
+			}
+			values[name] = c.Value
 		}
 	}
-	return values
+	return values, nil
 }
 
 func lenientCookies(line string) []*http.Cookie {
@@ -336,4 +346,40 @@ func lenientCookies(line string) []*http.Cookie {
 		}
 	}
 	return out
+}
+
+// withoutPaymentCookies returns the cookie line without its RDN-* cookies, and whether it
+// had any: only then must the upstream's cookie header be rewritten. The check costs no
+// allocation for a line without them.
+func withoutPaymentCookies(line string) (string, bool) {
+	if !mayHavePaymentCookie(line) {
+		return "", false
+	}
+	var kept []string
+	found := false
+	for part := range strings.SplitSeq(line, ";") {
+		part = strings.TrimSpace(part)
+		name, _, _ := strings.Cut(part, "=")
+		if len(name) >= 4 && strings.EqualFold(name[:4], "rdn-") {
+			found = true
+			continue
+		}
+		if part != "" {
+			kept = append(kept, part)
+		}
+	}
+	if !found {
+		return "", false
+	}
+	return strings.Join(kept, "; "), true
+}
+
+// mayHavePaymentCookie reports whether "rdn-", in any case, occurs in the line.
+func mayHavePaymentCookie(line string) bool {
+	for i := 0; i+4 <= len(line); i++ {
+		if (line[i]|0x20) == 'r' && (line[i+1]|0x20) == 'd' && (line[i+2]|0x20) == 'n' && line[i+3] == '-' {
+			return true
+		}
+	}
+	return false
 }

@@ -62,6 +62,9 @@ func (s *Service) Decide(ctx context.Context, req *authv3.CheckRequest) *Decisio
 		return &Decision{Status: 409, Message: err.Error()}
 	}
 	d := s.cfg.decide(ctx, r)
+	if d.Allowed() {
+		d.cookie, d.stripCookie = withoutPaymentCookies(r.headers["cookie"])
+	}
 	if (d.Status == 402 || d.Status == 409) && paywall.PrefersHTML(r.headers["accept"]) {
 		d.browser = &browser{https: r.headers[":scheme"] == "https" || r.headers["x-forwarded-proto"] == "https"}
 	}

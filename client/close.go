@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -109,9 +110,28 @@ func (e *balanceMismatch) Error() string {
 	return fmt.Sprintf("%v: the server's last accepted balance is %s", ErrCloseRefused, e.balance)
 }
 
-// askClose calls DELETE <api>/channels/<sender>/<open_block>.
+// closeRequestLifetime is how long the close request sent with a cooperative close is
+// valid: enough for the call, within the server's proof.MaxCloseRequestLifetime.
+const closeRequestLifetime = 5 * time.Minute
+
+// askClose calls DELETE <api>/channels/<sender>/<open_block> with the balance proof and the
+// sender's close request for the balance: the server signs a close only for the sender.
 func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *big.Int, sig proof.Signature) (proof.Signature, error) {
-	body, _ := json.Marshal(map[string]string{"balance": balance.String(), "balance_signature": sig.Hex()})
+	if !c.chainID.IsUint64() {
+		return proof.Signature{}, fmt.Errorf("close: chain id %s out of range", c.chainID)
+	}
+	request := proof.CloseRequest{
+		Receiver: ch.Receiver, Contract: c.contract.Address, ChainID: c.chainID.Uint64(),
+		Sender: c.sender, OpenBlock: ch.OpenBlock, Balance: balance, Expires: time.Now().Add(closeRequestLifetime).Unix(),
+	}
+	requestSig, err := request.Sign(c.key)
+	if err != nil {
+		return proof.Signature{}, fmt.Errorf("close: sign the close request: %w", err)
+	}
+	body, _ := json.Marshal(map[string]any{
+		"balance": balance.String(), "balance_signature": sig.Hex(),
+		"close_request_signature": requestSig.Hex(), "close_request_expires": request.Expires,
+	})
 	url := fmt.Sprintf("%s/channels/%s/%d", strings.TrimRight(api, "/"), c.sender.Hex(), ch.OpenBlock)
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url, bytes.NewReader(body))
 	if err != nil {

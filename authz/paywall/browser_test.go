@@ -295,6 +295,14 @@ func TestPaywallInBrowser(t *testing.T) {
 	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.State == ledger.StateSettled })
 	e.checkPaid(2 * price)
 	checkSigned(t, wallet.signedMessages(), e.receiver.Address, e.contract, ch.ID.OpenBlock, price, 2*price, 2*price)
+	// The close request the server needs besides the balance proof: one personal message,
+	// naming this receiver, contract, chain, channel and balance.
+	texts := wallet.signedTexts()
+	want := fmt.Sprintf("uraiden cooperative close request\nreceiver: %s\ncontract: %s\nchain id: %d\nsender: %s\nopen block: %d\nbalance: %d\nexpires: ",
+		e.receiver.Address.Hex(), e.contract.Hex(), devchain.ChainID, e.sender.Address.Hex(), ch.ID.OpenBlock, 2*price)
+	if len(texts) != 1 || !strings.HasPrefix(texts[0], want) {
+		t.Errorf("the page signed the personal messages %q, want one close request starting %q", texts, want)
+	}
 	// approve, createChannel, cooperativeClose
 	if got := wallet.sentSelectors(); len(got) != 3 {
 		t.Errorf("the page sent %d transactions (%v), want approve, createChannel and cooperativeClose", len(got), got)
@@ -360,7 +368,14 @@ func TestPaywallReopensARefusedChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := fmt.Sprintf(`{"balance": "%d", "balance_signature": "%s"}`, price, sig.Hex())
+	request := proof.CloseRequest{Receiver: e.receiver.Address, Contract: e.contract, ChainID: devchain.ChainID, Sender: e.sender.Address,
+		OpenBlock: first.ID.OpenBlock, Balance: big.NewInt(price), Expires: time.Now().Add(time.Minute).Unix()}
+	requestSig, err := request.Sign(e.sender.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"balance": "%d", "balance_signature": "%s", "close_request_signature": "%s", "close_request_expires": %d}`,
+		price, sig.Hex(), requestSig.Hex(), request.Expires)
 	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("%s/api/1/channels/%s/%d", e.base, e.sender.Address.Hex(), first.ID.OpenBlock), strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)

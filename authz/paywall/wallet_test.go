@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -52,6 +53,7 @@ type testWallet struct {
 	mu        sync.Mutex
 	connected bool
 	signed    []typedMessage // every typed-data message signed, in order
+	messages  []string       // every personal message signed, in order
 	sent      []string       // the selector of every transaction sent, in order
 }
 
@@ -111,6 +113,8 @@ func (w *testWallet) handle(ctx context.Context, req walletRequest) (any, *walle
 		return hexutil.EncodeBig(w.chainID), nil
 	case "eth_signTypedData":
 		return w.signTypedData(req.Params)
+	case "personal_sign":
+		return w.personalSign(req.Params)
 	case "eth_sendTransaction":
 		return w.sendTransaction(ctx, req.Params)
 	case "wallet_switchEthereumChain":
@@ -186,6 +190,33 @@ func (w *testWallet) signTypedData(params []json.RawMessage) (any, *walletError)
 	w.signed = append(w.signed, msg)
 	w.mu.Unlock()
 	return hexutil.Encode(sig), nil
+}
+
+// personalSign signs an EIP-191 personal message, given as hex, as a wallet does.
+func (w *testWallet) personalSign(params []json.RawMessage) (any, *walletError) {
+	var message hexutil.Bytes
+	var account common.Address
+	if len(params) != 2 || json.Unmarshal(params[0], &message) != nil || json.Unmarshal(params[1], &account) != nil {
+		return nil, &walletError{Code: -32602, Message: "personal_sign takes [hex message, account]"}
+	}
+	if account != w.account {
+		return nil, &walletError{Code: 4100, Message: "not this wallet's account"}
+	}
+	sig, err := crypto.Sign(accounts.TextHash(message), w.key)
+	if err != nil {
+		return nil, &walletError{Code: -32603, Message: err.Error()}
+	}
+	sig[64] += 27
+	w.mu.Lock()
+	w.messages = append(w.messages, string(message))
+	w.mu.Unlock()
+	return hexutil.Encode(sig), nil
+}
+
+func (w *testWallet) signedTexts() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.messages...)
 }
 
 // sendTransaction fills in what a wallet does (nonce, gas, fees), signs and sends.

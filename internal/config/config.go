@@ -99,6 +99,21 @@ type Admin struct {
 	TokenFile string `mapstructure:"token_file"`
 	PProf     bool   `mapstructure:"pprof"`
 	TLS       TLS    `mapstructure:"tls"`
+	// LegacyClose accepts a cooperative close with the balance proof alone (µRaiden 0.2.0's
+	// clients), without the sender's close request: whoever holds the sender's latest proof
+	// can then close the channel.
+	LegacyClose bool `mapstructure:"legacy_close"`
+}
+
+// Warnings are settings that are valid but weaken a guarantee, for `config check` and the
+// log at start.
+func (c Config) Warnings() []string {
+	var out []string
+	if c.Admin.LegacyClose && c.Admin.Listen != "" {
+		out = append(out, "admin.legacy_close is on: a cooperative close needs only the sender's balance proof, "+
+			"so anyone who saw the latest one (a replayed proof's 402 returns it) can close a sender's channel")
+	}
+	return out
 }
 
 // MinTokenLength is the shortest operator token accepted.

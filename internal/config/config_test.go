@@ -156,3 +156,18 @@ func TestCheckFiles(t *testing.T) {
 		}
 	}
 }
+
+// admin.legacy_close is valid, off by default, and warned about when on.
+func TestLegacyCloseWarns(t *testing.T) {
+	c := Default()
+	if c.Admin.LegacyClose || len(c.Warnings()) != 0 {
+		t.Fatalf("default: legacy_close %v, warnings %v", c.Admin.LegacyClose, c.Warnings())
+	}
+	c.Admin.LegacyClose = true
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 1 || !strings.Contains(w[0], "admin.legacy_close") {
+		t.Errorf("warnings %v", w)
+	}
+}

@@ -63,6 +63,9 @@ func (s *Server) startAdmin(ctx context.Context) error {
 	if token == "" {
 		s.log.Warn("no admin token configured: the operator endpoints of the admin API are refused")
 	}
+	for _, w := range s.cfg.Warnings() {
+		s.log.Warn(w)
+	}
 	tlsCfg, err := tlsconf.Server(cfg.TLS.Files(), s.log)
 	if err != nil {
 		return fmt.Errorf("admin.tls: %w", err)
@@ -71,6 +74,7 @@ func (s *Server) startAdmin(ctx context.Context) error {
 		Listen: cfg.Listen, Prefix: s.cfg.APIPrefix(), OperatorToken: token, PProf: cfg.PProf,
 		TLS:      tlsCfg,
 		Receiver: s.ReceiverAddress(), Contract: s.Contract.Address, TokenAddress: s.Contract.Token,
+		ChainID: s.chainID(), LegacyClose: cfg.LegacyClose,
 		Ledger: s.Ledger, SignClosing: closingSigner(s.Receiver), Chain: s.chainView, Ready: s.ready,
 		Metrics: s.Metrics.Handler(), Logger: s.log,
 	})

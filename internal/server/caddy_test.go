@@ -28,7 +28,8 @@ import (
 
 // caddyfile puts Caddy in front of the demo upstream, asking uraiden's HTTP authorization
 // about every request. The route block keeps the order: strip what a client may forge,
-// authorize (copying the paid request's x-rdn-* headers), proxy.
+// authorize (copying the paid request's x-rdn-* headers, and the cookie line without the
+// paywall's RDN-* cookies), strip the proof's RDN-* headers, proxy.
 const caddyfile = `{
 	admin off
 	auto_https off
@@ -41,8 +42,9 @@ http://127.0.0.1:%[1]s {
 		request_header -X-Rdn-Price
 		forward_auth %[2]s {
 			uri /forward-auth
-			copy_headers X-Rdn-Sender X-Rdn-Open-Block X-Rdn-Price
+			copy_headers X-Rdn-Sender X-Rdn-Open-Block X-Rdn-Price Cookie
 		}
+		request_header -Rdn-*
 		reverse_proxy %[3]s
 	}
 }
@@ -53,23 +55,41 @@ func caddyPath(t *testing.T) string {
 	return servertest.Program(t, "apt-get install caddy", "caddy")
 }
 
-// recordingUpstream is the demo upstream, remembering the x-rdn-sender of each request.
+// recordingUpstream is the demo upstream, remembering the headers of each request.
 type recordingUpstream struct {
 	mu      sync.Mutex
-	senders []string
+	headers []http.Header
 }
 
 func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
-	u.senders = append(u.senders, r.Header.Get("X-Rdn-Sender"))
+	u.headers = append(u.headers, r.Header.Clone())
 	u.mu.Unlock()
 	gateway.DemoUpstream().ServeHTTP(w, r)
 }
 
-func (u *recordingUpstream) last() string {
+// last is the x-rdn-sender of the last request.
+func (u *recordingUpstream) last() string { return u.lastHeaders().Get("X-Rdn-Sender") }
+
+func (u *recordingUpstream) lastHeaders() http.Header {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.senders[len(u.senders)-1]
+	return u.headers[len(u.headers)-1]
+}
+
+// noProof fails the test for an RDN-* header or cookie the upstream got, or other cookies
+// than want.
+func (u *recordingUpstream) noProof(t *testing.T, what, wantCookie string) {
+	t.Helper()
+	h := u.lastHeaders()
+	for name, values := range h {
+		if strings.HasPrefix(strings.ToLower(name), "rdn-") {
+			t.Errorf("%s: the upstream got %s: %q", what, name, values)
+		}
+	}
+	if cookie := strings.Join(h.Values("Cookie"), "; "); cookie != wantCookie {
+		t.Errorf("%s: the upstream got the cookies %q, want %q", what, cookie, wantCookie)
+	}
 }
 
 // Caddy's forward_auth to uraiden's HTTP authorization sells the demo upstream's requests:
@@ -105,6 +125,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	for _, param := range []string{"foo", "bar"} {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/echofix/"+param, nil)
 		req.Header.Set("X-Rdn-Sender", "forged")
+		req.Header.Set("Cookie", "theme=dark")
 		resp, err := (&http.Client{Transport: c.Transport(client.TransportConfig{})}).Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -117,10 +138,23 @@ func TestCaddyForwardAuth(t *testing.T) {
 		if got, want := upstream.last(), crypto.PubkeyToAddress(payer.Key.PublicKey).Hex(); got != want {
 			t.Errorf("paid %s: upstream saw x-rdn-sender %q, want %s", param, got, want)
 		}
+		upstream.noProof(t, "paid "+param, "theme=dark")
 	}
 
-	// A free request reaches the upstream without the client's forged header.
+	// A free request with the paywall's cookies: the other cookies only.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	req.Header.Set("Cookie", "RDN-Sender-Address=0x8Bf640A099fE945DA46F354d3B49c48a125F48B6; theme=dark; RDN-Open-Block=7; "+
+		"RDN-Sender-Balance=5; RDN-Balance-Signature=0x"+strings.Repeat("ab", 65))
+	req.Header.Set("RDN-Balance-Signature", "0x"+strings.Repeat("cd", 65))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("free with a proof: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	upstream.noProof(t, "free with a proof", "theme=dark")
+
+	// A free request reaches the upstream without the client's forged header.
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
 	req.Header.Set("X-Rdn-Sender", "forged")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("free: %v %v", resp, err)

@@ -5,7 +5,7 @@
 // payment into the page's data-* attributes; the chain and the channel API give the rest.
 import { formatUnits, parseUnits, getAddress } from 'viem';
 import { Channels } from './channel.js';
-import { signBalance, signedBy, storePayment, forgetPayment, readCookie, rememberSigned, signedHere } from './proof.js';
+import { signBalance, signCloseRequest, signedBy, storePayment, forgetPayment, readCookie, rememberSigned, signedHere } from './proof.js';
 
 const root = document.getElementById('rdn-paywall');
 const quote = readQuote(root.dataset);
@@ -172,10 +172,15 @@ const actions = {
   close: () => act('Closing the channel…', async (progress) => {
     const ch = view.channel;
     const balance = BigInt(view.server.balance);
-    progress('Sign the final balance in your wallet: it proves to the server that you ask for the close.');
+    progress('Sign the final balance in your wallet: the contract pays the receiver what it says.');
     const balanceSig = await sign(balance);
+    progress('Sign the close request in your wallet: it proves to the server that you ask for the close.');
+    const expires = Math.floor(Date.now() / 1000) + closeRequestLifetime;
+    const request = { receiver: quote.receiver, contract: quote.contract, chainId: quote.chainId,
+      sender: view.sender, openBlock: ch.openBlock, balance, expires };
+    const requestSig = await signCloseRequest(ethereum, view.sender, request);
     progress('Asking the server for its closing signature…');
-    const closingSig = await askClose(ch, balance, balanceSig);
+    const closingSig = await askClose(ch, balance, balanceSig, requestSig, expires);
     await channels.cooperativeClose(ch, balance, balanceSig, closingSig, progress);
     forgetPayment();
     notice = `Channel closed: ${money(balance)} went to the receiver, ${money(ch.deposit - balance)} came back to you.`;
@@ -197,11 +202,18 @@ const actions = {
   }),
 };
 
-async function askClose(ch, balance, signature) {
+// closeRequestLifetime is how long a close request is valid, in seconds: the server takes
+// none that expires more than 10 minutes ahead.
+const closeRequestLifetime = 5 * 60;
+
+async function askClose(ch, balance, signature, requestSignature, expires) {
   const res = await fetch(`${quote.gatewayPath}/channels/${ch.sender}/${ch.openBlock}`, {
     method: 'DELETE',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ balance: balance.toString(), balance_signature: signature }),
+    body: JSON.stringify({
+      balance: balance.toString(), balance_signature: signature,
+      close_request_signature: requestSignature, close_request_expires: expires,
+    }),
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(`the server refused the close (${res.status}): ${body.error || 'no reason given'}`);

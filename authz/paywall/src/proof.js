@@ -1,5 +1,5 @@
 // Balance proofs as µRaiden's servers verify them, and the cookies that carry them.
-import { encodePacked, keccak256, recoverAddress, isAddressEqual } from 'viem';
+import { encodePacked, keccak256, recoverAddress, recoverMessageAddress, isAddressEqual, getAddress, toHex } from 'viem';
 
 // The legacy (v1) eth_signTypedData message µRaiden's paywall signed. The wallet hashes it as
 // keccak256(keccak256(types ‖ names) ‖ keccak256(values)) with no prefix, domain or chain id:
@@ -47,6 +47,40 @@ export async function signBalance(ethereum, account, proof) {
   });
   if (typeof signature !== 'string' || !(await signedBy(account, proof, signature))) {
     throw new Error('your wallet did not sign the payment in the legacy typed-data format this server needs (eth_signTypedData v1); try another wallet');
+  }
+  return signature;
+}
+
+// closeRequestText is the close request the server needs besides the balance proof to sign
+// a cooperative close (README, "The admin API"): a personal message made only to close,
+// which a payment proof seen by others cannot stand in for. Addresses are checksummed,
+// numbers decimal, expiry in Unix seconds.
+export function closeRequestText({ receiver, contract, chainId, sender, openBlock, balance, expires }) {
+  return [
+    'uraiden cooperative close request',
+    `receiver: ${getAddress(receiver)}`,
+    `contract: ${getAddress(contract)}`,
+    `chain id: ${chainId}`,
+    `sender: ${getAddress(sender)}`,
+    `open block: ${openBlock}`,
+    `balance: ${balance}`,
+    `expires: ${expires}`,
+  ].join('\n');
+}
+
+// signCloseRequest asks the wallet to sign a close request with personal_sign (EIP-191), as
+// every wallet can; the signature is checked before it is sent.
+export async function signCloseRequest(ethereum, account, request) {
+  const message = closeRequestText(request);
+  const signature = await ethereum.request({ method: 'personal_sign', params: [toHex(message), account] });
+  let signer;
+  try {
+    signer = await recoverMessageAddress({ message, signature });
+  } catch {
+    signer = null;
+  }
+  if (typeof signature !== 'string' || !signer || !isAddressEqual(signer, account)) {
+    throw new Error('your wallet did not sign the close request as a personal message (personal_sign); try another wallet');
   }
   return signature;
 }
