@@ -36,7 +36,8 @@ func quoteTrunc(s string) string {
 //     %C3%A9, ; and %3b are %3B;
 //   - repeated slashes are merged: //a///b is /a/b;
 //   - dot segments are removed as RFC 3986 5.2.4 says, after decoding, so /a/%2e%2e/b
-//     is /b; a trailing dot segment leaves a trailing slash (/a/b/.. is /a/);
+//     is /b; but a final dot segment leaves no trailing slash (/a/b/.. is /a), as
+//     Python's posixpath.normpath and Go's path.Clean resolve it;
 //   - %2F (encoded slash) separates segments, as file servers (Python's http.server, Go's
 //     http.FileServer) and Envoy's UNESCAPE_* and Istio's DECODE_AND_MERGE_SLASHES
 //     treat it.
@@ -50,7 +51,10 @@ func quoteTrunc(s string) string {
 //   - \ and %5C: a separator on Windows servers (IIS), a character of the name on POSIX
 //     ones; canonically a character (%5C), the other reading a separator;
 //   - ; (raw): Java servlet containers strip ";parameters" from each segment before
-//     resolving it (/x/..;/y is /y to Tomcat); canonically a character (%3B).
+//     resolving it (/x/..;/y is /y to Tomcat); canonically a character (%3B);
+//   - a final dot segment: RFC 3986 (and so Envoy's normalize_path) leaves a trailing
+//     slash, /a/b/.. is /a/ there; a final %2F (or \, %5C where it separates): Python's
+//     http.server looks for a trailing slash before decoding, and serves /a%2F as /a.
 //
 // A path that no reading can resolve is a *PathError:
 //
@@ -87,14 +91,22 @@ func CanonicalPath(raw string) (canonical string, others []string, err error) {
 			}
 		}
 	}
-	primary := reading{escapedSlashSeparates: true}
-	canonical, err = resolve(raw, primary)
-	if err != nil {
-		return "", nil, err
+	// Every combination of the readings the path admits, the primary one first; each with
+	// an unsure end (see resolve) is read the other way too.
+	add := func(r reading) (bool, error) {
+		s, unsure, err := resolve(raw, r)
+		switch {
+		case err != nil:
+			return false, err
+		case r == (reading{escapedSlashSeparates: true}):
+			canonical = s
+		case s != canonical && !contains(others, s):
+			others = append(others, s)
+		}
+		return unsure, nil
 	}
-	// Every combination of the readings the path admits, but the primary one.
-	for mask := 1; mask < 8; mask++ {
-		r := primary
+	for mask := 0; mask < 8; mask++ {
+		r := reading{escapedSlashSeparates: true}
 		if mask&1 != 0 {
 			if !escSlash {
 				continue
@@ -113,12 +125,15 @@ func CanonicalPath(raw string) (canonical string, others []string, err error) {
 			}
 			r.stripParameters = true
 		}
-		other, err := resolve(raw, r)
+		unsure, err := add(r)
 		if err != nil {
 			return "", nil, err
 		}
-		if other != canonical && !contains(others, other) {
-			others = append(others, other)
+		if unsure {
+			r.flipTrailingSlash = true
+			if _, err := add(r); err != nil {
+				return "", nil, err
+			}
 		}
 	}
 	return canonical, others, nil
@@ -138,6 +153,10 @@ type reading struct {
 	escapedSlashSeparates bool // %2F is a '/'
 	backslashSeparates    bool // '\' and %5C are a '/'
 	stripParameters       bool // ";..." up to the end of a segment is dropped (servlets)
+	// flipTrailingSlash reads an unsure end (see resolve) the other way: with a trailing
+	// slash after a final dot segment (RFC 3986), without one after a final encoded slash
+	// or backslash (Python's http.server looks for the trailing slash before decoding).
+	flipTrailingSlash bool
 }
 
 // plain are the bytes the canonical form writes as they are: RFC 3986 pchar (unreserved,
@@ -186,12 +205,15 @@ func isCanonical(p string) bool {
 	return true
 }
 
-// resolve reads raw one way and writes it in canonical form.
-func resolve(raw string, r reading) (string, error) {
+// resolve reads raw one way and writes it in canonical form. unsure reports an end that
+// servers resolve with or without a trailing slash: a final dot segment, or a final
+// separator that is not a raw '/'.
+func resolve(raw string, r reading) (canonical string, unsure bool, err error) {
 	var (
-		segs []string // resolved segments, decoded
-		seg  []byte   // the segment being read, decoded
-		skip bool     // inside ";parameters" being stripped
+		segs   []string // resolved segments, decoded
+		seg    []byte   // the segment being read, decoded
+		skip   bool     // inside ";parameters" being stripped
+		rawSep = true   // the last separator was a raw '/'
 	)
 	trailing := false
 	end := func(last bool) error {
@@ -214,7 +236,8 @@ func resolve(raw string, r reading) (string, error) {
 			return nil
 		}
 		if last {
-			trailing = true
+			unsure = s != "" || !rawSep
+			trailing = (s == "") != (unsure && r.flipTrailingSlash)
 		}
 		return nil
 	}
@@ -224,24 +247,24 @@ func resolve(raw string, r reading) (string, error) {
 		switch {
 		case c == '%':
 			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
-				return "", &PathError{Path: raw, Reason: "a % not followed by two hex digits"}
+				return "", false, &PathError{Path: raw, Reason: "a % not followed by two hex digits"}
 			}
 			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
 			i += 2
 			switch {
 			case c < 0x20 || c == 0x7f:
-				return "", &PathError{Path: raw, Reason: "an encoded control character"}
+				return "", false, &PathError{Path: raw, Reason: "an encoded control character"}
 			case c == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
-				return "", &PathError{Path: raw, Reason: "an encoded escape (%25 and two hex digits), which servers that decode twice read differently"}
+				return "", false, &PathError{Path: raw, Reason: "an encoded escape (%25 and two hex digits), which servers that decode twice read differently"}
 			case c == '/':
 				separator = r.escapedSlashSeparates
 			case c == '\\':
 				separator = r.backslashSeparates
 			}
 		case c <= 0x20 || c == 0x7f:
-			return "", &PathError{Path: raw, Reason: "a control character or space"}
+			return "", false, &PathError{Path: raw, Reason: "a control character or space"}
 		case c == '#':
-			return "", &PathError{Path: raw, Reason: "a raw #, where some servers end the path"}
+			return "", false, &PathError{Path: raw, Reason: "a raw #, where some servers end the path"}
 		case c == '/':
 			separator = true
 		case c == '\\':
@@ -252,8 +275,9 @@ func resolve(raw string, r reading) (string, error) {
 		}
 		if separator {
 			if err := end(false); err != nil {
-				return "", err
+				return "", false, err
 			}
+			rawSep = c == '/' && raw[i] == '/'
 			continue
 		}
 		if !skip {
@@ -261,7 +285,7 @@ func resolve(raw string, r reading) (string, error) {
 		}
 	}
 	if err := end(true); err != nil {
-		return "", err
+		return "", false, err
 	}
 	var b strings.Builder
 	b.Grow(len(raw) + 8)
@@ -280,7 +304,7 @@ func resolve(raw string, r reading) (string, error) {
 	if len(segs) == 0 || trailing {
 		b.WriteByte('/')
 	}
-	return b.String(), nil
+	return b.String(), unsure, nil
 }
 
 const upperHex = "0123456789ABCDEF"

@@ -26,6 +26,7 @@ func TestCanonicalPath(t *testing.T) {
 		{"/x/../echofix/hello", "/echofix/hello", nil},
 		{"/echofix%2Fhello", "/echofix/hello", []string{"/echofix%2Fhello"}},
 		{"/echofix%2fhello", "/echofix/hello", []string{"/echofix%2Fhello"}},
+		{"/echofix/hello%2F", "/echofix/hello/", []string{"/echofix/hello", "/echofix/hello%2F"}},
 		// Encoded dots and unreserved characters, any case.
 		{"/echofix/%2e/hello", "/echofix/hello", nil},
 		{"/x/%2E%2e/echofix/hello", "/echofix/hello", nil},
@@ -36,11 +37,14 @@ func TestCanonicalPath(t *testing.T) {
 		// Trailing dot segments and slashes.
 		{"/echofix/hello/", "/echofix/hello/", nil},
 		{"/echofix/hello//", "/echofix/hello/", nil},
-		{"/echofix/hello/.", "/echofix/hello/", nil},
-		{"/echofix/hello/..", "/echofix/", nil},
+		{"/echofix/hello/.", "/echofix/hello", []string{"/echofix/hello/"}},
+		{"/echofix/hello/..", "/echofix", []string{"/echofix/"}},
 		{"/echofix/..", "/", nil},
 		{"//", "/", nil},
 		{"/./", "/", nil},
+		{"/.", "/", nil},
+		{"/a/./b/.", "/a/b", []string{"/a/b/"}},
+		{"/a/%2e", "/a", []string{"/a/"}},
 		// Bytes outside pchar are encoded, upper-case.
 		{"/a b", "", nil},
 		{"/caf\xc3\xa9", "/caf%C3%A9", nil},
@@ -51,7 +55,7 @@ func TestCanonicalPath(t *testing.T) {
 		// Backslashes: a character to POSIX servers, a separator to Windows ones.
 		{`/echofix\hello`, "/echofix%5Chello", []string{"/echofix/hello"}},
 		{"/echofix%5chello", "/echofix%5Chello", []string{"/echofix/hello"}},
-		{`/echofix/hello\..`, "/echofix/hello%5C..", []string{"/echofix/"}},
+		{`/echofix/hello\..`, "/echofix/hello%5C..", []string{"/echofix", "/echofix/"}},
 		{`/a\b%2Fc`, "/a%5Cb/c", []string{"/a%5Cb%2Fc", "/a/b/c", "/a/b%2Fc"}},
 		// Semicolons: path parameters to servlet containers.
 		{"/echofix;x/hello", "/echofix%3Bx/hello", []string{"/echofix/hello"}},
