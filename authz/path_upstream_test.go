@@ -1,26 +1,20 @@
 package authz
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"path"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/uraiden/uraiden/internal/upstreamtest"
 	"github.com/uraiden/uraiden/pricing"
 )
 
@@ -236,20 +230,8 @@ func pathVariantCorpus(n int) []string {
 // lines: each upstream serves the priced file for many of them, the fuzz target's models of
 // the upstreams say exactly which, and the authorizer lets none of those through unpaid.
 func TestPathVariantsAgainstUpstreams(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3 is not installed: it runs the real upstream of this test")
-		}
-		t.Skip("python3 is not installed")
-	}
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "echofix"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "echofix", "hello"), []byte("hello"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := upstreamtest.PricedFile(t)
+	python := upstreamtest.PythonFileServer(t, dir)
 	goServer := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(goServer.Close)
 	upstreams := []struct {
@@ -257,7 +239,7 @@ func TestPathVariantsAgainstUpstreams(t *testing.T) {
 		addr   string
 		models func(string) bool
 	}{
-		{"python", startPythonServer(t, python, dir), pythonServes},
+		{"python", python, pythonServes},
 		{"go", goServer.Listener.Addr().String(), goServes},
 	}
 
@@ -302,58 +284,8 @@ func TestPathVariantsAgainstUpstreams(t *testing.T) {
 	t.Logf("authorizer: %v (status: variants), none of the served ones allowed unpaid", statuses)
 }
 
-// startPythonServer runs python3 -m http.server over dir on a loopback port.
-func startPythonServer(t *testing.T, python, dir string) string {
-	t.Helper()
-	cmd := exec.Command(python, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard // one access log line per request
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	// "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
-	line := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(out).ReadString('\n')
-		line <- l
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	select {
-	case l := <-line:
-		var port int
-		if _, err := fmt.Sscanf(strings.TrimPrefix(l, "Serving HTTP on 127.0.0.1 port "), "%d", &port); err != nil {
-			t.Fatalf("python3 -m http.server said %q", l)
-		}
-		return fmt.Sprintf("127.0.0.1:%d", port)
-	case <-time.After(10 * time.Second):
-		t.Fatal("python3 -m http.server did not start")
-		return ""
-	}
-}
-
-// rawGetServes sends target as it is on a GET request line (Go's client would clean it)
-// and reports whether the answer is the priced file.
+// rawGetServes reports whether target, sent as it is, gets the priced file.
 func rawGetServes(t *testing.T, addr, target string) bool {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Error(err)
-		return false
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", target); err != nil {
-		t.Error(err)
-		return false
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode == 200 && string(body) == "hello"
+	status, body := upstreamtest.RawGet(t, addr, target)
+	return status == 200 && body == "hello"
 }
