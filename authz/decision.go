@@ -59,8 +59,8 @@ type ChannelState struct {
 func (d *Decision) Allowed() bool { return d.Status == 200 }
 
 // Outcome names the kind of decision, for metrics and logs: free, paid, quote (a 402 for a
-// request without a proof), refused (a 402 for a proof not accepted), malformed (409) or
-// error (5xx).
+// request without a proof), refused (a 402 for a proof not accepted), malformed (409, or
+// 400 for a path that cannot be priced unambiguously) or error (5xx).
 func (d *Decision) Outcome() string {
 	switch {
 	case d.Status == 200 && d.Channel != nil && d.Channel.Paid != nil:
@@ -71,7 +71,7 @@ func (d *Decision) Outcome() string {
 		return "quote"
 	case d.Status == 402:
 		return "refused"
-	case d.Status == 409:
+	case d.Status == 409 || d.Status == 400:
 		return "malformed"
 	default:
 		return "error"
@@ -120,9 +120,13 @@ type Config struct {
 
 // decide applies µRaiden's checks in order.
 func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
-	quote, err := c.Prices().Quote(&req.pricing)
+	prices := c.Prices()
+	quote, err := prices.Quote(&req.pricing)
 	if err != nil {
 		return &Decision{Status: 500, Message: fmt.Sprintf("pricing: %v", err)}
+	}
+	if d := checkOtherPaths(prices, req, quote); d != nil {
+		return d
 	}
 	if quote.Price.Sign() == 0 {
 		return &Decision{Status: 200, Price: quote.Price, Rule: quote.Rule}
@@ -147,6 +151,26 @@ func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
 		return d.deny(402, "", "payment required")
 	}
 	return c.decidePayment(ctx, d, pay)
+}
+
+// checkOtherPaths refuses (400) a request whose path some servers resolve to another one
+// at another price: which the upstream serves cannot be told from here. Paths without such
+// readings (almost all) cost nothing here.
+func checkOtherPaths(prices Pricer, req httpRequest, quote pricing.Quote) *Decision {
+	for _, other := range req.otherPaths {
+		r := req.pricing
+		r.Path = other
+		q, err := prices.Quote(&r)
+		if err != nil {
+			return &Decision{Status: 500, Message: fmt.Sprintf("pricing: %v", err)}
+		}
+		if q.Price.Cmp(quote.Price) != 0 {
+			return &Decision{Status: 400, Message: fmt.Sprintf(
+				"the path is %s (price %s) to some servers and %s (price %s) to others: refused, write it one way",
+				req.pricing.Path, quote.Price, other, q.Price)}
+		}
+	}
+	return nil
 }
 
 func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHeaders) *Decision {

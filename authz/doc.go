@@ -2,6 +2,10 @@
 // envoy.service.auth.v3 CheckRequest into a decision (free, quote, paid, or one of the
 // protocol's failures) and the decision into a CheckResponse.
 //
+// Paths are priced as the upstream resolves them, whatever the proxy in front did or did
+// not normalize: the gRPC CheckRequest's path, the HTTP mode's path after /envoy and a
+// forward-auth proxy's X-Forwarded-Uri all go through pricing.CanonicalPath.
+//
 // It asks package pricing what a request costs and package ledger to accept the payment,
 // and verifies balance proofs against the server's own receiver and contract addresses. It
 // answers OK only for a payment the ledger has made durable, and never a 402 while the chain
@@ -11,6 +15,10 @@
 // Statuses, in the order of µRaiden's checks (protocol.md §4):
 //
 //	200  free route, or payment accepted
+//	400  a path that cannot be priced unambiguously (pricing.CanonicalPath): one that does
+//	     not resolve (a ".." above the root, a bad or double escape, a control character,
+//	     a raw '#', no leading '/'), or that servers read as paths of different prices
+//	     (%2F, '\' and %5C, ';' parameters, a trailing dot segment or encoded slash)
 //	402  no proof (a quote); unconfirmed channel; unknown or closed channel; proof not signed
 //	     by the sender; amount wrong or proof already used; balance above the confirmed deposit
 //	409  malformed RDN-* value, naming the header

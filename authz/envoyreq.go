@@ -11,7 +11,7 @@ import (
 
 // EnvoyCheckRequest builds the CheckRequest Envoy sends for r: lower-cased header names with
 // repeated values joined by commas, cookies in one "cookie" header, the pseudo-headers, and
-// the path with its query.
+// the path with its query, as the client sent them (r.RequestURI, for a server's request).
 func EnvoyCheckRequest(r *http.Request) *authv3.CheckRequest {
 	headers := make(map[string]string, len(r.Header)+4)
 	for name, values := range r.Header {
@@ -26,7 +26,7 @@ func EnvoyCheckRequest(r *http.Request) *authv3.CheckRequest {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	path := r.URL.RequestURI()
+	path := requestTarget(r)
 	headers[":method"], headers[":path"], headers[":authority"], headers[":scheme"] = r.Method, path, r.Host, scheme
 	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Source: &authv3.AttributeContext_Peer{Address: socketAddress(r.RemoteAddr)},
@@ -34,6 +34,15 @@ func EnvoyCheckRequest(r *http.Request) *authv3.CheckRequest {
 			Method: r.Method, Path: path, Host: r.Host, Scheme: scheme, Protocol: r.Proto, Headers: headers,
 		}},
 	}}
+}
+
+// requestTarget is r's path and query as the client sent them, as Envoy passes them on:
+// r.URL would have decoded and re-encoded them (%2F in a path with a '"' becomes '/').
+func requestTarget(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") {
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
 }
 
 func socketAddress(hostport string) *corev3.Address {

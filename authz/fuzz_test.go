@@ -7,6 +7,8 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/uraiden/uraiden/pricing"
 )
 
 const fuzzSig = "0x" + "11" + "00000000000000000000000000000000000000000000000000000000000000" +
@@ -87,11 +89,17 @@ func FuzzCheckRequest(f *testing.F) {
 			return
 		}
 		hr, err := fromCheckRequest(&req)
+		if pathErr := (*pricing.PathError)(nil); errors.As(err, &pathErr) {
+			return // answered 400
+		}
 		if err != nil {
 			if req.GetAttributes().GetRequest().GetHttp() != nil {
 				t.Fatalf("fromCheckRequest refused a request with HTTP attributes: %v", err)
 			}
 			return
+		}
+		if again, _, err := pricing.CanonicalPath(hr.pricing.Path); hr.pricing.Path != "*" && (err != nil || again != hr.pricing.Path) {
+			t.Fatalf("path %q is not canonical: %q %v", hr.pricing.Path, again, err)
 		}
 		if hr.pricing.Method != strings.ToUpper(hr.pricing.Method) {
 			t.Fatalf("method %q not upper-cased", hr.pricing.Method)

@@ -56,13 +56,14 @@ func (s *Service) HTTPHandler() http.Handler {
 // proof among them) with the original method, target and host.
 func originalRequest(r *http.Request) (*http.Request, error) {
 	orig := r.Clone(r.Context())
-	if rest, ok := strings.CutPrefix(r.URL.Path, EnvoyHTTPPrefix); ok && (rest == "" || rest[0] == '/') {
-		// Envoy's http_service keeps the method and :authority and prefixes the path.
-		target := strings.TrimPrefix(r.URL.RequestURI(), EnvoyHTTPPrefix)
-		if target == "" || target[0] != '/' {
-			target = "/" + target
+	// Envoy's http_service keeps the method and :authority and prefixes the path. The path
+	// is taken as sent (r.URL's is decoded): it is priced in its canonical form, like a
+	// CheckRequest's, and a forward-auth proxy's X-Forwarded-Uri.
+	if rest, ok := strings.CutPrefix(requestTarget(r), EnvoyHTTPPrefix); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
+		if rest == "" || rest[0] != '/' {
+			rest = "/" + rest
 		}
-		return withTarget(orig, r.Method, target, r.Host)
+		return withTarget(orig, r.Method, rest, r.Host)
 	}
 	uri := r.Header.Get(forwardedURI)
 	if uri == "" {

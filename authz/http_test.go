@@ -126,3 +126,45 @@ func TestHTTPRefusals(t *testing.T) {
 		t.Errorf("no X-Forwarded-Uri: %d %s", w.Code, w.Body)
 	}
 }
+
+// The HTTP mode prices the path as the upstream resolves it, by either route in: Envoy's
+// prefixed path and a forward-auth proxy's X-Forwarded-Uri, each taken as sent. A path
+// that cannot be priced unambiguously gets 400.
+func TestHTTPPathVariants(t *testing.T) {
+	s := httpService(t)
+	for _, c := range []struct {
+		path   string
+		status int
+	}{
+		{"/echofix/hello", 402},
+		{"//echofix/hello", 402},
+		{"/echofix//hello", 402},
+		{"/./echofix/hello", 402},
+		{"/echofix/./hello", 402},
+		{"/x/../echofix/hello", 402},
+		{"/free/../echofix/hello?q=1", 402},
+		{"/free/%2e%2E/echofix/hello", 402},
+		{"/echofix%2Fhello", 400},
+		{`/echofix\hello`, 400},
+		{"/free/..;/echofix/hello", 400},
+		{"/../echofix/hello", 400},
+		{"/echofix%252Fhello", 400},
+		{"/free/./x/..//status", 200},
+	} {
+		// Envoy's http_service: the original path after the prefix, as the client sent it.
+		r := httptest.NewRequest(http.MethodGet, "http://h/", nil)
+		r.RequestURI = EnvoyHTTPPrefix + c.path
+		w := serveHTTP(s, r)
+		if w.Code != c.status || (c.status == 402 && w.Header().Get(HeaderPrice) != "5") {
+			t.Errorf("envoy %s: %d, price %q, want %d (%s)", c.path, w.Code, w.Header().Get(HeaderPrice), c.status, w.Body)
+		}
+		// Forward auth: the original target in X-Forwarded-Uri, as Caddy sends it.
+		r = httptest.NewRequest(http.MethodGet, "/forward-auth", nil)
+		r.Header.Set("X-Forwarded-Method", "GET")
+		r.Header.Set("X-Forwarded-Uri", c.path)
+		w = serveHTTP(s, r)
+		if w.Code != c.status || (c.status == 402 && w.Header().Get(HeaderPrice) != "5") {
+			t.Errorf("forward-auth %s: %d, price %q, want %d (%s)", c.path, w.Code, w.Header().Get(HeaderPrice), c.status, w.Body)
+		}
+	}
+}

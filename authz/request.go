@@ -42,11 +42,16 @@ const (
 type httpRequest struct {
 	pricing pricing.Request
 	headers map[string]string // lower-cased keys
+	// otherPaths are the other canonical paths some servers resolve the request's path to
+	// (pricing.CanonicalPath); the request is refused unless each has pricing.Path's price.
+	otherPaths []string
 }
 
 // fromCheckRequest reads the HTTP attributes as Envoy fills them: lower-cased header keys,
 // pseudo-headers, the path with its query string, cookies in one "cookie" header, and, with
-// encode_raw_headers, the headers in header_map instead.
+// encode_raw_headers, the headers in header_map instead. The path is priced in its canonical
+// form, as the upstream resolves it; a path that cannot be resolved unambiguously is a
+// *pricing.PathError (answered 400).
 func fromCheckRequest(req *authv3.CheckRequest) (httpRequest, error) {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
@@ -80,17 +85,32 @@ func fromCheckRequest(req *authv3.CheckRequest) (httpRequest, error) {
 	if host == "" {
 		host = headers[":authority"]
 	}
+	method = strings.ToUpper(method)
+	canonical, others, err := requestPath(method, rawPath)
+	if err != nil {
+		return httpRequest{}, err
+	}
 	return httpRequest{
-		headers: headers,
+		headers:    headers,
+		otherPaths: others,
 		pricing: pricing.Request{
-			Method:            strings.ToUpper(method),
+			Method:            method,
 			Host:              host,
-			Path:              rawPath,
+			Path:              canonical,
 			RawQuery:          rawQuery,
 			Headers:           headers,
 			ContextExtensions: attrs.GetContextExtensions(),
 		},
 	}, nil
+}
+
+// requestPath is the canonical form of a request's path (pricing.CanonicalPath), and the
+// other forms some servers read it as. "*" is OPTIONS's asterisk-form, as it is.
+func requestPath(method, rawPath string) (string, []string, error) {
+	if rawPath == "*" && method == http.MethodOptions {
+		return rawPath, nil, nil
+	}
+	return pricing.CanonicalPath(rawPath)
 }
 
 // paymentHeaders is a balance proof as the client sent it.

@@ -173,6 +173,8 @@ func (c *Config) paywallHeaders(b *browser, rdn []*corev3.HeaderValueOption) []*
 // grpcCode is what gRPC clients of a paid API see instead of the HTTP status.
 func grpcCode(status int) codes.Code {
 	switch status {
+	case 400:
+		return codes.InvalidArgument
 	case 402, 409:
 		return codes.PermissionDenied
 	case 502, 503:

@@ -2,12 +2,14 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/uraiden/uraiden/authz/paywall"
+	"github.com/uraiden/uraiden/pricing"
 )
 
 // Service implements envoy.service.auth.v3.Authorization.
@@ -58,7 +60,9 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 // Decide returns the decision on a request without building the response.
 func (s *Service) Decide(ctx context.Context, req *authv3.CheckRequest) *Decision {
 	r, err := fromCheckRequest(req)
-	if err != nil {
+	if pathErr := (*pricing.PathError)(nil); errors.As(err, &pathErr) {
+		return &Decision{Status: 400, Message: err.Error()}
+	} else if err != nil {
 		return &Decision{Status: 409, Message: err.Error()}
 	}
 	d := s.cfg.decide(ctx, r)

@@ -189,6 +189,57 @@ func TestEnvoyConfigsValidate(t *testing.T) {
 			checkGRPCService(t, file, c, f.GetGrpcService(), defaults)
 		}
 		checkRoutes(t, file, c, defaults)
+		for _, problem := range pathNormalizationProblems(c) {
+			t.Errorf("%s: %s", file, problem)
+		}
+	}
+}
+
+// pathNormalizationProblems: every HTTP connection manager resolves the path before
+// routing and ext_authz (dot segments, repeated slashes, escaped slashes), so that uraiden
+// prices the path the upstream serves.
+func pathNormalizationProblems(c *envoyConfig) []string {
+	var problems []string
+	hcms := typed[*hcmv3.HttpConnectionManager](c)
+	if len(hcms) == 0 {
+		problems = append(problems, "no http_connection_manager")
+	}
+	for _, hcm := range hcms {
+		if !hcm.GetNormalizePath().GetValue() {
+			problems = append(problems, "normalize_path is not true: /x/../echofix/hello would reach uraiden unresolved")
+		}
+		if !hcm.GetMergeSlashes() {
+			problems = append(problems, "merge_slashes is not true: //echofix/hello would reach uraiden unmerged")
+		}
+		switch a := hcm.GetPathWithEscapedSlashesAction(); a {
+		case hcmv3.HttpConnectionManager_REJECT_REQUEST, hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT, hcmv3.HttpConnectionManager_UNESCAPE_AND_FORWARD:
+		default:
+			problems = append(problems, fmt.Sprintf("path_with_escaped_slashes_action %s keeps %%2F, which a file server reads as /", a))
+		}
+	}
+	return problems
+}
+
+// Removing any of the path normalization settings is caught.
+func TestPathNormalizationIsChecked(t *testing.T) {
+	for _, file := range envoyFiles(t) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, setting := range []string{"normalize_path: true", "merge_slashes: true", "path_with_escaped_slashes_action: UNESCAPE_AND_REDIRECT"} {
+			mutated := strings.Replace(string(data), setting, "", 1)
+			if mutated == string(data) {
+				t.Fatalf("%s: no %q", file, setting)
+			}
+			c, err := parseEnvoy([]byte(mutated))
+			if err != nil {
+				t.Fatalf("%s without %q: %v", file, setting, err)
+			}
+			if len(pathNormalizationProblems(c)) == 0 {
+				t.Errorf("%s without %q: not noticed", file, setting)
+			}
+		}
 	}
 }
 

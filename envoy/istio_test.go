@@ -107,6 +107,11 @@ func TestIstioProviderAndPolicy(t *testing.T) {
 	case p.GetStatusOnError() != "503":
 		t.Errorf("statusOnError %q, want 503", p.GetStatusOnError())
 	}
+	// The path is resolved before authorization (and decoded: %2F is a separator to a file
+	// server), so that uraiden prices the path the workload serves.
+	if n := mesh.GetPathNormalization().GetNormalization(); n != meshv1alpha1.MeshConfig_ProxyPathNormalization_DECODE_AND_MERGE_SLASHES {
+		t.Errorf("pathNormalization %s, want DECODE_AND_MERGE_SLASHES", n)
+	}
 	svc := kube.service
 	if want := svc.Name + "." + svc.Namespace + ".svc.cluster.local"; p.GetService() != want {
 		t.Errorf("provider service %q, want %q", p.GetService(), want)

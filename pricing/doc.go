@@ -15,7 +15,12 @@
 //   - path (required) is an RE2 regular expression matching the whole path, without the
 //     query string.
 //
-// Both regular expressions are anchored: "/a" matches "/a" and not "/ab".
+// Both regular expressions are anchored: "/a" matches "/a" and not "/ab". The path is
+// matched, and seen by price expressions, in the canonical form of [CanonicalPath]: as the
+// upstream resolves it (dot segments removed, slashes merged, escapes decoded but those of
+// bytes outside RFC 3986's pchar, which stay encoded in upper case, ';' as %3B), so that
+// //echofix/./foo and /echofix/%66oo are /echofix/foo. [Table.Warnings] reports a priced
+// rule restricted to some methods whose other methods fall to a free price.
 //
 // A rule's price is either static (price: an integer, or a decimal string for values above
 // 2^63-1) or computed per request by a CEL expression (price_expr). The expression sees
@@ -23,7 +28,7 @@
 //
 //	method   string               the request method, as sent
 //	host     string               the Host / :authority
-//	path     string               the path without the query string
+//	path     string               the canonical path (see above), without the query string
 //	query    map(string, string)  the query parameters, first value of each
 //	headers  map(string, string)  the request headers, lower-case names as Envoy sends them
 //

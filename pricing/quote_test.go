@@ -56,8 +56,10 @@ func TestDocExamples(t *testing.T) {
 	wantQuote(t, table, get("/echodyn/abcdefg"), 7, "echodyn")
 	wantQuote(t, table, get("/healthz"), 0, "free-health")
 	wantQuote(t, table, get("/elsewhere"), 0, "")
-	// echofix is for GET and HEAD only: a POST falls through to the default.
-	wantQuote(t, table, &Request{Method: "POST", Path: "/echofix/foo"}, 0, "")
+	// echofix sells every method the demo upstream answers: none is free.
+	for _, m := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
+		wantQuote(t, table, &Request{Method: m, Path: "/echofix/foo"}, 5, "echofix")
+	}
 }
 
 func TestDefaultPrice(t *testing.T) {

@@ -70,6 +70,7 @@ func NewWatcher(path string, opts WatcherOptions) (*Watcher, error) {
 	}
 	w.table.Store(t)
 	w.gen.Store(1)
+	w.warn(t)
 	return w, nil
 }
 
@@ -143,8 +144,16 @@ func (w *Watcher) reload() {
 		w.table.Store(t)
 		gen := w.gen.Add(1)
 		w.log.Info("pricing: price table reloaded", "path", w.path, "rules", t.Len(), "generation", gen)
+		w.warn(t)
 	}
 	if w.onReload != nil {
 		w.onReload(t, err)
+	}
+}
+
+// warn logs the table's Warnings.
+func (w *Watcher) warn(t *Table) {
+	for _, msg := range t.Warnings() {
+		w.log.Warn("pricing: "+msg, "path", w.path)
 	}
 }

@@ -21,8 +21,9 @@ names: unknown keys, values out of range, malformed addresses, regular expressio
 expressions that do not compile are all reported, each with its rule and line, and the
 command exits 1. So are key, password and token files that are missing or readable by group
 or others (chmod 600 them), and TLS certificates and keys (authz.tls, admin.tls) that are
-missing, do not match or do not parse. Valid settings that weaken a guarantee
-(admin.legacy_close) are reported as warnings on stderr.`,
+missing, do not match or do not parse. Warnings do not fail the check: valid settings that
+weaken a guarantee (admin.legacy_close), and a priced rule restricted to some methods whose
+other methods fall to a free price, are printed to stderr.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationConfigRequired: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,8 +37,12 @@ missing, do not match or do not parse. Valid settings that weaken a guarantee
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK\n%s: OK (%d rules, default price %s)\n",
 				a.configPath, a.cfg.Pricing.File, table.Len(), table.DefaultPrice())
+			// Warnings do not fail the check: the settings are valid, perhaps not as meant.
 			for _, w := range a.cfg.Warnings() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
+			for _, w := range table.Warnings() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", a.cfg.Pricing.File, w)
 			}
 			return nil
 		},

@@ -200,6 +200,25 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
+	// A priced rule whose other methods are free passes, with a warning; the shipped
+	// table has none.
+	if out, _ := run(t.Context(), "config", "check"); strings.Contains(out, "warning") {
+		t.Errorf("the shipped prices.yaml has warnings:\n%s", out)
+	}
+	getOnly := filepath.Join(dir, "get-only.yaml")
+	os.WriteFile(getOnly, []byte("default_price: 0\nrules:\n  - {name: echofix, methods: [GET, HEAD], path: \"/echofix/[^/]+\", price: 5}\n"), 0o600)
+	path := filepath.Join(dir, "warn.yaml")
+	os.WriteFile(path, []byte("pricing:\n  file: "+getOnly+"\n"), 0o600)
+	var out, errOut strings.Builder
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"config", "check", "--config", path})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	if err := cmd.ExecuteContext(t.Context()); err != nil || !strings.Contains(out.String(), "OK") ||
+		!strings.Contains(errOut.String(), `warning: `+getOnly+`: rule 1 "echofix" prices GET, HEAD only: POST, PUT`) {
+		t.Errorf("a GET-only priced rule over a free default: %v\n%s\n%s", err, &out, &errOut)
+	}
+
 	// The environment overrides the file, and is validated too.
 	t.Setenv("URAIDEN_DEVCHAIN_ACCOUNTS", "0")
 	if _, err := run(t.Context(), "config", "check"); err == nil || !strings.Contains(err.Error(), "devchain.accounts") {

@@ -31,10 +31,6 @@ func (payingLedger) Pay(_ context.Context, p ledger.Payment) (ledger.PayResult, 
 	return ledger.PayResult{Outcome: ledger.Accepted, Balance: p.Balance, Signature: p.Signature, Charged: p.Price, Known: true}, nil
 }
 
-type healthy struct{}
-
-func (healthy) Healthy() error { return nil }
-
 // recorder is an upstream that keeps the headers of every request it gets.
 type recorder struct {
 	mu   sync.Mutex

@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/uraiden/uraiden/authz"
+	"github.com/uraiden/uraiden/internal/upstreamtest"
+	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/pricing"
+)
+
+// noLedger takes no payment: the requests here carry none.
+type noLedger struct{}
+
+func (noLedger) Channel(ledger.ChannelID) (*ledger.Channel, error) { return nil, nil }
+func (noLedger) ConfirmedHeight() uint64                           { return 0 }
+func (noLedger) Err() error                                        { return nil }
+func (noLedger) Pay(context.Context, ledger.Payment) (ledger.PayResult, error) {
+	return ledger.PayResult{}, errors.New("no payments here")
+}
+
+type healthy struct{}
+
+func (healthy) Healthy() error { return nil }
+
+// shippedGateway is the gateway in front of upstream (the demo upstream when nil), asking
+// uraiden's authorization with the shipped prices.yaml.
+func shippedGateway(t *testing.T, upstream *url.URL) *Gateway {
+	t.Helper()
+	table, err := pricing.Load("../../prices.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := authz.NewService(authz.Config{Prices: func() authz.Pricer { return table }, Ledger: noLedger{}, Chain: healthy{}}, nil)
+	g, err := Start(Config{Listen: "127.0.0.1:0", Authz: svc, Upstream: upstream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close(context.Background()) })
+	return g
+}
+
+// The holes, as curl --path-as-is sends them through the gateway to the Compose
+// example's upstream (python3 -m http.server): the upstream serves /echofix/hello for each,
+// so each must be quoted (402), or refused (400) when servers read it differently.
+func TestPathVariantsThroughTheGateway(t *testing.T) {
+	dir := upstreamtest.PricedFile(t)
+	python := upstreamtest.PythonFileServer(t, dir)
+	g := shippedGateway(t, &url.URL{Scheme: "http", Host: python})
+	for target, want := range map[string]int{
+		"/echofix/hello":      402,
+		"//echofix/hello":     402,
+		"/echofix//hello":     402,
+		"/./echofix/hello":    402,
+		"/echofix/./hello":    402,
+		"/x/../echofix/hello": 402,
+		"/echofix/%2e/hello":  402,
+		"/echofix%2Fhello":    400,
+		"/echofix/hello%2F":   400,
+		"/../echofix/hello":   400,
+	} {
+		// The upstream alone serves the priced file for each.
+		if status, body := upstreamtest.RawGet(t, python, target); status != 200 || body != "hello" {
+			t.Errorf("upstream %s: %d %q; the variant no longer reaches the priced file", target, status, body)
+		}
+		status, body := upstreamtest.RawGet(t, g.Addr(), target)
+		if status != want {
+			t.Errorf("gateway %s: %d %q, want %d", target, status, body, want)
+		}
+	}
+	// A free path still reaches the upstream, however written.
+	if status, _ := upstreamtest.RawGet(t, g.Addr(), "/x/..//healthz"); status != 404 {
+		t.Errorf("gateway /x/..//healthz: %d, want the upstream's 404", status)
+	}
+}
+
+// The demo upstream answers every method on /echofix/<param>: the shipped prices sell each.
+func TestEveryMethodIsPriced(t *testing.T) {
+	g := shippedGateway(t, nil)
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
+		req, _ := http.NewRequest(m, g.URL()+"/echofix/hello", strings.NewReader(""))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "5" {
+			t.Errorf("%s /echofix/hello: %d, price %q, want a 402 quote of 5", m, resp.StatusCode, resp.Header.Get("RDN-Price"))
+		}
+	}
+}
