@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -28,7 +29,10 @@ type healthyChain struct{}
 
 func (healthyChain) Healthy() error { return nil }
 
-func httpService(t *testing.T) *Service {
+func httpService(t *testing.T) *Service { return quoteService(t, healthyChain{}, nil) }
+
+// quoteService prices with the test table and takes no payment.
+func quoteService(t *testing.T, chain ChainHealth, logger *slog.Logger) *Service {
 	t.Helper()
 	table, err := pricing.Load("testdata/prices.yaml")
 	if err != nil {
@@ -38,8 +42,8 @@ func httpService(t *testing.T) *Service {
 		Receiver: common.HexToAddress("0x08c86B491A37C2FFC25072a17c7A97EF2D0357dd"),
 		Contract: common.HexToAddress("0x1440317CB15499083dEE3dDf49C2bD51D0d92e33"),
 		Prices:   func() Pricer { return table },
-		Ledger:   quoteLedger{}, Chain: healthyChain{},
-	}, nil)
+		Ledger:   quoteLedger{}, Chain: chain,
+	}, logger)
 }
 
 func serveHTTP(s *Service, r *http.Request) *httptest.ResponseRecorder {

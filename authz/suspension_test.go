@@ -10,10 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ethereum/go-ethereum/common"
-
-	"github.com/uraiden/uraiden/pricing"
 )
 
 // countingHandler counts log lines by level and message.
@@ -58,20 +54,6 @@ func (c *switchableChain) Healthy() error {
 	return nil
 }
 
-func suspensionService(t *testing.T, c *switchableChain, h *countingHandler) *Service {
-	t.Helper()
-	table, err := pricing.Load("testdata/prices.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return NewService(Config{
-		Receiver: common.HexToAddress("0x08c86B491A37C2FFC25072a17c7A97EF2D0357dd"),
-		Contract: common.HexToAddress("0x1440317CB15499083dEE3dDf49C2bD51D0d92e33"),
-		Prices:   func() Pricer { return table },
-		Ledger:   quoteLedger{}, Chain: c,
-	}, slog.New(h))
-}
-
 func checkStatus(t *testing.T, s *Service, path string) int {
 	t.Helper()
 	resp, err := s.Check(context.Background(), EnvoyCheckRequest(httptest.NewRequest("GET", path, nil)))
@@ -87,7 +69,7 @@ func checkStatus(t *testing.T, s *Service, path string) int {
 func TestSuspensionIsLoggedOnceNotPerRequest(t *testing.T) {
 	h := &countingHandler{lines: map[slog.Level][]string{}}
 	c := &switchableChain{}
-	s := suspensionService(t, c, h)
+	s := quoteService(t, c, slog.New(h))
 	if got := checkStatus(t, s, "/echodyn/a"); got != 402 {
 		t.Fatalf("healthy: %d, want 402", got)
 	}
@@ -138,7 +120,7 @@ func TestSuspensionIsLoggedOnceNotPerRequest(t *testing.T) {
 func TestSuspensionSummaries(t *testing.T) {
 	h := &countingHandler{lines: map[slog.Level][]string{}}
 	c := &switchableChain{}
-	s := suspensionService(t, c, h)
+	s := quoteService(t, c, slog.New(h))
 	now := time.Unix(1_700_000_000, 0)
 	s.suspended.now = func() time.Time { return now }
 	c.down.Store(true)
