@@ -16,7 +16,7 @@
 //
 //	200  free route, or payment accepted
 //	400  a path that cannot be priced unambiguously (pricing.CanonicalPath): one that does
-//	     not resolve (a ".." above the root, a bad or double escape, a control character,
+//	     not resolve (a ".." above the root, a bad escape or an encoded %, a control character,
 //	     a raw '#', no leading '/'), or that servers read as paths of different prices
 //	     (%2F, '\' and %5C, ';' parameters, a trailing dot segment or encoded slash)
 //	402  no proof (a quote); unconfirmed channel; unknown or closed channel; proof not signed

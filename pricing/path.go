@@ -61,8 +61,9 @@ func quoteTrunc(s string) string {
 //   - empty, or not starting with '/' (the caller accepts "*" for OPTIONS itself);
 //   - a '%' not followed by two hex digits;
 //   - a control character or space, raw or encoded (%00 to %1F, %7F);
-//   - %25 followed by two hex digits (%252F): an encoded escape, which a server that
-//     decodes twice reads as the escaped byte (%2F, a slash);
+//   - %25, an encoded '%': a server that decodes twice reads it with what follows as an
+//     escape (%252F and %25%32%46 are a slash to it), so the canonical form holds no '%'
+//     but its own escapes and is a fixed point;
 //   - a raw '#': Python's http.server ends the path there, others do not;
 //   - a ".." that climbs above the root: servers disagree on where it leads.
 //
@@ -254,8 +255,10 @@ func resolve(raw string, r reading) (canonical string, unsure bool, err error) {
 			switch {
 			case c < 0x20 || c == 0x7f:
 				return "", false, &PathError{Path: raw, Reason: "an encoded control character"}
-			case c == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
-				return "", false, &PathError{Path: raw, Reason: "an encoded escape (%25 and two hex digits), which servers that decode twice read differently"}
+			case c == '%':
+				// Whatever follows, written plain or itself encoded (%25%32%46): a server that
+				// decodes twice reads an escape there. One decoding leaves no '%' to decode again.
+				return "", false, &PathError{Path: raw, Reason: "an encoded % (%25), which servers that decode twice read as an escape"}
 			case c == '/':
 				separator = r.escapedSlashSeparates
 			case c == '\\':

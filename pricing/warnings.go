@@ -13,11 +13,25 @@ import (
 var otherMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "X-ANY-OTHER"}
 
 // Warnings reports what a table does that an operator likely did not mean, without making
-// it invalid. Today, one kind: a priced rule restricted to some methods, on whose paths the
-// other methods cost 0 (they fall to a free rule or a free default_price), while the
-// upstream may well answer them. Each rule is tried on one path its expression matches.
+// it invalid. Two kinds:
+//
+//   - a path pattern holding text no canonical path holds (see CanonicalPath): a literal
+//     escape of a plain character (%7e), lower-case hex, a raw non-ASCII letter, ';', '\',
+//     "//" or a dot segment. Paths are matched in canonical form, so that part of the
+//     pattern never matches, and a table written for raw paths would let them go free;
+//   - a priced rule restricted to some methods, on whose paths the other methods cost 0
+//     (they fall to a free rule or a free default_price), while the upstream may well
+//     answer them. Each rule is tried on one path its expression matches.
 func (t *Table) Warnings() []string {
 	var out []string
+	for i, ru := range t.rules {
+		if lit, why := nonCanonicalLiteral(ru.path); why != "" {
+			out = append(out, fmt.Sprintf("rule %d %q: its path pattern holds %q, %s; paths are matched as "+
+				"pricing.CanonicalPath resolves them (escapes of plain characters decoded, other bytes "+
+				"escaped in upper-case hex, slashes merged, dot segments removed), so it never matches there",
+				i+1, ru.name, lit, why))
+		}
+	}
 	for i, ru := range t.rules {
 		if len(ru.methods) == 0 {
 			continue
@@ -129,4 +143,55 @@ func classSample(ranges []rune) rune {
 		return ranges[0]
 	}
 	return 'a'
+}
+
+// nonCanonicalLiteral returns a literal of re that no canonical path contains, and why; ""
+// when every literal can occur in one.
+func nonCanonicalLiteral(re *regexp.Regexp) (string, string) {
+	parsed, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil {
+		return "", ""
+	}
+	var lit, why string
+	var walk func(r *syntax.Regexp)
+	walk = func(r *syntax.Regexp) {
+		if why != "" {
+			return
+		}
+		if r.Op == syntax.OpLiteral && r.Flags&syntax.FoldCase == 0 {
+			lit, why = string(r.Rune), literalProblem(string(r.Rune))
+			return
+		}
+		for _, sub := range r.Sub {
+			walk(sub)
+		}
+	}
+	walk(parsed)
+	return lit, why
+}
+
+func literalProblem(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b := unhex(s[i+1])<<4 | unhex(s[i+2])
+			if plain[b] && b != '/' {
+				return fmt.Sprintf("an escape of %q, which is decoded", b)
+			}
+			if strings.ToUpper(s[i+1:i+3]) != s[i+1:i+3] {
+				return "an escape in lower-case hex, which is upper-cased"
+			}
+		case c == '%':
+			// An escape split across literals, or not one at all: nothing to judge.
+		case !plain[c]:
+			return fmt.Sprintf("%q, which is escaped", c)
+		}
+	}
+	for _, bad := range []string{"//", "/./", "/../"} {
+		if strings.Contains(s, bad) {
+			return fmt.Sprintf("%q, which is resolved", bad)
+		}
+	}
+	return ""
 }

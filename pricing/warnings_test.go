@@ -68,6 +68,35 @@ rules:
 	}
 }
 
+// A path pattern written for raw paths is reported: it never matches a canonical path.
+func TestWarningsNonCanonicalPatterns(t *testing.T) {
+	for pattern, want := range map[string]string{
+		"/docs/%7euser/.*": "an escape of '~'",
+		"/docs/%3f/.*":     "lower-case hex",
+		"/café/.*":         "which is escaped",
+		"/api;v=1/.*":      "';', which is escaped",
+		`/a\\b`:            "which is escaped",
+		"/a//b":            `"//", which is resolved`,
+		`/x/\.\./echofix`:  `"/../", which is resolved`,
+		"/docs/%3F/.*":     "",
+		"/caf%C3%A9/.*":    "",
+		"/(?i)echofix/.*":  "",
+		"/echofix/[^/]+/?": "",
+	} {
+		table, err := Parse([]byte("default_price: 1\nrules:\n  - {name: r, path: '" + pattern + "', price: 5}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", pattern, err)
+		}
+		w := table.Warnings()
+		switch {
+		case want == "" && len(w) != 0:
+			t.Errorf("%s: %q, want no warning", pattern, w)
+		case want != "" && (len(w) != 1 || !strings.Contains(w[0], want)):
+			t.Errorf("%s: %q, want one warning with %q", pattern, w, want)
+		}
+	}
+}
+
 // The shipped table prices every method of the resources it sells.
 func TestShippedTableHasNoWarnings(t *testing.T) {
 	table, err := Load("../prices.yaml")
