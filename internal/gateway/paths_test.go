@@ -61,7 +61,7 @@ func TestPathVariantsThroughTheGateway(t *testing.T) {
 		"/x/../echofix/hello": 402,
 		"/echofix/%2e/hello":  402,
 		"/echofix%2Fhello":    400,
-		"/echofix/hello%2F":   400,
+		"/echofix/hello%2F":   402, // every reading (hello, hello/, hello%2F) costs 5
 		"/../echofix/hello":   400,
 	} {
 		// The upstream alone serves the priced file for each.
