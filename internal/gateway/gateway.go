@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,13 +49,15 @@ type Config struct {
 	Admin     http.Handler
 	APIPrefix string
 	Logger    *slog.Logger
-	// ReadTimeout bounds reading one request, body included (0: DefaultReadTimeout), so a
-	// client sending its body slowly cannot hold a connection forever.
-	ReadTimeout time.Duration
+	// ReadIdleTimeout is how long a request's body may pause (0: DefaultReadIdleTimeout),
+	// so that a client that stops sending cannot hold a connection forever. It bounds each
+	// wait, not the whole body: a paid upload is charged before its body is read (as
+	// behind Envoy), so it must not be cut while it still moves.
+	ReadIdleTimeout time.Duration
 }
 
-// DefaultReadTimeout is the admin server's: a paid request's body is read within it.
-const DefaultReadTimeout = 30 * time.Second
+// DefaultReadIdleTimeout is the longest pause in a request's body.
+const DefaultReadIdleTimeout = 30 * time.Second
 
 // Gateway is a running gateway.
 type Gateway struct {
@@ -95,11 +98,11 @@ func Start(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway listen: %w", err)
 	}
 	g.listener = l
-	if cfg.ReadTimeout <= 0 {
-		cfg.ReadTimeout = DefaultReadTimeout
+	if g.cfg.ReadIdleTimeout <= 0 {
+		g.cfg.ReadIdleTimeout = DefaultReadIdleTimeout
 	}
-	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: cfg.ReadTimeout,
-		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: MaxHeaderBytes}
+	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: MaxHeaderBytes}
 	go func() {
 		if err := g.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("gateway stopped", "err", err)
@@ -152,6 +155,13 @@ func (g *Gateway) Close(ctx context.Context) error {
 
 // ServeHTTP authorizes and forwards one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Whatever reads the body next (the admin server, the proxy, the server draining it
+	// after a denial) waits at most the idle timeout for each part of it.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(g.cfg.ReadIdleTimeout))
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: g.cfg.ReadIdleTimeout}
+	}
 	if g.admin != nil && g.adminRe.MatchString(r.URL.Path) {
 		g.admin.ServeHTTP(w, r)
 		return
@@ -233,3 +243,15 @@ func (w *headerWriter) Write(p []byte) (int, error) {
 }
 
 func (w *headerWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// idleBody moves the connection's read deadline on before each read of the body.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	return b.ReadCloser.Read(p)
+}

@@ -3,9 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -118,29 +121,54 @@ func TestHeaderLimit(t *testing.T) {
 	}
 }
 
-// A client that sends its body slowly is cut off at the read timeout instead of holding the
-// connection: the server closes it although the body never completes.
-func TestSlowBodyIsCutOff(t *testing.T) {
+// A client that stops sending its body is cut off after the idle timeout instead of holding
+// the connection; one that keeps sending, however slowly in all, is not.
+func TestStalledBodyIsCutOff(t *testing.T) {
 	c := &checker{resp: &authv3.CheckResponse{HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}}
-	g, err := Start(Config{Listen: "127.0.0.1:0", Authz: c, ReadTimeout: 300 * time.Millisecond})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "%d bytes", len(body))
+	}))
+	t.Cleanup(upstream.Close)
+	target, _ := url.Parse(upstream.URL)
+	const idle = 400 * time.Millisecond
+	g, err := Start(Config{Listen: "127.0.0.1:0", Authz: c, Upstream: target, ReadIdleTimeout: idle})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close(context.Background()) })
-	conn, err := net.Dial("tcp", g.Addr())
-	if err != nil {
-		t.Fatal(err)
+	send := func(length, parts int, pause time.Duration) (string, error) {
+		conn, err := net.Dial("tcp", g.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", length)
+		for range parts {
+			time.Sleep(pause)
+			if _, err := io.WriteString(conn, "x"); err != nil {
+				break
+			}
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		answer, err := io.ReadAll(conn)
+		return string(answer), err
 	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, "POST /echofix/foo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a few bytes"); err != nil {
-		t.Fatal(err)
+	// Six parts a third of the idle timeout apart: twice the timeout in all, never idle for it.
+	if answer, err := send(6, 6, idle/3); err != nil || !strings.Contains(answer, "200 OK") {
+		t.Errorf("a body that keeps moving: %v %q", err, answer)
 	}
-	// Past the read timeout the server gives up: whatever it answers, it then closes the
-	// connection. Without a timeout this read would wait for the whole body.
+	// A byte announced, never sent: the server gives up and closes.
 	start := time.Now()
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err = io.Copy(io.Discard, conn)
+	answer, err := send(1, 0, 0)
 	if ne := (net.Error)(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("the connection was still open after %v", time.Since(start).Round(time.Millisecond))
+	}
+	if strings.Contains(answer, "200 OK") {
+		t.Errorf("a stalled body reached the upstream whole: %q", answer)
 	}
 }
