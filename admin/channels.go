@@ -283,7 +283,9 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 	}
 	if cr != nil {
 		if err := cr.CheckExpiry(s.now()); err != nil {
-			writeError(w, http.StatusForbidden, "close_request_expires: %v (it must lie in the next %v)", err, proof.MaxCloseRequestLifetime)
+			// The server's clock in the answer: a client whose clock is off can sign again by it.
+			writeError(w, http.StatusForbidden, "close_request_expires: %v (it must lie in the next %v; the server's time is %d)",
+				err, proof.MaxCloseRequestLifetime, s.now().Unix())
 			return
 		}
 		if signer, err := cr.Signer(crSig[:]); err != nil || signer != id.Sender {
