@@ -140,7 +140,7 @@ type typedMessage []struct {
 }
 
 // hash is MetaMask's legacy typed-data hash: keccak256(keccak256(types and names, packed) ‖
-// keccak256(values, packed)), the construction of protocol.md §2.
+// keccak256(values, packed)), the construction of docs/protocol.md §2.
 func (m typedMessage) hash() ([]byte, error) {
 	var schema, values bytes.Buffer
 	for _, f := range m {
