@@ -5,11 +5,13 @@ import (
 	"crypto/ecdsa"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
 )
@@ -36,6 +38,20 @@ func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id ledger.ChannelID,
 		e.t.Fatal(err)
 	}
 	e.send(sender, e.channels, channelsABI.PackCooperativeClose(e.receiverAddr(), id.OpenBlock, big.NewInt(balance), b[:], closing[:]))
+}
+
+// requestCloseUnheard has the sender ask on chain to close at balance, and the watcher see
+// it while the watchtower does not, as when the process dies between the watcher's ledger
+// write and its hook: no dispute is opened.
+func (e *env) requestCloseUnheard(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) {
+	e.t.Helper()
+	e.towerDeaf = true
+	defer func() { e.towerDeaf = false }()
+	e.send(sender, e.channels, channelsABI.PackUncooperativeClose(e.receiverAddr(), id.OpenBlock, big.NewInt(balance)))
+	e.sync()
+	if d := e.dispute(id); d != nil {
+		e.t.Fatalf("dispute while the watchtower was not listening: %+v", d)
+	}
 }
 
 func (e *env) receiverNonce() uint64 {
@@ -143,13 +159,7 @@ func TestRestartAfterEachKindOfClose(t *testing.T) {
 	e.sync()
 	e.pay(sender, missed, 300)
 	before = e.tokenBalance(e.receiverAddr())
-	e.towerDeaf = true
-	e.send(sender, e.channels, channelsABI.PackUncooperativeClose(e.receiverAddr(), missed.OpenBlock, big.NewInt(0)))
-	e.sync()
-	if d := e.dispute(missed); d != nil {
-		t.Fatalf("dispute while deaf: %+v", d)
-	}
-	e.towerDeaf = false
+	e.requestCloseUnheard(sender, missed, 0)
 	e.towerEvents = nil
 	e.restart()
 	d = e.dispute(missed)
@@ -177,12 +187,17 @@ func TestRestartAfterEachKindOfClose(t *testing.T) {
 // A dispute whose record lost the transaction that settled the channel (here: replaced by
 // one never broadcast, overdue for a fee bump): the resend would revert with "channel does
 // not exist", and the chain's settlement, by the receiver at our balance, is the outcome.
+// The node caps eth_getLogs at 16 blocks, as hosted providers do, and more blocks than that
+// lie between the channel's opening and the close request, and between the settlement and
+// the look for it: the settlement is looked for from the close request, 16 blocks at a time.
 func TestDisputeOutcomeIsReadFromTheChain(t *testing.T) {
-	e, c := newDevEnv(t, 0)
+	const maxRange = 16
+	e, c := newDevEnvWith(t, 0, devchain.Config{Accounts: 3, LogRangeLimit: maxRange})
 	sender := c.Accounts()[1].Key
 	id := e.openChannel(sender, 1000)
 	e.sync()
 	e.pay(sender, id, 250)
+	e.mine(3 * maxRange)
 	e.send(sender, e.channels, channelsABI.PackUncooperativeClose(e.receiverAddr(), id.OpenBlock, big.NewInt(1)))
 	e.sync() // the watchtower sends the dispute; no later sync shows it the settlement
 	d := e.dispute(id)
@@ -192,6 +207,7 @@ func TestDisputeOutcomeIsReadFromTheChain(t *testing.T) {
 	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
 		t.Fatal(err)
 	}
+	e.mine(3 * maxRange)
 	lost := *d
 	lost.Txs = []ledger.DisputeTx{{Hash: common.HexToHash("0xdead").Hex(), GasFeeCap: d.Txs[0].GasFeeCap, GasTipCap: d.Txs[0].GasTipCap, Gas: d.Txs[0].Gas}}
 	if err := e.ledger.SaveDispute(t.Context(), lost); err != nil {
@@ -206,5 +222,110 @@ func TestDisputeOutcomeIsReadFromTheChain(t *testing.T) {
 	}
 	if !slices.Equal(e.towerEvents, []string{"mined"}) {
 		t.Errorf("watchtower transactions: %v, want [mined]", e.towerEvents)
+	}
+}
+
+// Issue 15.3's other side: a channel closed through the admin API (closing, with the
+// receiver's closing signature, no close request on chain) whose sender then asks on chain
+// to close at zero instead of using the signature. That close request is what the watchtower
+// is for: disputed at once when the watchtower hears of it, and at start when it did not.
+func TestCheatingCloseAfterAnAPICloseIsDisputed(t *testing.T) {
+	e, c := newDevEnv(t, 0)
+	sender := c.Accounts()[1].Key
+	heard := e.openChannel(sender, 1000)
+	e.mine(1) // gas estimation runs at the head's number, where the last channel already is
+	missed := e.openChannel(sender, 1000)
+	e.sync()
+	e.pay(sender, heard, 200)
+	e.closeCooperatively(heard, 200)
+	e.pay(sender, missed, 300)
+	e.closeCooperatively(missed, 300)
+	for _, id := range []ledger.ChannelID{heard, missed} {
+		if ch := e.channel(id); ch.State != ledger.StateClosing || !ch.CloseSigned() || ch.CloseRequested() {
+			t.Fatalf("channel closed through the API: %v, signed %v, close requested %v", ch.State, ch.CloseSigned(), ch.CloseRequested())
+		}
+	}
+
+	disputed := func(id ledger.ChannelID, balance int64, before *big.Int) {
+		t.Helper()
+		d := e.dispute(id)
+		if d == nil || len(d.Txs) != 1 || d.CloseAt != "0" || d.Balance != big.NewInt(balance).String() {
+			t.Fatalf("dispute: %+v", d)
+		}
+		if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.tower.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if d := e.dispute(id); d.Status != ledger.DisputeDone || d.MinedTx != d.Txs[0].Hash {
+			t.Errorf("dispute after mining: %+v", d)
+		}
+		if !slices.Equal(e.towerEvents, []string{"sent", "mined"}) {
+			t.Errorf("watchtower transactions: %v, want [sent mined]", e.towerEvents)
+		}
+		if got := new(big.Int).Sub(e.tokenBalance(e.receiverAddr()), before); got.Int64() != balance {
+			t.Errorf("receiver got %s of %d", got, balance)
+		}
+		e.sync()
+		if ch := e.channel(id); ch.State != ledger.StateSettled {
+			t.Errorf("channel after the dispute: %v", ch.State)
+		}
+	}
+
+	// Heard of: the close request event opens the dispute.
+	before := e.tokenBalance(e.receiverAddr())
+	e.towerEvents = nil
+	e.send(sender, e.channels, channelsABI.PackUncooperativeClose(e.receiverAddr(), heard.OpenBlock, big.NewInt(0)))
+	e.sync()
+	disputed(heard, 200, before)
+
+	// Missed (the process died between the watcher's write and its hook): the restart opens
+	// the dispute.
+	before = e.tokenBalance(e.receiverAddr())
+	e.requestCloseUnheard(sender, missed, 0)
+	if ch := e.channel(missed); ch.State != ledger.StateClosing || !ch.CloseRequested() || !ch.CloseSigned() {
+		t.Fatalf("channel after the close request: %v, close requested %v, signed %v", ch.State, ch.CloseRequested(), ch.CloseSigned())
+	}
+	e.towerEvents = nil
+	e.restart()
+	disputed(missed, 300, before)
+}
+
+// The operator settled a disputed channel from the receiver's account with a cooperativeClose
+// of an older balance proof, after a close request the watchtower did not hear of: the
+// restart opens the dispute, which would revert (the channel is gone), and the settlement
+// read from the chain is below our balance. The dispute failed, whoever sent the
+// settlement; it is not counted mined.
+func TestOperatorSettlementBelowOurBalanceFailsTheDispute(t *testing.T) {
+	e, c := newDevEnv(t, 0)
+	sender := c.Accounts()[1].Key
+	id := e.openChannel(sender, 1000)
+	e.sync()
+	e.pay(sender, id, 100)
+	older, err := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(100), Contract: e.channels}.Sign(sender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pay(sender, id, 400)
+
+	e.requestCloseUnheard(sender, id, 10)
+	closing, err := proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: big.NewInt(100), Contract: e.channels}.Sign(e.receiver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.send(e.receiver, e.channels, channelsABI.PackCooperativeClose(e.receiverAddr(), id.OpenBlock, big.NewInt(100), older[:], closing[:]))
+	e.towerEvents = nil
+	e.restart() // opens the dispute; its send would revert, and the chain says how it ended
+
+	d := e.dispute(id)
+	if d == nil || d.Status != ledger.DisputeFailed || d.MinedTx != "" || !strings.Contains(d.Reason, "below our balance 400") {
+		t.Fatalf("dispute: %+v, want failed below our balance", d)
+	}
+	if slices.Contains(e.towerEvents, "mined") {
+		t.Errorf("watchtower transactions: %v, counted mined", e.towerEvents)
+	}
+	if err := e.tower.Healthy(); err != nil {
+		t.Errorf("watchtower unhealthy after the dispute ended: %v", err)
 	}
 }

@@ -41,6 +41,7 @@ type env struct {
 	startBlock    uint64
 	confirmations uint64
 	reorgDepth    uint64
+	maxRange      uint64 // of the watcher's and the watchtower's eth_getLogs
 	ledgerDir     string
 	ledger        *ledger.Ledger
 	watcher       *chain.Watcher
@@ -53,9 +54,16 @@ type env struct {
 
 func newDevEnv(t *testing.T, confirmations uint64) (*env, *devchain.Chain) {
 	t.Helper()
+	return newDevEnvWith(t, confirmations, devchain.Config{Accounts: 3})
+}
+
+// newDevEnvWith is newDevEnv on a chain configured by cfg; a LogRangeLimit is also the
+// watcher's and the watchtower's MaxRange.
+func newDevEnvWith(t *testing.T, confirmations uint64, cfg devchain.Config) (*env, *devchain.Chain) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := devchain.Start(ctx, devchain.Config{Accounts: 3})
+	c, err := devchain.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +71,7 @@ func newDevEnv(t *testing.T, confirmations uint64) (*env, *devchain.Chain) {
 	d := c.Deployment()
 	e := &env{t: t, ec: c.Client(), chainID: big.NewInt(devchain.ChainID), receiver: c.Accounts()[0].Key,
 		token: d.Token, channels: d.Channels, startBlock: d.ChannelsBlock, confirmations: confirmations,
-		ledgerDir: t.TempDir(),
+		maxRange: cfg.LogRangeLimit, ledgerDir: t.TempDir(),
 		mine: func(n int) {
 			for range n {
 				c.Commit()
@@ -86,11 +94,12 @@ func (e *env) open() {
 	e.ledger = l
 	e.tower = chain.NewWatchtower(chain.WatchtowerConfig{
 		Client: e.ec, ChainID: e.chainID, Contract: e.channels, Key: keys.NewSecret(e.receiver), DeadlineMargin: 100,
+		ChallengePeriod: contracts.MinChallengePeriod, MaxRange: e.maxRange,
 		OnTransaction: func(r string) { e.towerEvents = append(e.towerEvents, r) },
 	}, l)
 	e.watcher = chain.NewWatcher(chain.WatcherConfig{
 		Client: e.ec, Contract: e.channels, Receiver: e.receiverAddr(), ChallengePeriod: contracts.MinChallengePeriod,
-		Confirmations: e.confirmations, StartBlock: e.startBlock, ReorgDepth: e.reorgDepth,
+		Confirmations: e.confirmations, StartBlock: e.startBlock, ReorgDepth: e.reorgDepth, MaxRange: e.maxRange,
 		OnEvents: func(ctx context.Context, evs []ledger.Event) {
 			if !e.towerDeaf {
 				e.tower.OnEvents(ctx, evs)

@@ -42,7 +42,8 @@ type WatcherConfig struct {
 	// MinReceiverBalance is the receiver's ETH (wei) below which it could not pay for a
 	// dispute transaction, and payments stop.
 	MinReceiverBalance *big.Int
-	// MaxRange caps the blocks asked for in one eth_getLogs.
+	// MaxRange caps the blocks asked for in one eth_getLogs (DefaultMaxRange when zero):
+	// hosted RPC providers refuse wider queries.
 	MaxRange uint64
 	// MaxHeadAge, when positive, is how old the node's head block may be before the node
 	// counts as stuck or syncing, and payments stop. Zero disables the check (dev chains
@@ -56,6 +57,10 @@ type WatcherConfig struct {
 	OnEvents func(ctx context.Context, events []ledger.Event)
 	Logger   *slog.Logger
 }
+
+// DefaultMaxRange is how many blocks the watcher and the watchtower ask for in one
+// eth_getLogs unless configured otherwise.
+const DefaultMaxRange = 2000
 
 // Watcher follows the channel contract's events for our receiver and feeds them to the
 // ledger in (block, log index) order, with the sync cursor, in one durable write per range.
@@ -81,7 +86,7 @@ func NewWatcher(cfg WatcherConfig, l *ledger.Ledger) *Watcher {
 		cfg.MaxLag = 30 * time.Second
 	}
 	if cfg.MaxRange == 0 {
-		cfg.MaxRange = 2000
+		cfg.MaxRange = DefaultMaxRange
 	}
 	if cfg.ReorgDepth <= cfg.Confirmations {
 		cfg.ReorgDepth = cfg.Confirmations + 64

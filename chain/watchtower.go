@@ -41,6 +41,13 @@ type WatchtowerConfig struct {
 	DeadlineMargin uint64
 	// Interval between looks at the disputes in flight.
 	Interval time.Duration
+	// ChallengePeriod of the contract, in blocks: a close request was made that many blocks
+	// before its settle block, and the settlement that ended a dispute is looked for from
+	// there. Zero looks from the channel's open block.
+	ChallengePeriod uint32
+	// MaxRange caps the blocks asked for in one eth_getLogs, as the watcher's does
+	// (DefaultMaxRange when zero).
+	MaxRange uint64
 	// OnTransaction, if set, is told of every transaction event: "sent", "bumped", "mined",
 	// "reverted", "waiting-funds".
 	OnTransaction func(result string)
@@ -74,6 +81,9 @@ func NewWatchtower(cfg WatchtowerConfig, l *ledger.Ledger) *Watchtower {
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
+	}
+	if cfg.MaxRange == 0 {
+		cfg.MaxRange = DefaultMaxRange
 	}
 	if cfg.MaxFeeCap == nil {
 		cfg.MaxFeeCap = new(big.Int).Mul(big.NewInt(500), big.NewInt(params.GWei))
@@ -144,7 +154,10 @@ func ResumeCandidates(l *ledger.Ledger) ([]ledger.ChannelID, error) {
 // disputable reports whether a channel needs a dispute: the sender asked on chain to close
 // it below the balance we hold. A channel the receiver agreed to close cooperatively (through
 // the admin API) is closing too, but without a close request on chain there is nothing to
-// answer: its zero CloseBalance is no request at zero.
+// answer: its zero CloseBalance is no request at zero. Once its sender does request a close
+// below our balance, it is disputed like any other. The state test is redundant for
+// ResumeCandidates, which lists closing channels only, but not for consider, which reads one
+// channel whatever its state.
 func disputable(c *ledger.Channel) bool {
 	return c.State == ledger.StateClosing && c.CloseRequested() && c.Balance.Cmp(c.CloseBalance) > 0
 }
@@ -413,7 +426,10 @@ func (t *Watchtower) takeNonce(ctx context.Context) (uint64, error) {
 	return n, nil
 }
 
+// mined ends a dispute with the receipt of its cooperativeClose, which settles the channel at
+// the dispute's balance when it succeeds.
 func (t *Watchtower) mined(ctx context.Context, d *ledger.Dispute, r *types.Receipt) error {
+	delete(t.unfunded, d.Channel)
 	d.MinedTx, d.GasUsed = r.TxHash.Hex(), r.GasUsed
 	if r.Status == types.ReceiptStatusSuccessful {
 		d.Status = ledger.DisputeDone
@@ -450,11 +466,18 @@ func (t *Watchtower) settled(ctx context.Context, ev ledger.Event) error {
 		}
 		return t.mined(ctx, d, r)
 	}
-	if ev.Amount.String() == d.Balance {
-		d.Status = ledger.DisputeDone
-		return t.ledger.SaveDispute(ctx, *d)
+	if below(ev.Amount, d) {
+		return t.fail(ctx, d, fmt.Sprintf("the channel settled at %s, below our balance %s, without our dispute", ev.Amount, d.Balance))
 	}
-	return t.fail(ctx, d, fmt.Sprintf("the channel settled at %s without our dispute", ev.Amount))
+	d.Status = ledger.DisputeDone
+	t.cfg.Logger.Warn("the channel settled without our dispute, at or above our balance", "channel", d.Channel, "settled", ev.Amount, "balance", d.Balance)
+	return t.ledger.SaveDispute(ctx, *d)
+}
+
+// below reports whether a channel settled below the balance its dispute asks for.
+func below(settled *big.Int, d *ledger.Dispute) bool {
+	ours, ok := new(big.Int).SetString(d.Balance, 10)
+	return !ok || settled.Cmp(ours) < 0
 }
 
 // minedReceipt returns the receipt of whichever of the dispute's transactions was mined, or
@@ -474,11 +497,14 @@ func (t *Watchtower) minedReceipt(ctx context.Context, d *ledger.Dispute) (*type
 }
 
 // ended settles a dispute whose transaction can no longer go out (it would revert) from what
-// the chain holds: one of its transactions mined, or the settlement of the channel. A
-// settlement sent from the receiver's account is a transaction of ours the record does not
-// name (sent again under a new nonce, or by the operator) and counts as mined; another one at
-// our balance is success too. Only a channel that is still there, or that settled below our
-// balance, fails the dispute.
+// the chain holds: one of its transactions mined, or the settlement of the channel. Only the
+// settled balance says whether the receiver got its due: below the dispute's balance the
+// dispute failed, whoever sent the settlement (a cooperativeClose the operator sent from the
+// receiver's account with an older closing signature too). At our balance, a settlement sent
+// from the receiver's account is a transaction of ours the record does not name (sent again
+// under a new nonce, or by the operator) and counts as mined; any other one at or above our
+// balance ends the dispute without a transaction of ours. A channel that is still there fails
+// the dispute.
 func (t *Watchtower) ended(ctx context.Context, d *ledger.Dispute, reason string) error {
 	if r, err := t.minedReceipt(ctx, d); err != nil || r != nil {
 		if err != nil {
@@ -486,55 +512,76 @@ func (t *Watchtower) ended(ctx context.Context, d *ledger.Dispute, reason string
 		}
 		return t.mined(ctx, d, r)
 	}
-	settlement, err := t.settlement(ctx, d.Channel)
+	settlement, err := t.settlement(ctx, d)
 	if err != nil {
 		return err
 	}
 	if settlement == nil {
 		return t.fail(ctx, d, reason)
 	}
-	r, err := t.cfg.Client.TransactionReceipt(ctx, settlement.TxHash)
+	ev, err := t.abi.UnpackChannelSettledEvent(settlement)
 	if err != nil {
-		return fmt.Errorf("receipt of the settlement %s: %w", settlement.TxHash, err)
+		return fmt.Errorf("settlement %s: %w", settlement.TxHash, err)
 	}
 	tx, _, err := t.cfg.Client.TransactionByHash(ctx, settlement.TxHash)
 	if err != nil {
 		return fmt.Errorf("settlement transaction %s: %w", settlement.TxHash, err)
 	}
-	if from, err := types.Sender(t.signer, tx); err == nil && from == t.receiver {
+	from, err := types.Sender(t.signer, tx)
+	byReceiver := err == nil && from == t.receiver
+	if below(ev.Balance, d) {
+		by := "another account"
+		if byReceiver {
+			by = "the receiver's account: a cooperative close with an older closing signature"
+		}
+		return t.fail(ctx, d, fmt.Sprintf("the channel settled at %s, below our balance %s, by transaction %s from %s",
+			ev.Balance, d.Balance, settlement.TxHash, by))
+	}
+	if byReceiver && ev.Balance.String() == d.Balance {
+		r, err := t.cfg.Client.TransactionReceipt(ctx, settlement.TxHash)
+		if err != nil {
+			return fmt.Errorf("receipt of the settlement %s: %w", settlement.TxHash, err)
+		}
 		return t.mined(ctx, d, r)
 	}
-	ev, err := t.abi.UnpackChannelSettledEvent(settlement)
-	if err != nil {
-		return fmt.Errorf("settlement %s: %w", settlement.TxHash, err)
-	}
 	delete(t.unfunded, d.Channel)
-	if ev.Balance.String() == d.Balance {
-		d.Status, d.MinedTx, d.GasUsed = ledger.DisputeDone, "", 0
-		t.cfg.Logger.Warn("the channel settled at our balance without our dispute", "channel", d.Channel, "balance", d.Balance, "tx", settlement.TxHash)
-		return t.ledger.SaveDispute(ctx, *d)
-	}
-	return t.fail(ctx, d, fmt.Sprintf("the channel settled at %s without our dispute (transaction %s)", ev.Balance, settlement.TxHash))
+	d.Status, d.MinedTx, d.GasUsed = ledger.DisputeDone, "", 0
+	t.cfg.Logger.Warn("the channel settled without our dispute, at or above our balance", "channel", d.Channel,
+		"settled", ev.Balance, "balance", d.Balance, "tx", settlement.TxHash)
+	return t.ledger.SaveDispute(ctx, *d)
 }
 
-// settlement returns the ChannelSettled log of a channel, or nil if it has not settled.
-func (t *Watchtower) settlement(ctx context.Context, id ledger.ChannelID) (*types.Log, error) {
-	logs, err := t.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
-		FromBlock: new(big.Int).SetUint64(uint64(id.OpenBlock)),
-		Addresses: []common.Address{t.cfg.Contract},
-		Topics: [][]common.Hash{
-			{t.abi.GetABI().Events["ChannelSettled"].ID},
-			{common.BytesToHash(id.Sender.Bytes())},
-			{common.BytesToHash(t.receiver.Bytes())},
-			{common.BigToHash(new(big.Int).SetUint64(uint64(id.OpenBlock)))},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("settlement of %s: %w", id, err)
+// settlement returns the ChannelSettled log of a disputed channel, or nil if it has not
+// settled. It looks from the close request's block (a dispute answers one, and the channel
+// settles after it) to the head, in queries of at most MaxRange blocks: hosted providers
+// refuse wider ones, and an old channel's whole life would not fit.
+func (t *Watchtower) settlement(ctx context.Context, d *ledger.Dispute) (*types.Log, error) {
+	id := d.Channel
+	from := uint64(id.OpenBlock)
+	if period := uint64(t.cfg.ChallengePeriod); period > 0 && d.SettleBlock > period {
+		from = max(from, d.SettleBlock-period)
 	}
-	for i := range logs {
-		if !logs[i].Removed {
-			return &logs[i], nil
+	head, err := t.cfg.Client.BlockNumber(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("head: %w", err)
+	}
+	for ; from <= head; from += t.cfg.MaxRange {
+		logs, err := t.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
+			FromBlock: new(big.Int).SetUint64(from),
+			ToBlock:   new(big.Int).SetUint64(min(head, from+t.cfg.MaxRange-1)),
+			Addresses: []common.Address{t.cfg.Contract},
+			Topics: [][]common.Hash{
+				{t.abi.GetABI().Events["ChannelSettled"].ID},
+				{common.BytesToHash(id.Sender.Bytes())},
+				{common.BytesToHash(t.receiver.Bytes())},
+				{common.BigToHash(new(big.Int).SetUint64(uint64(id.OpenBlock)))},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("settlement of %s, blocks %d-%d: %w", id, from, min(head, from+t.cfg.MaxRange-1), err)
+		}
+		if len(logs) > 0 {
+			return &logs[0], nil
 		}
 	}
 	return nil, nil

@@ -53,7 +53,11 @@ type Config struct {
 	Accounts int
 	// ChallengePeriod of the channel contract, in blocks.
 	ChallengePeriod uint32
-	Logger          *slog.Logger
+	// LogRangeLimit, when positive, is the most blocks one eth_getLogs may span, as hosted
+	// RPC providers cap it; a query to "latest" counts as unbounded and is refused. Zero:
+	// no cap.
+	LogRangeLimit uint64
+	Logger        *slog.Logger
 }
 
 // Account is a funded development account.
@@ -161,7 +165,12 @@ func (c *Chain) startNode(alloc types.GenesisAlloc) error {
 		stack.Close()
 		return fmt.Errorf("devchain: ethereum service: %w", err)
 	}
-	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(filters.NewFilterSystem(backend.APIBackend, filters.Config{}))}})
+	var filterConf filters.Config
+	if c.cfg.LogRangeLimit > 0 {
+		// go-ethereum caps to - from, and cannot cap a query at one block.
+		filterConf.RangeLimit = max(c.cfg.LogRangeLimit-1, 1)
+	}
+	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(filters.NewFilterSystem(backend.APIBackend, filterConf))}})
 	if err := stack.Start(); err != nil {
 		stack.Close()
 		return fmt.Errorf("devchain: start node on %s: %w", c.cfg.Listen, err)
