@@ -15,7 +15,7 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/chaintest"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/internal/config"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 

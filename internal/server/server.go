@@ -35,9 +35,9 @@ import (
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/gateway"
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/internal/tlsconf"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
 )
