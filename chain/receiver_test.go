@@ -20,7 +20,8 @@ import (
 )
 
 func newReceiver(e *chaintest.Env, maxFee *big.Int) *chain.Receiver {
-	return chain.NewReceiver(chain.ReceiverConfig{Client: e.Client, ChainID: e.ChainID, Contract: e.Deploy.Channels, Key: keys.NewSecret(e.Receiver), MaxFeeCap: maxFee})
+	return chain.NewReceiver(chain.ReceiverConfig{Client: e.Client,
+		Account: chain.Account{ChainID: e.ChainID, Contract: e.Deploy.Channels, Key: keys.NewSecret(e.Receiver), MaxFeeCap: maxFee}})
 }
 
 func closeClaim(t *testing.T, e *chaintest.Env, r *chain.Receiver, sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) chain.Claim {

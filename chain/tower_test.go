@@ -85,7 +85,7 @@ func (e *env) open() {
 	e.t.Cleanup(func() { l.Close() })
 	e.ledger = l
 	e.tower = chain.NewWatchtower(chain.WatchtowerConfig{
-		Client: e.ec, ChainID: e.chainID, Contract: e.channels, Key: keys.NewSecret(e.receiver), DeadlineMargin: 100,
+		Client: e.ec, Account: chain.Account{ChainID: e.chainID, Contract: e.channels, Key: keys.NewSecret(e.receiver)}, DeadlineMargin: 100,
 		OnTransaction: func(r string) { e.towerEvents = append(e.towerEvents, r) },
 	}, l)
 	e.watcher = chain.NewWatcher(chain.WatcherConfig{

@@ -302,8 +302,8 @@ func (a *app) openReceiverSession(ctx context.Context, f receiverFlags) (*receiv
 		s.ledger.Close()
 		return nil, err
 	}
-	s.receiver = chain.NewReceiver(chain.ReceiverConfig{Client: s.client.Client, ChainID: s.client.ChainID,
-		Contract: s.client.Contract.Address, Key: keys.NewSecret(key), MaxFeeCap: maxFee, Logger: a.log})
+	account := chain.Account{ChainID: s.client.ChainID, Contract: s.client.Contract.Address, Key: keys.NewSecret(key), MaxFeeCap: maxFee}
+	s.receiver = chain.NewReceiver(chain.ReceiverConfig{Client: s.client.Client, Account: account, Logger: a.log})
 	return s, nil
 }
 

@@ -132,9 +132,10 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	maxFee, _ := cfg.Chain.MaxFeeWei()
 	s.Tower = chain.NewWatchtower(chain.WatchtowerConfig{
-		Client: s.Client, ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver,
-		MaxFeeCap: maxFee, DeadlineMargin: uint64(s.Contract.ChallengePeriod / 4),
-		Interval: cfg.Chain.PollInterval, OnTransaction: s.Metrics.WatchtowerTransaction, Logger: logger,
+		Client:         s.Client,
+		Account:        chain.Account{ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver, MaxFeeCap: maxFee},
+		DeadlineMargin: uint64(s.Contract.ChallengePeriod / 4), Interval: cfg.Chain.PollInterval,
+		OnTransaction: s.Metrics.WatchtowerTransaction, Logger: logger,
 	}, s.Ledger)
 	minWei, _ := cfg.Chain.MinReceiverWei()
 	maxHeadAge := cfg.Chain.MaxHeadAge
