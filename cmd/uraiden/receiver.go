@@ -32,12 +32,17 @@ transaction would revert is not sent. Every receipt is awaited (--timeout). A ch
 fails is reported and the others go on; the command exits non-zero if any failed.
 Token amounts are in the token's base units.`
 
+// newChannelsCmd keeps 'uraiden channels close-all', the name of close-all before the
+// commands were grouped, working for scripts; the help shows close-all only.
 func newChannelsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "channels",
-		Short: "Act on the receiver's channels on chain (stop the server first)",
+		Use:    "channels",
+		Short:  "Act on the receiver's channels on chain (stop the server first)",
+		Hidden: true,
 	}
-	cmd.AddCommand(newCloseAllCmd(a))
+	closeAll := newCloseAllCmd(a)
+	closeAll.Deprecated = "'uraiden channels close-all' is now 'uraiden close-all'"
+	cmd.AddCommand(closeAll)
 	return cmd
 }
 
