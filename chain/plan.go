@@ -51,7 +51,7 @@ func (p *Plan) skipf(id ledger.ChannelID, format string, args ...any) {
 // chain, and without a dispute in flight (the watchtower owns that transaction). Each is
 // expected to bring in its balance less what was withdrawn (the contract settles at least at
 // what was withdrawn).
-func PlanClose(ctx context.Context, l *ledger.Ledger, onChain ChannelInfoReader) (Plan, error) {
+func PlanClose(ctx context.Context, l *ledger.Ledger, reader ChannelInfoReader) (Plan, error) {
 	var p Plan
 	chs, err := ledgerChannels(l, ledger.StateOpen, ledger.StateClosing)
 	if err != nil {
@@ -70,12 +70,11 @@ func PlanClose(ctx context.Context, l *ledger.Ledger, onChain ChannelInfoReader)
 			p.skipf(c.ID, "the watchtower's dispute is in flight; 'uraiden serve' completes it")
 			continue
 		}
-		info, err := onChain.ChannelInfo(ctx, c.ID)
+		info, ok, err := p.onChain(ctx, reader, c.ID)
 		if err != nil {
 			return p, err
 		}
-		if !info.Exists {
-			p.skipf(c.ID, "not on chain: settled already (the server records it when it runs)")
+		if !ok {
 			continue
 		}
 		// The contract settles at least at what was withdrawn, and pays the rest.
@@ -89,7 +88,7 @@ func PlanClose(ctx context.Context, l *ledger.Ledger, onChain ChannelInfoReader)
 // --min of 'uraiden withdraw'), each expected to bring in that unwithdrawn balance. What was
 // withdrawn is read from the contract: the ledger learns it only when the server's watcher
 // runs, and a second withdrawal of the same balance would revert.
-func PlanWithdraw(ctx context.Context, l *ledger.Ledger, onChain ChannelInfoReader, minimum *big.Int) (Plan, error) {
+func PlanWithdraw(ctx context.Context, l *ledger.Ledger, reader ChannelInfoReader, minimum *big.Int) (Plan, error) {
 	var p Plan
 	chs, err := ledgerChannels(l, ledger.StateOpen)
 	if err != nil {
@@ -100,12 +99,11 @@ func PlanWithdraw(ctx context.Context, l *ledger.Ledger, onChain ChannelInfoRead
 			p.skipf(c.ID, "balance %s below --min %s", c.Balance, minimum)
 			continue
 		}
-		info, err := onChain.ChannelInfo(ctx, c.ID)
+		info, ok, err := p.onChain(ctx, reader, c.ID)
 		if err != nil {
 			return p, err
 		}
-		if !info.Exists {
-			p.skipf(c.ID, "not on chain: settled already (the server records it when it runs)")
+		if !ok {
 			continue
 		}
 		switch unwithdrawn := new(big.Int).Sub(c.Balance, info.Withdrawn); {
@@ -137,6 +135,19 @@ func (r *Receiver) SignCloses(ctx context.Context, l *ledger.Ledger, todo []Cand
 		claims = append(claims, claim)
 	}
 	return claims, failed
+}
+
+// onChain reads a channel from the contract; ok is false for a channel no longer there,
+// which the plan skips.
+func (p *Plan) onChain(ctx context.Context, reader ChannelInfoReader, id ledger.ChannelID) (info ledger.ChainChannel, ok bool, err error) {
+	if info, err = reader.ChannelInfo(ctx, id); err != nil {
+		return info, false, err
+	}
+	if !info.Exists {
+		p.skipf(id, "not on chain: settled already (the server records it when it runs)")
+		return info, false, nil
+	}
+	return info, true, nil
 }
 
 // ledgerChannels lists the ledger's channels in the given states.

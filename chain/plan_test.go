@@ -81,6 +81,13 @@ func planned(p chain.Plan, ids []ledger.ChannelID) []string {
 	return out
 }
 
+func checkPlan(t *testing.T, p chain.Plan, ids []ledger.ChannelID, want []string) {
+	t.Helper()
+	if got := planned(p, ids); !slices.Equal(got, want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestPlanClose(t *testing.T) {
 	l, ids := planLedger(t, 0, 100, 100, 100, 100, 100)
 	// 1 has a dispute in flight, 2 a finished one.
@@ -108,9 +115,7 @@ func TestPlanClose(t *testing.T) {
 		"todo 4 70",
 		"todo 5 0",
 	}
-	if got := planned(p, ids); !slices.Equal(got, want) {
-		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkPlan(t, p, ids, want)
 	for _, c := range p.Todo {
 		if claim := c.Claim(); claim.Channel != c.Channel.ID || claim.Balance.Cmp(c.Channel.Balance) != 0 || claim.BalanceSignature != c.Channel.Signature {
 			t.Errorf("claim of %s: %+v", c.Channel.ID, claim)
@@ -144,9 +149,7 @@ func TestPlanWithdraw(t *testing.T) {
 		"skip 4: unwithdrawn 50 below --min 100",
 		"todo 5 200",
 	}
-	if got := planned(p, ids); !slices.Equal(got, want) {
-		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkPlan(t, p, ids, want)
 
 	boom := errors.New("node down")
 	if _, err := chain.PlanWithdraw(t.Context(), l, contractState{err: boom}, big.NewInt(1)); !errors.Is(err, boom) {
