@@ -87,7 +87,7 @@ func Deploy(ctx context.Context, ec *ethclient.Client, key *ecdsa.PrivateKey, p 
 // WaitMined polls for a transaction's receipt until it is mined or ctx ends. It starts fast,
 // for dev chains that mine on demand, and backs off to once a second. Errors other than "not
 // found" are retried too: nodes answer transient ones ("transaction indexing is in progress").
-func WaitMined(ctx context.Context, ec *ethclient.Client, hash common.Hash) (*types.Receipt, error) {
+func WaitMined(ctx context.Context, ec bind.DeployBackend, hash common.Hash) (*types.Receipt, error) {
 	delay := 20 * time.Millisecond
 	for {
 		receipt, err := ec.TransactionReceipt(ctx, hash)

@@ -1,6 +1,18 @@
-// Package chain owns uraiden's access to Ethereum: dialing a node and checking it is the
-// chain and the channel contract the configuration names, deploying the contracts, and
-// (later) following the contract's events and sending the receiver's transactions.
+// Package chain owns uraiden's access to Ethereum:
+//
+//   - dialing a node and checking it is the chain and the channel contract the
+//     configuration names (Dial, VerifyContract), and deploying the contracts (Deploy);
+//   - the Watcher, which follows the contract's events for the receiver and feeds them to
+//     the ledger, through reorganizations, and reports when payments must stop;
+//   - the Watchtower, which disputes a close requested below the receiver's balance with a
+//     cooperativeClose it owns until mined (nonce, fees under a cap, bumps, a deadline);
+//   - the Receiver, which sends the receiver's own cooperative closes and withdrawals, and
+//     the batch policy that picks their channels (PlanClose, PlanWithdraw).
+//
+// Each of the three talks to the node through the small interface of what it calls
+// (WatcherBackend, WatchtowerBackend, ReceiverBackend), which *ethclient.Client and
+// go-ethereum's simulated client satisfy. The Receiver and the Watchtower sign and pay
+// from an Account, whose key never prints.
 //
 // Balance-proof hashing and signatures live in the subpackage proof; the embedded
 // development chain in devchain.

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,27 +11,18 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 
 // ReceiverConfig configures a Receiver.
 type ReceiverConfig struct {
-	Client   *ethclient.Client
-	ChainID  *big.Int
-	Contract common.Address
-	// Key is the receiver's: it signs closing messages and the transactions, and pays the gas.
-	// It never prints.
-	Key keys.Secret[*ecdsa.PrivateKey]
-	// MaxFeeCap caps what a transaction may pay per gas, in wei.
-	MaxFeeCap *big.Int
-	Logger    *slog.Logger
+	Client ReceiverBackend
+	// Account signs and pays for the transactions.
+	Account
+	Logger *slog.Logger
 }
 
 // Receiver sends the receiver's own transactions on its channels: cooperative closes, which
@@ -88,16 +78,13 @@ var (
 
 // NewReceiver returns a Receiver.
 func NewReceiver(cfg ReceiverConfig) *Receiver {
-	if cfg.MaxFeeCap == nil {
-		cfg.MaxFeeCap = new(big.Int).Mul(big.NewInt(500), big.NewInt(params.GWei))
-	}
+	cfg.Account = cfg.Account.withDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Receiver{
 		cfg: cfg, abi: contracts.NewRaidenMicroTransferChannels(),
-		address: crypto.PubkeyToAddress(cfg.Key.Reveal().PublicKey),
-		signer:  types.LatestSignerForChainID(cfg.ChainID),
+		address: cfg.address(), signer: cfg.signer(),
 	}
 }
 

@@ -15,12 +15,13 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/chaintest"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 
 func newReceiver(e *chaintest.Env, maxFee *big.Int) *chain.Receiver {
-	return chain.NewReceiver(chain.ReceiverConfig{Client: e.Client, ChainID: e.ChainID, Contract: e.Deploy.Channels, Key: keys.NewSecret(e.Receiver), MaxFeeCap: maxFee})
+	return chain.NewReceiver(chain.ReceiverConfig{Client: e.Client,
+		Account: chain.Account{ChainID: e.ChainID, Contract: e.Deploy.Channels, Key: keys.NewSecret(e.Receiver), MaxFeeCap: maxFee}})
 }
 
 func closeClaim(t *testing.T, e *chaintest.Env, r *chain.Receiver, sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) chain.Claim {

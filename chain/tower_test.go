@@ -19,7 +19,7 @@ import (
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -93,7 +93,7 @@ func (e *env) open() {
 	e.t.Cleanup(func() { l.Close() })
 	e.ledger = l
 	e.tower = chain.NewWatchtower(chain.WatchtowerConfig{
-		Client: e.ec, ChainID: e.chainID, Contract: e.channels, Key: keys.NewSecret(e.receiver), DeadlineMargin: 100,
+		Client: e.ec, Account: chain.Account{ChainID: e.chainID, Contract: e.channels, Key: keys.NewSecret(e.receiver)}, DeadlineMargin: 100,
 		ChallengePeriod: contracts.MinChallengePeriod, MaxRange: e.maxRange,
 		OnTransaction: func(r string) { e.towerEvents = append(e.towerEvents, r) },
 	}, l)

@@ -18,7 +18,6 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/ledger"
@@ -26,7 +25,7 @@ import (
 
 // WatcherConfig configures a Watcher.
 type WatcherConfig struct {
-	Client   *ethclient.Client
+	Client   WatcherBackend
 	Contract common.Address
 	Receiver common.Address
 	// ChallengePeriod of the contract, to know when a requested close may settle.
@@ -434,9 +433,10 @@ func (w *Watcher) channelInfo(ctx context.Context, id ledger.ChannelID, block *b
 
 // channelInfo asks the contract at a block (nil: the latest) about a channel of receiver; ok
 // is false when the contract has no such channel there (getChannelInfo reverts).
-func channelInfo(ctx context.Context, ec *ethclient.Client, contract, receiver common.Address, id ledger.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
+func channelInfo(ctx context.Context, ec bind.ContractCaller, contract, receiver common.Address, id ledger.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
 	abi := contracts.NewRaidenMicroTransferChannels()
-	info, err = bind.Call(abi.Instance(ec, contract), &bind.CallOpts{Context: ctx, BlockNumber: block},
+	// Calls only: the bound contract needs no transactor nor filterer.
+	info, err = bind.Call(bind.NewBoundContract(contract, abi.GetABI(), ec, nil, nil), &bind.CallOpts{Context: ctx, BlockNumber: block},
 		abi.PackGetChannelInfo(id.Sender, receiver, id.OpenBlock), abi.UnpackGetChannelInfo)
 	if err != nil {
 		if strings.Contains(err.Error(), "execution reverted") {

@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,25 +13,18 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 
 // WatchtowerConfig configures a Watchtower.
 type WatchtowerConfig struct {
-	Client   *ethclient.Client
-	ChainID  *big.Int
-	Contract common.Address
-	// Key is the receiver's: it signs the closing message and pays the gas. It never prints.
-	Key keys.Secret[*ecdsa.PrivateKey]
-	// MaxFeeCap caps what a dispute may pay per gas, in wei.
-	MaxFeeCap *big.Int
+	Client WatchtowerBackend
+	// Account signs the closing messages and pays for the disputes; its MaxFeeCap caps what
+	// a dispute may pay per gas.
+	Account
 	// BumpAfter is how many blocks a transaction may wait before it is sent again with
 	// higher fees.
 	BumpAfter uint64
@@ -85,9 +77,7 @@ func NewWatchtower(cfg WatchtowerConfig, l *ledger.Ledger) *Watchtower {
 	if cfg.MaxRange == 0 {
 		cfg.MaxRange = DefaultMaxRange
 	}
-	if cfg.MaxFeeCap == nil {
-		cfg.MaxFeeCap = new(big.Int).Mul(big.NewInt(500), big.NewInt(params.GWei))
-	}
+	cfg.Account = cfg.Account.withDefaults()
 	if cfg.OnTransaction == nil {
 		cfg.OnTransaction = func(string) {}
 	}
@@ -96,8 +86,8 @@ func NewWatchtower(cfg WatchtowerConfig, l *ledger.Ledger) *Watchtower {
 	}
 	return &Watchtower{
 		cfg: cfg, ledger: l, abi: contracts.NewRaidenMicroTransferChannels(),
-		receiver: crypto.PubkeyToAddress(cfg.Key.Reveal().PublicKey),
-		signer:   types.LatestSignerForChainID(cfg.ChainID),
+		receiver: cfg.address(),
+		signer:   cfg.signer(),
 		unfunded: map[ledger.ChannelID]bool{},
 	}
 }
@@ -385,7 +375,7 @@ func (t *Watchtower) fees(ctx context.Context, head *types.Header, prev *ledger.
 // suggestFees returns EIP-1559 fees for a transaction that should be mined soon: the node's
 // suggested tip, and a fee cap of twice the base fee plus the tip, which keeps the
 // transaction minable through six blocks of maximal base-fee rises.
-func suggestFees(ctx context.Context, ec *ethclient.Client, head *types.Header) (tip, feeCap *big.Int, err error) {
+func suggestFees(ctx context.Context, ec ethereum.GasPricer1559, head *types.Header) (tip, feeCap *big.Int, err error) {
 	tip, err = ec.SuggestGasTipCap(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gas tip: %w", err)
@@ -561,10 +551,11 @@ func (t *Watchtower) settlement(ctx context.Context, d *ledger.Dispute) (*types.
 	if period := uint64(t.cfg.ChallengePeriod); period > 0 && d.SettleBlock > period {
 		from = max(from, d.SettleBlock-period)
 	}
-	head, err := t.cfg.Client.BlockNumber(ctx)
+	header, err := t.cfg.Client.HeaderByNumber(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("head: %w", err)
 	}
+	head := header.Number.Uint64()
 	for ; from <= head; from += t.cfg.MaxRange {
 		logs, err := t.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(from),

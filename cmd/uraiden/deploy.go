@@ -12,7 +12,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 )
 
 type deployFlags struct {

@@ -225,3 +225,42 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("URAIDEN_DEVCHAIN_ACCOUNTS=0: err = %v", err)
 	}
 }
+
+// The help lists the commands by role, each under its group's title, and hides the old
+// 'channels' parent of close-all, which still runs and says what it is now.
+func TestHelpGroups(t *testing.T) {
+	out, err := run(t.Context(), "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string][]string{
+		"Paying (a client of a uraiden server):":              {"channel", "get"},
+		"Operating (the receiver's server and its channels):": {"backup", "close-all", "config", "deploy", "restore", "resync", "serve", "withdraw"},
+		"Development:":         {"bench", "demo", "devchain"},
+		"Additional Commands:": {"completion", "help", "version"},
+	}
+	// Each group's block: its title, then its commands, up to a blank line.
+	blocks := map[string][]string{}
+	for _, block := range strings.Split(out, "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		if _, ok := groups[lines[0]]; !ok {
+			continue
+		}
+		for _, l := range lines[1:] {
+			blocks[lines[0]] = append(blocks[lines[0]], strings.Fields(l)[0])
+		}
+	}
+	for title, want := range groups {
+		if got := blocks[title]; strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("group %q lists %v, want %v\n%s", title, got, want, out)
+		}
+	}
+	if regexp.MustCompile(`(?m)^  channels\b`).MatchString(out) {
+		t.Errorf("the help lists the hidden channels command:\n%s", out)
+	}
+	t.Setenv("URAIDEN_CHAIN_RPC_URL", "")
+	out, err = run(t.Context(), "channels", "close-all")
+	if err == nil || !strings.Contains(err.Error(), "chain.rpc_url is not set") || !strings.Contains(out, "is now 'uraiden close-all'") {
+		t.Errorf("uraiden channels close-all: err = %v\n%s", err, out)
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/internal/config"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -32,12 +32,17 @@ transaction would revert is not sent. Every receipt is awaited (--timeout). A ch
 fails is reported and the others go on; the command exits non-zero if any failed.
 Token amounts are in the token's base units.`
 
+// newChannelsCmd keeps 'uraiden channels close-all', the name of close-all before the
+// commands were grouped, working for scripts; the help shows close-all only.
 func newChannelsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "channels",
-		Short: "Act on the receiver's channels on chain (stop the server first)",
+		Use:    "channels",
+		Short:  "Act on the receiver's channels on chain (stop the server first)",
+		Hidden: true,
 	}
-	cmd.AddCommand(newCloseAllCmd(a))
+	closeAll := newCloseAllCmd(a)
+	closeAll.Deprecated = "'uraiden channels close-all' is now 'uraiden close-all'"
+	cmd.AddCommand(closeAll)
 	return cmd
 }
 
@@ -105,72 +110,17 @@ func runCloseAll(cmd *cobra.Command, a *app, f receiverFlags) error {
 	defer s.Close()
 	out := cmd.OutOrStdout()
 	s.header(out)
-	p, err := s.planClose(ctx)
+	p, err := chain.PlanClose(ctx, s.ledger, s.receiver)
 	if err != nil {
 		return err
 	}
-	p.print(out, "close", f.dryRun)
+	printPlan(out, p, "close", f.dryRun)
 	if f.dryRun {
 		return nil
 	}
-	claims, unsigned := s.signCloses(ctx, p.todo)
+	claims, unsigned := s.receiver.SignCloses(ctx, s.ledger, p.Todo)
 	results := append(unsigned, s.receiver.CooperativeClose(ctx, claims)...)
-	return report(out, closeWords, results, len(p.skip))
-}
-
-// planClose picks the channels to close: open or closing, with a payment, on chain, and
-// without a dispute in flight (the watchtower owns that transaction).
-func (s *receiverSession) planClose(ctx context.Context) (plan, error) {
-	var p plan
-	chs, err := s.channels(ledger.StateOpen, ledger.StateClosing)
-	if err != nil {
-		return p, err
-	}
-	disputed, err := s.activeDisputes()
-	if err != nil {
-		return p, err
-	}
-	for _, c := range chs {
-		if c.Balance.Sign() == 0 {
-			p.skipf(c.ID, "no payment (balance 0)")
-			continue
-		}
-		if disputed[c.ID] {
-			p.skipf(c.ID, "the watchtower's dispute is in flight; 'uraiden serve' completes it")
-			continue
-		}
-		info, err := s.receiver.ChannelInfo(ctx, c.ID)
-		if err != nil {
-			return p, err
-		}
-		if !info.Exists {
-			p.skipf(c.ID, "not on chain: settled already (the server records it when it runs)")
-			continue
-		}
-		// The contract settles at least at what was withdrawn, and pays the rest.
-		settled := bigMax(c.Balance, info.Withdrawn)
-		p.todo = append(p.todo, candidate{ch: c, expected: new(big.Int).Sub(settled, info.Withdrawn)})
-	}
-	return p, nil
-}
-
-// signCloses records each close in the ledger, which signs it: from then on the channel
-// takes no payment above the balance, before the signature leaves the process. A channel
-// the ledger refuses to close comes back as a failed result.
-func (s *receiverSession) signCloses(ctx context.Context, todo []candidate) ([]chain.Claim, []chain.Result) {
-	var claims []chain.Claim
-	var failed []chain.Result
-	for _, c := range todo {
-		claim := chain.Claim{Channel: c.ch.ID, Balance: c.ch.Balance, BalanceSignature: c.ch.Signature}
-		sig, err := s.ledger.CloseCooperatively(ctx, c.ch.ID, c.ch.Balance, s.receiver.SignClose)
-		if err != nil {
-			failed = append(failed, chain.Result{Claim: claim, Tokens: new(big.Int), Fee: new(big.Int), Err: err})
-			continue
-		}
-		claim.ClosingSignature = sig
-		claims = append(claims, claim)
-	}
-	return claims, failed
+	return report(out, closeWords, results, len(p.Skip))
 }
 
 func runWithdraw(cmd *cobra.Command, a *app, f receiverFlags, minimum *big.Int) error {
@@ -183,60 +133,19 @@ func runWithdraw(cmd *cobra.Command, a *app, f receiverFlags, minimum *big.Int) 
 	defer s.Close()
 	out := cmd.OutOrStdout()
 	s.header(out)
-	p, err := s.planWithdraw(ctx, minimum)
+	p, err := chain.PlanWithdraw(ctx, s.ledger, s.receiver, minimum)
 	if err != nil {
 		return err
 	}
-	p.print(out, "withdraw from", f.dryRun)
+	printPlan(out, p, "withdraw from", f.dryRun)
 	if f.dryRun {
 		return nil
 	}
-	claims := make([]chain.Claim, len(p.todo))
-	for i, c := range p.todo {
-		claims[i] = chain.Claim{Channel: c.ch.ID, Balance: c.ch.Balance, BalanceSignature: c.ch.Signature}
+	claims := make([]chain.Claim, len(p.Todo))
+	for i, c := range p.Todo {
+		claims[i] = c.Claim()
 	}
-	return report(out, withdrawWords, s.receiver.Withdraw(ctx, claims), len(p.skip))
-}
-
-// planWithdraw picks the open channels whose unwithdrawn balance is at least minimum. What
-// was withdrawn is read from the contract: the ledger learns it only when the server's
-// watcher runs, and a second withdrawal of the same balance would revert.
-func (s *receiverSession) planWithdraw(ctx context.Context, minimum *big.Int) (plan, error) {
-	var p plan
-	chs, err := s.channels(ledger.StateOpen)
-	if err != nil {
-		return p, err
-	}
-	for _, c := range chs {
-		if c.Balance.Cmp(minimum) < 0 {
-			p.skipf(c.ID, "balance %s below --min %s", c.Balance, minimum)
-			continue
-		}
-		info, err := s.receiver.ChannelInfo(ctx, c.ID)
-		if err != nil {
-			return p, err
-		}
-		if !info.Exists {
-			p.skipf(c.ID, "not on chain: settled already (the server records it when it runs)")
-			continue
-		}
-		switch unwithdrawn := new(big.Int).Sub(c.Balance, info.Withdrawn); {
-		case info.SettleBlock != 0:
-			p.skipf(c.ID, "the sender asked to close it (settle block %d): no withdrawal from a closing channel", info.SettleBlock)
-		case unwithdrawn.Cmp(minimum) < 0:
-			p.skipf(c.ID, "unwithdrawn %s below --min %s", unwithdrawn, minimum)
-		default:
-			p.todo = append(p.todo, candidate{ch: c, expected: unwithdrawn})
-		}
-	}
-	return p, nil
-}
-
-func bigMax(a, b *big.Int) *big.Int {
-	if a.Cmp(b) >= 0 {
-		return a
-	}
-	return b
+	return report(out, withdrawWords, s.receiver.Withdraw(ctx, claims), len(p.Skip))
 }
 
 // receiverFlags are the flags of the commands that send the receiver's transactions.
@@ -302,8 +211,8 @@ func (a *app) openReceiverSession(ctx context.Context, f receiverFlags) (*receiv
 		s.ledger.Close()
 		return nil, err
 	}
-	s.receiver = chain.NewReceiver(chain.ReceiverConfig{Client: s.client.Client, ChainID: s.client.ChainID,
-		Contract: s.client.Contract.Address, Key: keys.NewSecret(key), MaxFeeCap: maxFee, Logger: a.log})
+	account := chain.Account{ChainID: s.client.ChainID, Contract: s.client.Contract.Address, Key: keys.NewSecret(key), MaxFeeCap: maxFee}
+	s.receiver = chain.NewReceiver(chain.ReceiverConfig{Client: s.client.Client, Account: account, Logger: a.log})
 	return s, nil
 }
 
@@ -338,74 +247,20 @@ func (s *receiverSession) header(w io.Writer) {
 		s.receiver.Address(), s.client.ChainID, s.client.Contract.Address, formatUnits(s.maxFee, 9))
 }
 
-// channels lists the ledger's channels in the given states.
-func (s *receiverSession) channels(states ...ledger.State) ([]*ledger.Channel, error) {
-	var all []*ledger.Channel
-	q := ledger.Query{States: states, Limit: 1000}
-	for {
-		page, err := s.ledger.Channels(q)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.Channels...)
-		if page.Next == nil {
-			return all, nil
-		}
-		q.After = page.Next
-	}
-}
-
-// candidate is a channel a command will act on, and the tokens it expects to bring in.
-type candidate struct {
-	ch       *ledger.Channel
-	expected *big.Int
-}
-
-// skipped is a channel left alone, and why.
-type skipped struct {
-	id  ledger.ChannelID
-	why string
-}
-
-// plan is what a command found to do.
-type plan struct {
-	todo []candidate
-	skip []skipped
-}
-
-func (p *plan) skipf(id ledger.ChannelID, format string, args ...any) {
-	p.skip = append(p.skip, skipped{id, fmt.Sprintf(format, args...)})
-}
-
-// print lists the skipped channels, and in a dry run what would be done.
-func (p plan) print(w io.Writer, verb string, dryRun bool) {
-	for _, s := range p.skip {
-		fmt.Fprintf(w, "skipped %s: %s\n", s.id, s.why)
+// printPlan lists the skipped channels, and in a dry run what would be done.
+func printPlan(w io.Writer, p chain.Plan, verb string, dryRun bool) {
+	for _, s := range p.Skip {
+		fmt.Fprintf(w, "skipped %s: %s\n", s.Channel, s.Why)
 	}
 	if !dryRun {
 		return
 	}
 	total := new(big.Int)
-	for _, c := range p.todo {
-		fmt.Fprintf(w, "would %s %s at balance %s: %s tokens to the receiver\n", verb, c.ch.ID, c.ch.Balance, c.expected)
-		total.Add(total, c.expected)
+	for _, c := range p.Todo {
+		fmt.Fprintf(w, "would %s %s at balance %s: %s tokens to the receiver\n", verb, c.Channel.ID, c.Channel.Balance, c.Expected)
+		total.Add(total, c.Expected)
 	}
-	fmt.Fprintf(w, "dry run: would %s %d channels for %s tokens; nothing sent\n", verb, len(p.todo), total)
-}
-
-// activeDisputes are the channels whose dispute the watchtower still owns.
-func (s *receiverSession) activeDisputes() (map[ledger.ChannelID]bool, error) {
-	all, err := s.ledger.Disputes()
-	if err != nil {
-		return nil, err
-	}
-	active := map[ledger.ChannelID]bool{}
-	for _, d := range all {
-		if d.Active() {
-			active[d.Channel] = true
-		}
-	}
-	return active, nil
+	fmt.Fprintf(w, "dry run: would %s %d channels for %s tokens; nothing sent\n", verb, len(p.Todo), total)
 }
 
 // words name what a command did, in its report.

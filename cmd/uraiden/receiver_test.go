@@ -122,7 +122,7 @@ func total(t *testing.T, out string) (done, failed, skipped, tokens, gas int64, 
 	return n[0], n[1], n[2], n[3], n[4], m[6]
 }
 
-// `uraiden channels close-all` against anvil: channels with a payment are closed at their
+// `uraiden close-all` against anvil: channels with a payment are closed at their
 // proofs, one without is skipped, a bogus proof fails alone, a channel already settled is
 // skipped; the report's tokens and gas are what moved on chain.
 func TestCloseAllCommand(t *testing.T) {
@@ -139,7 +139,7 @@ func TestCloseAllCommand(t *testing.T) {
 	e.Transact(e.Deployer, e.Deploy.Channels, contracts.NewRaidenMicroTransferChannels().PackCooperativeClose(e.ReceiverAddress(), eve.id.OpenBlock, big.NewInt(30), eveProof[:], eveClose[:]))
 
 	// While the ledger is open (the server running), the command refuses clearly.
-	out, err := run(t.Context(), "channels", "close-all")
+	out, err := run(t.Context(), "close-all")
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") || !strings.Contains(err.Error(), "stop 'uraiden serve' first") {
 		t.Errorf("close-all with the ledger in use: %v\n%s", err, out)
 	}
@@ -151,7 +151,7 @@ func TestCloseAllCommand(t *testing.T) {
 	}
 	ethBefore := e.eth()
 
-	out, err = run(t.Context(), "channels", "close-all", "--dry-run")
+	out, err = run(t.Context(), "close-all", "--dry-run")
 	if err != nil {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
@@ -175,7 +175,7 @@ func TestCloseAllCommand(t *testing.T) {
 	}
 
 	// A cap that binds (the base fee is far below 1 gwei by now, anvil's tip is 1 gwei).
-	out, err = run(t.Context(), "channels", "close-all", "--max-fee-gwei", "1")
+	out, err = run(t.Context(), "close-all", "--max-fee-gwei", "1")
 	if err == nil || !strings.Contains(err.Error(), "1 of 3 channels failed") {
 		t.Errorf("close-all with a failing channel: err = %v", err)
 	}
@@ -336,11 +336,13 @@ func TestReceiverCommandsRefuse(t *testing.T) {
 		args []string
 		want string
 	}{
+		{map[string]string{"URAIDEN_CHAIN_RPC_URL": ""}, []string{"close-all"}, "chain.rpc_url is not set"},
+		// close-all's name before the commands were grouped still works.
 		{map[string]string{"URAIDEN_CHAIN_RPC_URL": ""}, []string{"channels", "close-all"}, "chain.rpc_url is not set"},
 		{map[string]string{"URAIDEN_CHAIN_RPC_URL": ""}, []string{"withdraw"}, "the embedded dev chain lives only inside a running 'uraiden serve'"},
 		{nil, []string{"withdraw", "--min", "0"}, "--min: not a positive whole number"},
-		{nil, []string{"channels", "close-all", "--max-fee-gwei", "lots"}, "--max-fee-gwei: not a positive decimal"},
-		{map[string]string{"URAIDEN_RECEIVER_KEY_FILE": other}, []string{"channels", "close-all"}, "belongs to another chain, contract or receiver"},
+		{nil, []string{"close-all", "--max-fee-gwei", "lots"}, "--max-fee-gwei: not a positive decimal"},
+		{map[string]string{"URAIDEN_RECEIVER_KEY_FILE": other}, []string{"close-all"}, "belongs to another chain, contract or receiver"},
 		{map[string]string{"URAIDEN_LEDGER_DIR": filepath.Join(dir, "nothing")}, []string{"withdraw"}, "ledger.dir"},
 		{map[string]string{"URAIDEN_LEDGER_DIR": t.TempDir()}, []string{"withdraw"}, "holds no ledger"},
 	} {

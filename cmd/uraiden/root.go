@@ -50,11 +50,34 @@ variables (chain.rpc_url is URAIDEN_CHAIN_RPC_URL) and then by flags.`,
 	a.bind(flags, "log.level", "log-level")
 	a.bind(flags, "log.format", "log-format")
 
-	root.AddCommand(
-		newServeCmd(a), newGetCmd(a), newChannelCmd(a), newDemoCmd(a), newDevchainCmd(a), newDeployCmd(a),
-		newChannelsCmd(a), newWithdrawCmd(a), newBackupCmd(a), newRestoreCmd(a), newResyncCmd(a), newConfigCmd(a), newBenchCmd(a), newVersionCmd(),
+	// The help lists the commands by role: a client paying for requests, the operator of
+	// the server that sells them, and the developer's tools.
+	root.AddGroup(
+		&cobra.Group{ID: groupPaying, Title: "Paying (a client of a uraiden server):"},
+		&cobra.Group{ID: groupOperating, Title: "Operating (the receiver's server and its channels):"},
+		&cobra.Group{ID: groupDevelopment, Title: "Development:"},
 	)
+	inGroup(groupPaying, root, newGetCmd(a), newChannelCmd(a))
+	inGroup(groupOperating, root, newServeCmd(a), newDeployCmd(a), newCloseAllCmd(a), newWithdrawCmd(a),
+		newBackupCmd(a), newRestoreCmd(a), newResyncCmd(a), newConfigCmd(a))
+	inGroup(groupDevelopment, root, newDevchainCmd(a), newDemoCmd(a), newBenchCmd(a))
+	root.AddCommand(newVersionCmd(), newChannelsCmd(a))
 	return root
+}
+
+// The command groups of the help.
+const (
+	groupPaying      = "paying"
+	groupOperating   = "operating"
+	groupDevelopment = "development"
+)
+
+// inGroup adds commands to root in a group.
+func inGroup(group string, root *cobra.Command, cmds ...*cobra.Command) {
+	for _, c := range cmds {
+		c.GroupID = group
+		root.AddCommand(c)
+	}
 }
 
 // bind makes a flag override the configuration key when it is set.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 )
 
 // senderFlags are the flags of the sender's commands (get, channel): the key, the node, the

@@ -21,8 +21,8 @@ import (
 
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/tlsconf"
+	"github.com/uraiden/uraiden/keys"
 )
 
 // Config is the whole configuration. Field tags are the YAML keys.

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/tlsconf/tlstest"
+	"github.com/uraiden/uraiden/keys"
 )
 
 func TestAdminValidation(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/proof"
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/internal/tlsconf"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 

@@ -30,9 +30,9 @@ import (
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 )
 

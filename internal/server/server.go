@@ -35,9 +35,9 @@ import (
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/gateway"
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/internal/tlsconf"
+	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
 )
@@ -132,8 +132,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	maxFee, _ := cfg.Chain.MaxFeeWei()
 	s.Tower = chain.NewWatchtower(chain.WatchtowerConfig{
-		Client: s.Client, ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver,
-		MaxFeeCap: maxFee, DeadlineMargin: uint64(s.Contract.ChallengePeriod / 4), ChallengePeriod: s.Contract.ChallengePeriod,
+		Client:         s.Client,
+		Account:        chain.Account{ChainID: chainID, Contract: s.Contract.Address, Key: s.Receiver, MaxFeeCap: maxFee},
+		DeadlineMargin: uint64(s.Contract.ChallengePeriod / 4), ChallengePeriod: s.Contract.ChallengePeriod,
 		Interval: cfg.Chain.PollInterval, OnTransaction: s.Metrics.WatchtowerTransaction, Logger: logger,
 	}, s.Ledger)
 	minWei, _ := cfg.Chain.MinReceiverWei()

@@ -15,7 +15,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/uraiden/uraiden/internal/keys"
+	"github.com/uraiden/uraiden/keys"
 )
 
 // Files names a listener's PEM files. All empty is plain TCP.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/tlsconf/tlstest"
+	"github.com/uraiden/uraiden/keys"
 )
 
 func TestValidate(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package keys loads Ethereum private keys from files: a geth JSON keystore (with a password
 // file) or a file holding the key as hex. Key files readable by group or others are refused,
-// as ssh does, and no error ever contains key material.
+// as ssh does, and no error ever contains key material. Secret holds a key (or any other
+// secret) so that it never prints: the library packages take the receiver's key as one.
 package keys
 
 import (
