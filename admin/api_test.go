@@ -17,8 +17,8 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // scenario: account 1 opens A (1000) and, later, C (200); account 2 opens B (500). A and B
@@ -300,9 +300,9 @@ func closeBody(balance any, sig string, request ...any) string {
 
 // closeRequest is the close request of c at balance, expiring in five minutes, signed with
 // key; edit changes it before it is signed.
-func (h *harness) closeRequest(key *ecdsa.PrivateKey, c channel, balance int64, edit func(*proof.CloseRequest)) closeReq {
+func (h *harness) closeRequest(key *ecdsa.PrivateKey, c channel, balance int64, edit func(*rdn.CloseRequest)) closeReq {
 	h.t.Helper()
-	cr := proof.CloseRequest{Receiver: h.receiver(), Contract: h.chain.Deployment().Channels, ChainID: devchain.ChainID,
+	cr := rdn.CloseRequest{Receiver: h.receiver(), Contract: h.chain.Deployment().Channels, ChainID: devchain.ChainID,
 		Sender: c.sender, OpenBlock: c.openBlock, Balance: big.NewInt(balance), Expires: time.Now().Add(5 * time.Minute).Unix()}
 	if edit != nil {
 		edit(&cr)
@@ -379,7 +379,7 @@ func TestCooperativeClose(t *testing.T) {
 	if r.status != 200 || closed.Balance != "20" {
 		t.Fatalf("close: %d %s", r.status, r.body)
 	}
-	closingSig, err := proof.ParseSignature(closed.CloseSignature)
+	closingSig, err := rdn.ParseSignature(closed.CloseSignature)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestCooperativeClose(t *testing.T) {
 	}
 	// cooperativeClose settles at once: the receiver gets 20, the sender the rest of 1000.
 	receiverBefore, senderBefore := s.tokenBalance(s.receiver()), s.tokenBalance(s.a.sender)
-	balanceProof, _ := proof.ParseSignature(balanceSig)
+	balanceProof, _ := rdn.ParseSignature(balanceSig)
 	s.transact(s.a.key, d.Channels, s.mgr.PackCooperativeClose(s.receiver(), s.a.openBlock, big.NewInt(20), balanceProof[:], closingSig[:]))
 	if got := new(big.Int).Sub(s.tokenBalance(s.receiver()), receiverBefore); got.Int64() != 20 {
 		t.Errorf("receiver got %s tokens, want 20", got)
@@ -463,19 +463,19 @@ func TestALeakedProofCannotClose(t *testing.T) {
 		{"the leaked proof, as a form", "", 403},
 		{"the leaked proof with the stranger's close request", closeWith(15, leaked, s.closeRequest(stranger, s.a, 15, nil)), 403},
 		{"the leaked proof as the close request", closeBody(15, leaked, leaked, time.Now().Add(time.Minute).Unix()), 403},
-		{"an expired close request", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"an expired close request", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.Expires = time.Now().Add(-time.Second).Unix()
 		})), 403},
-		{"a close request for too long", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
-			c.Expires = time.Now().Add(proof.MaxCloseRequestLifetime + time.Minute).Unix()
+		{"a close request for too long", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
+			c.Expires = time.Now().Add(rdn.MaxCloseRequestLifetime + time.Minute).Unix()
 		})), 403},
-		{"a close request to another receiver", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"a close request to another receiver", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.Receiver = s.a.sender
 		})), 403},
-		{"a close request on another contract", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"a close request on another contract", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.Contract = s.chain.Deployment().Token
 		})), 403},
-		{"a close request on another chain", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"a close request on another chain", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.ChainID = 1
 		})), 403},
 		{"a close request of another channel", closeWith(15, leaked, s.closeRequest(s.a.key, s.c, 15, nil)), 403},

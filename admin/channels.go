@@ -16,8 +16,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // channelBody is one channel as the API shows it. µRaiden's fields come first. The
@@ -215,7 +215,7 @@ func (s *Server) getChannel(w http.ResponseWriter, r *http.Request) {
 
 // closeRequest is the body of DELETE <prefix>/channels/<sender>/<open_block>: µRaiden's
 // balance and the sender's balance proof for it, and the sender's close request (a
-// signature of proof.CloseRequest's text, and its expiry).
+// signature of rdn.CloseRequest's text, and its expiry).
 type closeRequest struct {
 	Balance          amount `json:"balance"`
 	Signature        string `json:"balance_signature"`
@@ -253,7 +253,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	sig, err := proof.ParseSignature(req.Signature)
+	sig, err := rdn.ParseSignature(req.Signature)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "balance_signature: %v", err)
 		return
@@ -266,7 +266,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 	if cr == nil && !s.cfg.LegacyClose {
 		writeError(w, http.StatusForbidden, "close_request_signature and close_request_expires are required: the sender's "+
 			"signature of a close request (EIP-191 personal message %q naming receiver, contract, chain id, sender, "+
-			"open block, balance and expiry; see the README), not only its balance proof", proof.CloseRequestTitle)
+			"open block, balance and expiry; see the README), not only its balance proof", rdn.CloseRequestTitle)
 		return
 	}
 	if c, err := s.cfg.Ledger.Channel(id); err != nil {
@@ -276,14 +276,14 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no channel %s", id)
 		return
 	}
-	bp := proof.Balance{Receiver: s.cfg.Receiver, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Contract: s.cfg.Contract}
+	bp := rdn.Balance{Receiver: s.cfg.Receiver, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Contract: s.cfg.Contract}
 	if signer, err := bp.Signer(sig[:]); err != nil || signer != id.Sender {
 		writeError(w, http.StatusForbidden, "balance_signature is not the sender's balance proof for this balance, receiver and contract")
 		return
 	}
 	if cr != nil {
 		if err := cr.CheckExpiry(s.now()); err != nil {
-			writeError(w, http.StatusForbidden, "close_request_expires: %v (it must lie in the next %v)", err, proof.MaxCloseRequestLifetime)
+			writeError(w, http.StatusForbidden, "close_request_expires: %v (it must lie in the next %v)", err, rdn.MaxCloseRequestLifetime)
 			return
 		}
 		if signer, err := cr.Signer(crSig[:]); err != nil || signer != id.Sender {
@@ -304,21 +304,21 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 
 // closeRequestOf returns the close request the body asks for, and its signature; nil
 // without one. Half of one, or a malformed one, is an error.
-func (s *Server) closeRequestOf(id ledger.ChannelID, req closeRequest) (*proof.CloseRequest, proof.Signature, error) {
+func (s *Server) closeRequestOf(id ledger.ChannelID, req closeRequest) (*rdn.CloseRequest, rdn.Signature, error) {
 	if req.RequestSignature == "" && req.RequestExpires.Int == nil {
-		return nil, proof.Signature{}, nil
+		return nil, rdn.Signature{}, nil
 	}
 	if req.RequestSignature == "" || req.RequestExpires.Int == nil {
-		return nil, proof.Signature{}, errors.New("close_request_signature and close_request_expires go together")
+		return nil, rdn.Signature{}, errors.New("close_request_signature and close_request_expires go together")
 	}
 	if !req.RequestExpires.IsInt64() || req.RequestExpires.Sign() == 0 {
-		return nil, proof.Signature{}, errors.New("close_request_expires must be a Unix time in seconds")
+		return nil, rdn.Signature{}, errors.New("close_request_expires must be a Unix time in seconds")
 	}
-	sig, err := proof.ParseSignature(req.RequestSignature)
+	sig, err := rdn.ParseSignature(req.RequestSignature)
 	if err != nil {
 		return nil, sig, fmt.Errorf("close_request_signature: %w", err)
 	}
-	return &proof.CloseRequest{
+	return &rdn.CloseRequest{
 		Receiver: s.cfg.Receiver, Contract: s.cfg.Contract, ChainID: s.cfg.ChainID,
 		Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Expires: req.RequestExpires.Int64(),
 	}, sig, nil
@@ -331,8 +331,8 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-func (s *Server) signClosing(id ledger.ChannelID, balance *big.Int) (proof.Signature, error) {
-	return s.cfg.SignClosing(proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract})
+func (s *Server) signClosing(id ledger.ChannelID, balance *big.Int) (rdn.Signature, error) {
+	return s.cfg.SignClosing(rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract})
 }
 
 func (s *Server) closeFailed(w http.ResponseWriter, id ledger.ChannelID, err error) {

@@ -19,11 +19,11 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 const (
@@ -151,7 +151,7 @@ func (h *harness) tokenBalance(a common.Address) *big.Int {
 // sign signs a balance proof of c with key.
 func (h *harness) sign(key *ecdsa.PrivateKey, c channel, balance int64) string {
 	h.t.Helper()
-	sig, err := proof.Balance{Receiver: h.receiver(), OpenBlock: c.openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
+	sig, err := rdn.Balance{Receiver: h.receiver(), OpenBlock: c.openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -18,9 +18,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/uraiden/uraiden/admin"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // scrape reads /metrics and returns the value of every sample, keyed by name and labels
@@ -175,7 +175,7 @@ func bareAdmin(t *testing.T, prefix string, edit func(*admin.Config)) (string, l
 	}
 	cfg := admin.Config{
 		Listen: "127.0.0.1:0", Prefix: prefix, Ledger: l,
-		SignClosing: func(proof.Closing) (proof.Signature, error) { return proof.Signature{}, nil },
+		SignClosing: func(rdn.Closing) (rdn.Signature, error) { return rdn.Signature{}, nil },
 		Chain: admin.NewChainView(func(context.Context) (uint64, error) { return 9, nil },
 			func(context.Context) (*big.Int, error) { return big.NewInt(0), nil }, time.Second),
 		Ready: func() error { return nil },

@@ -10,9 +10,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Decision is what the service decided about one request.
@@ -50,7 +50,7 @@ type ChannelState struct {
 	// Balance and Signature are the server's last accepted proof: after this payment on a
 	// 200, the one to resynchronize with on a 402.
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	// Paid is the balance this request paid with (200 only).
 	Paid *big.Int
 }
@@ -177,7 +177,7 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	id := ledger.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
 	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
 	// channel's state (its last proof above all) is shown only to its sender.
-	bp := proof.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
+	bp := rdn.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
 	recoverSlots <- struct{}{}
 	signer, err := bp.Signer(pay.Signature[:])
 	<-recoverSlots

@@ -25,12 +25,12 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // harness is a dev chain with channels, and a uraiden server on it reached over real gRPC.
@@ -132,7 +132,7 @@ func (h *harness) sync() {
 }
 
 func (h *harness) sign(key *ecdsa.PrivateKey, openBlock uint32, balance int64) string {
-	sig, err := proof.Balance{Receiver: h.receiver(), OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
+	sig, err := rdn.Balance{Receiver: h.receiver(), OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
 	if err != nil {
 		h.t.Fatal(err)
 	}

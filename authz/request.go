@@ -11,8 +11,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Header names of the µRaiden protocol (protocol.md §3), in their canonical case for
@@ -118,7 +118,7 @@ type paymentHeaders struct {
 	Sender    common.Address
 	OpenBlock uint32
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 }
 
 // malformedError names the offending header: answered with 409.
@@ -176,7 +176,7 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 	sigText, _ := source(HeaderBalanceSignature)
 	// Only the encoding is judged here (409); a signature the contract would reject is an
 	// invalid balance proof (402), as µRaiden's check 4 says.
-	if p.Signature, err = proof.DecodeSignature(sigText); err != nil {
+	if p.Signature, err = rdn.DecodeSignature(sigText); err != nil {
 		return nil, malformed(HeaderBalanceSignature, "%v", err)
 	}
 	sender, ok := source(HeaderSenderAddress)

@@ -15,8 +15,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // acceptLedger accepts every payment: enough to reach the OK answer of a paid request.
@@ -37,7 +37,7 @@ func paidService(t *testing.T) (*Service, func(balance int64) map[string]string)
 		t.Fatal(err)
 	}
 	proofHeaders := func(balance int64) map[string]string {
-		sig, err := proof.Balance{Receiver: s.cfg.Receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: s.cfg.Contract}.Sign(key)
+		sig, err := rdn.Balance{Receiver: s.cfg.Receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: s.cfg.Contract}.Sign(key)
 		if err != nil {
 			t.Fatal(err)
 		}

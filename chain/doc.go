@@ -2,6 +2,6 @@
 // chain and the channel contract the configuration names, deploying the contracts, and
 // (later) following the contract's events and sending the receiver's transactions.
 //
-// Balance-proof hashing and signatures live in the subpackage proof; the embedded
-// development chain in devchain.
+// Balance-proof hashing and signatures live in the protocol package rdn; the embedded
+// development chain in the subpackage devchain.
 package chain

@@ -16,10 +16,10 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // ReceiverConfig configures a Receiver.
@@ -53,11 +53,11 @@ type Claim struct {
 	Channel ledger.ChannelID
 	// Balance and BalanceSignature are the sender's proof.
 	Balance          *big.Int
-	BalanceSignature proof.Signature
+	BalanceSignature rdn.Signature
 	// ClosingSignature is the receiver's closing signature for Balance, for CooperativeClose
 	// only. The caller gets it through ledger.CloseCooperatively, so that the ledger refuses
 	// payments above Balance before the signature leaves the process.
-	ClosingSignature proof.Signature
+	ClosingSignature rdn.Signature
 }
 
 // Result is the outcome of one claim's transaction.
@@ -106,8 +106,8 @@ func (r *Receiver) Address() common.Address { return r.address }
 
 // SignClose signs the receiver's closing message for a channel at a balance; it is a
 // ledger.CloseSigner.
-func (r *Receiver) SignClose(id ledger.ChannelID, balance *big.Int) (proof.Signature, error) {
-	return proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key.Reveal())
+func (r *Receiver) SignClose(id ledger.ChannelID, balance *big.Int) (rdn.Signature, error) {
+	return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key.Reveal())
 }
 
 // ChannelInfo reads a channel's current state from the contract; Exists is false for a
@@ -127,7 +127,7 @@ func (r *Receiver) CooperativeClose(ctx context.Context, claims []Claim) []Resul
 	return r.submit(ctx, claims, operation{
 		name: "cooperativeClose",
 		pack: func(c Claim) ([]byte, error) {
-			if c.ClosingSignature == (proof.Signature{}) {
+			if c.ClosingSignature == (rdn.Signature{}) {
 				return nil, errors.New("no closing signature")
 			}
 			return r.abi.PackCooperativeClose(r.address, c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:], c.ClosingSignature[:]), nil

@@ -13,10 +13,10 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/chaintest"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 func newReceiver(e *chaintest.Env, maxFee *big.Int) *chain.Receiver {
@@ -63,9 +63,9 @@ func TestReceiverWithdrawThenCooperativeClose(t *testing.T) {
 	// One batch: alice at 450 (50 left after the withdrawal), a claim without a closing
 	// signature, one whose closing signature is not the receiver's, and bob at 120.
 	forged := closeClaim(t, e, r, alice, a, 450)
-	forged.ClosingSignature, _ = proof.Closing{Sender: a.Sender, OpenBlock: a.OpenBlock, Balance: big.NewInt(450), Contract: e.Deploy.Channels}.Sign(alice)
+	forged.ClosingSignature, _ = rdn.Closing{Sender: a.Sender, OpenBlock: a.OpenBlock, Balance: big.NewInt(450), Contract: e.Deploy.Channels}.Sign(alice)
 	unsigned := closeClaim(t, e, r, alice, a, 450)
-	unsigned.ClosingSignature = proof.Signature{}
+	unsigned.ClosingSignature = rdn.Signature{}
 	claims := []chain.Claim{unsigned, forged, closeClaim(t, e, r, alice, a, 450), closeClaim(t, e, r, bob, b, 120)}
 	aliceBefore, bobBefore := e.TokenBalance(a.Sender), e.TokenBalance(b.Sender)
 	res = r.CooperativeClose(t.Context(), claims)

@@ -10,16 +10,16 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // closeCooperatively closes a channel as the admin API's DELETE does: the ledger keeps the
 // receiver's closing signature, the channel is closing, nothing happens on chain.
-func (e *env) closeCooperatively(id ledger.ChannelID, balance int64) proof.Signature {
+func (e *env) closeCooperatively(id ledger.ChannelID, balance int64) rdn.Signature {
 	e.t.Helper()
-	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), func(id ledger.ChannelID, b *big.Int) (proof.Signature, error) {
-		return proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: b, Contract: e.channels}.Sign(e.receiver)
+	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), func(id ledger.ChannelID, b *big.Int) (rdn.Signature, error) {
+		return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: b, Contract: e.channels}.Sign(e.receiver)
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -29,9 +29,9 @@ func (e *env) closeCooperatively(id ledger.ChannelID, balance int64) proof.Signa
 
 // settleCooperatively is the sender's side of a cooperative close: its cooperativeClose with
 // its balance proof and the receiver's closing signature settles the channel at once.
-func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64, closing proof.Signature) {
+func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64, closing rdn.Signature) {
 	e.t.Helper()
-	b, err := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
+	b, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
 	if err != nil {
 		e.t.Fatal(err)
 	}

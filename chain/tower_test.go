@@ -17,10 +17,10 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -174,7 +174,7 @@ func (e *env) topUp(sender *ecdsa.PrivateKey, id ledger.ChannelID, amount int64)
 func (e *env) pay(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) {
 	e.t.Helper()
 	price := new(big.Int).Sub(big.NewInt(balance), e.channel(id).Balance)
-	sig, err := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
+	sig, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
 	if err != nil {
 		e.t.Fatal(err)
 	}

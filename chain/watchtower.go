@@ -18,10 +18,10 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // WatchtowerConfig configures a Watchtower.
@@ -270,7 +270,7 @@ func (t *Watchtower) confirmedNonce(ctx context.Context) uint64 {
 // send broadcasts the dispute; with prev it is a fee bump of the same nonce.
 func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Channel, prev *ledger.DisputeTx) error {
 	balance, _ := new(big.Int).SetString(d.Balance, 10)
-	closing, err := proof.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key.Reveal())
+	closing, err := rdn.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key.Reveal())
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/uraiden/uraiden/authz"
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // TransportConfig configures the paying RoundTripper.
@@ -111,7 +111,7 @@ type payment struct {
 	receiver  common.Address
 	openBlock uint32
 	balance   *big.Int
-	sig       proof.Signature
+	sig       rdn.Signature
 }
 
 // RoundTrip sends the request; on a 402 it pays and sends it again.
@@ -242,11 +242,11 @@ func (t *Transport) adopt(p *payment, h http.Header) error {
 	if !ok {
 		return fmt.Errorf("%w: RDN-Sender-Balance %q", ErrBadServerProof, text)
 	}
-	sig, err := proof.ParseSignature(sigText)
+	sig, err := rdn.ParseSignature(sigText)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadServerProof, err)
 	}
-	bp := proof.Balance{Receiver: p.receiver, OpenBlock: p.openBlock, Balance: balance, Contract: t.c.contract.Address}
+	bp := rdn.Balance{Receiver: p.receiver, OpenBlock: p.openBlock, Balance: balance, Contract: t.c.contract.Address}
 	if signer, err := bp.Signer(sig[:]); err != nil || signer != t.c.sender {
 		return fmt.Errorf("%w: RDN-Balance-Signature for %s recovers to %s", ErrBadServerProof, balance, signer.Hex())
 	}
@@ -314,7 +314,7 @@ func (t *Transport) take(q quote) (payment, bool, error) {
 		return payment{}, false, nil
 	}
 	next := new(big.Int).Add(ch.Balance, q.price)
-	sig, err := proof.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: next, Contract: c.contract.Address}.Sign(c.key)
+	sig, err := rdn.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: next, Contract: c.contract.Address}.Sign(c.key)
 	if err != nil {
 		return payment{}, false, err
 	}

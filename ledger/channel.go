@@ -9,7 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // ChannelID identifies a channel of this receiver: µRaiden keys channels by sender and the
@@ -90,7 +90,7 @@ type Channel struct {
 	// Balance is the highest balance the sender signed and we accepted, and Signature its
 	// proof: what the receiver can claim on chain.
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	// Charged is the sum of the prices of the requests served. Charged <= Balance always;
 	// the difference is credit that later fresh proofs may spend.
 	Charged *big.Int
@@ -109,11 +109,11 @@ type Channel struct {
 
 	// ClosingSignature is the receiver's closing signature for Balance, once it agreed to a
 	// cooperative close (see CloseCooperatively); zero otherwise.
-	ClosingSignature proof.Signature
+	ClosingSignature rdn.Signature
 }
 
 // CloseSigned reports whether the receiver signed a cooperative close of the channel.
-func (c *Channel) CloseSigned() bool { return c.ClosingSignature != proof.Signature{} }
+func (c *Channel) CloseSigned() bool { return c.ClosingSignature != rdn.Signature{} }
 
 // CloseRequested reports whether the sender asked on chain to close the channel
 // (uncooperative close), whatever the balance it asked for: a settle block is set by the
@@ -171,7 +171,7 @@ func (c *Channel) used(balance *big.Int) bool {
 }
 
 // accept records a payment the caller has validated: balance is fresh and covers the price.
-func (c *Channel) accept(balance *big.Int, sig proof.Signature, price *big.Int) {
+func (c *Channel) accept(balance *big.Int, sig rdn.Signature, price *big.Int) {
 	c.Charged.Add(c.Charged, price)
 	if balance.Cmp(c.Balance) > 0 {
 		c.Balance.Set(balance)
@@ -222,7 +222,7 @@ const (
 )
 
 func (c *Channel) marshal() []byte {
-	b := make([]byte, 0, 160+len(c.Accepted)*10+proof.SignatureLength)
+	b := make([]byte, 0, 160+len(c.Accepted)*10+rdn.SignatureLength)
 	version := byte(encodingVersion)
 	if c.CloseSigned() {
 		version = encodingVersionClosing
@@ -264,7 +264,7 @@ func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
 		c.TopUps = append(c.TopUps, TopUp{Block: r.uvarint(), Amount: r.big()})
 	}
 	c.Balance = r.big()
-	copy(c.Signature[:], r.bytes(proof.SignatureLength))
+	copy(c.Signature[:], r.bytes(rdn.SignatureLength))
 	c.Charged = r.big()
 	c.Watermark = r.big()
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
@@ -274,7 +274,7 @@ func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
 	c.SettleBlock = r.uvarint()
 	c.Withdrawn = r.big()
 	if version == encodingVersionClosing {
-		copy(c.ClosingSignature[:], r.bytes(proof.SignatureLength))
+		copy(c.ClosingSignature[:], r.bytes(rdn.SignatureLength))
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)

@@ -10,13 +10,13 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // countingSigner signs a fake closing signature derived from the balance, and counts calls.
 type countingSigner struct{ calls atomic.Int64 }
 
-func (s *countingSigner) sign(id ChannelID, balance *big.Int) (proof.Signature, error) {
+func (s *countingSigner) sign(id ChannelID, balance *big.Int) (rdn.Signature, error) {
 	s.calls.Add(1)
 	return sig(balance.Int64() + 1000), nil
 }

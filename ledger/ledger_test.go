@@ -12,7 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -37,8 +37,8 @@ func openTest(t *testing.T) (*Ledger, string) {
 }
 
 // sig makes a distinct signature per balance: the ledger stores proofs, the caller verifies them.
-func sig(balance int64) proof.Signature {
-	var s proof.Signature
+func sig(balance int64) rdn.Signature {
+	var s rdn.Signature
 	big.NewInt(balance).FillBytes(s[:32])
 	s[64] = 27
 	return s

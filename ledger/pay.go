@@ -4,7 +4,7 @@ import (
 	"context"
 	"math/big"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Outcome is the ledger's decision on a payment.
@@ -34,7 +34,7 @@ func (o Outcome) String() string {
 type Payment struct {
 	ID        ChannelID
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	Price     *big.Int
 }
 
@@ -44,7 +44,7 @@ type PayResult struct {
 	Outcome Outcome
 	// Balance and Signature are the highest accepted proof, Charged what was charged.
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	Charged   *big.Int
 	// Deposit is the confirmed deposit.
 	Deposit *big.Int

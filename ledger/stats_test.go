@@ -10,7 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // recounted derives the counters from every channel on disk, the oracle the incremental
@@ -93,7 +93,7 @@ func TestStatsStayExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	signer := func(id ChannelID, b *big.Int) (proof.Signature, error) { return sig(b.Int64() + 1_000_000), nil }
+	signer := func(id ChannelID, b *big.Int) (rdn.Signature, error) { return sig(b.Int64() + 1_000_000), nil }
 	for step := range 300 {
 		block++
 		if rng.IntN(3) == 0 {

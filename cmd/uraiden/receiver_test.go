@@ -14,11 +14,11 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/chaintest"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // receiverEnv is anvil with the contracts, and the configuration of the receiver's commands
@@ -134,7 +134,7 @@ func TestCloseAllCommand(t *testing.T) {
 	chs := openPaid(t, e.Env, l, []int64{1000, 500, 300, 200, 100}, []int64{400, 120, 0, 0, 30})
 	alice, bob, carol, dave, eve := chs[0], chs[1], chs[2], chs[3], chs[4]
 	e.Pay(l, dave.id, 50, e.Sign(e.NewAccount(big.NewInt(0)), dave.id, 50))
-	eveClose, _ := proof.Closing{Sender: eve.id.Sender, OpenBlock: eve.id.OpenBlock, Balance: big.NewInt(30), Contract: e.Deploy.Channels}.Sign(e.Receiver)
+	eveClose, _ := rdn.Closing{Sender: eve.id.Sender, OpenBlock: eve.id.OpenBlock, Balance: big.NewInt(30), Contract: e.Deploy.Channels}.Sign(e.Receiver)
 	eveProof := e.Sign(eve.sender, eve.id, 30)
 	e.Transact(e.Deployer, e.Deploy.Channels, contracts.NewRaidenMicroTransferChannels().PackCooperativeClose(e.ReceiverAddress(), eve.id.OpenBlock, big.NewInt(30), eveProof[:], eveClose[:]))
 

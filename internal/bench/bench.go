@@ -38,10 +38,10 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/uraiden/uraiden/authz"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Price is what one paid request costs in the bench's price table.
@@ -468,7 +468,7 @@ func (fx *Fixture) SignProofs(ctx context.Context, perChannel int) (*Proofs, err
 				}
 				sigs := make([]string, perChannel)
 				for k := range sigs {
-					b := proof.Balance{Receiver: fx.Receiver, OpenBlock: fx.openBlock, Balance: big.NewInt(int64(k+1) * Price), Contract: fx.Contract}
+					b := rdn.Balance{Receiver: fx.Receiver, OpenBlock: fx.openBlock, Balance: big.NewInt(int64(k+1) * Price), Contract: fx.Contract}
 					sig, err := b.Sign(fx.keys[i])
 					if err != nil {
 						errs[w] = err

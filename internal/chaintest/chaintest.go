@@ -21,10 +21,10 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -138,9 +138,9 @@ func (e *Env) OpenChannel(sender *ecdsa.PrivateKey, deposit int64) ledger.Channe
 }
 
 // Sign is the sender's balance proof for a channel of the receiver.
-func (e *Env) Sign(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) proof.Signature {
+func (e *Env) Sign(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) rdn.Signature {
 	e.t.Helper()
-	sig, err := proof.Balance{Receiver: e.ReceiverAddress(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.Deploy.Channels}.Sign(sender)
+	sig, err := rdn.Balance{Receiver: e.ReceiverAddress(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.Deploy.Channels}.Sign(sender)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func (e *Env) Record(l *ledger.Ledger, deposits map[ledger.ChannelID]int64) {
 
 // Pay records a payment up to balance with the given signature, as authz would after
 // checking it (the ledger itself does not check signatures).
-func (e *Env) Pay(l *ledger.Ledger, id ledger.ChannelID, balance int64, sig proof.Signature) {
+func (e *Env) Pay(l *ledger.Ledger, id ledger.ChannelID, balance int64, sig rdn.Signature) {
 	e.t.Helper()
 	c, err := l.Channel(id)
 	if err != nil || c == nil {

@@ -16,9 +16,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/uraiden/uraiden/authz"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // payingLedger takes every payment: the gateway's part is what it does with the answer.
@@ -77,7 +77,7 @@ func TestUpstreamSeesNoProof(t *testing.T) {
 	key, _ := crypto.ToECDSA(bytes.Repeat([]byte{0xa0}, 32))
 	sender := crypto.PubkeyToAddress(key.PublicKey)
 	proofOf := func(balance int64) map[string]string {
-		sig, err := proof.Balance{Receiver: receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: contract}.Sign(key)
+		sig, err := rdn.Balance{Receiver: receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: contract}.Sign(key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,11 +12,11 @@ import (
 
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/internal/tlsconf"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // chainViewTTL is how long the admin server reuses the chain head and the receiver's token
@@ -92,8 +92,8 @@ func (s *Server) startAdmin(ctx context.Context) error {
 	return nil
 }
 
-func closingSigner(key keys.Secret[*ecdsa.PrivateKey]) func(proof.Closing) (proof.Signature, error) {
-	return func(c proof.Closing) (proof.Signature, error) {
+func closingSigner(key keys.Secret[*ecdsa.PrivateKey]) func(rdn.Closing) (rdn.Signature, error) {
+	return func(c rdn.Closing) (rdn.Signature, error) {
 		sig, err := c.Sign(key.Reveal())
 		if err != nil {
 			return sig, fmt.Errorf("closing signature: %w", err)
