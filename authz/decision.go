@@ -201,13 +201,13 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	case ledger.Replayed:
 		return d.deny(402, "", "this balance proof was already used; sign the next balance")
 	case ledger.InvalidAmount:
-		return d.deny(402, FlagInvalidAmount, fmt.Sprintf("the balance must exceed the last one by the price (%s); resynchronize with RDN-Sender-Balance", d.Price))
+		return d.deny(402, rdn.FlagInvalidAmount, fmt.Sprintf("the balance must exceed the last one by the price (%s); resynchronize with RDN-Sender-Balance", d.Price))
 	case ledger.ExceedsDeposit:
-		return d.deny(402, FlagInsufficientDeposit, fmt.Sprintf("the balance is above the channel's confirmed deposit (%s); top up", res.Deposit))
+		return d.deny(402, rdn.FlagInsufficientDeposit, fmt.Sprintf("the balance is above the channel's confirmed deposit (%s); top up", res.Deposit))
 	case ledger.Unconfirmed:
-		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
+		return d.deny(402, rdn.FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
 	default:
-		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
+		return d.deny(402, rdn.FlagNonexistingChannel, "no open channel "+id.String())
 	}
 }
 
@@ -219,11 +219,11 @@ func (c *Config) refuseUnverified(d *Decision, id ledger.ChannelID) *Decision {
 	case err != nil:
 		return d.deny(503, "", fmt.Sprintf("ledger: %v", err))
 	case ch != nil && ch.State == ledger.StateOpen && !ch.Confirmed(c.Ledger.ConfirmedHeight()):
-		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
+		return d.deny(402, rdn.FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
 	case ch == nil || ch.State != ledger.StateOpen:
-		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
+		return d.deny(402, rdn.FlagNonexistingChannel, "no open channel "+id.String())
 	}
-	return d.deny(402, FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
+	return d.deny(402, rdn.FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
 }
 
 func (d *Decision) deny(status int, flag, message string) *Decision {

@@ -15,29 +15,6 @@ import (
 	"github.com/uraiden/uraiden/rdn"
 )
 
-// Header names of the µRaiden protocol (protocol.md §3), in their canonical case for
-// responses; Envoy hands request headers over lower-cased.
-const (
-	HeaderGatewayPath       = "RDN-Gateway-Path"
-	HeaderReceiverAddress   = "RDN-Receiver-Address"
-	HeaderContractAddress   = "RDN-Contract-Address"
-	HeaderTokenAddress      = "RDN-Token-Address"
-	HeaderPrice             = "RDN-Price"
-	HeaderSenderAddress     = "RDN-Sender-Address"
-	HeaderSenderBalance     = "RDN-Sender-Balance"
-	HeaderBalance           = "RDN-Balance"
-	HeaderBalanceSignature  = "RDN-Balance-Signature"
-	HeaderOpenBlock         = "RDN-Open-Block"
-	HeaderPayment           = "RDN-Payment"
-	FlagInsufficientConfirm = "RDN-Insufficient-Confirmations"
-	FlagNonexistingChannel  = "RDN-Nonexisting-Channel"
-	FlagInvalidProof        = "RDN-Invalid-Balance-Proof"
-	FlagInvalidAmount       = "RDN-Invalid-Amount"
-	// FlagInsufficientDeposit is ours: µRaiden answered a plain 402 to a balance above the
-	// deposit, leaving the client to guess that it should top up.
-	FlagInsufficientDeposit = "RDN-Insufficient-Deposit"
-)
-
 // httpRequest is what a decision needs from Envoy's CheckRequest.
 type httpRequest struct {
 	pricing pricing.Request
@@ -144,7 +121,7 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 		return nil, err
 	}
 	source := headerSource(headers)
-	if _, ok := headers[lower(HeaderBalanceSignature)]; !ok {
+	if _, ok := headers[lower(rdn.HeaderBalanceSignature)]; !ok {
 		values, err := cookieValues(headers["cookie"])
 		if err != nil {
 			return nil, err
@@ -152,7 +129,7 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 		if err := checkLengths(values); err != nil {
 			return nil, err
 		}
-		if _, ok := values[lower(HeaderBalanceSignature)]; !ok {
+		if _, ok := values[lower(rdn.HeaderBalanceSignature)]; !ok {
 			return nil, nil
 		}
 		source = func(name string) (string, bool) {
@@ -160,40 +137,40 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 			return v, ok
 		}
 	}
-	for _, name := range []string{HeaderContractAddress, HeaderReceiverAddress} {
+	for _, name := range []string{rdn.HeaderContractAddress, rdn.HeaderReceiverAddress} {
 		if v, ok := source(name); ok && !common.IsHexAddress(v) {
 			return nil, malformed(name, "not an address: %q", v)
 		}
 	}
-	if v, ok := source(HeaderPayment); ok {
-		if _, err := parseAmount(HeaderPayment, v); err != nil {
+	if v, ok := source(rdn.HeaderPayment); ok {
+		if _, err := parseAmount(rdn.HeaderPayment, v); err != nil {
 			return nil, err
 		}
 	}
 
 	var p paymentHeaders
 	var err error
-	sigText, _ := source(HeaderBalanceSignature)
+	sigText, _ := source(rdn.HeaderBalanceSignature)
 	// Only the encoding is judged here (409); a signature the contract would reject is an
 	// invalid balance proof (402), as µRaiden's check 4 says.
 	if p.Signature, err = rdn.DecodeSignature(sigText); err != nil {
-		return nil, malformed(HeaderBalanceSignature, "%v", err)
+		return nil, malformed(rdn.HeaderBalanceSignature, "%v", err)
 	}
-	sender, ok := source(HeaderSenderAddress)
+	sender, ok := source(rdn.HeaderSenderAddress)
 	if !ok {
-		return nil, malformed(HeaderSenderAddress, "missing")
+		return nil, malformed(rdn.HeaderSenderAddress, "missing")
 	}
 	if !common.IsHexAddress(sender) {
-		return nil, malformed(HeaderSenderAddress, "not an address: %q", sender)
+		return nil, malformed(rdn.HeaderSenderAddress, "not an address: %q", sender)
 	}
 	p.Sender = common.HexToAddress(sender)
-	block, ok := source(HeaderOpenBlock)
+	block, ok := source(rdn.HeaderOpenBlock)
 	if !ok {
-		return nil, malformed(HeaderOpenBlock, "missing")
+		return nil, malformed(rdn.HeaderOpenBlock, "missing")
 	}
 	n, err := strconv.ParseUint(block, 10, 32)
 	if err != nil {
-		return nil, malformed(HeaderOpenBlock, "not a block number: %q", block)
+		return nil, malformed(rdn.HeaderOpenBlock, "not a block number: %q", block)
 	}
 	p.OpenBlock = uint32(n)
 	if p.Balance, err = readBalance(source); err != nil {
@@ -206,7 +183,7 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 // RDN-Sender-Balance (µRaiden's docs); both present must agree.
 func readBalance(source func(string) (string, bool)) (*big.Int, error) {
 	var balance *big.Int
-	for _, name := range []string{HeaderBalance, HeaderSenderBalance} {
+	for _, name := range []string{rdn.HeaderBalance, rdn.HeaderSenderBalance} {
 		text, ok := source(name)
 		if !ok {
 			continue
@@ -216,12 +193,12 @@ func readBalance(source func(string) (string, bool)) (*big.Int, error) {
 			return nil, err
 		}
 		if balance != nil && balance.Cmp(b) != 0 {
-			return nil, malformed(name, "disagrees with %s", HeaderBalance)
+			return nil, malformed(name, "disagrees with %s", rdn.HeaderBalance)
 		}
 		balance = b
 	}
 	if balance == nil {
-		return nil, malformed(HeaderBalance, "missing (send RDN-Balance or RDN-Sender-Balance)")
+		return nil, malformed(rdn.HeaderBalance, "missing (send RDN-Balance or RDN-Sender-Balance)")
 	}
 	return balance, nil
 }
@@ -264,9 +241,9 @@ func lower(name string) string {
 
 var lowerNames = func() map[string]string {
 	m := map[string]string{}
-	for _, name := range []string{HeaderGatewayPath, HeaderReceiverAddress, HeaderContractAddress, HeaderTokenAddress,
-		HeaderPrice, HeaderSenderAddress, HeaderSenderBalance, HeaderBalance, HeaderBalanceSignature, HeaderOpenBlock,
-		HeaderPayment} {
+	for _, name := range []string{rdn.HeaderGatewayPath, rdn.HeaderReceiverAddress, rdn.HeaderContractAddress, rdn.HeaderTokenAddress,
+		rdn.HeaderPrice, rdn.HeaderSenderAddress, rdn.HeaderSenderBalance, rdn.HeaderBalance, rdn.HeaderBalanceSignature, rdn.HeaderOpenBlock,
+		rdn.HeaderPayment} {
 		m[name] = strings.ToLower(name)
 	}
 	return m
