@@ -203,29 +203,11 @@ func readBalance(source func(string) (string, bool)) (*big.Int, error) {
 	return balance, nil
 }
 
-var maxUint192 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 192), big.NewInt(1))
-
-// maxAmountDigits bounds an amount's length before it is parsed: 2^192 has 58 digits, and
-// big.Int parses decimal in quadratic time.
-const maxAmountDigits = 78
-
+// parseAmount reads an amount header (rdn.ParseAmount); a malformed one is a 409.
 func parseAmount(header, text string) (*big.Int, error) {
-	if text == "" || strings.TrimLeft(text, "0123456789") != "" {
-		return nil, malformed(header, "not a non-negative integer: %q", text)
-	}
-	if len(text) > maxAmountDigits {
-		return nil, malformed(header, "out of range: %d digits", len(text))
-	}
-	if len(text) <= 19 {
-		// Fits a uint64 (checked above: digits only): no big-number parsing.
-		n, err := strconv.ParseUint(text, 10, 64)
-		if err == nil {
-			return new(big.Int).SetUint64(n), nil
-		}
-	}
-	v, ok := new(big.Int).SetString(text, 10)
-	if !ok || v.Cmp(maxUint192) > 0 {
-		return nil, malformed(header, "out of range: %q", text)
+	v, err := rdn.ParseAmount(text)
+	if err != nil {
+		return nil, malformed(header, "%v", err)
 	}
 	return v, nil
 }
