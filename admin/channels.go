@@ -158,16 +158,16 @@ func parseListQuery(r *http.Request) (ledger.Query, error) {
 }
 
 // A cursor is the last channel read, hex encoded: sender ‖ uint32 open block.
-func encodeCursor(id ledger.ChannelID) string {
+func encodeCursor(id rdn.ChannelID) string {
 	return hex.EncodeToString(id.Sender.Bytes()) + fmt.Sprintf("%08x", id.OpenBlock)
 }
 
-func decodeCursor(s string) (ledger.ChannelID, error) {
+func decodeCursor(s string) (rdn.ChannelID, error) {
 	raw, err := hex.DecodeString(s)
 	if err != nil || len(raw) != 24 {
-		return ledger.ChannelID{}, fmt.Errorf("not a cursor of this API: %q", s)
+		return rdn.ChannelID{}, fmt.Errorf("not a cursor of this API: %q", s)
 	}
-	return ledger.ChannelID{Sender: common.BytesToAddress(raw[:20]),
+	return rdn.ChannelID{Sender: common.BytesToAddress(raw[:20]),
 		OpenBlock: uint32(raw[20])<<24 | uint32(raw[21])<<16 | uint32(raw[22])<<8 | uint32(raw[23])}, nil
 }
 
@@ -178,16 +178,16 @@ func parseAddress(s string) (common.Address, error) {
 	return common.HexToAddress(s), nil
 }
 
-func parseChannelID(r *http.Request) (ledger.ChannelID, error) {
+func parseChannelID(r *http.Request) (rdn.ChannelID, error) {
 	sender, err := parseAddress(r.PathValue("sender"))
 	if err != nil {
-		return ledger.ChannelID{}, err
+		return rdn.ChannelID{}, err
 	}
 	block, err := strconv.ParseUint(r.PathValue("block"), 10, 32)
 	if err != nil {
-		return ledger.ChannelID{}, fmt.Errorf("open block must be a decimal uint32, got %q", r.PathValue("block"))
+		return rdn.ChannelID{}, fmt.Errorf("open block must be a decimal uint32, got %q", r.PathValue("block"))
 	}
-	return ledger.ChannelID{Sender: sender, OpenBlock: uint32(block)}, nil
+	return rdn.ChannelID{Sender: sender, OpenBlock: uint32(block)}, nil
 }
 
 // getChannel is GET <prefix>/channels/<sender>/<open_block>: public, the signatures only
@@ -304,7 +304,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 
 // closeRequestOf returns the close request the body asks for, and its signature; nil
 // without one. Half of one, or a malformed one, is an error.
-func (s *Server) closeRequestOf(id ledger.ChannelID, req closeRequest) (*rdn.CloseRequest, rdn.Signature, error) {
+func (s *Server) closeRequestOf(id rdn.ChannelID, req closeRequest) (*rdn.CloseRequest, rdn.Signature, error) {
 	if req.RequestSignature == "" && req.RequestExpires.Int == nil {
 		return nil, rdn.Signature{}, nil
 	}
@@ -331,11 +331,11 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-func (s *Server) signClosing(id ledger.ChannelID, balance *big.Int) (rdn.Signature, error) {
+func (s *Server) signClosing(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
 	return s.cfg.SignClosing(rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract})
 }
 
-func (s *Server) closeFailed(w http.ResponseWriter, id ledger.ChannelID, err error) {
+func (s *Server) closeFailed(w http.ResponseWriter, id rdn.ChannelID, err error) {
 	var mismatch *ledger.BalanceMismatchError
 	switch {
 	case errors.As(err, &mismatch):

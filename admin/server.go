@@ -26,9 +26,9 @@ type Ledger interface {
 	Stats() ledger.Stats
 	Sync() ledger.SyncState
 	ConfirmedHeight() uint64
-	Channel(id ledger.ChannelID) (*ledger.Channel, error)
+	Channel(id rdn.ChannelID) (*ledger.Channel, error)
 	Channels(q ledger.Query) (ledger.Page, error)
-	CloseCooperatively(ctx context.Context, id ledger.ChannelID, balance *big.Int, sign ledger.CloseSigner) (rdn.Signature, error)
+	CloseCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, sign ledger.CloseSigner) (rdn.Signature, error)
 }
 
 // Config is what a Server needs.

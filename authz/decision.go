@@ -92,7 +92,7 @@ type ChainHealth interface {
 
 // Ledger is the part of *ledger.Ledger the decisions use.
 type Ledger interface {
-	Channel(id ledger.ChannelID) (*ledger.Channel, error)
+	Channel(id rdn.ChannelID) (*ledger.Channel, error)
 	ConfirmedHeight() uint64
 	Pay(ctx context.Context, p ledger.Payment) (ledger.PayResult, error)
 	// Err is why the ledger cannot take payments now, or nil.
@@ -174,7 +174,7 @@ func checkOtherPaths(prices Pricer, req httpRequest, quote pricing.Quote) *Decis
 }
 
 func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHeaders) *Decision {
-	id := ledger.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
+	id := rdn.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
 	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
 	// channel's state (its last proof above all) is shown only to its sender.
 	bp := rdn.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
@@ -213,7 +213,7 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 
 // refuseUnverified answers a proof that does not recover to its sender: the channel's
 // existence and confirmation come first, as µRaiden checks them, and its state is not shown.
-func (c *Config) refuseUnverified(d *Decision, id ledger.ChannelID) *Decision {
+func (c *Config) refuseUnverified(d *Decision, id rdn.ChannelID) *Decision {
 	ch, err := c.Ledger.Channel(id)
 	switch {
 	case err != nil:

@@ -150,7 +150,7 @@ func (h *harness) check(req *authv3.CheckRequest) *authv3.CheckResponse {
 
 func (h *harness) channel(c channelKey) *ledger.Channel {
 	h.t.Helper()
-	ch, err := h.srv.Ledger.Channel(ledger.ChannelID{Sender: c.sender, OpenBlock: c.openBlock})
+	ch, err := h.srv.Ledger.Channel(rdn.ChannelID{Sender: c.sender, OpenBlock: c.openBlock})
 	if err != nil || ch == nil {
 		h.t.Fatalf("channel %s/%d: %v", c.sender, c.openBlock, err)
 	}

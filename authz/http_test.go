@@ -19,9 +19,9 @@ import (
 // quoteLedger takes no payment: enough for the decisions made before the ledger is asked.
 type quoteLedger struct{}
 
-func (quoteLedger) Channel(ledger.ChannelID) (*ledger.Channel, error) { return nil, nil }
-func (quoteLedger) ConfirmedHeight() uint64                           { return 0 }
-func (quoteLedger) Err() error                                        { return nil }
+func (quoteLedger) Channel(rdn.ChannelID) (*ledger.Channel, error) { return nil, nil }
+func (quoteLedger) ConfirmedHeight() uint64                        { return 0 }
+func (quoteLedger) Err() error                                     { return nil }
 func (quoteLedger) Pay(_ context.Context, _ ledger.Payment) (ledger.PayResult, error) {
 	return ledger.PayResult{}, errors.New("no payments here")
 }

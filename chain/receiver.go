@@ -50,7 +50,7 @@ type Receiver struct {
 
 // Claim is a balance proof the receiver holds on a channel: what it can take on chain.
 type Claim struct {
-	Channel ledger.ChannelID
+	Channel rdn.ChannelID
 	// Balance and BalanceSignature are the sender's proof.
 	Balance          *big.Int
 	BalanceSignature rdn.Signature
@@ -106,13 +106,13 @@ func (r *Receiver) Address() common.Address { return r.address }
 
 // SignClose signs the receiver's closing message for a channel at a balance; it is a
 // ledger.CloseSigner.
-func (r *Receiver) SignClose(id ledger.ChannelID, balance *big.Int) (rdn.Signature, error) {
+func (r *Receiver) SignClose(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
 	return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key.Reveal())
 }
 
 // ChannelInfo reads a channel's current state from the contract; Exists is false for a
 // channel it does not hold (never created, or settled).
-func (r *Receiver) ChannelInfo(ctx context.Context, id ledger.ChannelID) (ledger.ChainChannel, error) {
+func (r *Receiver) ChannelInfo(ctx context.Context, id rdn.ChannelID) (ledger.ChainChannel, error) {
 	info, ok, err := channelInfo(ctx, r.cfg.Client, r.cfg.Contract, r.address, id, nil)
 	if err != nil || !ok {
 		return ledger.ChainChannel{ID: id}, err
@@ -132,7 +132,7 @@ func (r *Receiver) CooperativeClose(ctx context.Context, claims []Claim) []Resul
 			}
 			return r.abi.PackCooperativeClose(r.address, c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:], c.ClosingSignature[:]), nil
 		},
-		tokens: func(l *types.Log, id ledger.ChannelID) (*big.Int, bool) {
+		tokens: func(l *types.Log, id rdn.ChannelID) (*big.Int, bool) {
 			ev, err := r.abi.UnpackChannelSettledEvent(l)
 			if err != nil || ev.SenderAddress != id.Sender || ev.OpenBlockNumber != id.OpenBlock || ev.ReceiverAddress != r.address {
 				return nil, false
@@ -150,7 +150,7 @@ func (r *Receiver) Withdraw(ctx context.Context, claims []Claim) []Result {
 		pack: func(c Claim) ([]byte, error) {
 			return r.abi.PackWithdraw(c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:]), nil
 		},
-		tokens: func(l *types.Log, id ledger.ChannelID) (*big.Int, bool) {
+		tokens: func(l *types.Log, id rdn.ChannelID) (*big.Int, bool) {
 			ev, err := r.abi.UnpackChannelWithdrawEvent(l)
 			if err != nil || ev.SenderAddress != id.Sender || ev.OpenBlockNumber != id.OpenBlock || ev.ReceiverAddress != r.address {
 				return nil, false
@@ -165,7 +165,7 @@ func (r *Receiver) Withdraw(ctx context.Context, claims []Claim) []Result {
 type operation struct {
 	name   string
 	pack   func(Claim) ([]byte, error)
-	tokens func(l *types.Log, id ledger.ChannelID) (*big.Int, bool)
+	tokens func(l *types.Log, id rdn.ChannelID) (*big.Int, bool)
 }
 
 // submit sends every claim's transaction, then waits for every receipt. Sending them all

@@ -15,7 +15,6 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/internal/chaintest"
 	"github.com/uraiden/uraiden/internal/keys"
-	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
 
@@ -23,7 +22,7 @@ func newReceiver(e *chaintest.Env, maxFee *big.Int) *chain.Receiver {
 	return chain.NewReceiver(chain.ReceiverConfig{Client: e.Client, ChainID: e.ChainID, Contract: e.Deploy.Channels, Key: keys.NewSecret(e.Receiver), MaxFeeCap: maxFee})
 }
 
-func closeClaim(t *testing.T, e *chaintest.Env, r *chain.Receiver, sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) chain.Claim {
+func closeClaim(t *testing.T, e *chaintest.Env, r *chain.Receiver, sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) chain.Claim {
 	t.Helper()
 	closing, err := r.SignClose(id, big.NewInt(balance))
 	if err != nil {
@@ -90,7 +89,7 @@ func TestReceiverWithdrawThenCooperativeClose(t *testing.T) {
 	if got := new(big.Int).Sub(e.TokenBalance(b.Sender), bobBefore); got.Int64() != 380 {
 		t.Errorf("bob got %s back, want 380", got)
 	}
-	for _, id := range []ledger.ChannelID{a, b} {
+	for _, id := range []rdn.ChannelID{a, b} {
 		if _, ok := e.ChannelInfo(id); ok {
 			t.Errorf("channel %s still on chain", id)
 		}
@@ -184,7 +183,7 @@ func TestReceiverChannelInfo(t *testing.T) {
 	if err != nil || !info.Exists || info.Deposit.Int64() != 700 || info.Withdrawn.Sign() != 0 || info.SettleBlock != 0 {
 		t.Errorf("open channel: %+v %v", info, err)
 	}
-	info, err = r.ChannelInfo(t.Context(), ledger.ChannelID{Sender: a.Sender, OpenBlock: a.OpenBlock + 1})
+	info, err = r.ChannelInfo(t.Context(), rdn.ChannelID{Sender: a.Sender, OpenBlock: a.OpenBlock + 1})
 	if err != nil || info.Exists {
 		t.Errorf("no such channel: %+v %v", info, err)
 	}

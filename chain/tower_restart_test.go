@@ -16,9 +16,9 @@ import (
 
 // closeCooperatively closes a channel as the admin API's DELETE does: the ledger keeps the
 // receiver's closing signature, the channel is closing, nothing happens on chain.
-func (e *env) closeCooperatively(id ledger.ChannelID, balance int64) rdn.Signature {
+func (e *env) closeCooperatively(id rdn.ChannelID, balance int64) rdn.Signature {
 	e.t.Helper()
-	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), func(id ledger.ChannelID, b *big.Int) (rdn.Signature, error) {
+	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), func(id rdn.ChannelID, b *big.Int) (rdn.Signature, error) {
 		return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: b, Contract: e.channels}.Sign(e.receiver)
 	})
 	if err != nil {
@@ -29,7 +29,7 @@ func (e *env) closeCooperatively(id ledger.ChannelID, balance int64) rdn.Signatu
 
 // settleCooperatively is the sender's side of a cooperative close: its cooperativeClose with
 // its balance proof and the receiver's closing signature settles the channel at once.
-func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64, closing rdn.Signature) {
+func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64, closing rdn.Signature) {
 	e.t.Helper()
 	b, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
 	if err != nil {

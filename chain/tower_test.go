@@ -155,14 +155,14 @@ func (e *env) send(key *ecdsa.PrivateKey, to common.Address, data []byte) *types
 	return r
 }
 
-func (e *env) openChannel(sender *ecdsa.PrivateKey, deposit int64) ledger.ChannelID {
+func (e *env) openChannel(sender *ecdsa.PrivateKey, deposit int64) rdn.ChannelID {
 	e.t.Helper()
 	from := crypto.PubkeyToAddress(sender.PublicKey)
 	r := e.send(sender, e.token, tokenABI.PackTransfer0(e.channels, big.NewInt(deposit), append(from.Bytes(), e.receiverAddr().Bytes()...)))
-	return ledger.ChannelID{Sender: from, OpenBlock: uint32(r.BlockNumber.Uint64())}
+	return rdn.ChannelID{Sender: from, OpenBlock: uint32(r.BlockNumber.Uint64())}
 }
 
-func (e *env) topUp(sender *ecdsa.PrivateKey, id ledger.ChannelID, amount int64) uint64 {
+func (e *env) topUp(sender *ecdsa.PrivateKey, id rdn.ChannelID, amount int64) uint64 {
 	e.t.Helper()
 	data := append(id.Sender.Bytes(), e.receiverAddr().Bytes()...)
 	data = append(data, byte(id.OpenBlock>>24), byte(id.OpenBlock>>16), byte(id.OpenBlock>>8), byte(id.OpenBlock))
@@ -171,7 +171,7 @@ func (e *env) topUp(sender *ecdsa.PrivateKey, id ledger.ChannelID, amount int64)
 
 // pay records a payment of the sender's signed balance in the ledger, as authz would, for a
 // price of the increment.
-func (e *env) pay(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) {
+func (e *env) pay(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) {
 	e.t.Helper()
 	price := new(big.Int).Sub(big.NewInt(balance), e.channel(id).Balance)
 	sig, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
@@ -184,7 +184,7 @@ func (e *env) pay(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) 
 	}
 }
 
-func (e *env) channel(id ledger.ChannelID) *ledger.Channel {
+func (e *env) channel(id rdn.ChannelID) *ledger.Channel {
 	e.t.Helper()
 	c, err := e.ledger.Channel(id)
 	if err != nil || c == nil {
@@ -202,7 +202,7 @@ func (e *env) tokenBalance(a common.Address) *big.Int {
 	return b
 }
 
-func (e *env) dispute(id ledger.ChannelID) *ledger.Dispute {
+func (e *env) dispute(id rdn.ChannelID) *ledger.Dispute {
 	e.t.Helper()
 	all, err := e.ledger.Disputes()
 	if err != nil {

@@ -61,7 +61,7 @@ type Watchtower struct {
 
 	mu        sync.Mutex // one dispute step at a time: they share the nonce sequence
 	nextNonce *uint64
-	unfunded  map[ledger.ChannelID]bool
+	unfunded  map[rdn.ChannelID]bool
 }
 
 // ErrDisputeUnfunded means a dispute waits for the receiver to be sent ETH for gas.
@@ -88,7 +88,7 @@ func NewWatchtower(cfg WatchtowerConfig, l *ledger.Ledger) *Watchtower {
 		cfg: cfg, ledger: l, abi: contracts.NewRaidenMicroTransferChannels(),
 		receiver: crypto.PubkeyToAddress(cfg.Key.Reveal().PublicKey),
 		signer:   types.LatestSignerForChainID(cfg.ChainID),
-		unfunded: map[ledger.ChannelID]bool{},
+		unfunded: map[rdn.ChannelID]bool{},
 	}
 }
 
@@ -137,7 +137,7 @@ func (t *Watchtower) Resume(ctx context.Context) error {
 
 // ResumeCandidates are the channels a dispute may have to be opened for at start: closing,
 // with a close request below the balance we hold. Finding them reads every channel record.
-func ResumeCandidates(l *ledger.Ledger) ([]ledger.ChannelID, error) {
+func ResumeCandidates(l *ledger.Ledger) ([]rdn.ChannelID, error) {
 	return l.ChannelIDsIn([]ledger.State{ledger.StateClosing}, disputable)
 }
 
@@ -181,7 +181,7 @@ func (t *Watchtower) Tick(ctx context.Context) error {
 }
 
 // consider opens a dispute for a closing channel whose close request is below our balance.
-func (t *Watchtower) consider(ctx context.Context, id ledger.ChannelID) error {
+func (t *Watchtower) consider(ctx context.Context, id rdn.ChannelID) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, err := t.ledger.Channel(id)
@@ -206,7 +206,7 @@ func (t *Watchtower) consider(ctx context.Context, id ledger.ChannelID) error {
 	return t.send(ctx, &d, c, nil)
 }
 
-func (t *Watchtower) dispute(id ledger.ChannelID) (*ledger.Dispute, error) {
+func (t *Watchtower) dispute(id rdn.ChannelID) (*ledger.Dispute, error) {
 	all, err := t.ledger.Disputes()
 	if err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ func (t *Watchtower) dispute(id ledger.ChannelID) (*ledger.Dispute, error) {
 
 // advance moves one dispute on: mined, bumped, or sent once funded. The dispute is read
 // again under the lock: the copy Tick listed may predate a transaction consider just sent.
-func (t *Watchtower) advance(ctx context.Context, id ledger.ChannelID) error {
+func (t *Watchtower) advance(ctx context.Context, id rdn.ChannelID) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	current, err := t.dispute(id)
@@ -518,7 +518,7 @@ func (t *Watchtower) ended(ctx context.Context, d *ledger.Dispute, reason string
 }
 
 // settlement returns the ChannelSettled log of a channel, or nil if it has not settled.
-func (t *Watchtower) settlement(ctx context.Context, id ledger.ChannelID) (*types.Log, error) {
+func (t *Watchtower) settlement(ctx context.Context, id rdn.ChannelID) (*types.Log, error) {
 	logs, err := t.cfg.Client.FilterLogs(ctx, ethereum.FilterQuery{
 		FromBlock: new(big.Int).SetUint64(uint64(id.OpenBlock)),
 		Addresses: []common.Address{t.cfg.Contract},

@@ -17,6 +17,7 @@ import (
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // harness is a dev chain, a real server with its admin API and gateway on loopback ports.
@@ -62,7 +63,7 @@ func (h *harness) get(rt http.RoundTripper, path string) (int, string, error) {
 // ledgerChannel is the server's view of a channel.
 func (h *harness) ledgerChannel(sender *ecdsa.PrivateKey, openBlock uint32) *ledger.Channel {
 	h.t.Helper()
-	ch, err := h.srv.Ledger.Channel(ledger.ChannelID{Sender: crypto.PubkeyToAddress(sender.PublicKey), OpenBlock: openBlock})
+	ch, err := h.srv.Ledger.Channel(rdn.ChannelID{Sender: crypto.PubkeyToAddress(sender.PublicKey), OpenBlock: openBlock})
 	if err != nil || ch == nil {
 		h.t.Fatalf("ledger channel %d: %v", openBlock, err)
 	}

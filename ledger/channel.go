@@ -12,30 +12,21 @@ import (
 	"github.com/uraiden/uraiden/rdn"
 )
 
-// ChannelID identifies a channel of this receiver: µRaiden keys channels by sender and the
-// block the channel was opened in.
-type ChannelID struct {
-	Sender    common.Address
-	OpenBlock uint32
-}
-
-func (id ChannelID) String() string { return fmt.Sprintf("%s/%d", id.Sender, id.OpenBlock) }
-
-// key is the channel's Badger key: "ch/" ‖ sender ‖ uint32 open block.
-func (id ChannelID) key() []byte {
+// channelKey is the channel's Badger key: "ch/" ‖ sender ‖ uint32 open block.
+func channelKey(id rdn.ChannelID) []byte {
 	k := make([]byte, 0, len(prefixChannel)+20+4)
 	k = append(k, prefixChannel...)
 	k = append(k, id.Sender.Bytes()...)
 	return binary.BigEndian.AppendUint32(k, id.OpenBlock)
 }
 
-// channelIDFromKey is the inverse of ChannelID.key.
-func channelIDFromKey(k []byte) (ChannelID, error) {
+// channelIDFromKey is the inverse of channelKey.
+func channelIDFromKey(k []byte) (rdn.ChannelID, error) {
 	if len(k) != len(prefixChannel)+20+4 {
-		return ChannelID{}, fmt.Errorf("%w: key %x", errCorrupt, k)
+		return rdn.ChannelID{}, fmt.Errorf("%w: key %x", errCorrupt, k)
 	}
 	k = k[len(prefixChannel):]
-	return ChannelID{Sender: common.BytesToAddress(k[:20]), OpenBlock: binary.BigEndian.Uint32(k[20:])}, nil
+	return rdn.ChannelID{Sender: common.BytesToAddress(k[:20]), OpenBlock: binary.BigEndian.Uint32(k[20:])}, nil
 }
 
 // State is where a channel is in its life.
@@ -80,7 +71,7 @@ const maxAccepted = 1024
 
 // Channel is the receiver's view of one payment channel.
 type Channel struct {
-	ID    ChannelID
+	ID    rdn.ChannelID
 	State State
 	// Deposit is the deposit at creation plus the top-ups already folded in; TopUps are the
 	// later ones, counted when confirmed.
@@ -121,7 +112,7 @@ func (c *Channel) CloseSigned() bool { return c.ClosingSignature != rdn.Signatur
 // a cooperative close at once).
 func (c *Channel) CloseRequested() bool { return c.SettleBlock != 0 }
 
-func newChannel(id ChannelID, deposit *big.Int) *Channel {
+func newChannel(id rdn.ChannelID, deposit *big.Int) *Channel {
 	return &Channel{
 		ID: id, State: StateOpen, Deposit: new(big.Int).Set(deposit),
 		Balance: new(big.Int), Charged: new(big.Int), Watermark: new(big.Int),
@@ -253,7 +244,7 @@ func (c *Channel) marshal() []byte {
 
 var errCorrupt = errors.New("ledger: corrupt channel record")
 
-func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
+func unmarshalChannel(id rdn.ChannelID, data []byte) (*Channel, error) {
 	r := reader{b: data}
 	version := r.byte()
 	if version != encodingVersion && version != encodingVersionClosing {

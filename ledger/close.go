@@ -26,7 +26,7 @@ func (e *BalanceMismatchError) Error() string {
 }
 
 // CloseSigner signs the receiver's closing message for a channel at a balance.
-type CloseSigner func(id ChannelID, balance *big.Int) (rdn.Signature, error)
+type CloseSigner func(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error)
 
 // CloseCooperatively agrees to close a channel at balance, which must be the last balance
 // accepted: it signs the receiver's closing message, and from then on the channel takes no
@@ -36,7 +36,7 @@ type CloseSigner func(id ChannelID, balance *big.Int) (rdn.Signature, error)
 // Asking again at the same balance returns the same signature. A channel whose sender
 // already requested a close on chain can still be closed this way (the contract allows it
 // during the challenge period); a settled one cannot.
-func (l *Ledger) CloseCooperatively(ctx context.Context, id ChannelID, balance *big.Int, sign CloseSigner) (rdn.Signature, error) {
+func (l *Ledger) CloseCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, sign CloseSigner) (rdn.Signature, error) {
 	e, err := l.lockEntry(id)
 	if err != nil {
 		return rdn.Signature{}, err
@@ -86,7 +86,7 @@ func closeChannel(e *entry, balance *big.Int, sign CloseSigner) (rdn.Signature, 
 	after.State = StateClosing
 	after.ClosingSignature = sig
 	return sig, closeWrite{
-		write: &write{sets: []kv{{after.ID.key(), after.marshal()}}, delta: statsDelta(c, after)},
+		write: &write{sets: []kv{{channelKey(after.ID), after.marshal()}}, delta: statsDelta(c, after)},
 		after: after,
 	}, nil
 }

@@ -32,7 +32,7 @@ func (o Outcome) String() string {
 // Payment is a verified balance proof offered for one request: the caller has checked that
 // Signature recovers to ID.Sender for this receiver and contract.
 type Payment struct {
-	ID        ChannelID
+	ID        rdn.ChannelID
 	Balance   *big.Int
 	Signature rdn.Signature
 	Price     *big.Int
@@ -145,7 +145,7 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 		c.accept(p.Balance, p.Signature, p.Price)
 	}
 	return snapshot(Accepted), &write{
-		sets:  []kv{{c.ID.key(), c.marshal()}},
+		sets:  []kv{{channelKey(c.ID), c.marshal()}},
 		delta: delta,
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // receiverOpsHelp is what every command that sends the receiver's transactions needs said.
@@ -363,7 +364,7 @@ type candidate struct {
 
 // skipped is a channel left alone, and why.
 type skipped struct {
-	id  ledger.ChannelID
+	id  rdn.ChannelID
 	why string
 }
 
@@ -373,7 +374,7 @@ type plan struct {
 	skip []skipped
 }
 
-func (p *plan) skipf(id ledger.ChannelID, format string, args ...any) {
+func (p *plan) skipf(id rdn.ChannelID, format string, args ...any) {
 	p.skip = append(p.skip, skipped{id, fmt.Sprintf(format, args...)})
 }
 
@@ -394,12 +395,12 @@ func (p plan) print(w io.Writer, verb string, dryRun bool) {
 }
 
 // activeDisputes are the channels whose dispute the watchtower still owns.
-func (s *receiverSession) activeDisputes() (map[ledger.ChannelID]bool, error) {
+func (s *receiverSession) activeDisputes() (map[rdn.ChannelID]bool, error) {
 	all, err := s.ledger.Disputes()
 	if err != nil {
 		return nil, err
 	}
-	active := map[ledger.ChannelID]bool{}
+	active := map[rdn.ChannelID]bool{}
 	for _, d := range all {
 		if d.Active() {
 			active[d.Channel] = true

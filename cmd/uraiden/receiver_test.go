@@ -39,7 +39,7 @@ func receiverEnv(t *testing.T) (*chaintest.Env, string) {
 // payment) with the sender's proof.
 type paidChannel struct {
 	sender  *ecdsa.PrivateKey
-	id      ledger.ChannelID
+	id      rdn.ChannelID
 	deposit int64
 	balance int64
 }
@@ -47,7 +47,7 @@ type paidChannel struct {
 func openPaid(t *testing.T, e *chaintest.Env, l *ledger.Ledger, deposits, balances []int64) []paidChannel {
 	t.Helper()
 	chs := make([]paidChannel, len(deposits))
-	created := map[ledger.ChannelID]int64{}
+	created := map[rdn.ChannelID]int64{}
 	for i, d := range deposits {
 		s := e.NewSender(d)
 		chs[i] = paidChannel{sender: s, id: e.OpenChannel(s, d), deposit: d, balance: balances[i]}
@@ -95,7 +95,7 @@ func (e *receiverTest) nonce() uint64 {
 	return n
 }
 
-func (e *receiverTest) channel(id ledger.ChannelID) *ledger.Channel {
+func (e *receiverTest) channel(id rdn.ChannelID) *ledger.Channel {
 	e.t.Helper()
 	l := e.OpenLedger(e.dir)
 	defer l.Close()
@@ -146,7 +146,7 @@ func TestCloseAllCommand(t *testing.T) {
 	l.Close()
 
 	tokensBefore := map[common.Address]*big.Int{}
-	for _, c := range append(chs, paidChannel{id: ledger.ChannelID{Sender: e.ReceiverAddress()}}) {
+	for _, c := range append(chs, paidChannel{id: rdn.ChannelID{Sender: e.ReceiverAddress()}}) {
 		tokensBefore[c.id.Sender] = e.TokenBalance(c.id.Sender)
 	}
 	ethBefore := e.eth()

@@ -511,7 +511,7 @@ var deposit = new(big.Int).Lsh(big.NewInt(1), 100)
 func (fx *Fixture) createChannels(l *ledger.Ledger, senders []common.Address) error {
 	events := make([]ledger.Event, 0, len(senders))
 	for _, s := range senders {
-		events = append(events, ledger.Event{Kind: ledger.Created, Channel: ledger.ChannelID{Sender: s, OpenBlock: fx.openBlock},
+		events = append(events, ledger.Event{Kind: ledger.Created, Channel: rdn.ChannelID{Sender: s, OpenBlock: fx.openBlock},
 			Block: uint64(fx.openBlock), Amount: deposit, Seeded: true})
 	}
 	confirmed := uint64(fx.openBlock) + 10

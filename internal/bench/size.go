@@ -140,7 +140,7 @@ func (fx *Fixture) payOnce(ctx context.Context, l *ledger.Ledger, senders []comm
 	for w := range errs {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(senders) && errs[w] == nil; i = int(next.Add(1) - 1) {
-				r, err := l.Pay(ctx, ledger.Payment{ID: ledger.ChannelID{Sender: senders[i], OpenBlock: fx.openBlock},
+				r, err := l.Pay(ctx, ledger.Payment{ID: rdn.ChannelID{Sender: senders[i], OpenBlock: fx.openBlock},
 					Balance: big.NewInt(Price), Signature: sig, Price: big.NewInt(Price)})
 				if err == nil && r.Outcome != ledger.Accepted {
 					err = fmt.Errorf("bench: filling: payment %v", r.Outcome)

@@ -111,7 +111,7 @@ func startEnv(t *testing.T, channels int) *env {
 			t.Fatal(err)
 		}
 		e.channels = append(e.channels, &payChannel{
-			id: ledger.ChannelID{Sender: acc.Address, OpenBlock: ch.OpenBlock}, key: acc.Key,
+			id: rdn.ChannelID{Sender: acc.Address, OpenBlock: ch.OpenBlock}, key: acc.Key,
 			sent: map[int64]rdn.Signature{},
 		})
 	}

@@ -21,7 +21,7 @@ import (
 // payChannel is one channel under load: every balance signed and sent on it, and those
 // that were answered OK.
 type payChannel struct {
-	id  ledger.ChannelID
+	id  rdn.ChannelID
 	key *ecdsa.PrivateKey
 
 	mu   sync.Mutex

@@ -24,9 +24,9 @@ import (
 // payingLedger takes every payment: the gateway's part is what it does with the answer.
 type payingLedger struct{}
 
-func (payingLedger) Channel(ledger.ChannelID) (*ledger.Channel, error) { return nil, nil }
-func (payingLedger) ConfirmedHeight() uint64                           { return 0 }
-func (payingLedger) Err() error                                        { return nil }
+func (payingLedger) Channel(rdn.ChannelID) (*ledger.Channel, error) { return nil, nil }
+func (payingLedger) ConfirmedHeight() uint64                        { return 0 }
+func (payingLedger) Err() error                                     { return nil }
 func (payingLedger) Pay(_ context.Context, p ledger.Payment) (ledger.PayResult, error) {
 	return ledger.PayResult{Outcome: ledger.Accepted, Balance: p.Balance, Signature: p.Signature, Charged: p.Price, Known: true}, nil
 }

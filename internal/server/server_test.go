@@ -25,7 +25,6 @@ import (
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/internal/server"
-	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
 
@@ -166,7 +165,7 @@ func TestNodeStopsAndReturnsUnderLoad(t *testing.T) {
 	if counts[402] != 0 {
 		t.Errorf("%d payments answered 402: %v", counts[402], seen)
 	}
-	ch, err := srv.Ledger.Channel(ledger.ChannelID{Sender: senderAddr, OpenBlock: openBlock})
+	ch, err := srv.Ledger.Channel(rdn.ChannelID{Sender: senderAddr, OpenBlock: openBlock})
 	if err != nil || ch == nil {
 		t.Fatal(err)
 	}
