@@ -17,7 +17,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
@@ -85,7 +84,7 @@ func (h *harness) transact(key *ecdsa.PrivateKey, to common.Address, data []byte
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := chain.WaitMined(ctx, h.chain.Client(), tx.Hash())
+	r, err := contracts.WaitMined(ctx, h.chain.Client(), tx.Hash())
 	if err != nil || r.Status != 1 {
 		h.t.Fatalf("transaction failed: %v (status %v)", err, r)
 	}
@@ -141,7 +140,7 @@ func (h *harness) head() uint64 {
 
 func (h *harness) tokenBalance(a common.Address) *big.Int {
 	h.t.Helper()
-	b, err := chain.TokenBalance(context.Background(), h.chain.Client(), h.chain.Deployment().Token, a)
+	b, err := contracts.TokenBalance(context.Background(), h.chain.Client(), h.chain.Deployment().Token, a)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
@@ -107,7 +106,7 @@ func (h *harness) transact(key *ecdsa.PrivateKey, to common.Address, data []byte
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := chain.WaitMined(ctx, h.chain.Client(), tx.Hash())
+	r, err := contracts.WaitMined(ctx, h.chain.Client(), tx.Hash())
 	if err != nil || r.Status != 1 {
 		h.t.Fatalf("transaction failed: %v", err)
 	}

@@ -281,7 +281,7 @@ func (b *batch) send(ctx context.Context, res *Result) error {
 
 // await waits for a sent transaction's receipt and reads what it cost and what it paid.
 func (b *batch) await(ctx context.Context, res *Result) error {
-	receipt, err := WaitMined(ctx, b.cfg.Client, res.Tx)
+	receipt, err := contracts.WaitMined(ctx, b.cfg.Client, res.Tx)
 	if err != nil {
 		return fmt.Errorf("not mined yet (it may still be): %w", err)
 	}

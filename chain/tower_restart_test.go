@@ -9,7 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
@@ -121,7 +121,7 @@ func TestRestartAfterEachKindOfClose(t *testing.T) {
 	if d == nil || len(d.Txs) != 1 {
 		t.Fatalf("dispute of the cheating close: %+v", d)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	e.towerEvents = nil
@@ -156,7 +156,7 @@ func TestRestartAfterEachKindOfClose(t *testing.T) {
 	if d == nil || len(d.Txs) == 0 || d.CloseAt != "0" {
 		t.Fatalf("dispute of a close request at zero after the restart: %+v", d)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	e.sync() // the settlement event first
@@ -189,7 +189,7 @@ func TestDisputeOutcomeIsReadFromTheChain(t *testing.T) {
 	if d == nil || len(d.Txs) != 1 {
 		t.Fatalf("dispute: %+v", d)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	lost := *d

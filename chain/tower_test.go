@@ -141,7 +141,7 @@ func (e *env) send(key *ecdsa.PrivateKey, to common.Address, data []byte) *types
 	if err != nil {
 		e.t.Fatalf("transaction: %v", err)
 	}
-	r, err := chain.WaitMined(ctx, e.ec, tx.Hash())
+	r, err := contracts.WaitMined(ctx, e.ec, tx.Hash())
 	if err != nil {
 		e.t.Fatalf("transaction %s: %v", tx.Hash(), err)
 	}
@@ -282,7 +282,7 @@ func TestWatchtowerAnswersACheatingClose(t *testing.T) {
 	if d == nil || d.Status != ledger.DisputeSent || d.Balance != "400" || len(d.Txs) != 1 {
 		t.Fatalf("dispute: %+v", d)
 	}
-	if r, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil || r.Status != types.ReceiptStatusSuccessful {
+	if r, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil || r.Status != types.ReceiptStatusSuccessful {
 		t.Fatalf("dispute transaction: %+v, %v", r, err)
 	}
 	if err := e.tower.Tick(t.Context()); err != nil {
@@ -356,7 +356,7 @@ func TestDisputeWaitsForFundsAcrossARestart(t *testing.T) {
 	if err := e.tower.Healthy(); err != nil {
 		t.Errorf("still unhealthy once funded: %v", err)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.tower.Tick(t.Context()); err != nil {
@@ -401,7 +401,7 @@ func (e *env) transfer(from *ecdsa.PrivateKey, to common.Address, value *big.Int
 	if err := e.ec.SendTransaction(ctx, tx); err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := chain.WaitMined(ctx, e.ec, tx.Hash()); err != nil {
+	if _, err := contracts.WaitMined(ctx, e.ec, tx.Hash()); err != nil {
 		e.t.Fatal(err)
 	}
 }

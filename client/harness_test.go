@@ -11,9 +11,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
@@ -72,7 +72,7 @@ func (h *harness) ledgerChannel(sender *ecdsa.PrivateKey, openBlock uint32) *led
 
 func (h *harness) tokens(a common.Address) *big.Int {
 	h.t.Helper()
-	b, err := chain.TokenBalance(h.t.Context(), h.chain.Client(), h.chain.Deployment().Token, a)
+	b, err := contracts.TokenBalance(h.t.Context(), h.chain.Client(), h.chain.Deployment().Token, a)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/server"
@@ -193,7 +192,7 @@ func (e *paywallEnv) confirm() {
 }
 
 func (e *paywallEnv) tokens(a common.Address) *big.Int {
-	v, err := chain.TokenBalance(context.Background(), e.chain.Client(), e.chain.Deployment().Token, a)
+	v, err := contracts.TokenBalance(context.Background(), e.chain.Client(), e.chain.Deployment().Token, a)
 	if err != nil {
 		e.t.Fatal(err)
 	}

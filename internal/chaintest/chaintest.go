@@ -121,7 +121,7 @@ func (e *Env) Transact(key *ecdsa.PrivateKey, to common.Address, data []byte) *t
 	if err != nil {
 		e.t.Fatalf("transaction: %v", err)
 	}
-	r, err := chain.WaitMined(ctx, e.Client, tx.Hash())
+	r, err := contracts.WaitMined(ctx, e.Client, tx.Hash())
 	if err != nil || r.Status != types.ReceiptStatusSuccessful {
 		e.t.Fatalf("transaction %s failed: %v", tx.Hash(), err)
 	}
@@ -150,7 +150,7 @@ func (e *Env) Sign(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) rd
 // TokenBalance is an account's token balance.
 func (e *Env) TokenBalance(a common.Address) *big.Int {
 	e.t.Helper()
-	b, err := chain.TokenBalance(context.Background(), e.Client, e.Deploy.Token, a)
+	b, err := contracts.TokenBalance(context.Background(), e.Client, e.Deploy.Token, a)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/uraiden/uraiden/admin"
-	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/keys"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/internal/tlsconf"
@@ -29,7 +29,7 @@ func (s *Server) newMetrics() {
 	s.chainView = admin.NewChainView(
 		func(ctx context.Context) (uint64, error) { return s.Client.BlockNumber(ctx) },
 		func(ctx context.Context) (*big.Int, error) {
-			return chain.TokenBalance(ctx, s.Client, s.Contract.Token, s.ReceiverAddress())
+			return contracts.TokenBalance(ctx, s.Client, s.Contract.Token, s.ReceiverAddress())
 		},
 		chainViewTTL)
 	s.Metrics = metrics.New(metrics.Sources{

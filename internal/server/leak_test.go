@@ -25,7 +25,6 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/contracts"
@@ -275,7 +274,7 @@ func cheat(t *testing.T, ctx context.Context, c *devchain.Chain, sender *ecdsa.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := chain.WaitMined(ctx, c.Client(), tx.Hash()); err != nil || r.Status != 1 {
+	if r, err := contracts.WaitMined(ctx, c.Client(), tx.Hash()); err != nil || r.Status != 1 {
 		t.Fatalf("uncooperative close: %v", err)
 	}
 }

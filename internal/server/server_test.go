@@ -54,7 +54,7 @@ func TestNodeStopsAndReturnsUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := chain.WaitMined(ctx, ec, tx.Hash())
+	r, err := contracts.WaitMined(ctx, ec, tx.Hash())
 	if err != nil || r.Status != 1 {
 		t.Fatalf("open channel: %v", err)
 	}
