@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
@@ -208,9 +209,7 @@ func (r response) json(t *testing.T, v any) {
 // errorText returns the error field of a JSON error body.
 func (r response) errorText(t *testing.T) string {
 	t.Helper()
-	var e struct {
-		Error string `json:"error"`
-	}
+	var e admin.ErrorBody
 	r.json(t, &e)
 	if e.Error == "" {
 		t.Fatalf("status %d without an error field: %s", r.status, r.body)
