@@ -16,9 +16,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 
+	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // scenario: account 1 opens A (1000) and, later, C (200); account 2 opens B (500). A and B
@@ -46,53 +47,15 @@ func newScenario(t *testing.T) *scenario {
 	return s
 }
 
-type stats struct {
-	DepositSum            string          `json:"deposit_sum"`
-	OpenChannels          int64           `json:"open_channels"`
-	PendingChannels       int64           `json:"pending_channels"`
-	BalanceSum            string          `json:"balance_sum"`
-	UniqueSenders         int64           `json:"unique_senders"`
-	LiquidBalance         *string         `json:"liquid_balance"`
-	TokenAddress          string          `json:"token_address"`
-	ContractAddress       string          `json:"contract_address"`
-	ReceiverAddress       string          `json:"receiver_address"`
-	ManagerABI            json.RawMessage `json:"manager_abi"`
-	TokenABI              json.RawMessage `json:"token_abi"`
-	SyncBlock             uint64          `json:"sync_block"`
-	UnconfirmedDepositSum string          `json:"unconfirmed_deposit_sum"`
-	ChargedSum            string          `json:"charged_sum"`
-	WithdrawnSum          string          `json:"withdrawn_sum"`
-	SettledChannels       int64           `json:"settled_channels"`
-	SettledSum            string          `json:"settled_sum"`
-	ConfirmedBlock        uint64          `json:"confirmed_block"`
-	ChainHead             *uint64         `json:"chain_head"`
-	SyncLag               *uint64         `json:"sync_lag"`
-}
-
-func (h *harness) stats() stats {
+func (h *harness) stats() admin.StatsBody {
 	h.t.Helper()
 	r := h.do("GET", "/api/1/stats", testToken, "")
 	if r.status != 200 {
 		h.t.Fatalf("stats: %d %s", r.status, r.body)
 	}
-	var s stats
+	var s admin.StatsBody
 	r.json(h.t, &s)
 	return s
-}
-
-type channelJSON struct {
-	SenderAddress    string `json:"sender_address"`
-	OpenBlock        uint32 `json:"open_block"`
-	Balance          string `json:"balance"`
-	Deposit          string `json:"deposit"`
-	State            string `json:"state"`
-	ConfirmedDeposit string `json:"confirmed_deposit"`
-	Confirmed        bool   `json:"confirmed"`
-	Charged          string `json:"charged"`
-	CloseSigned      bool   `json:"close_signed"`
-	CloseBalance     string `json:"close_balance"`
-	BalanceSignature string `json:"balance_signature"`
-	CloseSignature   string `json:"close_signature"`
 }
 
 func TestStats(t *testing.T) {
@@ -101,7 +64,7 @@ func TestStats(t *testing.T) {
 	liquid := s.tokenBalance(s.receiver())
 	got := s.stats()
 	d := s.chain.Deployment()
-	want := stats{
+	want := admin.StatsBody{
 		DepositSum: "1800", OpenChannels: 3, PendingChannels: 0, BalanceSum: "15", UniqueSenders: 2,
 		TokenAddress: d.Token.Hex(), ContractAddress: d.Channels.Hex(), ReceiverAddress: s.receiver().Hex(),
 		SyncBlock: head, UnconfirmedDepositSum: "300", ChargedSum: "15", WithdrawnSum: "0", SettledSum: "0",
@@ -141,7 +104,7 @@ func TestChannels(t *testing.T) {
 	all := []channel{s.a, s.c, s.b}
 	slices.SortStableFunc(all, func(x, y channel) int { return strings.Compare(string(x.sender.Bytes()), string(y.sender.Bytes())) })
 
-	var list []channelJSON
+	var list []admin.ChannelBody
 	r := s.do("GET", "/api/1/channels", testToken, "")
 	if r.status != 200 {
 		t.Fatalf("list: %d %s", r.status, r.body)
@@ -160,11 +123,11 @@ func TestChannels(t *testing.T) {
 	}
 
 	// One at a time, following the cursor: the same channels in the same order.
-	var paged []channelJSON
+	var paged []admin.ChannelBody
 	path := "/api/1/channels?limit=1&status=all"
 	for range 10 {
 		r := s.do("GET", path, testToken, "")
-		var page []channelJSON
+		var page []admin.ChannelBody
 		r.json(t, &page)
 		if r.status != 200 || len(page) != 1 {
 			t.Fatalf("%s: %d, %d channels", path, r.status, len(page))
@@ -185,7 +148,7 @@ func TestChannels(t *testing.T) {
 	}
 
 	// One sender's channels: A and C.
-	var mine []channelJSON
+	var mine []admin.ChannelBody
 	r = s.do("GET", "/api/1/channels/"+s.a.sender.Hex(), testToken, "")
 	r.json(t, &mine)
 	if len(mine) != 2 || mine[0].OpenBlock != s.a.openBlock || mine[1].OpenBlock != s.c.openBlock {
@@ -200,14 +163,14 @@ func TestChannels(t *testing.T) {
 	if c := mine[1]; c.Confirmed || c.Deposit != "200" || c.ConfirmedDeposit != "0" {
 		t.Errorf("channel C: %+v", c)
 	}
-	var b channelJSON
+	var b admin.ChannelBody
 	s.do("GET", channelPath(s.b), testToken, "").json(t, &b)
 	if b.Deposit != "600" || b.ConfirmedDeposit != "500" || b.Balance != "0" || b.BalanceSignature != "" {
 		t.Errorf("channel B: %+v", b)
 	}
 
 	// The public view of one channel: the same fields, no signature.
-	var public channelJSON
+	var public admin.ChannelBody
 	r = s.do("GET", channelPath(s.a), "", "")
 	r.json(t, &public)
 	if r.status != 200 || public.Balance != "15" || public.State != "open" || public.BalanceSignature != "" {
@@ -300,9 +263,9 @@ func closeBody(balance any, sig string, request ...any) string {
 
 // closeRequest is the close request of c at balance, expiring in five minutes, signed with
 // key; edit changes it before it is signed.
-func (h *harness) closeRequest(key *ecdsa.PrivateKey, c channel, balance int64, edit func(*proof.CloseRequest)) closeReq {
+func (h *harness) closeRequest(key *ecdsa.PrivateKey, c channel, balance int64, edit func(*rdn.CloseRequest)) closeReq {
 	h.t.Helper()
-	cr := proof.CloseRequest{Receiver: h.receiver(), Contract: h.chain.Deployment().Channels, ChainID: devchain.ChainID,
+	cr := rdn.CloseRequest{Receiver: h.receiver(), Contract: h.chain.Deployment().Channels, ChainID: devchain.ChainID,
 		Sender: c.sender, OpenBlock: c.openBlock, Balance: big.NewInt(balance), Expires: time.Now().Add(5 * time.Minute).Unix()}
 	if edit != nil {
 		edit(&cr)
@@ -371,15 +334,12 @@ func TestCooperativeClose(t *testing.T) {
 	balanceSig := s.sign(s.a.key, s.a, 20)
 	request := s.closeRequest(s.a.key, s.a, 20, nil)
 	r = s.deleteChannel(s.a, closeBody("20", balanceSig, request.sig, fmt.Sprint(request.expires)))
-	var closed struct {
-		CloseSignature string `json:"close_signature"`
-		Balance        string `json:"balance"`
-	}
+	var closed admin.CloseResponse
 	r.json(t, &closed)
 	if r.status != 200 || closed.Balance != "20" {
 		t.Fatalf("close: %d %s", r.status, r.body)
 	}
-	closingSig, err := proof.ParseSignature(closed.CloseSignature)
+	closingSig, err := rdn.ParseSignature(closed.CloseSignature)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +351,7 @@ func TestCooperativeClose(t *testing.T) {
 	if st := s.pay(s.a, 25); st != 402 {
 		t.Errorf("payment after the close: %d, want 402", st)
 	}
-	var view channelJSON
+	var view admin.ChannelBody
 	s.do("GET", channelPath(s.a), testToken, "").json(t, &view)
 	if view.State != "closing" || !view.CloseSigned || view.CloseSignature != closed.CloseSignature || view.Balance != "20" {
 		t.Errorf("closed channel: %+v", view)
@@ -410,7 +370,7 @@ func TestCooperativeClose(t *testing.T) {
 	}
 	// cooperativeClose settles at once: the receiver gets 20, the sender the rest of 1000.
 	receiverBefore, senderBefore := s.tokenBalance(s.receiver()), s.tokenBalance(s.a.sender)
-	balanceProof, _ := proof.ParseSignature(balanceSig)
+	balanceProof, _ := rdn.ParseSignature(balanceSig)
 	s.transact(s.a.key, d.Channels, s.mgr.PackCooperativeClose(s.receiver(), s.a.openBlock, big.NewInt(20), balanceProof[:], closingSig[:]))
 	if got := new(big.Int).Sub(s.tokenBalance(s.receiver()), receiverBefore); got.Int64() != 20 {
 		t.Errorf("receiver got %s tokens, want 20", got)
@@ -463,19 +423,19 @@ func TestALeakedProofCannotClose(t *testing.T) {
 		{"the leaked proof, as a form", "", 403},
 		{"the leaked proof with the stranger's close request", closeWith(15, leaked, s.closeRequest(stranger, s.a, 15, nil)), 403},
 		{"the leaked proof as the close request", closeBody(15, leaked, leaked, time.Now().Add(time.Minute).Unix()), 403},
-		{"an expired close request", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"an expired close request", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.Expires = time.Now().Add(-time.Second).Unix()
 		})), 403},
-		{"a close request for too long", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
-			c.Expires = time.Now().Add(proof.MaxCloseRequestLifetime + time.Minute).Unix()
+		{"a close request for too long", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
+			c.Expires = time.Now().Add(rdn.MaxCloseRequestLifetime + time.Minute).Unix()
 		})), 403},
-		{"a close request to another receiver", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"a close request to another receiver", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.Receiver = s.a.sender
 		})), 403},
-		{"a close request on another contract", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"a close request on another contract", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.Contract = s.chain.Deployment().Token
 		})), 403},
-		{"a close request on another chain", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *proof.CloseRequest) {
+		{"a close request on another chain", closeWith(15, leaked, s.closeRequest(s.a.key, s.a, 15, func(c *rdn.CloseRequest) {
 			c.ChainID = 1
 		})), 403},
 		{"a close request of another channel", closeWith(15, leaked, s.closeRequest(s.a.key, s.c, 15, nil)), 403},

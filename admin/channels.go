@@ -16,8 +16,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // channelBody is one channel as the API shows it. µRaiden's fields come first. The
@@ -158,16 +158,16 @@ func parseListQuery(r *http.Request) (ledger.Query, error) {
 }
 
 // A cursor is the last channel read, hex encoded: sender ‖ uint32 open block.
-func encodeCursor(id ledger.ChannelID) string {
+func encodeCursor(id rdn.ChannelID) string {
 	return hex.EncodeToString(id.Sender.Bytes()) + fmt.Sprintf("%08x", id.OpenBlock)
 }
 
-func decodeCursor(s string) (ledger.ChannelID, error) {
+func decodeCursor(s string) (rdn.ChannelID, error) {
 	raw, err := hex.DecodeString(s)
 	if err != nil || len(raw) != 24 {
-		return ledger.ChannelID{}, fmt.Errorf("not a cursor of this API: %q", s)
+		return rdn.ChannelID{}, fmt.Errorf("not a cursor of this API: %q", s)
 	}
-	return ledger.ChannelID{Sender: common.BytesToAddress(raw[:20]),
+	return rdn.ChannelID{Sender: common.BytesToAddress(raw[:20]),
 		OpenBlock: uint32(raw[20])<<24 | uint32(raw[21])<<16 | uint32(raw[22])<<8 | uint32(raw[23])}, nil
 }
 
@@ -178,16 +178,16 @@ func parseAddress(s string) (common.Address, error) {
 	return common.HexToAddress(s), nil
 }
 
-func parseChannelID(r *http.Request) (ledger.ChannelID, error) {
+func parseChannelID(r *http.Request) (rdn.ChannelID, error) {
 	sender, err := parseAddress(r.PathValue("sender"))
 	if err != nil {
-		return ledger.ChannelID{}, err
+		return rdn.ChannelID{}, err
 	}
 	block, err := strconv.ParseUint(r.PathValue("block"), 10, 32)
 	if err != nil {
-		return ledger.ChannelID{}, fmt.Errorf("open block must be a decimal uint32, got %q", r.PathValue("block"))
+		return rdn.ChannelID{}, fmt.Errorf("open block must be a decimal uint32, got %q", r.PathValue("block"))
 	}
-	return ledger.ChannelID{Sender: sender, OpenBlock: uint32(block)}, nil
+	return rdn.ChannelID{Sender: sender, OpenBlock: uint32(block)}, nil
 }
 
 // getChannel is GET <prefix>/channels/<sender>/<open_block>: public, the signatures only
@@ -215,7 +215,7 @@ func (s *Server) getChannel(w http.ResponseWriter, r *http.Request) {
 
 // closeRequest is the body of DELETE <prefix>/channels/<sender>/<open_block>: µRaiden's
 // balance and the sender's balance proof for it, and the sender's close request (a
-// signature of proof.CloseRequest's text, and its expiry).
+// signature of rdn.CloseRequest's text, and its expiry).
 type closeRequest struct {
 	Balance          amount `json:"balance"`
 	Signature        string `json:"balance_signature"`
@@ -253,7 +253,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	sig, err := proof.ParseSignature(req.Signature)
+	sig, err := rdn.ParseSignature(req.Signature)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "balance_signature: %v", err)
 		return
@@ -266,7 +266,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 	if cr == nil && !s.cfg.LegacyClose {
 		writeError(w, http.StatusForbidden, "close_request_signature and close_request_expires are required: the sender's "+
 			"signature of a close request (EIP-191 personal message %q naming receiver, contract, chain id, sender, "+
-			"open block, balance and expiry; see the README), not only its balance proof", proof.CloseRequestTitle)
+			"open block, balance and expiry; see the README), not only its balance proof", rdn.CloseRequestTitle)
 		return
 	}
 	if c, err := s.cfg.Ledger.Channel(id); err != nil {
@@ -276,7 +276,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no channel %s", id)
 		return
 	}
-	bp := proof.Balance{Receiver: s.cfg.Receiver, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Contract: s.cfg.Contract}
+	bp := rdn.Balance{Receiver: s.cfg.Receiver, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Contract: s.cfg.Contract}
 	if signer, err := bp.Signer(sig[:]); err != nil || signer != id.Sender {
 		writeError(w, http.StatusForbidden, "balance_signature is not the sender's balance proof for this balance, receiver and contract")
 		return
@@ -285,7 +285,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		if err := cr.CheckExpiry(s.now()); err != nil {
 			// The server's clock in the answer: a client whose clock is off can sign again by it.
 			writeError(w, http.StatusForbidden, "close_request_expires: %v (it must lie in the next %v; the server's time is %d)",
-				err, proof.MaxCloseRequestLifetime, s.now().Unix())
+				err, rdn.MaxCloseRequestLifetime, s.now().Unix())
 			return
 		}
 		if signer, err := cr.Signer(crSig[:]); err != nil || signer != id.Sender {
@@ -306,21 +306,21 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 
 // closeRequestOf returns the close request the body asks for, and its signature; nil
 // without one. Half of one, or a malformed one, is an error.
-func (s *Server) closeRequestOf(id ledger.ChannelID, req closeRequest) (*proof.CloseRequest, proof.Signature, error) {
+func (s *Server) closeRequestOf(id rdn.ChannelID, req closeRequest) (*rdn.CloseRequest, rdn.Signature, error) {
 	if req.RequestSignature == "" && req.RequestExpires.Int == nil {
-		return nil, proof.Signature{}, nil
+		return nil, rdn.Signature{}, nil
 	}
 	if req.RequestSignature == "" || req.RequestExpires.Int == nil {
-		return nil, proof.Signature{}, errors.New("close_request_signature and close_request_expires go together")
+		return nil, rdn.Signature{}, errors.New("close_request_signature and close_request_expires go together")
 	}
 	if !req.RequestExpires.IsInt64() || req.RequestExpires.Sign() == 0 {
-		return nil, proof.Signature{}, errors.New("close_request_expires must be a Unix time in seconds")
+		return nil, rdn.Signature{}, errors.New("close_request_expires must be a Unix time in seconds")
 	}
-	sig, err := proof.ParseSignature(req.RequestSignature)
+	sig, err := rdn.ParseSignature(req.RequestSignature)
 	if err != nil {
 		return nil, sig, fmt.Errorf("close_request_signature: %w", err)
 	}
-	return &proof.CloseRequest{
+	return &rdn.CloseRequest{
 		Receiver: s.cfg.Receiver, Contract: s.cfg.Contract, ChainID: s.cfg.ChainID,
 		Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Expires: req.RequestExpires.Int64(),
 	}, sig, nil
@@ -333,11 +333,11 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-func (s *Server) signClosing(id ledger.ChannelID, balance *big.Int) (proof.Signature, error) {
-	return s.cfg.SignClosing(proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract})
+func (s *Server) signClosing(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
+	return s.cfg.SignClosing(rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract})
 }
 
-func (s *Server) closeFailed(w http.ResponseWriter, id ledger.ChannelID, err error) {
+func (s *Server) closeFailed(w http.ResponseWriter, id rdn.ChannelID, err error) {
 	var mismatch *ledger.BalanceMismatchError
 	switch {
 	case errors.As(err, &mismatch):

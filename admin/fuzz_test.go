@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 const fuzzCloseSig = "0x" + "11" + "00000000000000000000000000000000000000000000000000000000000000" +
@@ -35,7 +37,7 @@ func FuzzReadCloseRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if req.Balance.Int == nil || req.Balance.Sign() < 0 || req.Balance.Cmp(maxUint192) > 0 {
+		if req.Balance.Int == nil || req.Balance.Sign() < 0 || req.Balance.Cmp(rdn.MaxAmount()) > 0 {
 			t.Fatalf("accepted balance %v out of [0, 2^192-1]", req.Balance.Int)
 		}
 		if req.Signature == "" {

@@ -17,13 +17,13 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 const (
@@ -85,7 +85,7 @@ func (h *harness) transact(key *ecdsa.PrivateKey, to common.Address, data []byte
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := chain.WaitMined(ctx, h.chain.Client(), tx.Hash())
+	r, err := contracts.WaitMined(ctx, h.chain.Client(), tx.Hash())
 	if err != nil || r.Status != 1 {
 		h.t.Fatalf("transaction failed: %v (status %v)", err, r)
 	}
@@ -141,7 +141,7 @@ func (h *harness) head() uint64 {
 
 func (h *harness) tokenBalance(a common.Address) *big.Int {
 	h.t.Helper()
-	b, err := chain.TokenBalance(context.Background(), h.chain.Client(), h.chain.Deployment().Token, a)
+	b, err := contracts.TokenBalance(context.Background(), h.chain.Client(), h.chain.Deployment().Token, a)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func (h *harness) tokenBalance(a common.Address) *big.Int {
 // sign signs a balance proof of c with key.
 func (h *harness) sign(key *ecdsa.PrivateKey, c channel, balance int64) string {
 	h.t.Helper()
-	sig, err := proof.Balance{Receiver: h.receiver(), OpenBlock: c.openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
+	sig, err := rdn.Balance{Receiver: h.receiver(), OpenBlock: c.openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -209,9 +209,7 @@ func (r response) json(t *testing.T, v any) {
 // errorText returns the error field of a JSON error body.
 func (r response) errorText(t *testing.T) string {
 	t.Helper()
-	var e struct {
-		Error string `json:"error"`
-	}
+	var e admin.ErrorBody
 	r.json(t, &e)
 	if e.Error == "" {
 		t.Fatalf("status %d without an error field: %s", r.status, r.body)

@@ -7,6 +7,8 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // writeJSON answers with a JSON body.
@@ -26,9 +28,6 @@ type errorBody struct {
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, errorBody{Error: fmt.Sprintf(format, args...)})
 }
-
-// maxUint192 bounds amounts, as the contract does.
-var maxUint192 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 192), big.NewInt(1))
 
 // amount is a token amount given as a JSON number or a decimal string: µRaiden's clients
 // send numbers, which a JavaScript client cannot hold exactly above 2^53.
@@ -51,16 +50,10 @@ func (a *amount) UnmarshalJSON(data []byte) error {
 
 var errAmount = errors.New("must be a non-negative integer below 2^192, in decimal")
 
-// maxAmountDigits bounds an amount's length before it is parsed: 2^192 has 58 digits, and
-// big.Int parses decimal in quadratic time (seconds for a megabyte of digits).
-const maxAmountDigits = 78
-
+// parseAmount reads an amount in decimal (rdn.ParseAmount), refused with errAmount.
 func parseAmount(text string) (*big.Int, error) {
-	if text == "" || len(text) > maxAmountDigits || strings.TrimLeft(text, "0123456789") != "" {
-		return nil, errAmount
-	}
-	v, ok := new(big.Int).SetString(text, 10)
-	if !ok || v.Cmp(maxUint192) > 0 {
+	v, err := rdn.ParseAmount(text)
+	if err != nil {
 		return nil, errAmount
 	}
 	return v, nil

@@ -18,9 +18,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/uraiden/uraiden/admin"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // scrape reads /metrics and returns the value of every sample, keyed by name and labels
@@ -157,7 +157,7 @@ func TestNotReadyWithoutDisputeFunds(t *testing.T) {
 // bareAdmin serves an admin server under prefix on a ledger holding one channel of deposit
 // 50, with no chain behind it: enough for everything that neither signs nor reads the
 // chain. It returns the server's base URL and the channel.
-func bareAdmin(t *testing.T, prefix string, edit func(*admin.Config)) (string, ledger.ChannelID) {
+func bareAdmin(t *testing.T, prefix string, edit func(*admin.Config)) (string, rdn.ChannelID) {
 	t.Helper()
 	l, err := ledger.Open(ledger.Options{Dir: filepath.Join(t.TempDir(), "ledger"),
 		Identity: ledger.Identity{ChainID: 1337, Contract: common.HexToAddress("0xc0"), Receiver: common.HexToAddress("0xee")}})
@@ -165,7 +165,7 @@ func bareAdmin(t *testing.T, prefix string, edit func(*admin.Config)) (string, l
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	id := ledger.ChannelID{Sender: common.HexToAddress("0xa1"), OpenBlock: 7}
+	id := rdn.ChannelID{Sender: common.HexToAddress("0xa1"), OpenBlock: 7}
 	err = l.Apply(context.Background(), ledger.Update{
 		Events: []ledger.Event{{Kind: ledger.Created, Channel: id, Block: 7, Amount: big.NewInt(50)}},
 		Sync:   ledger.SyncState{Cursor: 9, Confirmed: 9},
@@ -175,7 +175,7 @@ func bareAdmin(t *testing.T, prefix string, edit func(*admin.Config)) (string, l
 	}
 	cfg := admin.Config{
 		Listen: "127.0.0.1:0", Prefix: prefix, Ledger: l,
-		SignClosing: func(proof.Closing) (proof.Signature, error) { return proof.Signature{}, nil },
+		SignClosing: func(rdn.Closing) (rdn.Signature, error) { return rdn.Signature{}, nil },
 		Chain: admin.NewChainView(func(context.Context) (uint64, error) { return 9, nil },
 			func(context.Context) (*big.Int, error) { return big.NewInt(0), nil }, time.Second),
 		Ready: func() error { return nil },
@@ -195,7 +195,7 @@ func bareAdmin(t *testing.T, prefix string, edit func(*admin.Config)) (string, l
 }
 
 // operatorPaths are every endpoint that needs the operator token, pprof's included.
-func operatorPaths(prefix string, id ledger.ChannelID) []string {
+func operatorPaths(prefix string, id rdn.ChannelID) []string {
 	return []string{
 		prefix + "/stats", prefix + "/channels", prefix + "/channels/" + id.Sender.Hex(), "/metrics",
 		"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile", "/debug/pprof/symbol",

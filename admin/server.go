@@ -17,8 +17,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/uraiden/uraiden/authz/paywall"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Ledger is the part of *ledger.Ledger the admin server uses.
@@ -26,9 +26,9 @@ type Ledger interface {
 	Stats() ledger.Stats
 	Sync() ledger.SyncState
 	ConfirmedHeight() uint64
-	Channel(id ledger.ChannelID) (*ledger.Channel, error)
+	Channel(id rdn.ChannelID) (*ledger.Channel, error)
 	Channels(q ledger.Query) (ledger.Page, error)
-	CloseCooperatively(ctx context.Context, id ledger.ChannelID, balance *big.Int, sign ledger.CloseSigner) (proof.Signature, error)
+	CloseCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, sign ledger.CloseSigner) (rdn.Signature, error)
 }
 
 // Config is what a Server needs.
@@ -59,7 +59,7 @@ type Config struct {
 
 	Ledger Ledger
 	// SignClosing signs the receiver's closing message.
-	SignClosing func(proof.Closing) (proof.Signature, error)
+	SignClosing func(rdn.Closing) (rdn.Signature, error)
 	// Chain is the cached view of the chain head and the receiver's token balance.
 	Chain *ChainView
 	// Ready returns nil when the service can take payments (ledger writable, chain synced).

@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"runtime"
@@ -10,9 +9,9 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Decision is what the service decided about one request.
@@ -50,7 +49,7 @@ type ChannelState struct {
 	// Balance and Signature are the server's last accepted proof: after this payment on a
 	// 200, the one to resynchronize with on a 402.
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	// Paid is the balance this request paid with (200 only).
 	Paid *big.Int
 }
@@ -92,7 +91,7 @@ type ChainHealth interface {
 
 // Ledger is the part of *ledger.Ledger the decisions use.
 type Ledger interface {
-	Channel(id ledger.ChannelID) (*ledger.Channel, error)
+	Channel(id rdn.ChannelID) (*ledger.Channel, error)
 	ConfirmedHeight() uint64
 	Pay(ctx context.Context, p ledger.Payment) (ledger.PayResult, error)
 	// Err is why the ledger cannot take payments now, or nil.
@@ -141,9 +140,8 @@ func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
 		return d.deny(502, "", fmt.Sprintf("payments suspended: %v", err))
 	}
 	pay, err := readPayment(req.headers)
-	if mErr := (*malformedError)(nil); errors.As(err, &mErr) {
-		return d.deny(409, "", mErr.Error())
-	} else if err != nil {
+	if err != nil {
+		// A *malformedError naming the header, as every error of readPayment is (FuzzReadPayment).
 		return d.deny(409, "", err.Error())
 	}
 	if pay == nil {
@@ -174,10 +172,10 @@ func checkOtherPaths(prices Pricer, req httpRequest, quote pricing.Quote) *Decis
 }
 
 func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHeaders) *Decision {
-	id := ledger.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
+	id := rdn.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
 	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
 	// channel's state (its last proof above all) is shown only to its sender.
-	bp := proof.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
+	bp := rdn.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
 	recoverSlots <- struct{}{}
 	signer, err := bp.Signer(pay.Signature[:])
 	<-recoverSlots
@@ -201,29 +199,29 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	case ledger.Replayed:
 		return d.deny(402, "", "this balance proof was already used; sign the next balance")
 	case ledger.InvalidAmount:
-		return d.deny(402, FlagInvalidAmount, fmt.Sprintf("the balance must exceed the last one by the price (%s); resynchronize with RDN-Sender-Balance", d.Price))
+		return d.deny(402, rdn.FlagInvalidAmount, fmt.Sprintf("the balance must exceed the last one by the price (%s); resynchronize with RDN-Sender-Balance", d.Price))
 	case ledger.ExceedsDeposit:
-		return d.deny(402, FlagInsufficientDeposit, fmt.Sprintf("the balance is above the channel's confirmed deposit (%s); top up", res.Deposit))
+		return d.deny(402, rdn.FlagInsufficientDeposit, fmt.Sprintf("the balance is above the channel's confirmed deposit (%s); top up", res.Deposit))
 	case ledger.Unconfirmed:
-		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
+		return d.deny(402, rdn.FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
 	default:
-		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
+		return d.deny(402, rdn.FlagNonexistingChannel, "no open channel "+id.String())
 	}
 }
 
 // refuseUnverified answers a proof that does not recover to its sender: the channel's
 // existence and confirmation come first, as µRaiden checks them, and its state is not shown.
-func (c *Config) refuseUnverified(d *Decision, id ledger.ChannelID) *Decision {
+func (c *Config) refuseUnverified(d *Decision, id rdn.ChannelID) *Decision {
 	ch, err := c.Ledger.Channel(id)
 	switch {
 	case err != nil:
 		return d.deny(503, "", fmt.Sprintf("ledger: %v", err))
 	case ch != nil && ch.State == ledger.StateOpen && !ch.Confirmed(c.Ledger.ConfirmedHeight()):
-		return d.deny(402, FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
+		return d.deny(402, rdn.FlagInsufficientConfirm, "the channel is not confirmed yet; retry later")
 	case ch == nil || ch.State != ledger.StateOpen:
-		return d.deny(402, FlagNonexistingChannel, "no open channel "+id.String())
+		return d.deny(402, rdn.FlagNonexistingChannel, "no open channel "+id.String())
 	}
-	return d.deny(402, FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
+	return d.deny(402, rdn.FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
 }
 
 func (d *Decision) deny(status int, flag, message string) *Decision {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 const fuzzSig = "0x" + "11" + "00000000000000000000000000000000000000000000000000000000000000" +
@@ -32,7 +33,7 @@ func checkPayment(t *testing.T, headers map[string]string) {
 	if p == nil {
 		return
 	}
-	if p.Balance == nil || p.Balance.Sign() < 0 || p.Balance.Cmp(maxUint192) > 0 {
+	if p.Balance == nil || p.Balance.Sign() < 0 || p.Balance.Cmp(rdn.MaxAmount()) > 0 {
 		t.Fatalf("balance %v out of [0, 2^192-1]", p.Balance)
 	}
 	if v := p.Signature[64]; v < 27 {

@@ -23,14 +23,13 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // harness is a dev chain with channels, and a uraiden server on it reached over real gRPC.
@@ -107,7 +106,7 @@ func (h *harness) transact(key *ecdsa.PrivateKey, to common.Address, data []byte
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	r, err := chain.WaitMined(ctx, h.chain.Client(), tx.Hash())
+	r, err := contracts.WaitMined(ctx, h.chain.Client(), tx.Hash())
 	if err != nil || r.Status != 1 {
 		h.t.Fatalf("transaction failed: %v", err)
 	}
@@ -132,7 +131,7 @@ func (h *harness) sync() {
 }
 
 func (h *harness) sign(key *ecdsa.PrivateKey, openBlock uint32, balance int64) string {
-	sig, err := proof.Balance{Receiver: h.receiver(), OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
+	sig, err := rdn.Balance{Receiver: h.receiver(), OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -150,7 +149,7 @@ func (h *harness) check(req *authv3.CheckRequest) *authv3.CheckResponse {
 
 func (h *harness) channel(c channelKey) *ledger.Channel {
 	h.t.Helper()
-	ch, err := h.srv.Ledger.Channel(ledger.ChannelID{Sender: c.sender, OpenBlock: c.openBlock})
+	ch, err := h.srv.Ledger.Channel(rdn.ChannelID{Sender: c.sender, OpenBlock: c.openBlock})
 	if err != nil || ch == nil {
 		h.t.Fatalf("channel %s/%d: %v", c.sender, c.openBlock, err)
 	}

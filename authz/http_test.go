@@ -13,14 +13,15 @@ import (
 
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // quoteLedger takes no payment: enough for the decisions made before the ledger is asked.
 type quoteLedger struct{}
 
-func (quoteLedger) Channel(ledger.ChannelID) (*ledger.Channel, error) { return nil, nil }
-func (quoteLedger) ConfirmedHeight() uint64                           { return 0 }
-func (quoteLedger) Err() error                                        { return nil }
+func (quoteLedger) Channel(rdn.ChannelID) (*ledger.Channel, error) { return nil, nil }
+func (quoteLedger) ConfirmedHeight() uint64                        { return 0 }
+func (quoteLedger) Err() error                                     { return nil }
 func (quoteLedger) Pay(_ context.Context, _ ledger.Payment) (ledger.PayResult, error) {
 	return ledger.PayResult{}, errors.New("no payments here")
 }
@@ -65,10 +66,10 @@ func TestHTTPForwardAuth(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 		t.Fatalf("body %q: %v", w.Body, err)
 	}
-	if w.Code != 402 || w.Header().Get(HeaderPrice) != "7" || body.Price != "7" || w.Header().Get("Cache-Control") != "no-store" {
-		t.Errorf("status %d, RDN-Price %q, body %+v, want a 402 quote of 7", w.Code, w.Header().Get(HeaderPrice), body)
+	if w.Code != 402 || w.Header().Get(rdn.HeaderPrice) != "7" || body.Price != "7" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("status %d, RDN-Price %q, body %+v, want a 402 quote of 7", w.Code, w.Header().Get(rdn.HeaderPrice), body)
 	}
-	if got := w.Header().Get(HeaderContractAddress); got != "0x1440317CB15499083dEE3dDf49C2bD51D0d92e33" {
+	if got := w.Header().Get(rdn.HeaderContractAddress); got != "0x1440317CB15499083dEE3dDf49C2bD51D0d92e33" {
 		t.Errorf("RDN-Contract-Address %q", got)
 	}
 
@@ -82,8 +83,8 @@ func TestHTTPForwardAuth(t *testing.T) {
 	// The original method counts: echofix sells only GET and HEAD; POST falls to the default.
 	r.Header.Set("X-Forwarded-Uri", "/echofix/a")
 	r.Header.Set("X-Forwarded-Method", "POST")
-	if w := serveHTTP(s, r); w.Code != 402 || w.Header().Get(HeaderPrice) != "1" {
-		t.Errorf("POST /echofix/a: %d, price %q, want the default 1", w.Code, w.Header().Get(HeaderPrice))
+	if w := serveHTTP(s, r); w.Code != 402 || w.Header().Get(rdn.HeaderPrice) != "1" {
+		t.Errorf("POST /echofix/a: %d, price %q, want the default 1", w.Code, w.Header().Get(rdn.HeaderPrice))
 	}
 }
 
@@ -91,8 +92,8 @@ func TestHTTPForwardAuth(t *testing.T) {
 func TestHTTPEnvoyPrefix(t *testing.T) {
 	s := httpService(t)
 	w := serveHTTP(s, httptest.NewRequest(http.MethodGet, EnvoyHTTPPrefix+"/echofix/foo?q=1", nil))
-	if w.Code != 402 || w.Header().Get(HeaderPrice) != "5" {
-		t.Errorf("GET /echofix/foo: %d, price %q, want a 402 quote of 5", w.Code, w.Header().Get(HeaderPrice))
+	if w.Code != 402 || w.Header().Get(rdn.HeaderPrice) != "5" {
+		t.Errorf("GET /echofix/foo: %d, price %q, want a 402 quote of 5", w.Code, w.Header().Get(rdn.HeaderPrice))
 	}
 	if w := serveHTTP(s, httptest.NewRequest(http.MethodGet, EnvoyHTTPPrefix+"/free", nil)); w.Code != 200 {
 		t.Errorf("GET /free: %d", w.Code)
@@ -112,8 +113,8 @@ func TestHTTPPaywall(t *testing.T) {
 	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
 		cookies[c.Name] = c.Value
 	}
-	if len(cookies) != len(mirroredCookies) || cookies[HeaderPrice] != "5" {
-		t.Errorf("cookies %v, want each of the %d RDN-* names, RDN-Price 5", cookies, len(mirroredCookies))
+	if len(cookies) != len(rdn.Cookies) || cookies[rdn.HeaderPrice] != "5" {
+		t.Errorf("cookies %v, want each of the %d RDN-* names, RDN-Price 5", cookies, len(rdn.Cookies))
 	}
 }
 
@@ -159,16 +160,16 @@ func TestHTTPPathVariants(t *testing.T) {
 		r := httptest.NewRequest(http.MethodGet, "http://h/", nil)
 		r.RequestURI = EnvoyHTTPPrefix + c.path
 		w := serveHTTP(s, r)
-		if w.Code != c.status || (c.status == 402 && w.Header().Get(HeaderPrice) != "5") {
-			t.Errorf("envoy %s: %d, price %q, want %d (%s)", c.path, w.Code, w.Header().Get(HeaderPrice), c.status, w.Body)
+		if w.Code != c.status || (c.status == 402 && w.Header().Get(rdn.HeaderPrice) != "5") {
+			t.Errorf("envoy %s: %d, price %q, want %d (%s)", c.path, w.Code, w.Header().Get(rdn.HeaderPrice), c.status, w.Body)
 		}
 		// Forward auth: the original target in X-Forwarded-Uri, as Caddy sends it.
 		r = httptest.NewRequest(http.MethodGet, "/forward-auth", nil)
 		r.Header.Set("X-Forwarded-Method", "GET")
 		r.Header.Set("X-Forwarded-Uri", c.path)
 		w = serveHTTP(s, r)
-		if w.Code != c.status || (c.status == 402 && w.Header().Get(HeaderPrice) != "5") {
-			t.Errorf("forward-auth %s: %d, price %q, want %d (%s)", c.path, w.Code, w.Header().Get(HeaderPrice), c.status, w.Body)
+		if w.Code != c.status || (c.status == 402 && w.Header().Get(rdn.HeaderPrice) != "5") {
+			t.Errorf("forward-auth %s: %d, price %q, want %d (%s)", c.path, w.Code, w.Header().Get(rdn.HeaderPrice), c.status, w.Body)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // An RDN-* header or cookie of absurd length is refused as malformed (409) before it is
@@ -17,8 +19,8 @@ func TestAbsurdProofValuesAreRefusedEarly(t *testing.T) {
 		"rdn-balance-signature": fuzzSig, "rdn-sender-address": "0x" + strings.Repeat("ab", 20),
 		"rdn-open-block": "5", "rdn-balance": "10",
 	}
-	for _, name := range []string{HeaderBalanceSignature, HeaderSenderAddress, HeaderOpenBlock, HeaderBalance,
-		HeaderSenderBalance, HeaderContractAddress, HeaderReceiverAddress, HeaderPayment} {
+	for _, name := range []string{rdn.HeaderBalanceSignature, rdn.HeaderSenderAddress, rdn.HeaderOpenBlock, rdn.HeaderBalance,
+		rdn.HeaderSenderBalance, rdn.HeaderContractAddress, rdn.HeaderReceiverAddress, rdn.HeaderPayment} {
 		headers := map[string]string{}
 		for k, v := range valid {
 			headers[k] = v
@@ -52,7 +54,7 @@ func TestAbsurdProofValuesAreRefusedEarly(t *testing.T) {
 	for k, v := range valid {
 		r.Header.Set(k, v)
 	}
-	r.Header.Set(HeaderBalance, huge[:100<<10])
+	r.Header.Set(rdn.HeaderBalance, huge[:100<<10])
 	w := serveHTTP(httpService(t), r)
 	if w.Code != 409 || !strings.Contains(w.Body.String(), "RDN-Balance") || w.Body.Len() > 1024 {
 		t.Errorf("HTTP: %d, %d bytes: %.200s", w.Code, w.Body.Len(), w.Body)

@@ -8,6 +8,8 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // The OK answer is built on every paid request, so it is built in one allocation (okParts)
@@ -73,10 +75,10 @@ type fixedHeaders struct{ gateway, token, receiver, contract *corev3.HeaderValue
 func newFixedHeaders(c *Config) *fixedHeaders {
 	a := c.addresses()
 	return &fixedHeaders{
-		gateway:  header(HeaderGatewayPath, c.GatewayPath),
-		token:    header(HeaderTokenAddress, a.token),
-		receiver: header(HeaderReceiverAddress, a.receiver),
-		contract: header(HeaderContractAddress, a.contract),
+		gateway:  header(rdn.HeaderGatewayPath, c.GatewayPath),
+		token:    header(rdn.HeaderTokenAddress, a.token),
+		receiver: header(rdn.HeaderReceiverAddress, a.receiver),
+		contract: header(rdn.HeaderContractAddress, a.contract),
 	}
 }
 
@@ -158,9 +160,9 @@ func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
 	p.client = [7]*corev3.HeaderValueOption{
 		fixed.gateway,
 		fixed.token,
-		p.header(3, HeaderPrice, price),
-		p.header(4, HeaderSenderAddress, sender),
-		p.header(5, HeaderSenderBalance, ch.Balance.String()),
+		p.header(3, rdn.HeaderPrice, price),
+		p.header(4, rdn.HeaderSenderAddress, sender),
+		p.header(5, rdn.HeaderSenderBalance, ch.Balance.String()),
 		fixed.receiver,
 		fixed.contract,
 	}

@@ -8,6 +8,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/ethereum/go-ethereum/common"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Paid answers share their fixed headers: building one must not change another, and each
@@ -39,8 +41,8 @@ func TestPaidResponsesAreIndependent(t *testing.T) {
 		for _, h := range tc.resp.GetOkResponse().GetResponseHeadersToAdd() {
 			headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 		}
-		if headers[HeaderSenderAddress] != tc.sender.Hex() || headers[HeaderSenderBalance] != tc.balance ||
-			headers[HeaderReceiverAddress] != c.Receiver.Hex() || headers[HeaderGatewayPath] != "/api/1" {
+		if headers[rdn.HeaderSenderAddress] != tc.sender.Hex() || headers[rdn.HeaderSenderBalance] != tc.balance ||
+			headers[rdn.HeaderReceiverAddress] != c.Receiver.Hex() || headers[rdn.HeaderGatewayPath] != "/api/1" {
 			t.Errorf("%s: headers %v", name, headers)
 		}
 		meta := tc.resp.GetDynamicMetadata().GetFields()[MetadataNamespace].GetStructValue().GetFields()

@@ -11,31 +11,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/pricing"
-)
-
-// Header names of the µRaiden protocol (protocol.md §3), in their canonical case for
-// responses; Envoy hands request headers over lower-cased.
-const (
-	HeaderGatewayPath       = "RDN-Gateway-Path"
-	HeaderReceiverAddress   = "RDN-Receiver-Address"
-	HeaderContractAddress   = "RDN-Contract-Address"
-	HeaderTokenAddress      = "RDN-Token-Address"
-	HeaderPrice             = "RDN-Price"
-	HeaderSenderAddress     = "RDN-Sender-Address"
-	HeaderSenderBalance     = "RDN-Sender-Balance"
-	HeaderBalance           = "RDN-Balance"
-	HeaderBalanceSignature  = "RDN-Balance-Signature"
-	HeaderOpenBlock         = "RDN-Open-Block"
-	HeaderPayment           = "RDN-Payment"
-	FlagInsufficientConfirm = "RDN-Insufficient-Confirmations"
-	FlagNonexistingChannel  = "RDN-Nonexisting-Channel"
-	FlagInvalidProof        = "RDN-Invalid-Balance-Proof"
-	FlagInvalidAmount       = "RDN-Invalid-Amount"
-	// FlagInsufficientDeposit is ours: µRaiden answered a plain 402 to a balance above the
-	// deposit, leaving the client to guess that it should top up.
-	FlagInsufficientDeposit = "RDN-Insufficient-Deposit"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // httpRequest is what a decision needs from Envoy's CheckRequest.
@@ -118,7 +95,7 @@ type paymentHeaders struct {
 	Sender    common.Address
 	OpenBlock uint32
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 }
 
 // malformedError names the offending header: answered with 409.
@@ -144,7 +121,7 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 		return nil, err
 	}
 	source := headerSource(headers)
-	if _, ok := headers[lower(HeaderBalanceSignature)]; !ok {
+	if _, ok := headers[lower(rdn.HeaderBalanceSignature)]; !ok {
 		values, err := cookieValues(headers["cookie"])
 		if err != nil {
 			return nil, err
@@ -152,7 +129,7 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 		if err := checkLengths(values); err != nil {
 			return nil, err
 		}
-		if _, ok := values[lower(HeaderBalanceSignature)]; !ok {
+		if _, ok := values[lower(rdn.HeaderBalanceSignature)]; !ok {
 			return nil, nil
 		}
 		source = func(name string) (string, bool) {
@@ -160,40 +137,40 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 			return v, ok
 		}
 	}
-	for _, name := range []string{HeaderContractAddress, HeaderReceiverAddress} {
+	for _, name := range []string{rdn.HeaderContractAddress, rdn.HeaderReceiverAddress} {
 		if v, ok := source(name); ok && !common.IsHexAddress(v) {
 			return nil, malformed(name, "not an address: %q", v)
 		}
 	}
-	if v, ok := source(HeaderPayment); ok {
-		if _, err := parseAmount(HeaderPayment, v); err != nil {
+	if v, ok := source(rdn.HeaderPayment); ok {
+		if _, err := parseAmount(rdn.HeaderPayment, v); err != nil {
 			return nil, err
 		}
 	}
 
 	var p paymentHeaders
 	var err error
-	sigText, _ := source(HeaderBalanceSignature)
+	sigText, _ := source(rdn.HeaderBalanceSignature)
 	// Only the encoding is judged here (409); a signature the contract would reject is an
 	// invalid balance proof (402), as µRaiden's check 4 says.
-	if p.Signature, err = proof.DecodeSignature(sigText); err != nil {
-		return nil, malformed(HeaderBalanceSignature, "%v", err)
+	if p.Signature, err = rdn.DecodeSignature(sigText); err != nil {
+		return nil, malformed(rdn.HeaderBalanceSignature, "%v", err)
 	}
-	sender, ok := source(HeaderSenderAddress)
+	sender, ok := source(rdn.HeaderSenderAddress)
 	if !ok {
-		return nil, malformed(HeaderSenderAddress, "missing")
+		return nil, malformed(rdn.HeaderSenderAddress, "missing")
 	}
 	if !common.IsHexAddress(sender) {
-		return nil, malformed(HeaderSenderAddress, "not an address: %q", sender)
+		return nil, malformed(rdn.HeaderSenderAddress, "not an address: %q", sender)
 	}
 	p.Sender = common.HexToAddress(sender)
-	block, ok := source(HeaderOpenBlock)
+	block, ok := source(rdn.HeaderOpenBlock)
 	if !ok {
-		return nil, malformed(HeaderOpenBlock, "missing")
+		return nil, malformed(rdn.HeaderOpenBlock, "missing")
 	}
 	n, err := strconv.ParseUint(block, 10, 32)
 	if err != nil {
-		return nil, malformed(HeaderOpenBlock, "not a block number: %q", block)
+		return nil, malformed(rdn.HeaderOpenBlock, "not a block number: %q", block)
 	}
 	p.OpenBlock = uint32(n)
 	if p.Balance, err = readBalance(source); err != nil {
@@ -206,7 +183,7 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 // RDN-Sender-Balance (µRaiden's docs); both present must agree.
 func readBalance(source func(string) (string, bool)) (*big.Int, error) {
 	var balance *big.Int
-	for _, name := range []string{HeaderBalance, HeaderSenderBalance} {
+	for _, name := range []string{rdn.HeaderBalance, rdn.HeaderSenderBalance} {
 		text, ok := source(name)
 		if !ok {
 			continue
@@ -216,39 +193,21 @@ func readBalance(source func(string) (string, bool)) (*big.Int, error) {
 			return nil, err
 		}
 		if balance != nil && balance.Cmp(b) != 0 {
-			return nil, malformed(name, "disagrees with %s", HeaderBalance)
+			return nil, malformed(name, "disagrees with %s", rdn.HeaderBalance)
 		}
 		balance = b
 	}
 	if balance == nil {
-		return nil, malformed(HeaderBalance, "missing (send RDN-Balance or RDN-Sender-Balance)")
+		return nil, malformed(rdn.HeaderBalance, "missing (send RDN-Balance or RDN-Sender-Balance)")
 	}
 	return balance, nil
 }
 
-var maxUint192 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 192), big.NewInt(1))
-
-// maxAmountDigits bounds an amount's length before it is parsed: 2^192 has 58 digits, and
-// big.Int parses decimal in quadratic time.
-const maxAmountDigits = 78
-
+// parseAmount reads an amount header (rdn.ParseAmount); a malformed one is a 409.
 func parseAmount(header, text string) (*big.Int, error) {
-	if text == "" || strings.TrimLeft(text, "0123456789") != "" {
-		return nil, malformed(header, "not a non-negative integer: %q", text)
-	}
-	if len(text) > maxAmountDigits {
-		return nil, malformed(header, "out of range: %d digits", len(text))
-	}
-	if len(text) <= 19 {
-		// Fits a uint64 (checked above: digits only): no big-number parsing.
-		n, err := strconv.ParseUint(text, 10, 64)
-		if err == nil {
-			return new(big.Int).SetUint64(n), nil
-		}
-	}
-	v, ok := new(big.Int).SetString(text, 10)
-	if !ok || v.Cmp(maxUint192) > 0 {
-		return nil, malformed(header, "out of range: %q", text)
+	v, err := rdn.ParseAmount(text)
+	if err != nil {
+		return nil, malformed(header, "%v", err)
 	}
 	return v, nil
 }
@@ -264,9 +223,9 @@ func lower(name string) string {
 
 var lowerNames = func() map[string]string {
 	m := map[string]string{}
-	for _, name := range []string{HeaderGatewayPath, HeaderReceiverAddress, HeaderContractAddress, HeaderTokenAddress,
-		HeaderPrice, HeaderSenderAddress, HeaderSenderBalance, HeaderBalance, HeaderBalanceSignature, HeaderOpenBlock,
-		HeaderPayment} {
+	for _, name := range []string{rdn.HeaderGatewayPath, rdn.HeaderReceiverAddress, rdn.HeaderContractAddress, rdn.HeaderTokenAddress,
+		rdn.HeaderPrice, rdn.HeaderSenderAddress, rdn.HeaderSenderBalance, rdn.HeaderBalance, rdn.HeaderBalanceSignature, rdn.HeaderOpenBlock,
+		rdn.HeaderPayment} {
 		m[name] = strings.ToLower(name)
 	}
 	return m

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/uraiden/uraiden/authz/paywall"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Headers added to the request sent upstream on a paid request, saying who paid what.
@@ -66,36 +67,36 @@ type paymentBody struct {
 
 func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 	body := paymentBody{Error: d.Message, Flag: d.Flag}
-	var rdn []*corev3.HeaderValueOption // the protocol's headers, mirrored into cookies for a browser
+	var protocol []*corev3.HeaderValueOption // the protocol's headers, mirrored into cookies for a browser
 	if d.Status == 402 {
 		addrs := c.addresses()
 		body.Price, body.ReceiverAddress, body.ContractAddress, body.TokenAddress, body.GatewayPath =
 			d.Price.String(), addrs.receiver, addrs.contract, addrs.token, c.GatewayPath
-		rdn = append(rdn,
-			header(HeaderGatewayPath, c.GatewayPath),
-			header(HeaderReceiverAddress, body.ReceiverAddress),
-			header(HeaderContractAddress, body.ContractAddress),
-			header(HeaderTokenAddress, body.TokenAddress),
-			header(HeaderPrice, body.Price),
+		protocol = append(protocol,
+			header(rdn.HeaderGatewayPath, c.GatewayPath),
+			header(rdn.HeaderReceiverAddress, body.ReceiverAddress),
+			header(rdn.HeaderContractAddress, body.ContractAddress),
+			header(rdn.HeaderTokenAddress, body.TokenAddress),
+			header(rdn.HeaderPrice, body.Price),
 		)
 		if d.Flag != "" {
-			rdn = append(rdn, header(d.Flag, "1"))
+			protocol = append(protocol, header(d.Flag, "1"))
 		}
 		if ch := d.Channel; ch != nil {
 			body.SenderAddress, body.OpenBlock, body.SenderBalance = ch.Sender.Hex(), ch.OpenBlock, ch.Balance.String()
-			rdn = append(rdn,
-				header(HeaderSenderAddress, body.SenderAddress),
-				header(HeaderSenderBalance, body.SenderBalance))
+			protocol = append(protocol,
+				header(rdn.HeaderSenderAddress, body.SenderAddress),
+				header(rdn.HeaderSenderBalance, body.SenderBalance))
 			if ch.Balance.Sign() > 0 {
 				body.Signature = ch.Signature.Hex()
-				rdn = append(rdn, header(HeaderBalanceSignature, body.Signature))
+				protocol = append(protocol, header(rdn.HeaderBalanceSignature, body.Signature))
 			}
 		}
 	}
-	headers := append([]*corev3.HeaderValueOption{header("Cache-Control", "no-store")}, rdn...)
+	headers := append([]*corev3.HeaderValueOption{header("Cache-Control", "no-store")}, protocol...)
 	var text string
 	if page, ok := c.paywallPage(d, &body); ok {
-		headers = append(headers, c.paywallHeaders(d.browser, rdn)...)
+		headers = append(headers, c.paywallHeaders(d.browser, protocol)...)
 		text = page
 	} else {
 		headers = append(headers, header("Content-Type", "application/json"))
@@ -132,30 +133,22 @@ func (c *Config) paywallPage(d *Decision, body *paymentBody) (string, bool) {
 	return html, err == nil
 }
 
-// mirroredCookies are the RDN-* names a denial may carry; the paywall keeps the browser's
-// cookies of these names equal to the last denial's headers.
-var mirroredCookies = []string{
-	HeaderGatewayPath, HeaderReceiverAddress, HeaderContractAddress, HeaderTokenAddress, HeaderPrice,
-	HeaderSenderAddress, HeaderSenderBalance, HeaderBalanceSignature,
-	FlagInsufficientConfirm, FlagNonexistingChannel, FlagInvalidProof, FlagInvalidAmount, FlagInsufficientDeposit,
-}
-
 // paywallHeaders are the headers of the HTML paywall: its type and content policy, and each
 // RDN-* header mirrored into a cookie (protocol.md §3), as µRaiden's paywall expects. Envoy
 // sends several Set-Cookie headers when each one is appended. A name this denial does not
 // carry is expired: a stale flag would mislead the page, and the server's last balance
 // (RDN-Sender-Balance) must never sit beside a signature for another balance.
-func (c *Config) paywallHeaders(b *browser, rdn []*corev3.HeaderValueOption) []*corev3.HeaderValueOption {
+func (c *Config) paywallHeaders(b *browser, protocol []*corev3.HeaderValueOption) []*corev3.HeaderValueOption {
 	out := []*corev3.HeaderValueOption{
 		header("Content-Type", "text/html; charset=utf-8"),
 		header("Content-Security-Policy", paywall.ContentSecurityPolicy),
 		header("X-Content-Type-Options", "nosniff"),
 	}
-	sent := make(map[string]string, len(rdn))
-	for _, h := range rdn {
+	sent := make(map[string]string, len(protocol))
+	for _, h := range protocol {
 		sent[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 	}
-	for _, name := range mirroredCookies {
+	for _, name := range rdn.Cookies {
 		cookie := http.Cookie{Name: name, Path: "/", SameSite: http.SameSiteLaxMode, Secure: b.https}
 		if v, ok := sent[name]; ok {
 			cookie.Value = v

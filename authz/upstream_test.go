@@ -15,8 +15,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // acceptLedger accepts every payment: enough to reach the OK answer of a paid request.
@@ -37,7 +37,7 @@ func paidService(t *testing.T) (*Service, func(balance int64) map[string]string)
 		t.Fatal(err)
 	}
 	proofHeaders := func(balance int64) map[string]string {
-		sig, err := proof.Balance{Receiver: s.cfg.Receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: s.cfg.Contract}.Sign(key)
+		sig, err := rdn.Balance{Receiver: s.cfg.Receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: s.cfg.Contract}.Sign(key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func paidService(t *testing.T) (*Service, func(balance int64) map[string]string)
 // asCookies turns proof headers into the paywall's cookies, after the given others.
 func asCookies(proofHeaders map[string]string, others ...string) string {
 	parts := slices.Clone(others)
-	for _, name := range []string{HeaderSenderAddress, HeaderOpenBlock, HeaderSenderBalance, HeaderBalanceSignature} {
+	for _, name := range []string{rdn.HeaderSenderAddress, rdn.HeaderOpenBlock, rdn.HeaderSenderBalance, rdn.HeaderBalanceSignature} {
 		parts = append(parts, name+"="+proofHeaders[name])
 	}
 	return strings.Join(parts, "; ")
@@ -129,7 +129,7 @@ func TestNoProofReachesTheUpstream(t *testing.T) {
 	headers[UpstreamSender], headers["cookie"] = "forged", "theme=dark"
 	ok, up := check("/echofix/a", headers)
 	noProof(t, "paid with headers", up)
-	if up[UpstreamSender] != headers[HeaderSenderAddress] || up[UpstreamPrice] != "5" || up["cookie"] != "theme=dark" || up["user-agent"] != "uraiden-test" {
+	if up[UpstreamSender] != headers[rdn.HeaderSenderAddress] || up[UpstreamPrice] != "5" || up["cookie"] != "theme=dark" || up["user-agent"] != "uraiden-test" {
 		t.Errorf("paid with headers: the upstream gets %v", up)
 	}
 	for _, name := range ok.GetHeadersToRemove() {
@@ -207,7 +207,7 @@ func TestHTTPAnswerKeepsTheProofFromTheUpstream(t *testing.T) {
 	if got := w.Header().Get("Cookie"); got != "theme=dark" {
 		t.Errorf("paid: Cookie %q, want the others only", got)
 	}
-	if got := w.Header().Get(UpstreamSender); got != headers[HeaderSenderAddress] || slices.Contains(removed(w), UpstreamSender) {
+	if got := w.Header().Get(UpstreamSender); got != headers[rdn.HeaderSenderAddress] || slices.Contains(removed(w), UpstreamSender) {
 		t.Errorf("paid: x-rdn-sender %q, removed: %v", got, removed(w))
 	}
 

@@ -72,9 +72,9 @@ func TestDialRefusesWrongChainOrContract(t *testing.T) {
 		errHas string
 	}{
 		{"wrong chain id", chain.Expect{ChainID: 1, Contract: d.Channels}, nil, "chain id is 31337, configured 1"},
-		{"no address", chain.Expect{ChainID: devtools.AnvilChainID}, chain.ErrNoContract, "no contract address configured"},
-		{"an account", chain.Expect{Contract: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")}, chain.ErrNoContract, "has no code"},
-		{"the token", chain.Expect{Contract: d.Token}, chain.ErrNoContract, "lacks"},
+		{"no address", chain.Expect{ChainID: devtools.AnvilChainID}, contracts.ErrNoContract, "no contract address configured"},
+		{"an account", chain.Expect{Contract: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")}, contracts.ErrNoContract, "has no code"},
+		{"the token", chain.Expect{Contract: d.Token}, contracts.ErrNoContract, "lacks"},
 	} {
 		_, err := chain.Dial(t.Context(), node.HTTP, tc.want)
 		if err == nil || (tc.errIs != nil && !errors.Is(err, tc.errIs)) || !strings.Contains(err.Error(), tc.errHas) {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -84,34 +82,12 @@ func Deploy(ctx context.Context, ec *ethclient.Client, key *ecdsa.PrivateKey, p 
 	return d, nil
 }
 
-// WaitMined polls for a transaction's receipt until it is mined or ctx ends. It starts fast,
-// for dev chains that mine on demand, and backs off to once a second. Errors other than "not
-// found" are retried too: nodes answer transient ones ("transaction indexing is in progress").
-func WaitMined(ctx context.Context, ec bind.DeployBackend, hash common.Hash) (*types.Receipt, error) {
-	delay := 20 * time.Millisecond
-	for {
-		receipt, err := ec.TransactionReceipt(ctx, hash)
-		if err == nil {
-			return receipt, nil
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(err, ethereum.NotFound) {
-				err = ctx.Err()
-			}
-			return nil, fmt.Errorf("wait for %s: %w", hash, err)
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, time.Second)
-	}
-}
-
 func deployAndVerify(ctx context.Context, ec *ethclient.Client, opts *bind.TransactOpts, art *contracts.Artifact, ctor []byte) (common.Address, *types.Receipt, error) {
 	addr, tx, err := bind.DeployContract(opts, art.Bytecode, ec, ctor)
 	if err != nil {
 		return common.Address{}, nil, err
 	}
-	receipt, err := WaitMined(ctx, ec, tx.Hash())
+	receipt, err := contracts.WaitMined(ctx, ec, tx.Hash())
 	if err != nil {
 		return common.Address{}, nil, err
 	}

@@ -14,6 +14,6 @@
 // go-ethereum's simulated client satisfy. The Receiver and the Watchtower sign and pay
 // from an Account, whose key never prints.
 //
-// Balance-proof hashing and signatures live in the subpackage proof; the embedded
-// development chain in devchain.
+// Balance-proof hashing and signatures live in the protocol package rdn; the embedded
+// development chain in the subpackage devchain.
 package chain

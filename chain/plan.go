@@ -6,6 +6,7 @@ import (
 	"math/big"
 
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // The receiver's batch policy: which of the ledger's channels a cooperative close or a
@@ -14,7 +15,7 @@ import (
 
 // ChannelInfoReader reads a channel's current state from the contract; a Receiver is one.
 type ChannelInfoReader interface {
-	ChannelInfo(ctx context.Context, id ledger.ChannelID) (ledger.ChainChannel, error)
+	ChannelInfo(ctx context.Context, id rdn.ChannelID) (ledger.ChainChannel, error)
 }
 
 var _ ChannelInfoReader = (*Receiver)(nil)
@@ -33,7 +34,7 @@ func (c Candidate) Claim() Claim {
 
 // Skipped is a channel a plan leaves alone, and why.
 type Skipped struct {
-	Channel ledger.ChannelID
+	Channel rdn.ChannelID
 	Why     string
 }
 
@@ -43,7 +44,7 @@ type Plan struct {
 	Skip []Skipped
 }
 
-func (p *Plan) skipf(id ledger.ChannelID, format string, args ...any) {
+func (p *Plan) skipf(id rdn.ChannelID, format string, args ...any) {
 	p.Skip = append(p.Skip, Skipped{id, fmt.Sprintf(format, args...)})
 }
 
@@ -139,7 +140,7 @@ func (r *Receiver) SignCloses(ctx context.Context, l *ledger.Ledger, todo []Cand
 
 // onChain reads a channel from the contract; ok is false for a channel no longer there,
 // which the plan skips.
-func (p *Plan) onChain(ctx context.Context, reader ChannelInfoReader, id ledger.ChannelID) (info ledger.ChainChannel, ok bool, err error) {
+func (p *Plan) onChain(ctx context.Context, reader ChannelInfoReader, id rdn.ChannelID) (info ledger.ChainChannel, ok bool, err error) {
 	if info, err = reader.ChannelInfo(ctx, id); err != nil {
 		return info, false, err
 	}
@@ -168,12 +169,12 @@ func ledgerChannels(l *ledger.Ledger, states ...ledger.State) ([]*ledger.Channel
 }
 
 // activeDisputes are the channels whose dispute the watchtower still owns.
-func activeDisputes(l *ledger.Ledger) (map[ledger.ChannelID]bool, error) {
+func activeDisputes(l *ledger.Ledger) (map[rdn.ChannelID]bool, error) {
 	all, err := l.Disputes()
 	if err != nil {
 		return nil, err
 	}
-	active := map[ledger.ChannelID]bool{}
+	active := map[rdn.ChannelID]bool{}
 	for _, d := range all {
 		if d.Active() {
 			active[d.Channel] = true

@@ -12,16 +12,17 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // contractState is a ChannelInfoReader over channels set by the test: what the contract
 // holds, without a chain.
 type contractState struct {
-	channels map[ledger.ChannelID]ledger.ChainChannel
+	channels map[rdn.ChannelID]ledger.ChainChannel
 	err      error
 }
 
-func (s contractState) ChannelInfo(_ context.Context, id ledger.ChannelID) (ledger.ChainChannel, error) {
+func (s contractState) ChannelInfo(_ context.Context, id rdn.ChannelID) (ledger.ChainChannel, error) {
 	if s.err != nil {
 		return ledger.ChainChannel{ID: id}, s.err
 	}
@@ -38,17 +39,17 @@ func (s contractState) ChannelInfo(_ context.Context, id ledger.ChannelID) (ledg
 
 // planLedger is an in-memory ledger holding a confirmed channel with a deposit of 1000 and,
 // above 0, a payment of that balance, for each balance.
-func planLedger(t *testing.T, balances ...int64) (*ledger.Ledger, []ledger.ChannelID) {
+func planLedger(t *testing.T, balances ...int64) (*ledger.Ledger, []rdn.ChannelID) {
 	t.Helper()
 	l, err := ledger.Open(ledger.Options{InMemory: true, Identity: ledger.Identity{ChainID: 1, Receiver: common.Address{0xee}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	ids := make([]ledger.ChannelID, len(balances))
+	ids := make([]rdn.ChannelID, len(balances))
 	var events []ledger.Event
 	for i := range balances {
-		ids[i] = ledger.ChannelID{Sender: common.Address{byte(i + 1)}, OpenBlock: uint32(10 + i)}
+		ids[i] = rdn.ChannelID{Sender: common.Address{byte(i + 1)}, OpenBlock: uint32(10 + i)}
 		events = append(events, ledger.Event{Kind: ledger.Created, Channel: ids[i], Block: uint64(ids[i].OpenBlock), Amount: big.NewInt(1000)})
 	}
 	if err := l.Apply(t.Context(), ledger.Update{Events: events, Sync: ledger.SyncState{Cursor: 100, Confirmed: 100}}); err != nil {
@@ -68,8 +69,8 @@ func planLedger(t *testing.T, balances ...int64) (*ledger.Ledger, []ledger.Chann
 
 // planned is a plan as text: "todo <i> <expected>" and "skip <i>: <why>", i the channel's
 // index, sorted.
-func planned(p chain.Plan, ids []ledger.ChannelID) []string {
-	index := func(id ledger.ChannelID) int { return slices.Index(ids, id) }
+func planned(p chain.Plan, ids []rdn.ChannelID) []string {
+	index := func(id rdn.ChannelID) int { return slices.Index(ids, id) }
 	var out []string
 	for _, c := range p.Todo {
 		out = append(out, "todo "+string(rune('0'+index(c.Channel.ID)))+" "+c.Expected.String())
@@ -81,7 +82,7 @@ func planned(p chain.Plan, ids []ledger.ChannelID) []string {
 	return out
 }
 
-func checkPlan(t *testing.T, p chain.Plan, ids []ledger.ChannelID, want []string) {
+func checkPlan(t *testing.T, p chain.Plan, ids []rdn.ChannelID, want []string) {
 	t.Helper()
 	if got := planned(p, ids); !slices.Equal(got, want) {
 		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -96,7 +97,7 @@ func TestPlanClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	onChain := contractState{channels: map[ledger.ChannelID]ledger.ChainChannel{
+	onChain := contractState{channels: map[rdn.ChannelID]ledger.ChainChannel{
 		ids[0]: {}, ids[1]: {}, ids[2]: {},
 		// 3 is gone from the contract.
 		ids[4]: {Withdrawn: big.NewInt(30)},
@@ -130,7 +131,7 @@ func TestPlanClose(t *testing.T) {
 
 func TestPlanWithdraw(t *testing.T) {
 	l, ids := planLedger(t, 0, 50, 300, 300, 300, 300)
-	onChain := contractState{channels: map[ledger.ChannelID]ledger.ChainChannel{
+	onChain := contractState{channels: map[rdn.ChannelID]ledger.ChainChannel{
 		ids[0]: {}, ids[1]: {},
 		// 2 is gone from the contract.
 		ids[3]: {SettleBlock: 900},

@@ -12,9 +12,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // ReceiverConfig configures a Receiver.
@@ -40,14 +40,14 @@ type Receiver struct {
 
 // Claim is a balance proof the receiver holds on a channel: what it can take on chain.
 type Claim struct {
-	Channel ledger.ChannelID
+	Channel rdn.ChannelID
 	// Balance and BalanceSignature are the sender's proof.
 	Balance          *big.Int
-	BalanceSignature proof.Signature
+	BalanceSignature rdn.Signature
 	// ClosingSignature is the receiver's closing signature for Balance, for CooperativeClose
 	// only. The caller gets it through ledger.CloseCooperatively, so that the ledger refuses
 	// payments above Balance before the signature leaves the process.
-	ClosingSignature proof.Signature
+	ClosingSignature rdn.Signature
 }
 
 // Result is the outcome of one claim's transaction.
@@ -93,13 +93,13 @@ func (r *Receiver) Address() common.Address { return r.address }
 
 // SignClose signs the receiver's closing message for a channel at a balance; it is a
 // ledger.CloseSigner.
-func (r *Receiver) SignClose(id ledger.ChannelID, balance *big.Int) (proof.Signature, error) {
-	return proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key.Reveal())
+func (r *Receiver) SignClose(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
+	return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key.Reveal())
 }
 
 // ChannelInfo reads a channel's current state from the contract; Exists is false for a
 // channel it does not hold (never created, or settled).
-func (r *Receiver) ChannelInfo(ctx context.Context, id ledger.ChannelID) (ledger.ChainChannel, error) {
+func (r *Receiver) ChannelInfo(ctx context.Context, id rdn.ChannelID) (ledger.ChainChannel, error) {
 	info, ok, err := channelInfo(ctx, r.cfg.Client, r.cfg.Contract, r.address, id, nil)
 	if err != nil || !ok {
 		return ledger.ChainChannel{ID: id}, err
@@ -114,12 +114,12 @@ func (r *Receiver) CooperativeClose(ctx context.Context, claims []Claim) []Resul
 	return r.submit(ctx, claims, operation{
 		name: "cooperativeClose",
 		pack: func(c Claim) ([]byte, error) {
-			if c.ClosingSignature == (proof.Signature{}) {
+			if c.ClosingSignature == (rdn.Signature{}) {
 				return nil, errors.New("no closing signature")
 			}
 			return r.abi.PackCooperativeClose(r.address, c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:], c.ClosingSignature[:]), nil
 		},
-		tokens: func(l *types.Log, id ledger.ChannelID) (*big.Int, bool) {
+		tokens: func(l *types.Log, id rdn.ChannelID) (*big.Int, bool) {
 			ev, err := r.abi.UnpackChannelSettledEvent(l)
 			if err != nil || ev.SenderAddress != id.Sender || ev.OpenBlockNumber != id.OpenBlock || ev.ReceiverAddress != r.address {
 				return nil, false
@@ -137,7 +137,7 @@ func (r *Receiver) Withdraw(ctx context.Context, claims []Claim) []Result {
 		pack: func(c Claim) ([]byte, error) {
 			return r.abi.PackWithdraw(c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:]), nil
 		},
-		tokens: func(l *types.Log, id ledger.ChannelID) (*big.Int, bool) {
+		tokens: func(l *types.Log, id rdn.ChannelID) (*big.Int, bool) {
 			ev, err := r.abi.UnpackChannelWithdrawEvent(l)
 			if err != nil || ev.SenderAddress != id.Sender || ev.OpenBlockNumber != id.OpenBlock || ev.ReceiverAddress != r.address {
 				return nil, false
@@ -152,7 +152,7 @@ func (r *Receiver) Withdraw(ctx context.Context, claims []Claim) []Result {
 type operation struct {
 	name   string
 	pack   func(Claim) ([]byte, error)
-	tokens func(l *types.Log, id ledger.ChannelID) (*big.Int, bool)
+	tokens func(l *types.Log, id rdn.ChannelID) (*big.Int, bool)
 }
 
 // submit sends every claim's transaction, then waits for every receipt. Sending them all
@@ -268,7 +268,7 @@ func (b *batch) send(ctx context.Context, res *Result) error {
 
 // await waits for a sent transaction's receipt and reads what it cost and what it paid.
 func (b *batch) await(ctx context.Context, res *Result) error {
-	receipt, err := WaitMined(ctx, b.cfg.Client, res.Tx)
+	receipt, err := contracts.WaitMined(ctx, b.cfg.Client, res.Tx)
 	if err != nil {
 		return fmt.Errorf("not mined yet (it may still be): %w", err)
 	}

@@ -13,10 +13,9 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/chaintest"
 	"github.com/uraiden/uraiden/keys"
-	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 func newReceiver(e *chaintest.Env, maxFee *big.Int) *chain.Receiver {
@@ -24,7 +23,7 @@ func newReceiver(e *chaintest.Env, maxFee *big.Int) *chain.Receiver {
 		Account: chain.Account{ChainID: e.ChainID, Contract: e.Deploy.Channels, Key: keys.NewSecret(e.Receiver), MaxFeeCap: maxFee}})
 }
 
-func closeClaim(t *testing.T, e *chaintest.Env, r *chain.Receiver, sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) chain.Claim {
+func closeClaim(t *testing.T, e *chaintest.Env, r *chain.Receiver, sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) chain.Claim {
 	t.Helper()
 	closing, err := r.SignClose(id, big.NewInt(balance))
 	if err != nil {
@@ -64,9 +63,9 @@ func TestReceiverWithdrawThenCooperativeClose(t *testing.T) {
 	// One batch: alice at 450 (50 left after the withdrawal), a claim without a closing
 	// signature, one whose closing signature is not the receiver's, and bob at 120.
 	forged := closeClaim(t, e, r, alice, a, 450)
-	forged.ClosingSignature, _ = proof.Closing{Sender: a.Sender, OpenBlock: a.OpenBlock, Balance: big.NewInt(450), Contract: e.Deploy.Channels}.Sign(alice)
+	forged.ClosingSignature, _ = rdn.Closing{Sender: a.Sender, OpenBlock: a.OpenBlock, Balance: big.NewInt(450), Contract: e.Deploy.Channels}.Sign(alice)
 	unsigned := closeClaim(t, e, r, alice, a, 450)
-	unsigned.ClosingSignature = proof.Signature{}
+	unsigned.ClosingSignature = rdn.Signature{}
 	claims := []chain.Claim{unsigned, forged, closeClaim(t, e, r, alice, a, 450), closeClaim(t, e, r, bob, b, 120)}
 	aliceBefore, bobBefore := e.TokenBalance(a.Sender), e.TokenBalance(b.Sender)
 	res = r.CooperativeClose(t.Context(), claims)
@@ -91,7 +90,7 @@ func TestReceiverWithdrawThenCooperativeClose(t *testing.T) {
 	if got := new(big.Int).Sub(e.TokenBalance(b.Sender), bobBefore); got.Int64() != 380 {
 		t.Errorf("bob got %s back, want 380", got)
 	}
-	for _, id := range []ledger.ChannelID{a, b} {
+	for _, id := range []rdn.ChannelID{a, b} {
 		if _, ok := e.ChannelInfo(id); ok {
 			t.Errorf("channel %s still on chain", id)
 		}
@@ -185,7 +184,7 @@ func TestReceiverChannelInfo(t *testing.T) {
 	if err != nil || !info.Exists || info.Deposit.Int64() != 700 || info.Withdrawn.Sign() != 0 || info.SettleBlock != 0 {
 		t.Errorf("open channel: %+v %v", info, err)
 	}
-	info, err = r.ChannelInfo(t.Context(), ledger.ChannelID{Sender: a.Sender, OpenBlock: a.OpenBlock + 1})
+	info, err = r.ChannelInfo(t.Context(), rdn.ChannelID{Sender: a.Sender, OpenBlock: a.OpenBlock + 1})
 	if err != nil || info.Exists {
 		t.Errorf("no such channel: %+v %v", info, err)
 	}

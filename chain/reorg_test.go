@@ -14,9 +14,9 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // newAnvilEnv is an env on a real anvil process started with anvilArgs: account 0 deploys
@@ -248,7 +248,7 @@ func TestWatcherResyncsALedgerThatNeedsIt(t *testing.T) {
 	if !e.ledger.NeedsResync() || !errors.Is(e.ledger.Err(), ledger.ErrResyncing) {
 		t.Fatalf("after the restart: needs resync %v, err %v", e.ledger.NeedsResync(), e.ledger.Err())
 	}
-	sig, _ := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(190), Contract: e.channels}.Sign(sender)
+	sig, _ := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(190), Contract: e.channels}.Sign(sender)
 	if _, err := e.ledger.Pay(t.Context(), ledger.Payment{ID: id, Balance: big.NewInt(190), Signature: sig, Price: big.NewInt(150)}); !errors.Is(err, ledger.ErrResyncing) {
 		t.Fatalf("a payment before the resync: %v, want ErrResyncing", err)
 	}

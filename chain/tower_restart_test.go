@@ -10,18 +10,18 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // closeCooperatively closes a channel as the admin API's DELETE does: the ledger keeps the
 // receiver's closing signature, the channel is closing, nothing happens on chain.
-func (e *env) closeCooperatively(id ledger.ChannelID, balance int64) proof.Signature {
+func (e *env) closeCooperatively(id rdn.ChannelID, balance int64) rdn.Signature {
 	e.t.Helper()
-	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), func(id ledger.ChannelID, b *big.Int) (proof.Signature, error) {
-		return proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: b, Contract: e.channels}.Sign(e.receiver)
+	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), func(id rdn.ChannelID, b *big.Int) (rdn.Signature, error) {
+		return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: b, Contract: e.channels}.Sign(e.receiver)
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -31,9 +31,9 @@ func (e *env) closeCooperatively(id ledger.ChannelID, balance int64) proof.Signa
 
 // settleCooperatively is the sender's side of a cooperative close: its cooperativeClose with
 // its balance proof and the receiver's closing signature settles the channel at once.
-func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64, closing proof.Signature) {
+func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64, closing rdn.Signature) {
 	e.t.Helper()
-	b, err := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
+	b, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func (e *env) settleCooperatively(sender *ecdsa.PrivateKey, id ledger.ChannelID,
 // requestCloseUnheard has the sender ask on chain to close at balance, and the watcher see
 // it while the watchtower does not, as when the process dies between the watcher's ledger
 // write and its hook: no dispute is opened.
-func (e *env) requestCloseUnheard(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) {
+func (e *env) requestCloseUnheard(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) {
 	e.t.Helper()
 	e.towerDeaf = true
 	defer func() { e.towerDeaf = false }()
@@ -137,7 +137,7 @@ func TestRestartAfterEachKindOfClose(t *testing.T) {
 	if d == nil || len(d.Txs) != 1 {
 		t.Fatalf("dispute of the cheating close: %+v", d)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	e.towerEvents = nil
@@ -166,7 +166,7 @@ func TestRestartAfterEachKindOfClose(t *testing.T) {
 	if d == nil || len(d.Txs) == 0 || d.CloseAt != "0" {
 		t.Fatalf("dispute of a close request at zero after the restart: %+v", d)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	e.sync() // the settlement event first
@@ -204,7 +204,7 @@ func TestDisputeOutcomeIsReadFromTheChain(t *testing.T) {
 	if d == nil || len(d.Txs) != 1 {
 		t.Fatalf("dispute: %+v", d)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	e.mine(3 * maxRange)
@@ -240,19 +240,19 @@ func TestCheatingCloseAfterAnAPICloseIsDisputed(t *testing.T) {
 	e.closeCooperatively(heard, 200)
 	e.pay(sender, missed, 300)
 	e.closeCooperatively(missed, 300)
-	for _, id := range []ledger.ChannelID{heard, missed} {
+	for _, id := range []rdn.ChannelID{heard, missed} {
 		if ch := e.channel(id); ch.State != ledger.StateClosing || !ch.CloseSigned() || ch.CloseRequested() {
 			t.Fatalf("channel closed through the API: %v, signed %v, close requested %v", ch.State, ch.CloseSigned(), ch.CloseRequested())
 		}
 	}
 
-	disputed := func(id ledger.ChannelID, balance int64, before *big.Int) {
+	disputed := func(id rdn.ChannelID, balance int64, before *big.Int) {
 		t.Helper()
 		d := e.dispute(id)
 		if d == nil || len(d.Txs) != 1 || d.CloseAt != "0" || d.Balance != big.NewInt(balance).String() {
 			t.Fatalf("dispute: %+v", d)
 		}
-		if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
+		if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.tower.Tick(t.Context()); err != nil {
@@ -303,14 +303,14 @@ func TestOperatorSettlementBelowOurBalanceFailsTheDispute(t *testing.T) {
 	id := e.openChannel(sender, 1000)
 	e.sync()
 	e.pay(sender, id, 100)
-	older, err := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(100), Contract: e.channels}.Sign(sender)
+	older, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(100), Contract: e.channels}.Sign(sender)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.pay(sender, id, 400)
 
 	e.requestCloseUnheard(sender, id, 10)
-	closing, err := proof.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: big.NewInt(100), Contract: e.channels}.Sign(e.receiver)
+	closing, err := rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: big.NewInt(100), Contract: e.channels}.Sign(e.receiver)
 	if err != nil {
 		t.Fatal(err)
 	}

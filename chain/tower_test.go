@@ -17,10 +17,10 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -150,7 +150,7 @@ func (e *env) send(key *ecdsa.PrivateKey, to common.Address, data []byte) *types
 	if err != nil {
 		e.t.Fatalf("transaction: %v", err)
 	}
-	r, err := chain.WaitMined(ctx, e.ec, tx.Hash())
+	r, err := contracts.WaitMined(ctx, e.ec, tx.Hash())
 	if err != nil {
 		e.t.Fatalf("transaction %s: %v", tx.Hash(), err)
 	}
@@ -164,14 +164,14 @@ func (e *env) send(key *ecdsa.PrivateKey, to common.Address, data []byte) *types
 	return r
 }
 
-func (e *env) openChannel(sender *ecdsa.PrivateKey, deposit int64) ledger.ChannelID {
+func (e *env) openChannel(sender *ecdsa.PrivateKey, deposit int64) rdn.ChannelID {
 	e.t.Helper()
 	from := crypto.PubkeyToAddress(sender.PublicKey)
 	r := e.send(sender, e.token, tokenABI.PackTransfer0(e.channels, big.NewInt(deposit), append(from.Bytes(), e.receiverAddr().Bytes()...)))
-	return ledger.ChannelID{Sender: from, OpenBlock: uint32(r.BlockNumber.Uint64())}
+	return rdn.ChannelID{Sender: from, OpenBlock: uint32(r.BlockNumber.Uint64())}
 }
 
-func (e *env) topUp(sender *ecdsa.PrivateKey, id ledger.ChannelID, amount int64) uint64 {
+func (e *env) topUp(sender *ecdsa.PrivateKey, id rdn.ChannelID, amount int64) uint64 {
 	e.t.Helper()
 	data := append(id.Sender.Bytes(), e.receiverAddr().Bytes()...)
 	data = append(data, byte(id.OpenBlock>>24), byte(id.OpenBlock>>16), byte(id.OpenBlock>>8), byte(id.OpenBlock))
@@ -180,10 +180,10 @@ func (e *env) topUp(sender *ecdsa.PrivateKey, id ledger.ChannelID, amount int64)
 
 // pay records a payment of the sender's signed balance in the ledger, as authz would, for a
 // price of the increment.
-func (e *env) pay(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) {
+func (e *env) pay(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) {
 	e.t.Helper()
 	price := new(big.Int).Sub(big.NewInt(balance), e.channel(id).Balance)
-	sig, err := proof.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
+	sig, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func (e *env) pay(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) 
 	}
 }
 
-func (e *env) channel(id ledger.ChannelID) *ledger.Channel {
+func (e *env) channel(id rdn.ChannelID) *ledger.Channel {
 	e.t.Helper()
 	c, err := e.ledger.Channel(id)
 	if err != nil || c == nil {
@@ -211,7 +211,7 @@ func (e *env) tokenBalance(a common.Address) *big.Int {
 	return b
 }
 
-func (e *env) dispute(id ledger.ChannelID) *ledger.Dispute {
+func (e *env) dispute(id rdn.ChannelID) *ledger.Dispute {
 	e.t.Helper()
 	all, err := e.ledger.Disputes()
 	if err != nil {
@@ -291,7 +291,7 @@ func TestWatchtowerAnswersACheatingClose(t *testing.T) {
 	if d == nil || d.Status != ledger.DisputeSent || d.Balance != "400" || len(d.Txs) != 1 {
 		t.Fatalf("dispute: %+v", d)
 	}
-	if r, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil || r.Status != types.ReceiptStatusSuccessful {
+	if r, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[0].Hash)); err != nil || r.Status != types.ReceiptStatusSuccessful {
 		t.Fatalf("dispute transaction: %+v, %v", r, err)
 	}
 	if err := e.tower.Tick(t.Context()); err != nil {
@@ -365,7 +365,7 @@ func TestDisputeWaitsForFundsAcrossARestart(t *testing.T) {
 	if err := e.tower.Healthy(); err != nil {
 		t.Errorf("still unhealthy once funded: %v", err)
 	}
-	if _, err := chain.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
+	if _, err := contracts.WaitMined(t.Context(), e.ec, common.HexToHash(d.Txs[len(d.Txs)-1].Hash)); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.tower.Tick(t.Context()); err != nil {
@@ -410,7 +410,7 @@ func (e *env) transfer(from *ecdsa.PrivateKey, to common.Address, value *big.Int
 	if err := e.ec.SendTransaction(ctx, tx); err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := chain.WaitMined(ctx, e.ec, tx.Hash()); err != nil {
+	if _, err := contracts.WaitMined(ctx, e.ec, tx.Hash()); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // WatcherConfig configures a Watcher.
@@ -388,7 +389,7 @@ func (w *Watcher) advance(ctx context.Context, sync ledger.SyncState, from, to, 
 
 func (w *Watcher) decode(ctx context.Context, logs []types.Log) ([]ledger.Event, error) {
 	var events []ledger.Event
-	known := map[ledger.ChannelID]bool{}
+	known := map[rdn.ChannelID]bool{}
 	for i := range logs {
 		l := &logs[i]
 		if l.Removed {
@@ -427,13 +428,13 @@ func (w *Watcher) decode(ctx context.Context, logs []types.Log) ([]ledger.Event,
 
 // channelInfo asks the contract for a channel at a block (nil: the latest); ok is false when
 // the contract has no such channel there.
-func (w *Watcher) channelInfo(ctx context.Context, id ledger.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
+func (w *Watcher) channelInfo(ctx context.Context, id rdn.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
 	return channelInfo(ctx, w.cfg.Client, w.cfg.Contract, w.cfg.Receiver, id, block)
 }
 
 // channelInfo asks the contract at a block (nil: the latest) about a channel of receiver; ok
 // is false when the contract has no such channel there (getChannelInfo reverts).
-func channelInfo(ctx context.Context, ec bind.ContractCaller, contract, receiver common.Address, id ledger.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
+func channelInfo(ctx context.Context, ec bind.ContractCaller, contract, receiver common.Address, id rdn.ChannelID, block *big.Int) (info contracts.GetChannelInfoOutput, ok bool, err error) {
 	abi := contracts.NewRaidenMicroTransferChannels()
 	// Calls only: the bound contract needs no transactor nor filterer.
 	info, err = bind.Call(bind.NewBoundContract(contract, abi.GetABI(), ec, nil, nil), &bind.CallOpts{Context: ctx, BlockNumber: block},
@@ -449,7 +450,7 @@ func channelInfo(ctx context.Context, ec bind.ContractCaller, contract, receiver
 
 // seed makes up the events that bring a channel opened before StartBlock into the ledger,
 // from the contract's state at a block.
-func (w *Watcher) seed(ctx context.Context, id ledger.ChannelID, block uint64) ([]ledger.Event, error) {
+func (w *Watcher) seed(ctx context.Context, id rdn.ChannelID, block uint64) ([]ledger.Event, error) {
 	info, ok, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(block))
 	if err != nil {
 		// A node that prunes old state cannot answer for the past. The present will do for
@@ -523,14 +524,14 @@ func (w *Watcher) resync(ctx context.Context, head uint64) error {
 // resyncChannels lists the channels a resync reads: the ledger's open and closing ones and
 // every other channel created for the receiver from StartBlock to head (settled ones too: a
 // reorganization may have taken their settlement away).
-func (w *Watcher) resyncChannels(ctx context.Context, head uint64) ([]ledger.ChannelID, error) {
+func (w *Watcher) resyncChannels(ctx context.Context, head uint64) ([]rdn.ChannelID, error) {
 	ids, err := w.ledger.ChannelIDs(func(c *ledger.Channel) bool {
 		return c.State == ledger.StateOpen || c.State == ledger.StateClosing
 	})
 	if err != nil {
 		return nil, err
 	}
-	seen := map[ledger.ChannelID]bool{}
+	seen := map[rdn.ChannelID]bool{}
 	for _, id := range ids {
 		seen[id] = true
 	}
@@ -544,7 +545,7 @@ func (w *Watcher) resyncChannels(ctx context.Context, head uint64) ([]ledger.Cha
 			return nil, fmt.Errorf("resync logs: %w", err)
 		}
 		for _, l := range logs {
-			id := ledger.ChannelID{Sender: common.BytesToAddress(l.Topics[1].Bytes()), OpenBlock: uint32(l.BlockNumber)}
+			id := rdn.ChannelID{Sender: common.BytesToAddress(l.Topics[1].Bytes()), OpenBlock: uint32(l.BlockNumber)}
 			if !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
@@ -558,7 +559,7 @@ func (w *Watcher) resyncChannels(ctx context.Context, head uint64) ([]ledger.Cha
 // existed then. pastErr is why the node could not answer for that height (a pruned node, a
 // timeout): the whole deposit then waits for confirmations, which costs the sender a few
 // blocks and never lets it spend a deposit that may vanish.
-func (w *Watcher) chainChannel(ctx context.Context, id ledger.ChannelID, head, confirmed uint64) (_ ledger.ChainChannel, pastErr, err error) {
+func (w *Watcher) chainChannel(ctx context.Context, id rdn.ChannelID, head, confirmed uint64) (_ ledger.ChainChannel, pastErr, err error) {
 	info, ok, err := w.channelInfo(ctx, id, new(big.Int).SetUint64(head))
 	if err != nil {
 		return ledger.ChainChannel{}, nil, err
@@ -598,32 +599,32 @@ func (w *Watcher) decodeLog(l *types.Log) (ledger.Event, error) {
 			return ev, err
 		}
 		// ChannelCreated has no block field: the channel's open block is the log's.
-		ev.Kind, ev.Channel, ev.Amount = ledger.Created, ledger.ChannelID{Sender: e.SenderAddress, OpenBlock: uint32(l.BlockNumber)}, e.Deposit
+		ev.Kind, ev.Channel, ev.Amount = ledger.Created, rdn.ChannelID{Sender: e.SenderAddress, OpenBlock: uint32(l.BlockNumber)}, e.Deposit
 	case w.topics[1]:
 		e, err := w.abi.UnpackChannelToppedUpEvent(l)
 		if err != nil {
 			return ev, err
 		}
-		ev.Kind, ev.Channel, ev.Amount = ledger.ToppedUp, ledger.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.AddedDeposit
+		ev.Kind, ev.Channel, ev.Amount = ledger.ToppedUp, rdn.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.AddedDeposit
 	case w.topics[2]:
 		e, err := w.abi.UnpackChannelCloseRequestedEvent(l)
 		if err != nil {
 			return ev, err
 		}
-		ev.Kind, ev.Channel, ev.Amount = ledger.CloseRequested, ledger.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.Balance
+		ev.Kind, ev.Channel, ev.Amount = ledger.CloseRequested, rdn.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.Balance
 		ev.SettleBlock = l.BlockNumber + uint64(w.cfg.ChallengePeriod)
 	case w.topics[3]:
 		e, err := w.abi.UnpackChannelSettledEvent(l)
 		if err != nil {
 			return ev, err
 		}
-		ev.Kind, ev.Channel, ev.Amount = ledger.Settled, ledger.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.Balance
+		ev.Kind, ev.Channel, ev.Amount = ledger.Settled, rdn.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.Balance
 	case w.topics[4]:
 		e, err := w.abi.UnpackChannelWithdrawEvent(l)
 		if err != nil {
 			return ev, err
 		}
-		ev.Kind, ev.Channel, ev.Amount = ledger.Withdrawn, ledger.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.WithdrawnBalance
+		ev.Kind, ev.Channel, ev.Amount = ledger.Withdrawn, rdn.ChannelID{Sender: e.SenderAddress, OpenBlock: e.OpenBlockNumber}, e.WithdrawnBalance
 	default:
 		return ev, fmt.Errorf("unexpected topic %s", l.Topics[0])
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // WatchtowerConfig configures a Watchtower.
@@ -60,7 +60,7 @@ type Watchtower struct {
 
 	mu        sync.Mutex // one dispute step at a time: they share the nonce sequence
 	nextNonce *uint64
-	unfunded  map[ledger.ChannelID]bool
+	unfunded  map[rdn.ChannelID]bool
 }
 
 // ErrDisputeUnfunded means a dispute waits for the receiver to be sent ETH for gas.
@@ -88,7 +88,7 @@ func NewWatchtower(cfg WatchtowerConfig, l *ledger.Ledger) *Watchtower {
 		cfg: cfg, ledger: l, abi: contracts.NewRaidenMicroTransferChannels(),
 		receiver: cfg.address(),
 		signer:   cfg.signer(),
-		unfunded: map[ledger.ChannelID]bool{},
+		unfunded: map[rdn.ChannelID]bool{},
 	}
 }
 
@@ -137,7 +137,7 @@ func (t *Watchtower) Resume(ctx context.Context) error {
 
 // ResumeCandidates are the channels a dispute may have to be opened for at start: closing,
 // with a close request below the balance we hold. Finding them reads every channel record.
-func ResumeCandidates(l *ledger.Ledger) ([]ledger.ChannelID, error) {
+func ResumeCandidates(l *ledger.Ledger) ([]rdn.ChannelID, error) {
 	return l.ChannelIDsIn([]ledger.State{ledger.StateClosing}, disputable)
 }
 
@@ -184,7 +184,7 @@ func (t *Watchtower) Tick(ctx context.Context) error {
 }
 
 // consider opens a dispute for a closing channel whose close request is below our balance.
-func (t *Watchtower) consider(ctx context.Context, id ledger.ChannelID) error {
+func (t *Watchtower) consider(ctx context.Context, id rdn.ChannelID) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, err := t.ledger.Channel(id)
@@ -209,7 +209,7 @@ func (t *Watchtower) consider(ctx context.Context, id ledger.ChannelID) error {
 	return t.send(ctx, &d, c, nil)
 }
 
-func (t *Watchtower) dispute(id ledger.ChannelID) (*ledger.Dispute, error) {
+func (t *Watchtower) dispute(id rdn.ChannelID) (*ledger.Dispute, error) {
 	all, err := t.ledger.Disputes()
 	if err != nil {
 		return nil, err
@@ -224,7 +224,7 @@ func (t *Watchtower) dispute(id ledger.ChannelID) (*ledger.Dispute, error) {
 
 // advance moves one dispute on: mined, bumped, or sent once funded. The dispute is read
 // again under the lock: the copy Tick listed may predate a transaction consider just sent.
-func (t *Watchtower) advance(ctx context.Context, id ledger.ChannelID) error {
+func (t *Watchtower) advance(ctx context.Context, id rdn.ChannelID) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	current, err := t.dispute(id)
@@ -273,7 +273,7 @@ func (t *Watchtower) confirmedNonce(ctx context.Context) uint64 {
 // send broadcasts the dispute; with prev it is a fee bump of the same nonce.
 func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Channel, prev *ledger.DisputeTx) error {
 	balance, _ := new(big.Int).SetString(d.Balance, 10)
-	closing, err := proof.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key.Reveal())
+	closing, err := rdn.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key.Reveal())
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/contracts"
 )
 
@@ -53,7 +52,7 @@ type Client struct {
 	chainID  *big.Int
 	key      *ecdsa.PrivateKey
 	sender   common.Address
-	contract chain.Contract
+	contract contracts.Contract
 	from     uint64
 	log      *slog.Logger
 
@@ -96,7 +95,7 @@ func (c *Client) init(ctx context.Context, cfg Config) error {
 	if c.chainID, err = c.ec.ChainID(ctx); err != nil {
 		return fmt.Errorf("client: chain id: %w", err)
 	}
-	if c.contract, err = chain.VerifyContract(ctx, c.ec, cfg.Contract); err != nil {
+	if c.contract, err = contracts.VerifyContract(ctx, c.ec, cfg.Contract); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	if c.store, err = OpenStore(cfg.StorePath, c.sender, cfg.Contract); err != nil {
@@ -116,14 +115,14 @@ func (c *Client) Close() {
 func (c *Client) Sender() common.Address { return c.sender }
 
 // Contract is the verified channel contract.
-func (c *Client) Contract() chain.Contract { return c.contract }
+func (c *Client) Contract() contracts.Contract { return c.contract }
 
 // Node is the node connection.
 func (c *Client) Node() *ethclient.Client { return c.ec }
 
 // TokenBalance is the sender's token balance.
 func (c *Client) TokenBalance(ctx context.Context) (*big.Int, error) {
-	return chain.TokenBalance(ctx, c.ec, c.contract.Token, c.sender)
+	return contracts.TokenBalance(ctx, c.ec, c.contract.Token, c.sender)
 }
 
 // transact sends one transaction to `to` and waits for its successful receipt. gas 0 means
@@ -137,7 +136,7 @@ func (c *Client) transact(ctx context.Context, what string, to common.Address, d
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	r, err := chain.WaitMined(ctx, c.ec, tx.Hash())
+	r, err := contracts.WaitMined(ctx, c.ec, tx.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

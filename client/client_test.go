@@ -10,9 +10,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // The full cycle through the gateway: a channel opened on the first 402, requests paid at
@@ -161,9 +161,9 @@ func TestSpendingCap(t *testing.T) {
 func TestUntrustedContract(t *testing.T) {
 	h := start(t)
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set(authz.HeaderPrice, "5")
-		w.Header().Set(authz.HeaderReceiverAddress, h.receiver().Hex())
-		w.Header().Set(authz.HeaderContractAddress, "0x00000000000000000000000000000000000000aa")
+		w.Header().Set(rdn.HeaderPrice, "5")
+		w.Header().Set(rdn.HeaderReceiverAddress, h.receiver().Hex())
+		w.Header().Set(rdn.HeaderContractAddress, "0x00000000000000000000000000000000000000aa")
 		w.WriteHeader(http.StatusPaymentRequired)
 	}))
 	defer fake.Close()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // closeGas is the gas limit of close transactions sent in the block after a channel's
@@ -70,7 +70,7 @@ func (c *Client) CloseCooperatively(ctx context.Context, receiver common.Address
 	if err != nil {
 		return Channel{}, err
 	}
-	signer, err := proof.Closing{Sender: c.sender, OpenBlock: openBlock, Balance: balance, Contract: c.contract.Address}.Signer(closing[:])
+	signer, err := rdn.Closing{Sender: c.sender, OpenBlock: openBlock, Balance: balance, Contract: c.contract.Address}.Signer(closing[:])
 	if err != nil || signer != receiver {
 		return Channel{}, fmt.Errorf("close: %w (recovered %s, %v)", ErrBadClosingSignature, signer.Hex(), err)
 	}
@@ -88,20 +88,20 @@ func (c *Client) CloseCooperatively(ctx context.Context, receiver common.Address
 
 // balanceProof is the channel's last signed balance and its signature; a channel with
 // nothing signed gets a proof for 0.
-func (c *Client) balanceProof(ch Channel) (*big.Int, proof.Signature, error) {
+func (c *Client) balanceProof(ch Channel) (*big.Int, rdn.Signature, error) {
 	if ch.Signature == "" {
 		sig, err := c.signAt(ch, new(big.Int))
 		return new(big.Int), sig, err
 	}
-	sig, err := proof.ParseSignature(ch.Signature)
+	sig, err := rdn.ParseSignature(ch.Signature)
 	if err != nil {
 		return nil, sig, fmt.Errorf("stored signature of %s: %w", ch.Key(), err)
 	}
 	return ch.Balance, sig, nil
 }
 
-func (c *Client) signAt(ch Channel, balance *big.Int) (proof.Signature, error) {
-	return proof.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: balance, Contract: c.contract.Address}.Sign(c.key)
+func (c *Client) signAt(ch Channel, balance *big.Int) (rdn.Signature, error) {
+	return rdn.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: balance, Contract: c.contract.Address}.Sign(c.key)
 }
 
 type balanceMismatch struct{ balance *big.Int }
@@ -111,22 +111,22 @@ func (e *balanceMismatch) Error() string {
 }
 
 // closeRequestLifetime is how long the close request sent with a cooperative close is
-// valid: enough for the call, within the server's proof.MaxCloseRequestLifetime.
+// valid: enough for the call, within the server's rdn.MaxCloseRequestLifetime.
 const closeRequestLifetime = 5 * time.Minute
 
 // askClose calls DELETE <api>/channels/<sender>/<open_block> with the balance proof and the
 // sender's close request for the balance: the server signs a close only for the sender.
-func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *big.Int, sig proof.Signature) (proof.Signature, error) {
+func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *big.Int, sig rdn.Signature) (rdn.Signature, error) {
 	if !c.chainID.IsUint64() {
-		return proof.Signature{}, fmt.Errorf("close: chain id %s out of range", c.chainID)
+		return rdn.Signature{}, fmt.Errorf("close: chain id %s out of range", c.chainID)
 	}
-	request := proof.CloseRequest{
+	request := rdn.CloseRequest{
 		Receiver: ch.Receiver, Contract: c.contract.Address, ChainID: c.chainID.Uint64(),
 		Sender: c.sender, OpenBlock: ch.OpenBlock, Balance: balance, Expires: time.Now().Add(closeRequestLifetime).Unix(),
 	}
 	requestSig, err := request.Sign(c.key)
 	if err != nil {
-		return proof.Signature{}, fmt.Errorf("close: sign the close request: %w", err)
+		return rdn.Signature{}, fmt.Errorf("close: sign the close request: %w", err)
 	}
 	body, _ := json.Marshal(map[string]any{
 		"balance": balance.String(), "balance_signature": sig.Hex(),
@@ -135,12 +135,12 @@ func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *
 	url := fmt.Sprintf("%s/channels/%s/%d", strings.TrimRight(api, "/"), c.sender.Hex(), ch.OpenBlock)
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url, bytes.NewReader(body))
 	if err != nil {
-		return proof.Signature{}, err
+		return rdn.Signature{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return proof.Signature{}, fmt.Errorf("close: %w", err)
+		return rdn.Signature{}, fmt.Errorf("close: %w", err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -152,15 +152,15 @@ func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *
 	_ = json.Unmarshal(raw, &out)
 	if resp.StatusCode == http.StatusConflict && out.Balance != "" {
 		if b, ok := new(big.Int).SetString(out.Balance, 10); ok {
-			return proof.Signature{}, &balanceMismatch{balance: b}
+			return rdn.Signature{}, &balanceMismatch{balance: b}
 		}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return proof.Signature{}, fmt.Errorf("close: %w: %s: %s", ErrCloseRefused, resp.Status, out.Error)
+		return rdn.Signature{}, fmt.Errorf("close: %w: %s: %s", ErrCloseRefused, resp.Status, out.Error)
 	}
-	closing, err := proof.DecodeSignature(out.CloseSignature)
+	closing, err := rdn.DecodeSignature(out.CloseSignature)
 	if err != nil {
-		return proof.Signature{}, fmt.Errorf("close: %w: %v", ErrBadClosingSignature, err)
+		return rdn.Signature{}, fmt.Errorf("close: %w: %v", ErrBadClosingSignature, err)
 	}
 	return closing, nil
 }

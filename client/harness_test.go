@@ -11,12 +11,13 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // harness is a dev chain, a real server with its admin API and gateway on loopback ports.
@@ -62,7 +63,7 @@ func (h *harness) get(rt http.RoundTripper, path string) (int, string, error) {
 // ledgerChannel is the server's view of a channel.
 func (h *harness) ledgerChannel(sender *ecdsa.PrivateKey, openBlock uint32) *ledger.Channel {
 	h.t.Helper()
-	ch, err := h.srv.Ledger.Channel(ledger.ChannelID{Sender: crypto.PubkeyToAddress(sender.PublicKey), OpenBlock: openBlock})
+	ch, err := h.srv.Ledger.Channel(rdn.ChannelID{Sender: crypto.PubkeyToAddress(sender.PublicKey), OpenBlock: openBlock})
 	if err != nil || ch == nil {
 		h.t.Fatalf("ledger channel %d: %v", openBlock, err)
 	}
@@ -71,7 +72,7 @@ func (h *harness) ledgerChannel(sender *ecdsa.PrivateKey, openBlock uint32) *led
 
 func (h *harness) tokens(a common.Address) *big.Int {
 	h.t.Helper()
-	b, err := chain.TokenBalance(h.t.Context(), h.chain.Client(), h.chain.Deployment().Token, a)
+	b, err := contracts.TokenBalance(h.t.Context(), h.chain.Client(), h.chain.Deployment().Token, a)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -16,8 +16,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/authz"
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // TransportConfig configures the paying RoundTripper.
@@ -111,7 +110,7 @@ type payment struct {
 	receiver  common.Address
 	openBlock uint32
 	balance   *big.Int
-	sig       proof.Signature
+	sig       rdn.Signature
 }
 
 // RoundTrip sends the request; on a 402 it pays and sends it again.
@@ -201,15 +200,15 @@ func (t *Transport) pay(req *http.Request, q quote) (*http.Response, error) {
 // react decides what a 402 to payment p means.
 func (t *Transport) react(ctx context.Context, p *payment, q quote, h http.Header) (action, error) {
 	switch {
-	case h.Get(authz.FlagInsufficientConfirm) != "":
+	case h.Get(rdn.FlagInsufficientConfirm) != "":
 		return resend, nil
-	case h.Get(authz.FlagNonexistingChannel) != "":
+	case h.Get(rdn.FlagNonexistingChannel) != "":
 		return t.nonexisting(ctx, p)
-	case h.Get(authz.FlagInvalidAmount) != "":
+	case h.Get(rdn.FlagInvalidAmount) != "":
 		return fresh, t.adopt(p, h)
-	case h.Get(authz.FlagInsufficientDeposit) != "":
+	case h.Get(rdn.FlagInsufficientDeposit) != "":
 		return resend, t.cover(ctx, q, p)
-	case h.Get(authz.FlagInvalidProof) != "":
+	case h.Get(rdn.FlagInvalidProof) != "":
 		return giveUp, nil
 	default:
 		// The proof was replayed or the price changed: sign a fresh one.
@@ -234,7 +233,7 @@ func (t *Transport) nonexisting(ctx context.Context, p *payment) (action, error)
 // adopt takes the server's last accepted balance when it is our proof and above ours: the
 // client lost its store, or signed values that never arrived.
 func (t *Transport) adopt(p *payment, h http.Header) error {
-	text, sigText := h.Get(authz.HeaderSenderBalance), h.Get(authz.HeaderBalanceSignature)
+	text, sigText := h.Get(rdn.HeaderSenderBalance), h.Get(rdn.HeaderBalanceSignature)
 	if sigText == "" {
 		return nil
 	}
@@ -242,11 +241,11 @@ func (t *Transport) adopt(p *payment, h http.Header) error {
 	if !ok {
 		return fmt.Errorf("%w: RDN-Sender-Balance %q", ErrBadServerProof, text)
 	}
-	sig, err := proof.ParseSignature(sigText)
+	sig, err := rdn.ParseSignature(sigText)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadServerProof, err)
 	}
-	bp := proof.Balance{Receiver: p.receiver, OpenBlock: p.openBlock, Balance: balance, Contract: t.c.contract.Address}
+	bp := rdn.Balance{Receiver: p.receiver, OpenBlock: p.openBlock, Balance: balance, Contract: t.c.contract.Address}
 	if signer, err := bp.Signer(sig[:]); err != nil || signer != t.c.sender {
 		return fmt.Errorf("%w: RDN-Balance-Signature for %s recovers to %s", ErrBadServerProof, balance, signer.Hex())
 	}
@@ -314,7 +313,7 @@ func (t *Transport) take(q quote) (payment, bool, error) {
 		return payment{}, false, nil
 	}
 	next := new(big.Int).Add(ch.Balance, q.price)
-	sig, err := proof.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: next, Contract: c.contract.Address}.Sign(c.key)
+	sig, err := rdn.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: next, Contract: c.contract.Address}.Sign(c.key)
 	if err != nil {
 		return payment{}, false, err
 	}
@@ -389,7 +388,7 @@ func (t *Transport) openTo(receiver common.Address) *Channel {
 
 // readQuote reads a µRaiden 402; ok is false for a 402 without RDN-Price.
 func (t *Transport) readQuote(u *url.URL, h http.Header) (quote, bool, error) {
-	priceText := h.Get(authz.HeaderPrice)
+	priceText := h.Get(rdn.HeaderPrice)
 	if priceText == "" {
 		return quote{}, false, nil
 	}
@@ -397,11 +396,11 @@ func (t *Transport) readQuote(u *url.URL, h http.Header) (quote, bool, error) {
 	if !ok || price.Sign() <= 0 {
 		return quote{}, false, fmt.Errorf("402 with RDN-Price %q", priceText)
 	}
-	contract := h.Get(authz.HeaderContractAddress)
+	contract := h.Get(rdn.HeaderContractAddress)
 	if !common.IsHexAddress(contract) || common.HexToAddress(contract) != t.c.contract.Address {
 		return quote{}, false, &UntrustedContractError{Got: common.HexToAddress(contract), Want: t.c.contract.Address}
 	}
-	receiver := h.Get(authz.HeaderReceiverAddress)
+	receiver := h.Get(rdn.HeaderReceiverAddress)
 	if !common.IsHexAddress(receiver) {
 		return quote{}, false, fmt.Errorf("402 with RDN-Receiver-Address %q", receiver)
 	}
@@ -409,7 +408,7 @@ func (t *Transport) readQuote(u *url.URL, h http.Header) (quote, bool, error) {
 		return quote{}, false, &PriceTooHighError{Price: price, Max: t.cfg.MaxPrice}
 	}
 	api := ""
-	if path := h.Get(authz.HeaderGatewayPath); strings.HasPrefix(path, "/") {
+	if path := h.Get(rdn.HeaderGatewayPath); strings.HasPrefix(path, "/") {
 		api = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: path}).String()
 	}
 	return quote{receiver: common.HexToAddress(receiver), price: price, api: api}, true, nil
@@ -426,12 +425,12 @@ func (t *Transport) send(req *http.Request, p *payment) (*http.Response, error) 
 		r.Body = body
 	}
 	if p != nil {
-		r.Header.Set(authz.HeaderContractAddress, t.c.contract.Address.Hex())
-		r.Header.Set(authz.HeaderReceiverAddress, p.receiver.Hex())
-		r.Header.Set(authz.HeaderSenderAddress, t.c.sender.Hex())
-		r.Header.Set(authz.HeaderOpenBlock, strconv.FormatUint(uint64(p.openBlock), 10))
-		r.Header.Set(authz.HeaderBalance, p.balance.String())
-		r.Header.Set(authz.HeaderBalanceSignature, p.sig.Hex())
+		r.Header.Set(rdn.HeaderContractAddress, t.c.contract.Address.Hex())
+		r.Header.Set(rdn.HeaderReceiverAddress, p.receiver.Hex())
+		r.Header.Set(rdn.HeaderSenderAddress, t.c.sender.Hex())
+		r.Header.Set(rdn.HeaderOpenBlock, strconv.FormatUint(uint64(p.openBlock), 10))
+		r.Header.Set(rdn.HeaderBalance, p.balance.String())
+		r.Header.Set(rdn.HeaderBalanceSignature, p.sig.Hex())
 	}
 	return t.cfg.Base.RoundTrip(r)
 }

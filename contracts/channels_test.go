@@ -11,8 +11,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // The external interface of µRaiden 0.2.0 (protocol.md §1). Clients call by selector, so the
@@ -630,8 +630,8 @@ func TestSignatureAcceptanceMatchesGo(t *testing.T) {
 		cases[fmt.Sprintf("v = %d", v)] = sig
 	}
 	for name, sig := range cases {
-		hash, _ := proof.Balance{Receiver: h.receiver.addr, OpenBlock: obn, Balance: bal, Contract: h.channelsAddr}.Hash()
-		goSigner, goErr := proof.Recover(hash, sig)
+		hash, _ := rdn.Balance{Receiver: h.receiver.addr, OpenBlock: obn, Balance: bal, Contract: h.channelsAddr}.Hash()
+		goSigner, goErr := rdn.Recover(hash, sig)
 		out, evmErr := h.call(h.channels, channelsABI.PackExtractBalanceProofSignature(h.receiver.addr, obn, bal, sig))
 		var evmSigner common.Address
 		if evmErr == nil {

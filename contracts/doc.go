@@ -6,6 +6,9 @@
 //   - UraidenTestToken: an ERC20 + ERC223 token with a faucet, for dev and test networks;
 //   - TrustedDelegate: an example trusted contract that opens channels on a sender's behalf.
 //
+// node.go reads what the sender and the receiver both need from a node: whether an address
+// holds a µRaiden channel contract (VerifyContract), token balances, transaction receipts.
+//
 // The sources are in src/, the artifacts in build/; bindings.go is generated. Rebuild all of
 // them with `go generate ./contracts/...`; a test fails when the committed files differ from a
 // fresh build.

@@ -19,8 +19,8 @@ import (
 	"github.com/ethereum/go-ethereum/ethdb"
 	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // µRaiden 0.2.0's gas figures (protocol.md §1), measured under Byzantium rules.
@@ -97,14 +97,14 @@ func measureGas(t *testing.T, c gasChain, bin map[string][]byte) map[string]uint
 		c.send(t, owner, &tokenAddr, tokenABI.PackTransfer(a.addr, new(big.Int).Div(tokenSupply, big.NewInt(4))))
 	}
 	sig := func(obn uint32, bal int64) []byte {
-		s, err := proof.Balance{Receiver: receiver.addr, OpenBlock: obn, Balance: tokens(bal), Contract: channelsAddr}.Sign(sender.key)
+		s, err := rdn.Balance{Receiver: receiver.addr, OpenBlock: obn, Balance: tokens(bal), Contract: channelsAddr}.Sign(sender.key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s[:]
 	}
 	closing := func(obn uint32, bal int64) []byte {
-		s, err := proof.Closing{Sender: sender.addr, OpenBlock: obn, Balance: tokens(bal), Contract: channelsAddr}.Sign(receiver.key)
+		s, err := rdn.Closing{Sender: sender.addr, OpenBlock: obn, Balance: tokens(bal), Contract: channelsAddr}.Sign(receiver.key)
 		if err != nil {
 			t.Fatal(err)
 		}

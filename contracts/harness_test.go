@@ -17,8 +17,8 @@ import (
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -228,7 +228,7 @@ func (h *harness) mustInfo(sender, receiver common.Address, openBlock uint32) ch
 
 func (h *harness) balanceSig(sender *account, receiver common.Address, openBlock uint32, balance *big.Int) []byte {
 	h.t.Helper()
-	sig, err := proof.Balance{Receiver: receiver, OpenBlock: openBlock, Balance: balance, Contract: h.channelsAddr}.Sign(sender.key)
+	sig, err := rdn.Balance{Receiver: receiver, OpenBlock: openBlock, Balance: balance, Contract: h.channelsAddr}.Sign(sender.key)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func (h *harness) balanceSig(sender *account, receiver common.Address, openBlock
 
 func (h *harness) closingSig(receiver *account, sender common.Address, openBlock uint32, balance *big.Int) []byte {
 	h.t.Helper()
-	sig, err := proof.Closing{Sender: sender, OpenBlock: openBlock, Balance: balance, Contract: h.channelsAddr}.Sign(receiver.key)
+	sig, err := rdn.Closing{Sender: sender, OpenBlock: openBlock, Balance: balance, Contract: h.channelsAddr}.Sign(receiver.key)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // benchPay runs payments on many channels: go test -bench Pay -benchmem ./ledger compares the
@@ -21,7 +23,7 @@ func benchPay(b *testing.B, noSync, parallel bool) {
 	const channels = 1000
 	var events []Event
 	for i := range channels {
-		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(i + 1))), OpenBlock: 1}
+		id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(i + 1))), OpenBlock: 1}
 		events = append(events, Event{Kind: Created, Channel: id, Block: 1, Amount: new(big.Int).Lsh(big.NewInt(1), 100)})
 	}
 	if err := l.Apply(context.Background(), Update{Events: events, Sync: SyncState{Cursor: 1, Confirmed: 1}}); err != nil {
@@ -32,7 +34,7 @@ func benchPay(b *testing.B, noSync, parallel bool) {
 	payNext := func() bool {
 		i := turn.Add(1) % channels
 		bal := next[i].Add(1)
-		id := ChannelID{Sender: common.BigToAddress(big.NewInt(i + 1)), OpenBlock: 1}
+		id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(i + 1)), OpenBlock: 1}
 		r, err := l.Pay(context.Background(), Payment{ID: id, Balance: big.NewInt(bal), Signature: sig(bal), Price: big.NewInt(1)})
 		if err != nil || r.Outcome != Accepted {
 			b.Errorf("pay: %v %v", r.Outcome, err)

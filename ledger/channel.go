@@ -9,33 +9,24 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
-// ChannelID identifies a channel of this receiver: µRaiden keys channels by sender and the
-// block the channel was opened in.
-type ChannelID struct {
-	Sender    common.Address
-	OpenBlock uint32
-}
-
-func (id ChannelID) String() string { return fmt.Sprintf("%s/%d", id.Sender, id.OpenBlock) }
-
-// key is the channel's Badger key: "ch/" ‖ sender ‖ uint32 open block.
-func (id ChannelID) key() []byte {
+// channelKey is the channel's Badger key: "ch/" ‖ sender ‖ uint32 open block.
+func channelKey(id rdn.ChannelID) []byte {
 	k := make([]byte, 0, len(prefixChannel)+20+4)
 	k = append(k, prefixChannel...)
 	k = append(k, id.Sender.Bytes()...)
 	return binary.BigEndian.AppendUint32(k, id.OpenBlock)
 }
 
-// channelIDFromKey is the inverse of ChannelID.key.
-func channelIDFromKey(k []byte) (ChannelID, error) {
+// channelIDFromKey is the inverse of channelKey.
+func channelIDFromKey(k []byte) (rdn.ChannelID, error) {
 	if len(k) != len(prefixChannel)+20+4 {
-		return ChannelID{}, fmt.Errorf("%w: key %x", errCorrupt, k)
+		return rdn.ChannelID{}, fmt.Errorf("%w: key %x", errCorrupt, k)
 	}
 	k = k[len(prefixChannel):]
-	return ChannelID{Sender: common.BytesToAddress(k[:20]), OpenBlock: binary.BigEndian.Uint32(k[20:])}, nil
+	return rdn.ChannelID{Sender: common.BytesToAddress(k[:20]), OpenBlock: binary.BigEndian.Uint32(k[20:])}, nil
 }
 
 // State is where a channel is in its life.
@@ -80,7 +71,7 @@ const maxAccepted = 1024
 
 // Channel is the receiver's view of one payment channel.
 type Channel struct {
-	ID    ChannelID
+	ID    rdn.ChannelID
 	State State
 	// Deposit is the deposit at creation plus the top-ups already folded in; TopUps are the
 	// later ones, counted when confirmed.
@@ -90,7 +81,7 @@ type Channel struct {
 	// Balance is the highest balance the sender signed and we accepted, and Signature its
 	// proof: what the receiver can claim on chain.
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	// Charged is the sum of the prices of the requests served. Charged <= Balance always;
 	// the difference is credit that later fresh proofs may spend.
 	Charged *big.Int
@@ -109,11 +100,11 @@ type Channel struct {
 
 	// ClosingSignature is the receiver's closing signature for Balance, once it agreed to a
 	// cooperative close (see CloseCooperatively); zero otherwise.
-	ClosingSignature proof.Signature
+	ClosingSignature rdn.Signature
 }
 
 // CloseSigned reports whether the receiver signed a cooperative close of the channel.
-func (c *Channel) CloseSigned() bool { return c.ClosingSignature != proof.Signature{} }
+func (c *Channel) CloseSigned() bool { return c.ClosingSignature != rdn.Signature{} }
 
 // CloseRequested reports whether the sender asked on chain to close the channel
 // (uncooperative close), whatever the balance it asked for: a settle block is set by the
@@ -121,7 +112,7 @@ func (c *Channel) CloseSigned() bool { return c.ClosingSignature != proof.Signat
 // a cooperative close at once).
 func (c *Channel) CloseRequested() bool { return c.SettleBlock != 0 }
 
-func newChannel(id ChannelID, deposit *big.Int) *Channel {
+func newChannel(id rdn.ChannelID, deposit *big.Int) *Channel {
 	return &Channel{
 		ID: id, State: StateOpen, Deposit: new(big.Int).Set(deposit),
 		Balance: new(big.Int), Charged: new(big.Int), Watermark: new(big.Int),
@@ -171,7 +162,7 @@ func (c *Channel) used(balance *big.Int) bool {
 }
 
 // accept records a payment the caller has validated: balance is fresh and covers the price.
-func (c *Channel) accept(balance *big.Int, sig proof.Signature, price *big.Int) {
+func (c *Channel) accept(balance *big.Int, sig rdn.Signature, price *big.Int) {
 	c.Charged.Add(c.Charged, price)
 	if balance.Cmp(c.Balance) > 0 {
 		c.Balance.Set(balance)
@@ -222,7 +213,7 @@ const (
 )
 
 func (c *Channel) marshal() []byte {
-	b := make([]byte, 0, 160+len(c.Accepted)*10+proof.SignatureLength)
+	b := make([]byte, 0, 160+len(c.Accepted)*10+rdn.SignatureLength)
 	version := byte(encodingVersion)
 	if c.CloseSigned() {
 		version = encodingVersionClosing
@@ -253,7 +244,7 @@ func (c *Channel) marshal() []byte {
 
 var errCorrupt = errors.New("ledger: corrupt channel record")
 
-func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
+func unmarshalChannel(id rdn.ChannelID, data []byte) (*Channel, error) {
 	r := reader{b: data}
 	version := r.byte()
 	if version != encodingVersion && version != encodingVersionClosing {
@@ -264,7 +255,7 @@ func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
 		c.TopUps = append(c.TopUps, TopUp{Block: r.uvarint(), Amount: r.big()})
 	}
 	c.Balance = r.big()
-	copy(c.Signature[:], r.bytes(proof.SignatureLength))
+	copy(c.Signature[:], r.bytes(rdn.SignatureLength))
 	c.Charged = r.big()
 	c.Watermark = r.big()
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
@@ -274,7 +265,7 @@ func unmarshalChannel(id ChannelID, data []byte) (*Channel, error) {
 	c.SettleBlock = r.uvarint()
 	c.Withdrawn = r.big()
 	if version == encodingVersionClosing {
-		copy(c.ClosingSignature[:], r.bytes(proof.SignatureLength))
+		copy(c.ClosingSignature[:], r.bytes(rdn.SignatureLength))
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)

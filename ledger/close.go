@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math/big"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Errors of CloseCooperatively.
@@ -26,7 +26,7 @@ func (e *BalanceMismatchError) Error() string {
 }
 
 // CloseSigner signs the receiver's closing message for a channel at a balance.
-type CloseSigner func(id ChannelID, balance *big.Int) (proof.Signature, error)
+type CloseSigner func(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error)
 
 // CloseCooperatively agrees to close a channel at balance, which must be the last balance
 // accepted: it signs the receiver's closing message, and from then on the channel takes no
@@ -36,10 +36,10 @@ type CloseSigner func(id ChannelID, balance *big.Int) (proof.Signature, error)
 // Asking again at the same balance returns the same signature. A channel whose sender
 // already requested a close on chain can still be closed this way (the contract allows it
 // during the challenge period); a settled one cannot.
-func (l *Ledger) CloseCooperatively(ctx context.Context, id ChannelID, balance *big.Int, sign CloseSigner) (proof.Signature, error) {
+func (l *Ledger) CloseCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, sign CloseSigner) (rdn.Signature, error) {
 	e, err := l.lockEntry(id)
 	if err != nil {
-		return proof.Signature{}, err
+		return rdn.Signature{}, err
 	}
 	sig, w, err := closeChannel(e, balance, sign)
 	if err == nil {
@@ -50,10 +50,10 @@ func (l *Ledger) CloseCooperatively(ctx context.Context, id ChannelID, balance *
 	}
 	l.unlockEntry(id, e)
 	if err != nil {
-		return proof.Signature{}, err
+		return rdn.Signature{}, err
 	}
 	if err := wait(ctx, w.write); err != nil {
-		return proof.Signature{}, err
+		return rdn.Signature{}, err
 	}
 	return sig, nil
 }
@@ -66,27 +66,27 @@ type closeWrite struct {
 
 // closeChannel decides under the channel's lock. Asked again, it returns an empty write:
 // waiting for it still waits for the first close's write, queued before it.
-func closeChannel(e *entry, balance *big.Int, sign CloseSigner) (proof.Signature, closeWrite, error) {
+func closeChannel(e *entry, balance *big.Int, sign CloseSigner) (rdn.Signature, closeWrite, error) {
 	c := e.ch
 	switch {
 	case c == nil:
-		return proof.Signature{}, closeWrite{}, ErrUnknownChannel
+		return rdn.Signature{}, closeWrite{}, ErrUnknownChannel
 	case c.State == StateSettled:
-		return proof.Signature{}, closeWrite{}, ErrSettled
+		return rdn.Signature{}, closeWrite{}, ErrSettled
 	case balance.Cmp(c.Balance) != 0:
-		return proof.Signature{}, closeWrite{}, &BalanceMismatchError{Asked: new(big.Int).Set(balance), Balance: new(big.Int).Set(c.Balance)}
+		return rdn.Signature{}, closeWrite{}, &BalanceMismatchError{Asked: new(big.Int).Set(balance), Balance: new(big.Int).Set(c.Balance)}
 	case c.CloseSigned():
 		return c.ClosingSignature, closeWrite{write: &write{delta: zeroStats()}}, nil
 	}
 	sig, err := sign(c.ID, c.Balance)
 	if err != nil {
-		return proof.Signature{}, closeWrite{}, fmt.Errorf("ledger: sign the close of %s: %w", c.ID, err)
+		return rdn.Signature{}, closeWrite{}, fmt.Errorf("ledger: sign the close of %s: %w", c.ID, err)
 	}
 	after := c.clone()
 	after.State = StateClosing
 	after.ClosingSignature = sig
 	return sig, closeWrite{
-		write: &write{sets: []kv{{after.ID.key(), after.marshal()}}, delta: statsDelta(c, after)},
+		write: &write{sets: []kv{{channelKey(after.ID), after.marshal()}}, delta: statsDelta(c, after)},
 		after: after,
 	}, nil
 }

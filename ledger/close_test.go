@@ -10,13 +10,13 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // countingSigner signs a fake closing signature derived from the balance, and counts calls.
 type countingSigner struct{ calls atomic.Int64 }
 
-func (s *countingSigner) sign(id ChannelID, balance *big.Int) (proof.Signature, error) {
+func (s *countingSigner) sign(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
 	s.calls.Add(1)
 	return sig(balance.Int64() + 1000), nil
 }
@@ -33,7 +33,7 @@ func TestCloseCooperatively(t *testing.T) {
 	if _, err := l.CloseCooperatively(ctx, alice, big.NewInt(29), s.sign); !errors.As(err, &mismatch) || mismatch.Balance.Int64() != 30 {
 		t.Fatalf("close below the last balance: %v", err)
 	}
-	if _, err := l.CloseCooperatively(ctx, ChannelID{Sender: common.HexToAddress("0xdd"), OpenBlock: 1}, big.NewInt(0), s.sign); !errors.Is(err, ErrUnknownChannel) {
+	if _, err := l.CloseCooperatively(ctx, rdn.ChannelID{Sender: common.HexToAddress("0xdd"), OpenBlock: 1}, big.NewInt(0), s.sign); !errors.Is(err, ErrUnknownChannel) {
 		t.Fatalf("unknown channel: %v", err)
 	}
 	got, err := l.CloseCooperatively(ctx, alice, big.NewInt(30), s.sign)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // eventually polls cond until it holds; the limit only bounds a hung test.
@@ -43,9 +45,9 @@ func TestPipelinedBatchesShareChannelAndSender(t *testing.T) {
 	defer func() { l.Close() }()
 
 	sender := common.HexToAddress("0xa7")
-	first, second := ChannelID{Sender: sender, OpenBlock: 10}, ChannelID{Sender: sender, OpenBlock: 11}
+	first, second := rdn.ChannelID{Sender: sender, OpenBlock: 10}, rdn.ChannelID{Sender: sender, OpenBlock: 11}
 	createErr := make(chan error, 2)
-	createIn := func(id ChannelID) {
+	createIn := func(id rdn.ChannelID) {
 		createErr <- l.Apply(context.Background(), Update{
 			Events: []Event{{Kind: Created, Channel: id, Block: uint64(id.OpenBlock), Amount: big.NewInt(100)}},
 			Sync:   SyncState{Cursor: 20, Confirmed: 20},
@@ -114,24 +116,24 @@ func TestPipelinedBatchesShareChannelAndSender(t *testing.T) {
 }
 
 // cachedChannel returns the in-memory state of a cached channel without touching the disk.
-func (l *Ledger) cachedChannel(id ChannelID) (*Channel, bool) {
+func (l *Ledger) cachedChannel(id rdn.ChannelID) (*Channel, bool) {
 	c := l.cached(id)
 	return c, c != nil
 }
 
 // channelsOf creates n funded, confirmed channels in one update.
-func channelsOf(t *testing.T, l *Ledger, n int) []ChannelID {
+func channelsOf(t *testing.T, l *Ledger, n int) []rdn.ChannelID {
 	return createChannels(t, l, n, false)
 }
 
 // createChannels creates n funded, confirmed channels of n senders in one update; seeded
 // ones, as for channels opened before the watcher's start block, have no undo records.
-func createChannels(t *testing.T, l *Ledger, n int, seeded bool) []ChannelID {
+func createChannels(t *testing.T, l *Ledger, n int, seeded bool) []rdn.ChannelID {
 	t.Helper()
-	var ids []ChannelID
+	var ids []rdn.ChannelID
 	var events []Event
 	for i := range n {
-		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(0x1000 + i))), OpenBlock: 5}
+		id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(0x1000 + i))), OpenBlock: 5}
 		ids = append(ids, id)
 		events = append(events, Event{Kind: Created, Channel: id, Block: 5, Amount: big.NewInt(100), Seeded: seeded})
 	}
@@ -268,8 +270,8 @@ func TestHugeUpdateCommits(t *testing.T) {
 // be evicted, so requests naming damaged records would grow the cache without bound.
 func TestUnreadableChannelLeavesNoEntry(t *testing.T) {
 	l, _ := openTest(t)
-	id := ChannelID{Sender: common.HexToAddress("0xbad"), OpenBlock: 1}
-	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(id.key(), []byte{0xff, 1, 2}) }); err != nil {
+	id := rdn.ChannelID{Sender: common.HexToAddress("0xbad"), OpenBlock: 1}
+	if err := l.db.Update(func(txn *badger.Txn) error { return txn.Set(channelKey(id), []byte{0xff, 1, 2}) }); err != nil {
 		t.Fatal(err)
 	}
 	before := l.cachedEntries()

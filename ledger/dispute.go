@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // prefixDispute keys the watchtower's disputes: "dispute/" ‖ channel.
@@ -39,7 +41,7 @@ type DisputeTx struct {
 // Dispute is the watchtower's persisted answer to a close request below our balance: a
 // cooperativeClose with the sender's highest proof and our closing signature.
 type Dispute struct {
-	Channel     ChannelID     `json:"channel"`
+	Channel     rdn.ChannelID `json:"channel"`
 	Balance     string        `json:"balance"`
 	CloseAt     string        `json:"close_balance"` // what the sender asked to close at
 	SettleBlock uint64        `json:"settle_block"`
@@ -56,8 +58,8 @@ type Dispute struct {
 // Active reports whether the dispute still needs watching.
 func (d *Dispute) Active() bool { return d.Status == DisputeSent || d.Status == DisputeWaitingFunds }
 
-func disputeKey(id ChannelID) []byte {
-	return append(append([]byte{}, prefixDispute...), id.key()[len(prefixChannel):]...)
+func disputeKey(id rdn.ChannelID) []byte {
+	return append(append([]byte{}, prefixDispute...), channelKey(id)[len(prefixChannel):]...)
 }
 
 // SaveDispute makes a dispute's state durable; the watchtower saves before it broadcasts,

@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // EventKind is a channel-contract event that changes a channel.
@@ -31,7 +33,7 @@ func (k EventKind) String() string {
 // Event is a contract event for one of our channels, as the chain watcher decoded it.
 type Event struct {
 	Kind    EventKind
-	Channel ChannelID
+	Channel rdn.ChannelID
 	Block   uint64
 	// Amount is the deposit (Created), the added deposit (ToppedUp), the closing balance
 	// (CloseRequested, Settled) or the withdrawn amount (Withdrawn).
@@ -78,7 +80,7 @@ func (l *Ledger) Apply(ctx context.Context, u Update) error {
 	if err != nil {
 		return err
 	}
-	return l.change(ctx, &write{sync: &u.Sync}, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+	return l.change(ctx, &write{sync: &u.Sync}, func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error) {
 		var writes []kv
 		for _, k := range forget {
 			writes = append(writes, kv{key: k})
@@ -110,13 +112,13 @@ func (l *Ledger) Apply(ctx context.Context, u Update) error {
 // reorganization orphaned them, and records the new sync state. Payments are kept: only what
 // the chain decided is undone. It returns the channels that had payments and lost their
 // creation (now StateOrphaned).
-func (l *Ledger) Rollback(ctx context.Context, fork uint64, sync SyncState) ([]ChannelID, error) {
+func (l *Ledger) Rollback(ctx context.Context, fork uint64, sync SyncState) ([]rdn.ChannelID, error) {
 	keys, records, err := l.undoRecords(fork + 1)
 	if err != nil {
 		return nil, err
 	}
-	var orphaned []ChannelID
-	err = l.change(ctx, &write{sync: &sync}, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+	var orphaned []rdn.ChannelID
+	err = l.change(ctx, &write{sync: &sync}, func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error) {
 		var writes []kv
 		for i := len(records) - 1; i >= 0; i-- {
 			rec := records[i]
@@ -139,15 +141,15 @@ func (l *Ledger) Rollback(ctx context.Context, fork uint64, sync SyncState) ([]C
 // change runs f over copies of the channels it touches, then makes the new channels and f's
 // extra writes durable in w, with w's sync state. Nothing changes in memory unless f
 // succeeds.
-func (l *Ledger) change(ctx context.Context, w *write, f func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error)) error {
-	entries := map[ChannelID]*entry{}
+func (l *Ledger) change(ctx context.Context, w *write, f func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error)) error {
+	entries := map[rdn.ChannelID]*entry{}
 	defer func() {
 		for _, e := range entries {
 			e.mu.Unlock()
 		}
 	}()
-	next := map[ChannelID]*Channel{}
-	get := func(id ChannelID) (*Channel, error) {
+	next := map[rdn.ChannelID]*Channel{}
+	get := func(id rdn.ChannelID) (*Channel, error) {
 		if c, ok := next[id]; ok {
 			return c, nil
 		}
@@ -163,7 +165,7 @@ func (l *Ledger) change(ctx context.Context, w *write, f func(get func(ChannelID
 		}
 		return next[id], nil
 	}
-	set := func(id ChannelID, c *Channel) { next[id] = c }
+	set := func(id rdn.ChannelID, c *Channel) { next[id] = c }
 	extra, err := f(get, set)
 	if err != nil {
 		return err
@@ -179,7 +181,7 @@ func (l *Ledger) change(ctx context.Context, w *write, f func(get func(ChannelID
 			continue // unchanged: a resync of a channel the ledger already had right
 		}
 		w.delta.add(statsDelta(before, c))
-		w.sets = append(w.sets, kv{id.key(), data})
+		w.sets = append(w.sets, kv{channelKey(id), data})
 	}
 	if err := l.enqueue(w); err != nil {
 		return err
@@ -311,7 +313,7 @@ func (l *Ledger) undoRecords(from uint64) ([][]byte, []undoRecord, error) {
 }
 
 // Known reports whether the ledger has a record of the channel.
-func (l *Ledger) Known(id ChannelID) (bool, error) {
+func (l *Ledger) Known(id rdn.ChannelID) (bool, error) {
 	c, err := l.Channel(id)
 	return c != nil, err
 }

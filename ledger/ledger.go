@@ -27,6 +27,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -94,7 +96,7 @@ type Ledger struct {
 	lowSpace atomic.Pointer[error] // ErrLowSpace with the figures, or nil
 
 	mu        sync.RWMutex
-	channels  map[ChannelID]*entry
+	channels  map[rdn.ChannelID]*entry
 	maxCached int
 
 	// confirmed is the highest block whose events count as confirmed.
@@ -176,7 +178,7 @@ func Open(opts Options) (*Ledger, error) {
 	}
 	l := &Ledger{
 		db: db, log: opts.Logger, id: opts.Identity, dir: opts.Dir, minFree: opts.MinFreeBytes,
-		channels: map[ChannelID]*entry{}, maxCached: opts.MaxCached,
+		channels: map[rdn.ChannelID]*entry{}, maxCached: opts.MaxCached,
 		queue:    make(chan *write, opts.MaxBatch),
 		maxBatch: opts.MaxBatch,
 		onCommit: opts.OnCommit,
@@ -346,7 +348,7 @@ func (l *Ledger) Close() error {
 
 // entry returns the cached entry of a channel, loading it from disk on first use. The
 // entry is returned locked.
-func (l *Ledger) lockEntry(id ChannelID) (*entry, error) {
+func (l *Ledger) lockEntry(id rdn.ChannelID) (*entry, error) {
 	for {
 		l.mu.RLock()
 		e := l.channels[id]
@@ -428,7 +430,7 @@ func (l *Ledger) trimCache() {
 // unlockEntry releases an entry locked by lockEntry. An entry of a channel that does not exist
 // leaves the cache, so that requests naming made-up channels cannot fill the memory; one
 // whose deletion is not yet durable stays, or the disk would bring the channel back.
-func (l *Ledger) unlockEntry(id ChannelID, e *entry) {
+func (l *Ledger) unlockEntry(id rdn.ChannelID, e *entry) {
 	if e.ch == nil && e.evictable() {
 		l.mu.Lock()
 		if l.channels[id] == e {
@@ -440,10 +442,10 @@ func (l *Ledger) unlockEntry(id ChannelID, e *entry) {
 	e.mu.Unlock()
 }
 
-func (l *Ledger) read(id ChannelID) (*Channel, error) {
+func (l *Ledger) read(id rdn.ChannelID) (*Channel, error) {
 	var ch *Channel
 	err := l.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(id.key())
+		item, err := txn.Get(channelKey(id))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		}
@@ -463,7 +465,7 @@ func (l *Ledger) read(id ChannelID) (*Channel, error) {
 }
 
 // Channel returns a copy of a channel's current state, or nil if the ledger does not know it.
-func (l *Ledger) Channel(id ChannelID) (*Channel, error) {
+func (l *Ledger) Channel(id rdn.ChannelID) (*Channel, error) {
 	e, err := l.lockEntry(id)
 	if err != nil {
 		return nil, err

@@ -12,12 +12,12 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
 	testIdentity = Identity{ChainID: 1337, Contract: common.HexToAddress("0xc0"), Receiver: common.HexToAddress("0xee")}
-	alice        = ChannelID{Sender: common.HexToAddress("0xa1"), OpenBlock: 10}
+	alice        = rdn.ChannelID{Sender: common.HexToAddress("0xa1"), OpenBlock: 10}
 )
 
 func openDir(t *testing.T, dir string) *Ledger {
@@ -37,14 +37,14 @@ func openTest(t *testing.T) (*Ledger, string) {
 }
 
 // sig makes a distinct signature per balance: the ledger stores proofs, the caller verifies them.
-func sig(balance int64) proof.Signature {
-	var s proof.Signature
+func sig(balance int64) rdn.Signature {
+	var s rdn.Signature
 	big.NewInt(balance).FillBytes(s[:32])
 	s[64] = 27
 	return s
 }
 
-func create(t *testing.T, l *Ledger, id ChannelID, deposit int64, confirmedTo uint64) {
+func create(t *testing.T, l *Ledger, id rdn.ChannelID, deposit int64, confirmedTo uint64) {
 	t.Helper()
 	err := l.Apply(context.Background(), Update{
 		Events: []Event{{Kind: Created, Channel: id, Block: uint64(id.OpenBlock), Amount: big.NewInt(deposit)}},
@@ -55,7 +55,7 @@ func create(t *testing.T, l *Ledger, id ChannelID, deposit int64, confirmedTo ui
 	}
 }
 
-func pay(t *testing.T, l *Ledger, id ChannelID, balance, price int64) PayResult {
+func pay(t *testing.T, l *Ledger, id rdn.ChannelID, balance, price int64) PayResult {
 	t.Helper()
 	r, err := l.Pay(context.Background(), Payment{ID: id, Balance: big.NewInt(balance), Signature: sig(balance), Price: big.NewInt(price)})
 	if err != nil {
@@ -271,16 +271,16 @@ func TestChainEvents(t *testing.T) {
 		t.Errorf("stats after settlement: %+v", st)
 	}
 	// An event for a channel never seen is refused, and changes nothing.
-	bob := ChannelID{Sender: common.HexToAddress("0xb0"), OpenBlock: 3}
+	bob := rdn.ChannelID{Sender: common.HexToAddress("0xb0"), OpenBlock: 3}
 	err = l.Apply(t.Context(), Update{
-		Events: []Event{{Kind: Created, Channel: ChannelID{Sender: bob.Sender, OpenBlock: 601}, Block: 601, Amount: big.NewInt(5)},
+		Events: []Event{{Kind: Created, Channel: rdn.ChannelID{Sender: bob.Sender, OpenBlock: 601}, Block: 601, Amount: big.NewInt(5)},
 			{Kind: ToppedUp, Channel: bob, Block: 601, Amount: big.NewInt(5)}},
 		Sync: SyncState{Cursor: 601},
 	})
 	if err == nil || !strings.Contains(err.Error(), "unknown channel") {
 		t.Errorf("top-up of an unknown channel: %v", err)
 	}
-	if ok, _ := l.Known(ChannelID{Sender: bob.Sender, OpenBlock: 601}); ok {
+	if ok, _ := l.Known(rdn.ChannelID{Sender: bob.Sender, OpenBlock: 601}); ok {
 		t.Error("a refused update left a channel behind")
 	}
 }
@@ -360,7 +360,7 @@ func TestRollbackUndoesOnlyTheChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bob := ChannelID{Sender: common.HexToAddress("0xb0"), OpenBlock: 21}
+	bob := rdn.ChannelID{Sender: common.HexToAddress("0xb0"), OpenBlock: 21}
 	// alice: created at 10, confirmed and paid; bob: created at 21, unconfirmed.
 	apply(SyncState{Cursor: 20, Confirmed: 15}, Event{Kind: Created, Channel: alice, Block: 10, Amount: big.NewInt(100)})
 	pay(t, l, alice, 30, 30)
@@ -421,7 +421,7 @@ func TestRollbackUndoesOnlyTheChain(t *testing.T) {
 func TestForgetBelowPrunesUndoRecords(t *testing.T) {
 	l, _ := openTest(t)
 	for b := uint64(1); b <= 10; b++ {
-		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(b))), OpenBlock: uint32(b)}
+		id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(b))), OpenBlock: uint32(b)}
 		err := l.Apply(t.Context(), Update{
 			Events:      []Event{{Kind: Created, Channel: id, Block: b, Amount: big.NewInt(1)}},
 			Sync:        SyncState{Cursor: b},
@@ -443,7 +443,7 @@ func TestForgetBelowPrunesUndoRecords(t *testing.T) {
 func TestUnknownChannelsAreNotCached(t *testing.T) {
 	l, _ := openTest(t)
 	for i := range 1000 {
-		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(i + 1000))), OpenBlock: 1}
+		id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(i + 1000))), OpenBlock: 1}
 		if r := pay(t, l, id, 5, 5); r.Outcome != NoChannel {
 			t.Fatalf("made-up channel: %v", r.Outcome)
 		}
@@ -458,7 +458,7 @@ func TestUnknownChannelsAreNotCached(t *testing.T) {
 		t.Errorf("%d made-up channels cached", n)
 	}
 	// A channel created afterwards is found.
-	id := ChannelID{Sender: common.BigToAddress(big.NewInt(1000)), OpenBlock: 1}
+	id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(1000)), OpenBlock: 1}
 	create(t, l, id, 100, 10)
 	if r := pay(t, l, id, 5, 5); r.Outcome != Accepted {
 		t.Errorf("after creation: %v", r.Outcome)

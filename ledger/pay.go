@@ -4,7 +4,7 @@ import (
 	"context"
 	"math/big"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Outcome is the ledger's decision on a payment.
@@ -32,9 +32,9 @@ func (o Outcome) String() string {
 // Payment is a verified balance proof offered for one request: the caller has checked that
 // Signature recovers to ID.Sender for this receiver and contract.
 type Payment struct {
-	ID        ChannelID
+	ID        rdn.ChannelID
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	Price     *big.Int
 }
 
@@ -44,7 +44,7 @@ type PayResult struct {
 	Outcome Outcome
 	// Balance and Signature are the highest accepted proof, Charged what was charged.
 	Balance   *big.Int
-	Signature proof.Signature
+	Signature rdn.Signature
 	Charged   *big.Int
 	// Deposit is the confirmed deposit.
 	Deposit *big.Int
@@ -145,7 +145,7 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 		c.accept(p.Balance, p.Signature, p.Price)
 	}
 	return snapshot(Accepted), &write{
-		sets:  []kv{{c.ID.key(), c.marshal()}},
+		sets:  []kv{{channelKey(c.ID), c.marshal()}},
 		delta: delta,
 	}
 }

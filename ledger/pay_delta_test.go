@@ -5,12 +5,14 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // TestPaymentDeltaIsStatsDelta checks the fast path of decide against statsDelta on the
 // same payments: fresh balances, credit, out-of-order proofs, unconfirmed top-ups.
 func TestPaymentDeltaIsStatsDelta(t *testing.T) {
-	id := ChannelID{Sender: common.HexToAddress("0x5e"), OpenBlock: 10}
+	id := rdn.ChannelID{Sender: common.HexToAddress("0x5e"), OpenBlock: 10}
 	c := newChannel(id, big.NewInt(1000))
 	c.TopUps = []TopUp{{Block: 50, Amount: big.NewInt(300)}} // above the confirmed height
 	const confirmed = 20

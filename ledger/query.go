@@ -5,6 +5,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Query selects channels for Channels.
@@ -15,7 +17,7 @@ type Query struct {
 	States []State
 	// After continues a listing strictly after this channel (the last one of the previous
 	// page); nil starts at the beginning.
-	After *ChannelID
+	After *rdn.ChannelID
 	// Limit caps the channels returned (at least 1).
 	Limit int
 }
@@ -25,7 +27,7 @@ type Page struct {
 	Channels []*Channel
 	// Next is where the listing continues (pass it as Query.After), nil at the end. A page
 	// may hold fewer than Limit channels and still have a Next: see MaxScan.
-	Next *ChannelID
+	Next *rdn.ChannelID
 }
 
 // MaxScan bounds the records one Channels call reads, so that a listing filtered by state
@@ -50,14 +52,14 @@ func (l *Ledger) Channels(q Query) (Page, error) {
 	start := prefix
 	if q.After != nil {
 		// Keys all have one length, so the first key after After's is above key ‖ 0x00.
-		start = append(q.After.key(), 0)
+		start = append(channelKey(*q.After), 0)
 	}
 	var page Page
 	err := l.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(q.Limit, 256)})
 		defer it.Close()
 		scanned := 0
-		var last ChannelID
+		var last rdn.ChannelID
 		for it.Seek(start); it.Valid(); it.Next() {
 			if len(page.Channels) == q.Limit || scanned == MaxScan {
 				// More records follow: continue after the last one read (any between the
@@ -101,7 +103,7 @@ func (l *Ledger) listed(item *badger.Item) (*Channel, error) {
 }
 
 // cached returns a copy of the cached state of a channel, or nil when it is not cached.
-func (l *Ledger) cached(id ChannelID) *Channel {
+func (l *Ledger) cached(id rdn.ChannelID) *Channel {
 	l.mu.RLock()
 	e := l.channels[id]
 	l.mu.RUnlock()

@@ -7,12 +7,14 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // listAll pages through a query and returns every channel in order.
-func listAll(t *testing.T, l *Ledger, q Query) []ChannelID {
+func listAll(t *testing.T, l *Ledger, q Query) []rdn.ChannelID {
 	t.Helper()
-	var out []ChannelID
+	var out []rdn.ChannelID
 	for range 1000 {
 		p, err := l.Channels(q)
 		if err != nil {
@@ -35,16 +37,16 @@ func listAll(t *testing.T, l *Ledger, q Query) []ChannelID {
 
 func TestChannelsPaging(t *testing.T) {
 	l, _ := openTest(t)
-	var all []ChannelID
+	var all []rdn.ChannelID
 	for s := 1; s <= 4; s++ {
 		for b := 1; b <= 5; b++ {
-			id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(0xa0 + s))), OpenBlock: uint32(10 * b)}
+			id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(0xa0 + s))), OpenBlock: uint32(10 * b)}
 			create(t, l, id, 100, 100)
 			all = append(all, id)
 		}
 	}
 	// The first sender's channels at blocks 20 and 40 close.
-	for _, id := range []ChannelID{all[1], all[3]} {
+	for _, id := range []rdn.ChannelID{all[1], all[3]} {
 		err := l.Apply(context.Background(), Update{Events: []Event{{Kind: CloseRequested, Channel: id, Block: 101, Amount: big.NewInt(0), SettleBlock: 601}},
 			Sync: SyncState{Cursor: 101, Confirmed: 100}})
 		if err != nil {
@@ -61,7 +63,7 @@ func TestChannelsPaging(t *testing.T) {
 		t.Errorf("open channels: %d %v", len(open), open)
 	}
 	closing := listAll(t, l, Query{Limit: 1, States: []State{StateClosing}})
-	if !slices.Equal(closing, []ChannelID{all[1], all[3]}) {
+	if !slices.Equal(closing, []rdn.ChannelID{all[1], all[3]}) {
 		t.Errorf("closing channels: %v", closing)
 	}
 	sender := all[7].Sender
@@ -103,7 +105,7 @@ func TestChannelsScanIsBounded(t *testing.T) {
 	l, _ := openTest(t)
 	var evs []Event
 	for i := range MaxScan + 10 {
-		id := ChannelID{Sender: common.BigToAddress(big.NewInt(int64(i + 1))), OpenBlock: 5}
+		id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(i + 1))), OpenBlock: 5}
 		evs = append(evs, Event{Kind: Created, Channel: id, Block: 5, Amount: big.NewInt(1)})
 	}
 	if err := l.Apply(context.Background(), Update{Events: evs, Sync: SyncState{Cursor: 5, Confirmed: 5}}); err != nil {
@@ -118,7 +120,7 @@ func TestChannelsScanIsBounded(t *testing.T) {
 	if err != nil || len(p.Channels) != 0 || p.Next == nil {
 		t.Fatalf("first page: %d channels, next %v, %v", len(p.Channels), p.Next, err)
 	}
-	if got := listAll(t, l, Query{Limit: 10, States: []State{StateClosing}}); !slices.Equal(got, []ChannelID{last}) {
+	if got := listAll(t, l, Query{Limit: 10, States: []State{StateClosing}}); !slices.Equal(got, []rdn.ChannelID{last}) {
 		t.Errorf("closing channels: %v", got)
 	}
 }

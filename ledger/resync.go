@@ -8,11 +8,13 @@ import (
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // ChainChannel is a channel's state as the contract reports it (getChannelInfo).
 type ChainChannel struct {
-	ID      ChannelID
+	ID      rdn.ChannelID
 	Exists  bool
 	Deposit *big.Int
 	// ConfirmedDeposit is the deposit at the confirmed height; nil when the channel was
@@ -35,7 +37,7 @@ func (l *Ledger) Resync(ctx context.Context, states []ChainChannel, sync SyncSta
 	if err != nil {
 		return err
 	}
-	return l.change(ctx, &write{sync: &sync, resync: true}, func(get func(ChannelID) (*Channel, error), set func(ChannelID, *Channel)) ([]kv, error) {
+	return l.change(ctx, &write{sync: &sync, resync: true}, func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error) {
 		for _, s := range states {
 			c, err := get(s.ID)
 			if err != nil {
@@ -114,15 +116,15 @@ func (l *Ledger) RequestResync() error {
 }
 
 // ChannelIDs lists the channels, as stored on disk, for which keep returns true.
-func (l *Ledger) ChannelIDs(keep func(*Channel) bool) ([]ChannelID, error) {
+func (l *Ledger) ChannelIDs(keep func(*Channel) bool) ([]rdn.ChannelID, error) {
 	return l.ChannelIDsIn(nil, keep)
 }
 
 // ChannelIDsIn is ChannelIDs over the channels in the given states (all when empty). It
 // decodes only the records of those states, so a scan for a rare state (closing channels
 // at start) reads every record but decodes few.
-func (l *Ledger) ChannelIDsIn(states []State, keep func(*Channel) bool) ([]ChannelID, error) {
-	var ids []ChannelID
+func (l *Ledger) ChannelIDsIn(states []State, keep func(*Channel) bool) ([]rdn.ChannelID, error) {
+	var ids []rdn.ChannelID
 	err := l.db.View(func(txn *badger.Txn) error {
 		// Without prefetching: records are small and stored in the tree, and copying each
 		// value ahead costs several times the walk itself.
@@ -130,7 +132,7 @@ func (l *Ledger) ChannelIDsIn(states []State, keep func(*Channel) bool) ([]Chann
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()[len(prefixChannel):]
-			var id ChannelID
+			var id rdn.ChannelID
 			copy(id.Sender[:], k[:20])
 			id.OpenBlock = uint32(k[20])<<24 | uint32(k[21])<<16 | uint32(k[22])<<8 | uint32(k[23])
 			err := it.Item().Value(func(v []byte) error {

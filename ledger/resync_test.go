@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // hugeUpdate is n channels topped up by 50 in block 11: with their undo records, more than
 // one Badger transaction holds, so the committer writes it in parts.
-func hugeUpdate(ids []ChannelID) Update {
+func hugeUpdate(ids []rdn.ChannelID) Update {
 	u := Update{Sync: SyncState{Cursor: 11, Confirmed: 11}}
 	for _, id := range ids {
 		u.Events = append(u.Events, Event{Kind: ToppedUp, Channel: id, Block: 11, Amount: big.NewInt(50)})
@@ -42,7 +44,7 @@ func topUpsOnDisk(t *testing.T, l *Ledger) map[int]int {
 }
 
 // chainTruth is the contract's state after hugeUpdate: every channel holds 150, confirmed.
-func chainTruth(ids []ChannelID) []ChainChannel {
+func chainTruth(ids []rdn.ChannelID) []ChainChannel {
 	states := make([]ChainChannel, 0, len(ids))
 	for _, id := range ids {
 		states = append(states, ChainChannel{ID: id, Exists: true, Deposit: big.NewInt(150), ConfirmedDeposit: big.NewInt(150),
@@ -52,7 +54,7 @@ func chainTruth(ids []ChannelID) []ChainChannel {
 }
 
 // resyncAll tells the ledger the chain's truth.
-func resyncAll(t *testing.T, l *Ledger, ids []ChannelID) {
+func resyncAll(t *testing.T, l *Ledger, ids []rdn.ChannelID) {
 	t.Helper()
 	if err := l.Resync(context.Background(), chainTruth(ids), SyncState{Cursor: 12, Confirmed: 12}); err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func resyncAll(t *testing.T, l *Ledger, ids []ChannelID) {
 
 // assertResynced checks that every channel holds exactly the chain's deposit, the payment
 // kept, and the counters equal a recount, also after a reopen.
-func assertResynced(t *testing.T, l *Ledger, dir string, ids []ChannelID) *Ledger {
+func assertResynced(t *testing.T, l *Ledger, dir string, ids []rdn.ChannelID) *Ledger {
 	t.Helper()
 	for _, reopen := range []bool{false, true} {
 		if reopen {
@@ -74,7 +76,7 @@ func assertResynced(t *testing.T, l *Ledger, dir string, ids []ChannelID) *Ledge
 		if got := topUpsOnDisk(t, l); got[0] != len(ids) {
 			t.Fatalf("after the resync: channels by top-ups held %v", got)
 		}
-		for _, id := range []ChannelID{ids[0], ids[len(ids)/2], ids[len(ids)-1]} {
+		for _, id := range []rdn.ChannelID{ids[0], ids[len(ids)/2], ids[len(ids)-1]} {
 			c, _ := l.Channel(id)
 			if c.Deposit.Int64() != 150 {
 				t.Fatalf("channel %s: deposit %s, want 150", id, c.Deposit)

@@ -10,7 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // recounted derives the counters from every channel on disk, the oracle the incremental
@@ -85,7 +85,7 @@ func TestStatsStayExact(t *testing.T) {
 	l := openDir(t, dir)
 	rng := rand.New(rand.NewPCG(5, 7))
 	senders := []common.Address{common.HexToAddress("0xa1"), common.HexToAddress("0xa2"), common.HexToAddress("0xa3")}
-	var ids []ChannelID
+	var ids []rdn.ChannelID
 	block, confirmed := uint64(10), uint64(0)
 	apply := func(evs ...Event) {
 		t.Helper()
@@ -93,7 +93,7 @@ func TestStatsStayExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	signer := func(id ChannelID, b *big.Int) (proof.Signature, error) { return sig(b.Int64() + 1_000_000), nil }
+	signer := func(id rdn.ChannelID, b *big.Int) (rdn.Signature, error) { return sig(b.Int64() + 1_000_000), nil }
 	for step := range 300 {
 		block++
 		if rng.IntN(3) == 0 {
@@ -102,14 +102,14 @@ func TestStatsStayExact(t *testing.T) {
 				confirmed = l.Sync().Confirmed
 			}
 		}
-		var id ChannelID
+		var id rdn.ChannelID
 		if len(ids) > 0 {
 			id = ids[rng.IntN(len(ids))]
 		}
 		c, _ := l.Channel(id)
 		switch k := rng.IntN(10); {
 		case k < 2 || len(ids) == 0:
-			id = ChannelID{Sender: senders[rng.IntN(len(senders))], OpenBlock: uint32(block)}
+			id = rdn.ChannelID{Sender: senders[rng.IntN(len(senders))], OpenBlock: uint32(block)}
 			ids = append(ids, id)
 			apply(Event{Kind: Created, Channel: id, Block: block, Amount: big.NewInt(int64(100 + rng.IntN(100)))})
 		case k == 2 && c.State != StateSettled:
@@ -157,7 +157,7 @@ func TestStatsStayExact(t *testing.T) {
 
 func TestUnconfirmedDeposits(t *testing.T) {
 	l, _ := openTest(t)
-	bob := ChannelID{Sender: common.HexToAddress("0xb0"), OpenBlock: 12}
+	bob := rdn.ChannelID{Sender: common.HexToAddress("0xb0"), OpenBlock: 12}
 	create(t, l, alice, 100, 9) // block 10, unconfirmed at 9
 	create(t, l, bob, 30, 9)    // block 12
 	err := l.Apply(t.Context(), Update{
@@ -189,7 +189,7 @@ func TestUnconfirmedDeposits(t *testing.T) {
 func TestOldCountersAreRecounted(t *testing.T) {
 	dir := t.TempDir()
 	l := openDir(t, dir)
-	bob := ChannelID{Sender: alice.Sender, OpenBlock: 11}
+	bob := rdn.ChannelID{Sender: alice.Sender, OpenBlock: 11}
 	create(t, l, alice, 100, 20)
 	create(t, l, bob, 50, 20)
 	pay(t, l, alice, 10, 10)

@@ -18,13 +18,12 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // price of /echofix/ in the repository's prices.yaml.
@@ -193,7 +192,7 @@ func (e *paywallEnv) confirm() {
 }
 
 func (e *paywallEnv) tokens(a common.Address) *big.Int {
-	v, err := chain.TokenBalance(context.Background(), e.chain.Client(), e.chain.Deployment().Token, a)
+	v, err := contracts.TokenBalance(context.Background(), e.chain.Client(), e.chain.Deployment().Token, a)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -364,11 +363,11 @@ func TestPaywallReopensARefusedChannel(t *testing.T) {
 	first := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == price })
 
 	// Elsewhere, the sender asks the server for the cooperative close and never sends it.
-	sig, err := proof.Balance{Receiver: e.receiver.Address, OpenBlock: first.ID.OpenBlock, Balance: big.NewInt(price), Contract: e.contract}.Sign(e.sender.Key)
+	sig, err := rdn.Balance{Receiver: e.receiver.Address, OpenBlock: first.ID.OpenBlock, Balance: big.NewInt(price), Contract: e.contract}.Sign(e.sender.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	request := proof.CloseRequest{Receiver: e.receiver.Address, Contract: e.contract, ChainID: devchain.ChainID, Sender: e.sender.Address,
+	request := rdn.CloseRequest{Receiver: e.receiver.Address, Contract: e.contract, ChainID: devchain.ChainID, Sender: e.sender.Address,
 		OpenBlock: first.ID.OpenBlock, Balance: big.NewInt(price), Expires: time.Now().Add(time.Minute).Unix()}
 	requestSig, err := request.Sign(e.sender.Key)
 	if err != nil {
@@ -429,7 +428,7 @@ func checkSigned(t *testing.T, msgs []typedMessage, receiver, contract common.Ad
 		t.Fatalf("the page had %d messages signed, want %d", len(msgs), len(balances))
 	}
 	for i, m := range msgs {
-		bp := proof.Balance{Receiver: receiver, OpenBlock: openBlock, Balance: big.NewInt(balances[i]), Contract: contract}
+		bp := rdn.Balance{Receiver: receiver, OpenBlock: openBlock, Balance: big.NewInt(balances[i]), Contract: contract}
 		want, err := bp.Hash()
 		if err != nil {
 			t.Fatal(err)

@@ -296,7 +296,7 @@ func (c *Chain) fundTokens(ctx context.Context) error {
 		sent = append(sent, tx.Hash())
 	}
 	for _, hash := range sent {
-		r, err := chain.WaitMined(ctx, c.client, hash)
+		r, err := contracts.WaitMined(ctx, c.client, hash)
 		if err != nil {
 			return fmt.Errorf("devchain: fund accounts: %w", err)
 		}

@@ -114,7 +114,7 @@ func TestDevChainMinesOnDemand(t *testing.T) {
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	r, err := chain.WaitMined(waitCtx, c.Client(), tx.Hash())
+	r, err := contracts.WaitMined(waitCtx, c.Client(), tx.Hash())
 	if err != nil {
 		t.Fatalf("transaction not mined without a Commit: %v", err)
 	}
@@ -178,7 +178,7 @@ func TestDevChainMinesBurstsAndCloses(t *testing.T) {
 	}
 	wg.Wait()
 	for _, h := range hashes {
-		if _, err := chain.WaitMined(ctx, c.Client(), h); err != nil {
+		if _, err := contracts.WaitMined(ctx, c.Client(), h); err != nil {
 			t.Fatalf("not all of %d transactions mined: %v", len(hashes), err)
 		}
 	}

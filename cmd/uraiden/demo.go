@@ -14,8 +14,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/server"
 )
 
@@ -147,7 +147,7 @@ func printStats(ctx context.Context, out io.Writer, s *server.Server, prefix, to
 func balances(ctx context.Context, s *server.Server, receiver, sender common.Address) ([2]*big.Int, error) {
 	var b [2]*big.Int
 	for i, who := range []common.Address{receiver, sender} {
-		v, err := chain.TokenBalance(ctx, s.Client, s.Contract.Token, who)
+		v, err := contracts.TokenBalance(ctx, s.Client, s.Contract.Token, who)
 		if err != nil {
 			return b, err
 		}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 func newGetCmd(a *app) *cobra.Command {
@@ -116,7 +116,7 @@ func discoverContract(cmd *cobra.Command, url, method, data string) (string, err
 		return "", err
 	}
 	defer resp.Body.Close()
-	contract := resp.Header.Get(authz.HeaderContractAddress)
+	contract := resp.Header.Get(rdn.HeaderContractAddress)
 	if resp.StatusCode != http.StatusPaymentRequired || contract == "" {
 		return "", fmt.Errorf("%s answered %s without RDN-Contract-Address: nothing to pay (give --contract to pay anyway)", url, resp.Status)
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/chaintest"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // receiverEnv is anvil with the contracts, and the configuration of the receiver's commands
@@ -39,7 +39,7 @@ func receiverEnv(t *testing.T) (*chaintest.Env, string) {
 // payment) with the sender's proof.
 type paidChannel struct {
 	sender  *ecdsa.PrivateKey
-	id      ledger.ChannelID
+	id      rdn.ChannelID
 	deposit int64
 	balance int64
 }
@@ -47,7 +47,7 @@ type paidChannel struct {
 func openPaid(t *testing.T, e *chaintest.Env, l *ledger.Ledger, deposits, balances []int64) []paidChannel {
 	t.Helper()
 	chs := make([]paidChannel, len(deposits))
-	created := map[ledger.ChannelID]int64{}
+	created := map[rdn.ChannelID]int64{}
 	for i, d := range deposits {
 		s := e.NewSender(d)
 		chs[i] = paidChannel{sender: s, id: e.OpenChannel(s, d), deposit: d, balance: balances[i]}
@@ -95,7 +95,7 @@ func (e *receiverTest) nonce() uint64 {
 	return n
 }
 
-func (e *receiverTest) channel(id ledger.ChannelID) *ledger.Channel {
+func (e *receiverTest) channel(id rdn.ChannelID) *ledger.Channel {
 	e.t.Helper()
 	l := e.OpenLedger(e.dir)
 	defer l.Close()
@@ -134,7 +134,7 @@ func TestCloseAllCommand(t *testing.T) {
 	chs := openPaid(t, e.Env, l, []int64{1000, 500, 300, 200, 100}, []int64{400, 120, 0, 0, 30})
 	alice, bob, carol, dave, eve := chs[0], chs[1], chs[2], chs[3], chs[4]
 	e.Pay(l, dave.id, 50, e.Sign(e.NewAccount(big.NewInt(0)), dave.id, 50))
-	eveClose, _ := proof.Closing{Sender: eve.id.Sender, OpenBlock: eve.id.OpenBlock, Balance: big.NewInt(30), Contract: e.Deploy.Channels}.Sign(e.Receiver)
+	eveClose, _ := rdn.Closing{Sender: eve.id.Sender, OpenBlock: eve.id.OpenBlock, Balance: big.NewInt(30), Contract: e.Deploy.Channels}.Sign(e.Receiver)
 	eveProof := e.Sign(eve.sender, eve.id, 30)
 	e.Transact(e.Deployer, e.Deploy.Channels, contracts.NewRaidenMicroTransferChannels().PackCooperativeClose(e.ReceiverAddress(), eve.id.OpenBlock, big.NewInt(30), eveProof[:], eveClose[:]))
 
@@ -146,7 +146,7 @@ func TestCloseAllCommand(t *testing.T) {
 	l.Close()
 
 	tokensBefore := map[common.Address]*big.Int{}
-	for _, c := range append(chs, paidChannel{id: ledger.ChannelID{Sender: e.ReceiverAddress()}}) {
+	for _, c := range append(chs, paidChannel{id: rdn.ChannelID{Sender: e.ReceiverAddress()}}) {
 		tokensBefore[c.id.Sender] = e.TokenBalance(c.id.Sender)
 	}
 	ethBefore := e.eth()

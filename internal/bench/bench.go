@@ -38,10 +38,10 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/uraiden/uraiden/authz"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // Price is what one paid request costs in the bench's price table.
@@ -468,7 +468,7 @@ func (fx *Fixture) SignProofs(ctx context.Context, perChannel int) (*Proofs, err
 				}
 				sigs := make([]string, perChannel)
 				for k := range sigs {
-					b := proof.Balance{Receiver: fx.Receiver, OpenBlock: fx.openBlock, Balance: big.NewInt(int64(k+1) * Price), Contract: fx.Contract}
+					b := rdn.Balance{Receiver: fx.Receiver, OpenBlock: fx.openBlock, Balance: big.NewInt(int64(k+1) * Price), Contract: fx.Contract}
 					sig, err := b.Sign(fx.keys[i])
 					if err != nil {
 						errs[w] = err
@@ -511,7 +511,7 @@ var deposit = new(big.Int).Lsh(big.NewInt(1), 100)
 func (fx *Fixture) createChannels(l *ledger.Ledger, senders []common.Address) error {
 	events := make([]ledger.Event, 0, len(senders))
 	for _, s := range senders {
-		events = append(events, ledger.Event{Kind: ledger.Created, Channel: ledger.ChannelID{Sender: s, OpenBlock: fx.openBlock},
+		events = append(events, ledger.Event{Kind: ledger.Created, Channel: rdn.ChannelID{Sender: s, OpenBlock: fx.openBlock},
 			Block: uint64(fx.openBlock), Amount: deposit, Seeded: true})
 	}
 	confirmed := uint64(fx.openBlock) + 10

@@ -26,8 +26,8 @@ import (
 
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // SizeRun is the measurement of one ledger size: a server over a ledger of Channels
@@ -132,7 +132,7 @@ func fillerSender(i int) common.Address {
 // stores proofs, it is the authz service that verifies them), from enough goroutines to
 // fill the ledger's batches.
 func (fx *Fixture) payOnce(ctx context.Context, l *ledger.Ledger, senders []common.Address) error {
-	var sig proof.Signature
+	var sig rdn.Signature
 	sig[64] = 27
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -140,7 +140,7 @@ func (fx *Fixture) payOnce(ctx context.Context, l *ledger.Ledger, senders []comm
 	for w := range errs {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(senders) && errs[w] == nil; i = int(next.Add(1) - 1) {
-				r, err := l.Pay(ctx, ledger.Payment{ID: ledger.ChannelID{Sender: senders[i], OpenBlock: fx.openBlock},
+				r, err := l.Pay(ctx, ledger.Payment{ID: rdn.ChannelID{Sender: senders[i], OpenBlock: fx.openBlock},
 					Balance: big.NewInt(Price), Signature: sig, Price: big.NewInt(Price)})
 				if err == nil && r.Outcome != ledger.Accepted {
 					err = fmt.Errorf("bench: filling: payment %v", r.Outcome)
@@ -182,7 +182,7 @@ func ServeLedger(ctx context.Context, dir string, ready func(grpcAddr, adminAddr
 		Listen: "127.0.0.1:0", Prefix: "/api/1", OperatorToken: statsToken,
 		Receiver: fx.Receiver, Contract: fx.Contract, TokenAddress: fx.Token,
 		Ledger:      l,
-		SignClosing: func(proof.Closing) (proof.Signature, error) { return proof.Signature{}, errors.New("bench: no key") },
+		SignClosing: func(rdn.Closing) (rdn.Signature, error) { return rdn.Signature{}, errors.New("bench: no key") },
 		Chain: admin.NewChainView(func(context.Context) (uint64, error) { return l.Sync().Cursor, nil },
 			func(context.Context) (*big.Int, error) { return new(big.Int), nil }, time.Second),
 		Ready:  func() error { return nil },

@@ -21,10 +21,10 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -121,7 +121,7 @@ func (e *Env) Transact(key *ecdsa.PrivateKey, to common.Address, data []byte) *t
 	if err != nil {
 		e.t.Fatalf("transaction: %v", err)
 	}
-	r, err := chain.WaitMined(ctx, e.Client, tx.Hash())
+	r, err := contracts.WaitMined(ctx, e.Client, tx.Hash())
 	if err != nil || r.Status != types.ReceiptStatusSuccessful {
 		e.t.Fatalf("transaction %s failed: %v", tx.Hash(), err)
 	}
@@ -129,18 +129,18 @@ func (e *Env) Transact(key *ecdsa.PrivateKey, to common.Address, data []byte) *t
 }
 
 // OpenChannel opens a channel from sender to the receiver (ERC223 transfer to the contract).
-func (e *Env) OpenChannel(sender *ecdsa.PrivateKey, deposit int64) ledger.ChannelID {
+func (e *Env) OpenChannel(sender *ecdsa.PrivateKey, deposit int64) rdn.ChannelID {
 	e.t.Helper()
 	from := crypto.PubkeyToAddress(sender.PublicKey)
 	data := append(from.Bytes(), e.ReceiverAddress().Bytes()...)
 	r := e.Transact(sender, e.Deploy.Token, tokenABI.PackTransfer0(e.Deploy.Channels, big.NewInt(deposit), data))
-	return ledger.ChannelID{Sender: from, OpenBlock: uint32(r.BlockNumber.Uint64())}
+	return rdn.ChannelID{Sender: from, OpenBlock: uint32(r.BlockNumber.Uint64())}
 }
 
 // Sign is the sender's balance proof for a channel of the receiver.
-func (e *Env) Sign(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64) proof.Signature {
+func (e *Env) Sign(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) rdn.Signature {
 	e.t.Helper()
-	sig, err := proof.Balance{Receiver: e.ReceiverAddress(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.Deploy.Channels}.Sign(sender)
+	sig, err := rdn.Balance{Receiver: e.ReceiverAddress(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.Deploy.Channels}.Sign(sender)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func (e *Env) Sign(sender *ecdsa.PrivateKey, id ledger.ChannelID, balance int64)
 // TokenBalance is an account's token balance.
 func (e *Env) TokenBalance(a common.Address) *big.Int {
 	e.t.Helper()
-	b, err := chain.TokenBalance(context.Background(), e.Client, e.Deploy.Token, a)
+	b, err := contracts.TokenBalance(context.Background(), e.Client, e.Deploy.Token, a)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func (e *Env) TokenBalance(a common.Address) *big.Int {
 }
 
 // ChannelInfo reads a channel from the contract; ok is false when it holds none.
-func (e *Env) ChannelInfo(id ledger.ChannelID) (info contracts.GetChannelInfoOutput, ok bool) {
+func (e *Env) ChannelInfo(id rdn.ChannelID) (info contracts.GetChannelInfoOutput, ok bool) {
 	e.t.Helper()
 	info, err := bind.Call(channelsABI.Instance(e.Client, e.Deploy.Channels), nil,
 		channelsABI.PackGetChannelInfo(id.Sender, e.ReceiverAddress(), id.OpenBlock), channelsABI.UnpackGetChannelInfo)
@@ -177,7 +177,7 @@ func (e *Env) OpenLedger(dir string) *ledger.Ledger {
 
 // Record tells the ledger of channels opened on chain, with deposits, as the watcher would,
 // and confirms them.
-func (e *Env) Record(l *ledger.Ledger, deposits map[ledger.ChannelID]int64) {
+func (e *Env) Record(l *ledger.Ledger, deposits map[rdn.ChannelID]int64) {
 	e.t.Helper()
 	head, err := e.Client.BlockNumber(context.Background())
 	if err != nil {
@@ -194,7 +194,7 @@ func (e *Env) Record(l *ledger.Ledger, deposits map[ledger.ChannelID]int64) {
 
 // Pay records a payment up to balance with the given signature, as authz would after
 // checking it (the ledger itself does not check signatures).
-func (e *Env) Pay(l *ledger.Ledger, id ledger.ChannelID, balance int64, sig proof.Signature) {
+func (e *Env) Pay(l *ledger.Ledger, id rdn.ChannelID, balance int64, sig rdn.Signature) {
 	e.t.Helper()
 	c, err := l.Channel(id)
 	if err != nil || c == nil {

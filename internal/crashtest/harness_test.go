@@ -26,11 +26,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // The uraiden binary, built once for the whole package into binDir.
@@ -111,8 +111,8 @@ func startEnv(t *testing.T, channels int) *env {
 			t.Fatal(err)
 		}
 		e.channels = append(e.channels, &payChannel{
-			id: ledger.ChannelID{Sender: acc.Address, OpenBlock: ch.OpenBlock}, key: acc.Key,
-			sent: map[int64]proof.Signature{},
+			id: rdn.ChannelID{Sender: acc.Address, OpenBlock: ch.OpenBlock}, key: acc.Key,
+			sent: map[int64]rdn.Signature{},
 		})
 	}
 	return e
@@ -127,8 +127,8 @@ func (e *env) identity() ledger.Identity {
 
 // sign is a sender's balance proof for one of its channels to the receiver. Load workers
 // call it: a failure is reported with Errorf, which other goroutines may call.
-func (e *env) sign(ch *payChannel, balance int64) proof.Signature {
-	sig, err := proof.Balance{Receiver: e.receiverAddress(), OpenBlock: ch.id.OpenBlock, Balance: big.NewInt(balance), Contract: e.contract()}.Sign(ch.key)
+func (e *env) sign(ch *payChannel, balance int64) rdn.Signature {
+	sig, err := rdn.Balance{Receiver: e.receiverAddress(), OpenBlock: ch.id.OpenBlock, Balance: big.NewInt(balance), Contract: e.contract()}.Sign(ch.key)
 	if err != nil {
 		e.t.Errorf("sign balance %d on %s: %v", balance, ch.id, err)
 	}
@@ -361,7 +361,7 @@ func (s *service) authzClient(t *testing.T) authv3.AuthorizationClient {
 
 // check sends one Check of paidPath, with a balance proof when sig is not nil. It returns
 // the HTTP status uraiden decided (200 for OK) and the response headers, or the gRPC error.
-func (e *env) check(ctx context.Context, c authv3.AuthorizationClient, ch *payChannel, balance int64, sig *proof.Signature) (int, map[string]string, error) {
+func (e *env) check(ctx context.Context, c authv3.AuthorizationClient, ch *payChannel, balance int64, sig *rdn.Signature) (int, map[string]string, error) {
 	headers := map[string]string{":authority": "localhost:10000", ":method": "GET", ":path": paidPath, ":scheme": "http"}
 	if sig != nil {
 		headers["rdn-contract-address"] = e.contract().Hex()

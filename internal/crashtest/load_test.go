@@ -14,25 +14,25 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // payChannel is one channel under load: every balance signed and sent on it, and those
 // that were answered OK.
 type payChannel struct {
-	id  ledger.ChannelID
+	id  rdn.ChannelID
 	key *ecdsa.PrivateKey
 
 	mu   sync.Mutex
-	last int64                     // the highest balance handed out
-	sent map[int64]proof.Signature // every proof sent, by balance
-	ok   []int64                   // the balances answered OK
+	last int64                   // the highest balance handed out
+	sent map[int64]rdn.Signature // every proof sent, by balance
+	ok   []int64                 // the balances answered OK
 }
 
 // take signs the balance amount above the last one handed out, and records it as sent
 // before it leaves.
-func (ch *payChannel) take(e *env, amount int64) (int64, proof.Signature) {
+func (ch *payChannel) take(e *env, amount int64) (int64, rdn.Signature) {
 	ch.mu.Lock()
 	ch.last += amount
 	b := ch.last

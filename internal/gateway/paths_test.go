@@ -12,14 +12,15 @@ import (
 	"github.com/uraiden/uraiden/internal/upstreamtest"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // noLedger takes no payment: the requests here carry none.
 type noLedger struct{}
 
-func (noLedger) Channel(ledger.ChannelID) (*ledger.Channel, error) { return nil, nil }
-func (noLedger) ConfirmedHeight() uint64                           { return 0 }
-func (noLedger) Err() error                                        { return nil }
+func (noLedger) Channel(rdn.ChannelID) (*ledger.Channel, error) { return nil, nil }
+func (noLedger) ConfirmedHeight() uint64                        { return 0 }
+func (noLedger) Err() error                                     { return nil }
 func (noLedger) Pay(context.Context, ledger.Payment) (ledger.PayResult, error) {
 	return ledger.PayResult{}, errors.New("no payments here")
 }

@@ -16,17 +16,17 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/uraiden/uraiden/authz"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // payingLedger takes every payment: the gateway's part is what it does with the answer.
 type payingLedger struct{}
 
-func (payingLedger) Channel(ledger.ChannelID) (*ledger.Channel, error) { return nil, nil }
-func (payingLedger) ConfirmedHeight() uint64                           { return 0 }
-func (payingLedger) Err() error                                        { return nil }
+func (payingLedger) Channel(rdn.ChannelID) (*ledger.Channel, error) { return nil, nil }
+func (payingLedger) ConfirmedHeight() uint64                        { return 0 }
+func (payingLedger) Err() error                                     { return nil }
 func (payingLedger) Pay(_ context.Context, p ledger.Payment) (ledger.PayResult, error) {
 	return ledger.PayResult{Outcome: ledger.Accepted, Balance: p.Balance, Signature: p.Signature, Charged: p.Price, Known: true}, nil
 }
@@ -77,7 +77,7 @@ func TestUpstreamSeesNoProof(t *testing.T) {
 	key, _ := crypto.ToECDSA(bytes.Repeat([]byte{0xa0}, 32))
 	sender := crypto.PubkeyToAddress(key.PublicKey)
 	proofOf := func(balance int64) map[string]string {
-		sig, err := proof.Balance{Receiver: receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: contract}.Sign(key)
+		sig, err := rdn.Balance{Receiver: receiver, OpenBlock: 7, Balance: big.NewInt(balance), Contract: contract}.Sign(key)
 		if err != nil {
 			t.Fatal(err)
 		}

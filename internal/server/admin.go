@@ -11,12 +11,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/uraiden/uraiden/admin"
-	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/internal/tlsconf"
 	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // chainViewTTL is how long the admin server reuses the chain head and the receiver's token
@@ -29,7 +29,7 @@ func (s *Server) newMetrics() {
 	s.chainView = admin.NewChainView(
 		func(ctx context.Context) (uint64, error) { return s.Client.BlockNumber(ctx) },
 		func(ctx context.Context) (*big.Int, error) {
-			return chain.TokenBalance(ctx, s.Client, s.Contract.Token, s.ReceiverAddress())
+			return contracts.TokenBalance(ctx, s.Client, s.Contract.Token, s.ReceiverAddress())
 		},
 		chainViewTTL)
 	s.Metrics = metrics.New(metrics.Sources{
@@ -92,8 +92,8 @@ func (s *Server) startAdmin(ctx context.Context) error {
 	return nil
 }
 
-func closingSigner(key keys.Secret[*ecdsa.PrivateKey]) func(proof.Closing) (proof.Signature, error) {
-	return func(c proof.Closing) (proof.Signature, error) {
+func closingSigner(key keys.Secret[*ecdsa.PrivateKey]) func(rdn.Closing) (rdn.Signature, error) {
+	return func(c rdn.Closing) (rdn.Signature, error) {
 		sig, err := c.Sign(key.Reveal())
 		if err != nil {
 			return sig, fmt.Errorf("closing signature: %w", err)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/internal/gateway"
-	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // grpcChecker asks the ext_authz service over a gRPC connection, as Envoy's filter does.
@@ -76,7 +76,7 @@ func TestClientThroughGatewayOverGRPC(t *testing.T) {
 	if err != nil || len(chs) != 1 {
 		t.Fatalf("channels %v, %v", chs, err)
 	}
-	ch, err := srv.Ledger.Channel(ledger.ChannelID{Sender: crypto.PubkeyToAddress(payer.Key.PublicKey), OpenBlock: chs[0].OpenBlock})
+	ch, err := srv.Ledger.Channel(rdn.ChannelID{Sender: crypto.PubkeyToAddress(payer.Key.PublicKey), OpenBlock: chs[0].OpenBlock})
 	if err != nil || ch == nil || ch.Charged.Int64() != 6 {
 		t.Errorf("ledger channel %+v, %v; want 6 charged", ch, err)
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/contracts"
@@ -34,6 +33,7 @@ import (
 	"github.com/uraiden/uraiden/internal/servertest"
 	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // secretForms are the ways a secret could be printed: the key's hex (case-insensitive, so
@@ -138,7 +138,7 @@ func TestReceiverKeyNeverLeaks(t *testing.T) {
 	if _, err := payerClient.CloseCooperatively(ctx, receiver, first.OpenBlock, ""); err != nil {
 		t.Fatal(err)
 	}
-	waitSettled(t, srv, ledger.ChannelID{Sender: payerClient.Sender(), OpenBlock: first.OpenBlock})
+	waitSettled(t, srv, rdn.ChannelID{Sender: payerClient.Sender(), OpenBlock: first.OpenBlock})
 
 	// A cheating close on a second channel: the watchtower disputes it with the receiver's key.
 	if got := get(paying, gw+"/echodyn/abcdefgh"); got != 200 {
@@ -146,7 +146,7 @@ func TestReceiverKeyNeverLeaks(t *testing.T) {
 	}
 	second := newestChannel(t, ctx, payerClient, receiver, first.OpenBlock)
 	cheat(t, ctx, c, payer, receiver, second.OpenBlock)
-	waitSettled(t, srv, ledger.ChannelID{Sender: payerClient.Sender(), OpenBlock: second.OpenBlock})
+	waitSettled(t, srv, rdn.ChannelID{Sender: payerClient.Sender(), OpenBlock: second.OpenBlock})
 	if ds, err := srv.Ledger.Disputes(); err != nil || len(ds) != 1 {
 		t.Errorf("disputes %+v, %v: want the watchtower's one", ds, err)
 	}
@@ -274,13 +274,13 @@ func cheat(t *testing.T, ctx context.Context, c *devchain.Chain, sender *ecdsa.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := chain.WaitMined(ctx, c.Client(), tx.Hash()); err != nil || r.Status != 1 {
+	if r, err := contracts.WaitMined(ctx, c.Client(), tx.Hash()); err != nil || r.Status != 1 {
 		t.Fatalf("uncooperative close: %v", err)
 	}
 }
 
 // waitSettled waits for the server's ledger to see the channel settled.
-func waitSettled(t *testing.T, srv *server.Server, id ledger.ChannelID) {
+func waitSettled(t *testing.T, srv *server.Server, id rdn.ChannelID) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

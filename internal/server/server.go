@@ -33,6 +33,7 @@ import (
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
+	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/gateway"
 	"github.com/uraiden/uraiden/internal/metrics"
@@ -48,7 +49,7 @@ type Server struct {
 	log      *slog.Logger
 	DevChain *devchain.Chain // nil with a configured node
 	Client   *ethclient.Client
-	Contract chain.Contract
+	Contract contracts.Contract
 	// Receiver is the receiver's key, which never prints.
 	Receiver keys.Secret[*ecdsa.PrivateKey]
 	Ledger   *ledger.Ledger
@@ -227,7 +228,7 @@ func (s *Server) useDevChain(ctx context.Context, fresh bool) (uint64, uint64, s
 	d := c.Deployment()
 	s.Client = c.Client()
 	s.Receiver = keys.NewSecret(c.Accounts()[0].Key)
-	contract, err := chain.VerifyContract(ctx, s.Client, d.Channels)
+	contract, err := contracts.VerifyContract(ctx, s.Client, d.Channels)
 	if err != nil {
 		return 0, 0, "", err
 	}

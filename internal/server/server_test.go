@@ -21,12 +21,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/chain/proof"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/devtools"
 	"github.com/uraiden/uraiden/internal/server"
-	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // The Ethereum node stops under paid load and comes back: payments get 502 (never 402) while
@@ -55,7 +54,7 @@ func TestNodeStopsAndReturnsUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := chain.WaitMined(ctx, ec, tx.Hash())
+	r, err := contracts.WaitMined(ctx, ec, tx.Hash())
 	if err != nil || r.Status != 1 {
 		t.Fatalf("open channel: %v", err)
 	}
@@ -88,7 +87,7 @@ func TestNodeStopsAndReturnsUnderLoad(t *testing.T) {
 	client := authv3.NewAuthorizationClient(conn)
 
 	check := func(balance int64) int {
-		sig, _ := proof.Balance{Receiver: senderAddr, OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: d.Channels}.Sign(sender)
+		sig, _ := rdn.Balance{Receiver: senderAddr, OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: d.Channels}.Sign(sender)
 		raw := fmt.Sprintf(`{"attributes":{"request":{"http":{"method":"GET","path":"/echofix/x","host":"h","headers":{
 			":method":"GET",":path":"/echofix/x",":authority":"h","rdn-sender-address":%q,"rdn-open-block":"%d",
 			"rdn-balance":"%d","rdn-balance-signature":%q}}}}}`, senderAddr.Hex(), openBlock, balance, hexutil.Encode(sig[:]))
@@ -166,7 +165,7 @@ func TestNodeStopsAndReturnsUnderLoad(t *testing.T) {
 	if counts[402] != 0 {
 		t.Errorf("%d payments answered 402: %v", counts[402], seen)
 	}
-	ch, err := srv.Ledger.Channel(ledger.ChannelID{Sender: senderAddr, OpenBlock: openBlock})
+	ch, err := srv.Ledger.Channel(rdn.ChannelID{Sender: senderAddr, OpenBlock: openBlock})
 	if err != nil || ch == nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-// Package proof builds, signs and verifies µRaiden balance proofs and closing signatures.
+// Balance proofs and closing signatures: building, signing and verifying them.
 //
 // Both are legacy eth_signTypedData (v1) hashes, byte-exact with µRaiden 0.2.0 and the
 // RaidenMicroTransferChannels contract:
@@ -13,7 +13,8 @@
 // Recovery accepts exactly what the contract accepts: 65 bytes r ‖ s ‖ v with v in
 // {0, 1, 27, 28} and s in the lower half of the curve order. Anything else is refused with an
 // error saying why, because a proof the contract rejects is worthless to the receiver.
-package proof
+
+package rdn
 
 import (
 	"crypto/ecdsa"

@@ -1,4 +1,4 @@
-package proof
+package rdn
 
 import (
 	"crypto/ecdsa"

@@ -1,4 +1,4 @@
-package proof
+package rdn
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
-// go test -bench . -benchmem ./chain/proof
+// go test -bench . -benchmem ./rdn
 func BenchmarkBalanceSigner(b *testing.B) {
 	key, _ := crypto.ToECDSA(bytes.Repeat([]byte{0xa0}, 32))
 	bp := Balance{Receiver: receiverB1, OpenBlock: 315123, Balance: big.NewInt(8), Contract: mainnetContract}
