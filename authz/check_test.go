@@ -15,7 +15,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 )
 
 // TestFixtures sends every CheckRequest of testdata/checks over gRPC to a server on the dev

@@ -14,7 +14,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/uraiden/uraiden/internal/upstreamtest"
+	"github.com/uraiden/uraiden/internal/testkit/upstreamtest"
 	"github.com/uraiden/uraiden/pricing"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/internal/dev/devtools"
 )
 
 func deployOnAnvil(t *testing.T, node *devtools.AnvilNode, p chain.DeployParams) chain.Deployment {

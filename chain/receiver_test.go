@@ -13,7 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/internal/chaintest"
+	"github.com/uraiden/uraiden/internal/testkit/chaintest"
 	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/rdn"
 )

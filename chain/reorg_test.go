@@ -14,7 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/internal/dev/devtools"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )

@@ -15,7 +15,7 @@ import (
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/server"
-	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/internal/dev/devtools"
 )
 
 // TestCommittedBundleIsFresh rebuilds the assets with the pinned esbuild and viem and

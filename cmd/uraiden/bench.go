@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/uraiden/uraiden/internal/bench"
+	"github.com/uraiden/uraiden/internal/dev/bench"
 )
 
 func newBenchCmd(a *app) *cobra.Command {

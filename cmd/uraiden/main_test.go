@@ -17,8 +17,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/uraiden/uraiden/chain"
-	"github.com/uraiden/uraiden/internal/devtools"
-	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/internal/dev/devtools"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 )
 
 // repoRoot holds config.yaml and prices.yaml; the configuration's relative paths are

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 )
 
 // `uraiden get` pays for /echofix/foo through the gateway of a running `uraiden serve` and

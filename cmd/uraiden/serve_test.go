@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
 )
 

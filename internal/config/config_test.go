@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/uraiden/uraiden/internal/tlsconf/tlstest"
+	"github.com/uraiden/uraiden/internal/testkit/tlstest"
 	"github.com/uraiden/uraiden/keys"
 )
 

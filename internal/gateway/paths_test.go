@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/uraiden/uraiden/authz"
-	"github.com/uraiden/uraiden/internal/upstreamtest"
+	"github.com/uraiden/uraiden/internal/testkit/upstreamtest"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
 	"github.com/uraiden/uraiden/rdn"

@@ -23,7 +23,7 @@ import (
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/gateway"
 	"github.com/uraiden/uraiden/internal/server"
-	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 )
 
 // caddyfile puts Caddy in front of the demo upstream, asking uraiden's HTTP authorization

@@ -23,7 +23,7 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
-	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/internal/dev/devtools"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/rdn"
 )

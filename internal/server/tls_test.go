@@ -18,8 +18,8 @@ import (
 
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
-	"github.com/uraiden/uraiden/internal/servertest"
-	"github.com/uraiden/uraiden/internal/tlsconf/tlstest"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
+	"github.com/uraiden/uraiden/internal/testkit/tlstest"
 )
 
 // listeners are a running server's three TLS listeners.

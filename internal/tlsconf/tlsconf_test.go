@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uraiden/uraiden/internal/tlsconf/tlstest"
+	"github.com/uraiden/uraiden/internal/testkit/tlstest"
 	"github.com/uraiden/uraiden/keys"
 )
 

@@ -22,7 +22,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/devtools"
+	"github.com/uraiden/uraiden/internal/dev/devtools"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )

@@ -11,7 +11,7 @@ import (
 // Check (header parsing, price lookup, proof recovery, ledger). With parallel, 50 goroutines
 // share 2 cores as 50 gRPC streams would.
 //
-//	go test -run - -bench CheckPaid -benchmem ./internal/bench
+//	go test -run - -bench CheckPaid -benchmem ./internal/dev/bench
 func benchCheck(b *testing.B, noSync, parallel bool) {
 	const channels = 1000
 	fx, err := NewFixture(channels)

@@ -1,5 +1,5 @@
-# uraiden's image. Build from the repository root: docker build -f envoy/Dockerfile .
-# (docker-compose.yaml next to this file does).
+# uraiden's image. Build from the repository root: docker build .
+# (envoy/docker-compose.yaml does).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -28,7 +28,7 @@ import (
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/internal/config"
-	"github.com/uraiden/uraiden/internal/servertest"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
