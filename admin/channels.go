@@ -266,7 +266,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 	if cr == nil && !s.cfg.LegacyClose {
 		writeError(w, http.StatusForbidden, "close_request_signature and close_request_expires are required: the sender's "+
 			"signature of a close request (EIP-191 personal message %q naming receiver, contract, chain id, sender, "+
-			"open block, balance and expiry; see the README), not only its balance proof", rdn.CloseRequestTitle)
+			"open block, balance and expiry; see docs/protocol.md §5), not only its balance proof", rdn.CloseRequestTitle)
 		return
 	}
 	if c, err := s.cfg.Ledger.Channel(id); err != nil {

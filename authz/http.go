@@ -108,7 +108,7 @@ const EnvoyHeadersToRemove = "x-envoy-auth-headers-to-remove"
 //     (empty without cookies), for a proxy that copies it, as Caddy must for want of a way to
 //     remove a header.
 //
-// A proxy configured to copy none of this passes the proof on: the README shows the Envoy
+// A proxy configured to copy none of this passes the proof on: docs/serving.md shows the Envoy
 // and Caddy configurations that do not.
 func writeUpstreamHeaders(h http.Header, ok *authv3.OkHttpResponse, cookies []string) {
 	remove := ok.GetHeadersToRemove()

@@ -134,7 +134,7 @@ func (c *Config) paywallPage(d *Decision, body *paymentBody) (string, bool) {
 }
 
 // paywallHeaders are the headers of the HTML paywall: its type and content policy, and each
-// RDN-* header mirrored into a cookie (protocol.md §3), as µRaiden's paywall expects. Envoy
+// RDN-* header mirrored into a cookie (docs/protocol.md §3), as µRaiden's paywall expects. Envoy
 // sends several Set-Cookie headers when each one is appended. A name this denial does not
 // carry is expired: a stale flag would mislead the page, and the server's last balance
 // (RDN-Sender-Balance) must never sit beside a signature for another balance.

@@ -15,7 +15,7 @@ import (
 	"github.com/uraiden/uraiden/rdn"
 )
 
-// The external interface of µRaiden 0.2.0 (protocol.md §1). Clients call by selector, so the
+// The external interface of µRaiden 0.2.0 (docs/protocol.md §1). Clients call by selector, so the
 // signatures must match to the byte.
 func TestInterfaceMatchesMicroRaiden(t *testing.T) {
 	want := []string{

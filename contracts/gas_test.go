@@ -23,7 +23,7 @@ import (
 	"github.com/uraiden/uraiden/rdn"
 )
 
-// µRaiden 0.2.0's gas figures (protocol.md §1), measured under Byzantium rules.
+// µRaiden 0.2.0's gas figures (docs/protocol.md §1), measured under Byzantium rules.
 var microRaidenGas = []struct {
 	op  string
 	gas uint64

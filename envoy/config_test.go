@@ -395,7 +395,7 @@ func TestEnvoyValidationCatchesMistakes(t *testing.T) {
 	}
 }
 
-// The mTLS transport sockets the README documents fit envoy.yaml's clusters: with them
+// The mTLS transport sockets docs/operations.md documents fit envoy.yaml's clusters: with them
 // added, the bootstrap still validates, and each cluster presents a client certificate,
 // verifies uraiden's against a CA and a name, and the gRPC one negotiates h2.
 func TestMTLSTransportSockets(t *testing.T) {

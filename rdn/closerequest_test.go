@@ -11,7 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
-// knownCloseRequest is the close request of the README's example: sender 0xa0…a0's key,
+// knownCloseRequest is the close request of docs/protocol.md §6's example: sender 0xa0…a0's key,
 // receiver 0xb1…b1's address, the original mainnet contract, chain 1.
 func knownCloseRequest(t *testing.T) (CloseRequest, *big.Int) {
 	d, sender := repeatedKey(t, 0xa0)
@@ -40,7 +40,7 @@ func TestCloseRequestKnownAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// go-ethereum's own EIP-191 hash, and the value the README gives.
+	// go-ethereum's own EIP-191 hash, and the value docs/protocol.md §6 gives.
 	if want := common.BytesToHash(accounts.TextHash([]byte(wantText))); h != want {
 		t.Errorf("hash %s, accounts.TextHash gives %s", h, want)
 	}

@@ -1,6 +1,6 @@
 package rdn
 
-// Header names of the µRaiden protocol (protocol.md §3), in their canonical case for
+// Header names of the µRaiden protocol (docs/protocol.md §3), in their canonical case for
 // responses; Envoy hands request headers over lower-cased.
 const (
 	HeaderGatewayPath       = "RDN-Gateway-Path"

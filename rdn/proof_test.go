@@ -12,7 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
-// Known-answer values from protocol.md §6.
+// Known-answer values from docs/protocol.md §6.
 var (
 	receiverB1      = common.HexToAddress("0x08c86B491A37C2FFC25072a17c7A97EF2D0357dd")
 	mainnetContract = common.HexToAddress("0x1440317CB15499083dEE3dDf49C2bD51D0d92e33")

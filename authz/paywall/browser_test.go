@@ -420,7 +420,7 @@ func checkCookies(t *testing.T, b *browser, want map[string]string) {
 	}
 }
 
-// checkSigned checks each signed message is the balance proof of protocol.md §2 for the
+// checkSigned checks each signed message is the balance proof of docs/protocol.md §2 for the
 // server's receiver and contract, for the balances expected in order.
 func checkSigned(t *testing.T, msgs []typedMessage, receiver, contract common.Address, openBlock uint32, balances ...int64) {
 	t.Helper()

@@ -5,7 +5,7 @@
 // headers, and its response gets the payment headers). It lets a developer pay for requests
 // with no Envoy installed, and it is the front the client tests and `uraiden demo` use.
 //
-// Like the Envoy route uraiden's README recommends, it forwards only
+// Like the Envoy route docs/serving.md recommends, it forwards only
 // <prefix>/channels/<sender>/<open_block> (a channel's public view and the cooperative
 // close) and <prefix>/paywall/<asset> (the browser paywall's script and style) to the admin
 // server, without authorization; like the authorization service, the admin server is asked
