@@ -15,8 +15,8 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/testkit/chaintest"
 	"github.com/uraiden/uraiden/internal/dev/devtools"
+	"github.com/uraiden/uraiden/internal/testkit/chaintest"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
