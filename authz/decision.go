@@ -193,6 +193,11 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	}
 	switch res.Outcome {
 	case ledger.Accepted:
+		if d.Channel == nil {
+			// The ledger stores what it accepts, so it knows the channel: anything else is a
+			// broken ledger, and no OK goes out without the stored state.
+			return d.deny(503, "", "the ledger accepted a payment on a channel it did not report")
+		}
 		d.Status = 200
 		d.Channel.Paid = pay.Balance
 		return d
