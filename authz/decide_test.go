@@ -328,6 +328,8 @@ func TestDecide(t *testing.T) {
 		{name: "closed channel", headers: p5, ledger: known(ledger.NoChannel, 10), status: 402, flag: rdn.FlagNonexistingChannel, calls: "Err Pay", shown: "10"},
 		{name: "no outcome", headers: p5, ledger: fakeLedger{result: ledger.PayResult{}}, status: 402, flag: rdn.FlagNonexistingChannel, calls: "Err Pay"},
 		{name: "an outcome unknown here", headers: p5, ledger: fakeLedger{result: ledger.PayResult{Outcome: 99}}, status: 402, flag: rdn.FlagNonexistingChannel, calls: "Err Pay"},
+		{name: "accepted on a channel the ledger does not report", headers: p5, ledger: fakeLedger{result: ledger.PayResult{Outcome: ledger.Accepted}},
+			status: 503, msg: "did not report", outcome: "error", calls: "Err Pay"},
 		{name: "pay fails", headers: p5, ledger: fakeLedger{payErr: ledger.ErrLowSpace, result: known(ledger.Accepted, 5).result},
 			status: 503, msg: "could not be stored", outcome: "error", calls: "Err Pay",
 			check: func(t *testing.T, d *Decision, _ *authv3.CheckResponse) {
