@@ -21,7 +21,7 @@
 //	     (%2F, '\' and %5C, ';' parameters, a trailing dot segment or encoded slash)
 //	402  no proof (a quote); unconfirmed channel; unknown or closed channel; proof not signed
 //	     by the sender; amount wrong or proof already used; balance above the confirmed deposit
-//	409  malformed RDN-* value, naming the header
+//	409  malformed RDN-* value, naming the header; a CheckRequest without HTTP attributes
 //	500  the price of the route cannot be computed
 //	502  the chain backend is down, or the receiver cannot pay for a dispute
 //	503  the ledger cannot store the payment
