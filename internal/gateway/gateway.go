@@ -4,6 +4,8 @@
 // would (a denial is answered as is; an allowed request goes upstream with the service's
 // headers, and its response gets the payment headers). It lets a developer pay for requests
 // with no Envoy installed, and it is the front the client tests and `uraiden demo` use.
+// Like the shipped envoy.yaml, it resolves a path's dot segments, repeated slashes and
+// escaped unreserved characters before it asks.
 //
 // Like the Envoy route docs/serving.md recommends, it forwards only
 // <prefix>/channels/<sender>/<open_block> (a channel's public view and the cooperative
@@ -30,6 +32,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/uraiden/uraiden/authz"
+	"github.com/uraiden/uraiden/pricing"
 )
 
 // Checker is the authorization service; *authz.Service is one.
@@ -166,6 +169,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.admin.ServeHTTP(w, r)
 		return
 	}
+	normalizePath(r)
 	resp, err := g.cfg.Authz.Check(r.Context(), authz.EnvoyCheckRequest(r))
 	if err != nil {
 		// Envoy's failure_mode_allow: false.
@@ -254,4 +258,24 @@ type idleBody struct {
 func (b *idleBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	return b.ReadCloser.Read(p)
+}
+
+// normalizePath does what the shipped envoy.yaml's normalize_path and merge_slashes do
+// before ext_authz: a path that resolves one way only (dot segments, repeated slashes,
+// escaped unreserved characters) is asked about and forwarded resolved, so that the upstream
+// serves what was paid for instead of, say, redirecting to it and being paid again. A path
+// servers read in several ways goes as it came: the authorization service prices each
+// reading, and refuses it when they differ.
+func normalizePath(r *http.Request) {
+	raw := r.URL.EscapedPath()
+	clean, others, err := pricing.CanonicalPath(raw)
+	if err != nil || len(others) > 0 || clean == raw {
+		return
+	}
+	u, err := url.Parse(clean)
+	if err != nil {
+		return
+	}
+	r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+	r.RequestURI = r.URL.RequestURI()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -92,6 +93,36 @@ func TestEveryMethodIsPriced(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "5" {
 			t.Errorf("%s /echofix/hello: %d, price %q, want a 402 quote of 5", m, resp.StatusCode, resp.Header.Get("RDN-Price"))
+		}
+	}
+}
+
+// The gateway resolves a path as the shipped envoy.yaml does before asking (normalize_path,
+// merge_slashes): the upstream gets the resolved path, so a Go upstream (whose ServeMux
+// redirects unclean paths) serves the content at once instead of a redirect a client would
+// pay for again. A path servers read in several ways goes as it came, for uraiden to judge.
+func TestGatewayResolvesPathsAsEnvoy(t *testing.T) {
+	var seen []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.RequestURI)
+		DemoUpstream().ServeHTTP(w, r)
+	}))
+	t.Cleanup(upstream.Close)
+	target, _ := url.Parse(upstream.URL)
+	g := shippedGateway(t, target)
+	for raw, want := range map[string]string{
+		"//./healthz?x=1": "/healthz?x=1",
+		"/x/../healthz":   "/healthz",
+		"/%68ealthz":      "/healthz",
+		"/healthz%2F":     "/healthz%2F", // read as /healthz and /healthz/: forwarded as it came
+	} {
+		seen = nil
+		status, body := upstreamtest.RawGet(t, g.Addr(), raw)
+		if len(seen) != 1 || seen[0] != want {
+			t.Errorf("%s: the upstream got %q, want %q", raw, seen, want)
+		}
+		if want == "/healthz" && (status != 200 || body != "ok") {
+			t.Errorf("%s: %d %q, want the upstream's 200 ok", raw, status, body)
 		}
 	}
 }
