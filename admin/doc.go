@@ -11,8 +11,10 @@
 //	public    GET  <prefix>/channels/<sender>/<block>    what a client that lost its state
 //	                                                     needs to close: balance, deposit,
 //	                                                     state; never a signature
-//	sender    DELETE <prefix>/channels/<sender>/<block>  authenticated by the sender's own
-//	                                                     balance proof for the balance
+//	sender    DELETE <prefix>/channels/<sender>/<block>  authenticated by the sender's
+//	                                                     balance proof for the balance and
+//	                                                     its signed close request (the proof
+//	                                                     alone with admin.legacy_close)
 //	operator  everything else, and the signatures in the single-channel GET
 //
 // Operators present admin.token as "Authorization: Bearer <token>"; it is compared in

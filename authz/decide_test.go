@@ -315,7 +315,7 @@ func TestDecide(t *testing.T) {
 			}},
 		{name: "replayed", headers: p5, ledger: known(ledger.Replayed, 5), status: 402, msg: "already used", calls: "Err Pay", shown: "5"},
 		{name: "invalid amount: resynchronize", headers: p5, ledger: known(ledger.InvalidAmount, 10),
-			status: 402, flag: rdn.FlagInvalidAmount, msg: "exceed the last one by the price (5)", calls: "Err Pay", shown: "10"},
+			status: 402, flag: rdn.FlagInvalidAmount, msg: "plus the price (5); resynchronize", calls: "Err Pay", shown: "10"},
 		{name: "invalid amount on a channel never paid", headers: p5, ledger: known(ledger.InvalidAmount, 0),
 			status: 402, flag: rdn.FlagInvalidAmount, calls: "Err Pay", shown: "0"},
 		{name: "invalid amount, to a browser", headers: edit(p5, "accept", browser["accept"]), ledger: known(ledger.InvalidAmount, 10),

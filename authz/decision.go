@@ -204,7 +204,7 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	case ledger.Replayed:
 		return d.deny(402, "", "this balance proof was already used; sign the next balance")
 	case ledger.InvalidAmount:
-		return d.deny(402, rdn.FlagInvalidAmount, fmt.Sprintf("the balance must exceed the last one by the price (%s); resynchronize with RDN-Sender-Balance", d.Price))
+		return d.deny(402, rdn.FlagInvalidAmount, fmt.Sprintf("this balance was already used, or the balances signed do not cover what was charged plus the price (%s); resynchronize with RDN-Sender-Balance", d.Price))
 	case ledger.ExceedsDeposit:
 		return d.deny(402, rdn.FlagInsufficientDeposit, fmt.Sprintf("the balance is above the channel's confirmed deposit (%s); top up", res.Deposit))
 	case ledger.Unconfirmed:

@@ -12,7 +12,7 @@
 // backend cannot protect the receiver (502 instead: a client must not keep paying into a
 // server that cannot dispute a cheating close).
 //
-// Statuses, in the order of µRaiden's checks (docs/protocol.md §4):
+// Statuses (the order of the checks is in docs/protocol.md §4):
 //
 //	200  free route, or payment accepted
 //	400  a path that cannot be priced unambiguously (pricing.CanonicalPath): one that does

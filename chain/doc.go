@@ -1,7 +1,7 @@
 // Package chain owns uraiden's access to Ethereum:
 //
 //   - dialing a node and checking it is the chain and the channel contract the
-//     configuration names (Dial, VerifyContract), and deploying the contracts (Deploy);
+//     configuration names (Dial, with contracts.VerifyContract), and deploying the contracts (Deploy);
 //   - the Watcher, which follows the contract's events for the receiver and feeds them to
 //     the ledger, through reorganizations, and reports when payments must stop;
 //   - the Watchtower, which disputes a close requested below the receiver's balance with a

@@ -38,7 +38,7 @@ func newChannelCmd(a *app) *cobra.Command {
 	var cooperative bool
 	closeCmd := &cobra.Command{
 		Use:   "close RECEIVER OPEN_BLOCK",
-		Short: "Close a channel: cooperatively (the server's closing signature, checked) or, with --uncooperative, by starting the challenge period",
+		Short: "Close a channel: cooperatively (the server's closing signature, checked) or, with --cooperative=false, by starting the challenge period",
 		Args:  cobra.ExactArgs(2),
 		RunE: withClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			receiver, block, err := channelArgs(args)

@@ -33,7 +33,7 @@ func (f *senderFlags) register(flags *pflag.FlagSet) {
 	flags.StringVar(&f.keyFile, "key-file", "", "the sender's key: a geth JSON keystore (with --password-file) or a hex key file, chmod 600")
 	flags.StringVar(&f.passwordFile, "password-file", "", "password of a JSON keystore, chmod 600")
 	flags.IntVar(&f.devAccount, "dev-account", -1, "DEV ONLY: use the public key of embedded dev chain account N instead of --key-file")
-	flags.StringVar(&f.rpc, "rpc", "", "Ethereum node JSON-RPC URL (default: the dev chain of a running `uraiden serve`, http://<devchain.listen>)")
+	flags.StringVar(&f.rpc, "rpc", "", "Ethereum node JSON-RPC URL (default: the dev chain of a running uraiden serve, http://<devchain.listen>)")
 	flags.StringVar(&f.contract, "contract", "", "the channel contract to trust (get: default, the one the server names)")
 	flags.StringVar(&f.store, "store", "", "JSON file of channels and signed balances (default: in the user config directory)")
 	flags.BoolVar(&f.erc20, "erc20", false, "fund channels with approve + createChannel/topUp instead of an ERC223 transfer")

@@ -1,7 +1,7 @@
 // Package server assembles `uraiden serve`: the chain (a node, or the embedded dev chain),
-// the metrics, the ledger, the price table, the chain watcher, the ext_authz gRPC server, its
-// HTTP twin (authz.http_listen) and the admin HTTP server, started in that order and stopped
-// in reverse.
+// the metrics, the ledger, the price table, the chain watcher and the watchtower, the ext_authz
+// gRPC server, its HTTP twin (authz.http_listen), the admin HTTP server and the local gateway
+// (gateway.listen), started in that order and stopped in reverse.
 package server
 
 import (

@@ -52,7 +52,7 @@ export async function signBalance(ethereum, account, proof) {
 }
 
 // closeRequestText is the close request the server needs besides the balance proof to sign
-// a cooperative close (README, "The admin API"): a personal message made only to close,
+// a cooperative close (docs/protocol.md §5): a personal message made only to close,
 // which a payment proof seen by others cannot stand in for. Addresses are checksummed,
 // numbers decimal, expiry in Unix seconds.
 export function closeRequestText({ receiver, contract, chainId, sender, openBlock, balance, expires }) {
