@@ -36,13 +36,13 @@ func NewService(cfg Config, logger *slog.Logger) *Service {
 // Check decides one request. Errors are answered as denials, never as gRPC errors: a gRPC
 // error makes Envoy apply its own failure mode, which may be configured to allow.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	start := time.Now()
+	start, epoch := time.Now(), s.suspended.epoch.Load()
 	d := s.Decide(ctx, req)
 	took := time.Since(start)
 	if s.cfg.Observe != nil {
 		s.cfg.Observe(d, took)
 	}
-	s.suspended.observe(ctx, d)
+	s.suspended.observe(ctx, d, epoch)
 	// Checked first: the attributes would be built (and allocated) even for a disabled level.
 	if level := logLevel(d); s.log.Enabled(ctx, level) {
 		s.log.LogAttrs(ctx, level, "check",

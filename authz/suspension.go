@@ -23,6 +23,9 @@ type suspensionLog struct {
 	now      func() time.Time
 
 	on atomic.Bool // read without the lock by every decision that is not a suspension
+	// epoch counts the suspensions begun: a decision that began before the current one (it
+	// passed the checks just before they failed) proves nothing about now.
+	epoch atomic.Uint64
 
 	mu          sync.Mutex
 	status      int
@@ -37,8 +40,8 @@ func newSuspensionLog(log *slog.Logger) *suspensionLog {
 	return &suspensionLog{log: log, interval: suspensionSummaryEvery, now: time.Now}
 }
 
-// observe is told every decision.
-func (l *suspensionLog) observe(ctx context.Context, d *Decision) {
+// observe is told every decision, and the epoch when it began.
+func (l *suspensionLog) observe(ctx context.Context, d *Decision, began uint64) {
 	if d.suspended {
 		l.refuse(ctx, d)
 		return
@@ -46,7 +49,7 @@ func (l *suspensionLog) observe(ctx context.Context, d *Decision) {
 	// A paid route answered by anything but a server error got past the ledger and chain
 	// checks: payments are back. A free route says nothing, as it skips those checks.
 	if l.on.Load() && d.Price != nil && d.Price.Sign() > 0 && d.Status < 500 {
-		l.resume(ctx)
+		l.resume(ctx, began)
 	}
 }
 
@@ -59,6 +62,7 @@ func (l *suspensionLog) refuse(ctx context.Context, d *Decision) {
 			l.summary(ctx, now, "payments still suspended, now for another reason")
 		}
 		l.on.Store(true)
+		l.epoch.Add(1)
 		l.status, l.reason, l.since, l.lastSummary = d.Status, d.Message, now, now
 		l.refused, l.total = 0, 1 // this line reports the first
 		l.log.LogAttrs(ctx, slog.LevelWarn, "payments suspended: paid requests are refused until it is over",
@@ -83,10 +87,10 @@ func (l *suspensionLog) summary(ctx context.Context, now time.Time, msg string) 
 	l.refused, l.lastSummary = 0, now
 }
 
-func (l *suspensionLog) resume(ctx context.Context) {
+func (l *suspensionLog) resume(ctx context.Context, began uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.on.Load() {
+	if !l.on.Load() || began != l.epoch.Load() {
 		return
 	}
 	l.on.Store(false)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/big"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -142,5 +143,24 @@ func TestSuspensionSummaries(t *testing.T) {
 	checkStatus(t, s, "/echodyn/a")
 	if info := h.take(slog.LevelInfo); len(info) != 1 || !strings.Contains(info[0], "refused=1000") || !strings.Contains(info[0], "suspended_for=1m40s") {
 		t.Errorf("recovery: %q", info)
+	}
+}
+
+// A paid request that passed the checks just before a suspension began, and finishes after
+// it, does not end it: the log would flap between suspended and resumed.
+func TestSuspensionIgnoresDecisionsBegunBefore(t *testing.T) {
+	h := &countingHandler{lines: map[slog.Level][]string{}}
+	l := newSuspensionLog(slog.New(h))
+	ctx := context.Background()
+	before := l.epoch.Load()
+	l.observe(ctx, &Decision{Status: 502, suspended: true, Message: "node down"}, before)
+	paid := &Decision{Status: 200, Price: big.NewInt(5)}
+	l.observe(ctx, paid, before)
+	if info := h.take(slog.LevelInfo); len(info) != 0 {
+		t.Errorf("a decision begun before the suspension resumed it: %q", info)
+	}
+	l.observe(ctx, paid, l.epoch.Load())
+	if info := h.take(slog.LevelInfo); len(info) != 1 {
+		t.Errorf("a decision begun during the suspension: %q, want it resumed", info)
 	}
 }
