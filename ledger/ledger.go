@@ -20,6 +20,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -285,6 +288,9 @@ func badgerOptions(dir string, logger *slog.Logger) badger.Options {
 // damaged directory.
 func openBadger(bo badger.Options) (*badger.DB, error) {
 	db, err := badger.Open(bo)
+	if err != nil && removeEmptyValueLog(bo.Dir, err, bo.Logger) {
+		db, err = badger.Open(bo)
+	}
 	if err == nil {
 		return db, nil
 	}
@@ -292,6 +298,54 @@ func openBadger(bo badger.Options) (*badger.DB, error) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, bo.Dir)
 	}
 	return nil, fmt.Errorf("ledger: open %s: %w", bo.Dir, err)
+}
+
+// removeEmptyValueLog mends what a kill leaves when it lands just as Badger creates a value
+// log file: the file, empty, which Badger then refuses to open ("Create a new file"), having
+// grown it to its full size with zeros. A file of zeros was never written (its header alone
+// holds a random IV), let alone holds an acknowledged payment, so it is removed and the open
+// tried again. It acts only on that error, which Badger returns after taking the directory's
+// lock: no other process is using the directory.
+func removeEmptyValueLog(dir string, openErr error, logger badger.Logger) bool {
+	msg := openErr.Error()
+	if !strings.Contains(msg, "Create a new file") || !strings.Contains(msg, ".vlog") {
+		return false
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if err != nil || len(files) == 0 {
+		return false
+	}
+	newest := slices.Max(files) // fixed-width numbered names: the highest sorts last
+	if !neverWritten(newest) {
+		return false
+	}
+	if os.Remove(newest) != nil {
+		return false
+	}
+	if logger != nil {
+		logger.Warningf("removed the empty value log file %s, left by a crash as it was created", newest)
+	}
+	return true
+}
+
+// neverWritten reports whether a value log file's first megabyte is all zeros.
+func neverWritten(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 1<<20)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return false
+	}
+	for _, b := range head[:n] {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func getJSON(txn *badger.Txn, key []byte, v any) error {
