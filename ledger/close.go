@@ -37,6 +37,15 @@ type CloseSigner func(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error)
 // already requested a close on chain can still be closed this way (the contract allows it
 // during the challenge period); a settled one cannot.
 func (l *Ledger) CloseCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, sign CloseSigner) (rdn.Signature, error) {
+	for attempt := 1; ; attempt++ {
+		sig, err := l.closeCooperatively(ctx, id, balance, sign)
+		if !errors.Is(err, errConflict) || attempt == maxAttempts {
+			return sig, err
+		}
+	}
+}
+
+func (l *Ledger) closeCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, sign CloseSigner) (rdn.Signature, error) {
 	e, err := l.lockEntry(id)
 	if err != nil {
 		return rdn.Signature{}, err
@@ -86,7 +95,7 @@ func closeChannel(e *entry, balance *big.Int, sign CloseSigner) (rdn.Signature, 
 	after.State = StateClosing
 	after.ClosingSignature = sig
 	return sig, closeWrite{
-		write: &write{sets: []kv{{channelKey(after.ID), after.marshal()}}, delta: statsDelta(c, after)},
+		write: &write{sets: []kv{channelKV(e, after)}, delta: statsDelta(c, after)},
 		after: after,
 	}, nil
 }

@@ -232,12 +232,12 @@ func (c *committer) finish() error {
 	}
 	c.prevSenders = written
 	c.stats.confirm(c.sync.Confirmed)
-	if err := c.put(kv{keyStats, c.stats.marshal()}); err != nil {
+	if err := c.put(kv{key: keyStats, value: c.stats.marshal()}); err != nil {
 		return err
 	}
 	if c.syncChanged {
 		data, _ := json.Marshal(c.sync)
-		if err := c.put(kv{keySync, data}); err != nil {
+		if err := c.put(kv{key: keySync, value: data}); err != nil {
 			return err
 		}
 	}

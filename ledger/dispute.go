@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/uraiden/uraiden/rdn"
 )
 
@@ -70,7 +68,7 @@ func (l *Ledger) SaveDispute(ctx context.Context, d Dispute) error {
 	if err != nil {
 		return err
 	}
-	w := &write{sets: []kv{{disputeKey(d.Channel), data}}, delta: zeroStats()}
+	w := &write{sets: []kv{{key: disputeKey(d.Channel), value: data}}, delta: zeroStats(), chain: true}
 	if err := l.enqueue(w); err != nil {
 		return err
 	}
@@ -80,17 +78,13 @@ func (l *Ledger) SaveDispute(ctx context.Context, d Dispute) error {
 // Disputes returns every dispute, active or not.
 func (l *Ledger) Disputes() ([]Dispute, error) {
 	var out []Dispute
-	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixDispute})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var d Dispute
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &d) }); err != nil {
-				return fmt.Errorf("ledger: dispute %x: %w", it.Item().Key(), err)
-			}
-			out = append(out, d)
+	err := l.store.scan(context.Background(), prefixDispute, nil, 0, func(key, value []byte) (bool, error) {
+		var d Dispute
+		if err := json.Unmarshal(value, &d); err != nil {
+			return false, fmt.Errorf("ledger: dispute %x: %w", key, err)
 		}
-		return nil
+		out = append(out, d)
+		return true, nil
 	})
 	return out, err
 }

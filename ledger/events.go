@@ -10,8 +10,6 @@ import (
 	"math/big"
 	"slices"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/uraiden/uraiden/rdn"
 )
 
@@ -101,7 +99,7 @@ func (l *Ledger) Apply(ctx context.Context, u Update) error {
 			set(ev.Channel, after)
 			if !ev.Seeded {
 				data, _ := json.Marshal(rec)
-				writes = append(writes, kv{undoKey(ev.Block, uint32(i)), data})
+				writes = append(writes, kv{key: undoKey(ev.Block, uint32(i)), value: data})
 			}
 		}
 		return writes, nil
@@ -142,6 +140,21 @@ func (l *Ledger) Rollback(ctx context.Context, fork uint64, sync SyncState) ([]r
 // extra writes durable in w, with w's sync state. Nothing changes in memory unless f
 // succeeds.
 func (l *Ledger) change(ctx context.Context, w *write, f func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error)) error {
+	for attempt := 1; ; attempt++ {
+		// Each attempt writes a new copy: the committer may still hold the last one.
+		try := &write{sync: w.sync, resync: w.resync}
+		err := l.changeOnce(ctx, try, f)
+		// Nothing of a refused attempt was stored (a write too large for one transaction
+		// that is cut short needs a Resync instead: see etcdCommitter), and f is run again
+		// on the channels as another replica left them.
+		if !errors.Is(err, errConflict) || attempt == maxAttempts {
+			return err
+		}
+	}
+}
+
+func (l *Ledger) changeOnce(ctx context.Context, w *write, f func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error)) error {
+	w.chain = true
 	entries := map[rdn.ChannelID]*entry{}
 	defer func() {
 		for _, e := range entries {
@@ -181,7 +194,8 @@ func (l *Ledger) change(ctx context.Context, w *write, f func(get func(rdn.Chann
 			continue // unchanged: a resync of a channel the ledger already had right
 		}
 		w.delta.add(statsDelta(before, c))
-		w.sets = append(w.sets, kv{channelKey(id), data})
+		e := entries[id]
+		w.sets = append(w.sets, kv{key: channelKey(id), value: data, e: e, gen: e.gen.Load(), absent: before == nil})
 	}
 	if err := l.enqueue(w); err != nil {
 		return err
@@ -277,17 +291,12 @@ func (l *Ledger) undoKeys(from, below uint64) ([][]byte, error) {
 		return nil, nil
 	}
 	var keys [][]byte
-	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixUndo})
-		defer it.Close()
-		for it.Seek(undoKey(from, 0)); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if binary.BigEndian.Uint64(k[len(prefixUndo):]) >= below {
-				break
-			}
-			keys = append(keys, k)
+	err := l.store.scan(context.Background(), prefixUndo, undoKey(from, 0), 0, func(key, _ []byte) (bool, error) {
+		if binary.BigEndian.Uint64(key[len(prefixUndo):]) >= below {
+			return false, nil
 		}
-		return nil
+		keys = append(keys, bytes.Clone(key))
+		return true, nil
 	})
 	return keys, err
 }
@@ -296,18 +305,14 @@ func (l *Ledger) undoKeys(from, below uint64) ([][]byte, error) {
 func (l *Ledger) undoRecords(from uint64) ([][]byte, []undoRecord, error) {
 	var keys [][]byte
 	var records []undoRecord
-	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixUndo})
-		defer it.Close()
-		for it.Seek(undoKey(from, 0)); it.Valid(); it.Next() {
-			var rec undoRecord
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
-				return errors.Join(errCorrupt, err)
-			}
-			keys = append(keys, it.Item().KeyCopy(nil))
-			records = append(records, rec)
+	err := l.store.scan(context.Background(), prefixUndo, undoKey(from, 0), 0, func(key, value []byte) (bool, error) {
+		var rec undoRecord
+		if err := json.Unmarshal(value, &rec); err != nil {
+			return false, errors.Join(errCorrupt, err)
 		}
-		return nil
+		keys = append(keys, bytes.Clone(key))
+		records = append(records, rec)
+		return true, nil
 	})
 	return keys, records, err
 }

@@ -90,10 +90,12 @@ type Options struct {
 
 // Ledger is an open ledger.
 type Ledger struct {
-	db  *badger.DB
-	log *slog.Logger
-	id  Identity
-	dir string
+	store store
+	db    *badger.DB // the Badger store's database; nil on etcd
+	etcd  *etcdStore // the etcd store; nil on Badger
+	log   *slog.Logger
+	id    Identity
+	dir   string
 
 	minFree  uint64
 	lowSpace atomic.Pointer[error] // ErrLowSpace with the figures, or nil
@@ -134,12 +136,72 @@ type entry struct {
 	// last is the latest write of the channel's state: until it is durable the disk is
 	// behind ch, and the entry must stay in the cache.
 	last *write
+
+	// The rest serves a replicated store (etcd), where other replicas write too; see
+	// etcd_commit.go. rev is the mod revision of the newest record known durable, the one a
+	// compare-and-swap of the next write expects.
+	rev atomic.Int64
+	// gen changes when ch is found wrong (another replica wrote, or a write's outcome is
+	// unknown): writes decided on an older gen are dropped before they reach the store.
+	gen atomic.Uint64
+	// fresh is a newer record seen by the committer or the watch, installed at next lock.
+	fresh atomic.Pointer[freshRecord]
+	// lastPut is the record this replica last sent, to tell its own writes in the watch.
+	lastPut atomic.Pointer[[]byte]
+}
+
+// freshRecord is a channel's record as the store holds it at rev; nil value: no record.
+// reload asks for the record to be read again instead.
+type freshRecord struct {
+	value  []byte
+	rev    int64
+	reload bool
+}
+
+// setRev raises rev to r: revisions only grow, and the committer and the watch may learn of
+// the same record in either order.
+func (e *entry) setRev(r int64) {
+	for {
+		cur := e.rev.Load()
+		if r <= cur || e.rev.CompareAndSwap(cur, r) {
+			return
+		}
+	}
+}
+
+// invalidate makes the entry's cached state be replaced by f at next lock, and drops the
+// writes decided on it that have not reached the store.
+func (e *entry) invalidate(f *freshRecord) {
+	e.fresh.Store(f)
+	e.gen.Add(1)
+}
+
+// refresh installs a record left by invalidate; the caller holds e.mu.
+func (e *entry) refresh(id rdn.ChannelID) error {
+	f := e.fresh.Swap(nil)
+	switch {
+	case f == nil || !e.loaded:
+		return nil
+	case f.reload:
+		e.loaded = false
+		return nil
+	case f.value == nil:
+		e.ch = nil
+	default:
+		ch, err := unmarshalChannel(id, f.value)
+		if err != nil {
+			return err
+		}
+		e.ch = ch
+	}
+	e.setRev(f.rev)
+	return nil
 }
 
 // evictable reports whether the entry may leave the cache: the disk holds its state. The
 // caller holds e.mu.
 func (e *entry) evictable() bool {
-	if e.last != nil && e.last.durable.Load() {
+	if e.last != nil && (e.last.durable.Load() || e.last.dropped.Load()) {
 		e.last = nil // let the write go
 	}
 	return e.loaded && e.last == nil
@@ -155,10 +217,27 @@ type write struct {
 	done   chan error
 	// durable is set once the write is on disk, before done is told.
 	durable atomic.Bool
+	// dropped is set when a replicated store refused the write (another replica wrote
+	// first, or the outcome is unknown and was not applied): the entry's state is replaced.
+	dropped atomic.Bool
+	// chain marks a write of the chain side (events, resyncs, disputes): in a replicated
+	// store only the elected replica may make it, fenced by its leadership (see Fence).
+	chain bool
 }
 
-// kv is a key to set, or to delete when value is nil.
-type kv struct{ key, value []byte }
+// kv is a key to set, or to delete when value is nil. A channel record's kv names its entry
+// and the entry's gen when it was decided, for a replicated store's compare (see entry).
+type kv struct {
+	key, value []byte
+	e          *entry
+	gen        uint64
+	absent     bool // decided on no record of the channel
+}
+
+// channelKV is the write of a channel's new state, decided on e's state.
+func channelKV(e *entry, c *Channel) kv {
+	return kv{key: channelKey(c.ID), value: c.marshal(), e: e, gen: e.gen.Load()}
+}
 
 // Open opens or creates a ledger.
 func Open(opts Options) (*Ledger, error) {
@@ -180,7 +259,7 @@ func Open(opts Options) (*Ledger, error) {
 		return nil, err
 	}
 	l := &Ledger{
-		db: db, log: opts.Logger, id: opts.Identity, dir: opts.Dir, minFree: opts.MinFreeBytes,
+		store: badgerStore{db}, db: db, log: opts.Logger, id: opts.Identity, dir: opts.Dir, minFree: opts.MinFreeBytes,
 		channels: map[rdn.ChannelID]*entry{}, maxCached: opts.MaxCached,
 		queue:    make(chan *write, opts.MaxBatch),
 		maxBatch: opts.MaxBatch,
@@ -397,6 +476,11 @@ func (l *Ledger) Close() error {
 	close(l.closing)
 	l.closeMu.Unlock()
 	<-l.stopped
+	if l.etcd != nil {
+		l.etcd.cancelWatch()
+		<-l.etcd.watchDone
+		return nil // the client is the caller's
+	}
 	return l.db.Close()
 }
 
@@ -423,8 +507,12 @@ func (l *Ledger) lockEntry(id rdn.ChannelID) (*entry, error) {
 			e.mu.Unlock()
 			continue
 		}
+		if err := e.refresh(id); err != nil {
+			e.mu.Unlock()
+			return nil, fmt.Errorf("ledger: channel %s: %w", id, err)
+		}
 		if !e.loaded {
-			ch, err := l.read(id)
+			ch, rev, err := l.read(id)
 			if err != nil {
 				// Unloaded, the entry could never be evicted: let it go.
 				l.mu.Lock()
@@ -437,6 +525,7 @@ func (l *Ledger) lockEntry(id rdn.ChannelID) (*entry, error) {
 				return nil, err
 			}
 			e.ch, e.loaded = ch, true
+			e.setRev(rev)
 		}
 		return e, nil
 	}
@@ -496,26 +585,20 @@ func (l *Ledger) unlockEntry(id rdn.ChannelID, e *entry) {
 	e.mu.Unlock()
 }
 
-func (l *Ledger) read(id rdn.ChannelID) (*Channel, error) {
-	var ch *Channel
-	err := l.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(channelKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
+// read reads a channel's record and its revision (see store.get); a nil channel when the
+// ledger has no record of it.
+func (l *Ledger) read(id rdn.ChannelID) (*Channel, int64, error) {
+	v, rev, err := l.store.get(context.Background(), channelKey(id))
+	if err == nil && v != nil {
+		var ch *Channel
+		if ch, err = unmarshalChannel(id, v); err == nil {
+			return ch, rev, nil
 		}
-		if err != nil {
-			return err
-		}
-		return item.Value(func(v []byte) error {
-			c, err := unmarshalChannel(id, v)
-			ch = c
-			return err
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: read channel %s: %w", id, err)
 	}
-	return ch, nil
+	if err != nil {
+		return nil, 0, fmt.Errorf("ledger: read channel %s: %w", id, err)
+	}
+	return nil, rev, nil
 }
 
 // Channel returns a copy of a channel's current state, or nil if the ledger does not know it.

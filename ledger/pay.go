@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/big"
 
 	"github.com/uraiden/uraiden/rdn"
@@ -62,6 +64,27 @@ type PayResult struct {
 // an increment above the price is credit later proofs spend, and a captured proof buys
 // nothing twice.
 func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := l.pay(ctx, p)
+		if !errors.Is(err, errConflict) {
+			return res, err
+		}
+		// Another replica changed the channel since this one last saw it: the payment was
+		// not stored, and is decided again on the record as it now stands.
+		if attempt == maxAttempts {
+			return PayResult{}, fmt.Errorf("ledger: pay on %s: %w", p.ID, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return PayResult{}, fmt.Errorf("ledger: pay on %s: %w", p.ID, err)
+		}
+	}
+}
+
+// maxAttempts bounds how often a payment is decided again because other replicas kept
+// changing its channel first; then it is refused (503), never guessed.
+const maxAttempts = 16
+
+func (l *Ledger) pay(ctx context.Context, p Payment) (PayResult, error) {
 	// A failed or closed ledger decides nothing: its memory may be ahead of its disk. Low
 	// space refuses too, before anything is decided.
 	if err := l.Err(); err != nil {
@@ -145,7 +168,7 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 		c.accept(p.Balance, p.Signature, p.Price)
 	}
 	return snapshot(Accepted), &write{
-		sets:  []kv{{channelKey(c.ID), c.marshal()}},
+		sets:  []kv{channelKV(e, c)},
 		delta: delta,
 	}
 }

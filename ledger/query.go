@@ -1,9 +1,9 @@
 package ledger
 
 import (
+	"context"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/uraiden/uraiden/rdn"
@@ -36,7 +36,7 @@ type Page struct {
 const MaxScan = 10_000
 
 // Channels lists channels in key order: by sender, then by open block. It reads a
-// consistent Badger snapshot, but for a channel cached in memory it returns the cached
+// consistent snapshot of the store, but for a channel cached in memory it returns the cached
 // state, which is what payments are decided on and may be a commit ahead of the disk: the
 // listing then agrees with Channel and with what clients were just told, and a cached state
 // that never reaches the disk means a failed write, after which the ledger refuses
@@ -55,29 +55,25 @@ func (l *Ledger) Channels(q Query) (Page, error) {
 		start = append(channelKey(*q.After), 0)
 	}
 	var page Page
-	err := l.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: min(q.Limit, 256)})
-		defer it.Close()
-		scanned := 0
-		var last rdn.ChannelID
-		for it.Seek(start); it.Valid(); it.Next() {
-			if len(page.Channels) == q.Limit || scanned == MaxScan {
-				// More records follow: continue after the last one read (any between the
-				// page's last channel and it did not match).
-				page.Next = &last
-				return nil
-			}
-			scanned++
-			c, err := l.listed(it.Item())
-			if err != nil {
-				return err
-			}
-			last = c.ID
-			if matches(c, q.States) {
-				page.Channels = append(page.Channels, c)
-			}
+	scanned := 0
+	var last rdn.ChannelID
+	err := l.store.scan(context.Background(), prefix, start, min(q.Limit, 256), func(key, value []byte) (bool, error) {
+		if len(page.Channels) == q.Limit || scanned == MaxScan {
+			// More records follow: continue after the last one read (any between the
+			// page's last channel and it did not match).
+			page.Next = &last
+			return false, nil
 		}
-		return nil
+		scanned++
+		c, err := l.listed(key, value)
+		if err != nil {
+			return false, err
+		}
+		last = c.ID
+		if matches(c, q.States) {
+			page.Channels = append(page.Channels, c)
+		}
+		return true, nil
 	})
 	if err != nil {
 		return Page{}, fmt.Errorf("ledger: list channels: %w", err)
@@ -86,20 +82,15 @@ func (l *Ledger) Channels(q Query) (Page, error) {
 }
 
 // listed returns the channel of a record: the cached state when the channel is in memory.
-func (l *Ledger) listed(item *badger.Item) (*Channel, error) {
-	id, err := channelIDFromKey(item.Key())
+func (l *Ledger) listed(key, value []byte) (*Channel, error) {
+	id, err := channelIDFromKey(key)
 	if err != nil {
 		return nil, err
 	}
 	if c := l.cached(id); c != nil {
 		return c, nil
 	}
-	var c *Channel
-	err = item.Value(func(v []byte) error {
-		c, err = unmarshalChannel(id, v)
-		return err
-	})
-	return c, err
+	return unmarshalChannel(id, value)
 }
 
 // cached returns a copy of the cached state of a channel, or nil when it is not cached.

@@ -6,8 +6,7 @@ import (
 	"math"
 	"math/big"
 	"slices"
-
-	"github.com/dgraph-io/badger/v4"
+	"time"
 
 	"github.com/uraiden/uraiden/rdn"
 )
@@ -103,6 +102,18 @@ func (l *Ledger) NeedsResync() bool { return l.needsResync.Load() }
 // and for the watcher when it had to guess. A Resync already under way when it is called
 // satisfies it, so call it from the goroutine that calls Resync, or with no watcher running.
 func (l *Ledger) RequestResync() error {
+	if l.etcd != nil {
+		// A chain-side write like the others: only the elected replica makes it.
+		w := &write{sets: []kv{{key: keyIncomplete, value: []byte(time.Now().UTC().Format(time.RFC3339))}}, delta: zeroStats(), chain: true}
+		if err := l.enqueue(w); err != nil {
+			return err
+		}
+		if err := wait(context.Background(), w); err != nil {
+			return fmt.Errorf("ledger: request a resync: %w", err)
+		}
+		l.needsResync.Store(true)
+		return nil
+	}
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
 	if err := l.errLocked(); err != nil {
@@ -125,31 +136,19 @@ func (l *Ledger) ChannelIDs(keep func(*Channel) bool) ([]rdn.ChannelID, error) {
 // at start) reads every record but decodes few.
 func (l *Ledger) ChannelIDsIn(states []State, keep func(*Channel) bool) ([]rdn.ChannelID, error) {
 	var ids []rdn.ChannelID
-	err := l.db.View(func(txn *badger.Txn) error {
-		// Without prefetching: records are small and stored in the tree, and copying each
-		// value ahead costs several times the walk itself.
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixChannel})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()[len(prefixChannel):]
-			var id rdn.ChannelID
-			copy(id.Sender[:], k[:20])
-			id.OpenBlock = uint32(k[20])<<24 | uint32(k[21])<<16 | uint32(k[22])<<8 | uint32(k[23])
-			err := it.Item().Value(func(v []byte) error {
-				if len(states) > 0 && recordVersionKnown(v) && !slices.Contains(states, State(v[1])) {
-					return nil
-				}
-				c, err := unmarshalChannel(id, v)
-				if err == nil && keep(c) {
-					ids = append(ids, id)
-				}
-				return err
-			})
-			if err != nil {
-				return err
-			}
+	err := l.store.scan(context.Background(), prefixChannel, nil, 0, func(key, v []byte) (bool, error) {
+		id, err := channelIDFromKey(key)
+		if err != nil {
+			return false, err
 		}
-		return nil
+		if len(states) > 0 && recordVersionKnown(v) && !slices.Contains(states, State(v[1])) {
+			return true, nil
+		}
+		c, err := unmarshalChannel(id, v)
+		if err == nil && keep(c) {
+			ids = append(ids, id)
+		}
+		return err == nil, err
 	})
 	return ids, err
 }
