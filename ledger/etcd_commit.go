@@ -199,14 +199,18 @@ func (c *etcdCommitter) build() *etcdTxn {
 }
 
 // decidedOn returns the revisions the write's channel records must still have, or false when
-// a channel's state was found wrong since the write was decided (its gen changed). The
-// revision is read before the gen: a revision raised by installing a newer record is then
-// always seen with the gen that record's invalidate raised first.
+// the write was decided on a state known to be stale: a newer record waits to be installed,
+// or was installed since (the gen changed). The revision is read before the gen, and refresh
+// changes the gen before the revision: a revision raised by an install is always seen with
+// its gen, so a write decided before the install never compares against the new record.
 func (c *etcdCommitter) decidedOn(w *write) ([]int64, bool) {
 	revs := make([]int64, len(w.sets))
 	for i, s := range w.sets {
 		if s.e == nil {
 			continue
+		}
+		if s.e.fresh.Load() != nil {
+			return nil, false
 		}
 		revs[i] = s.e.rev.Load()
 		if s.e.gen.Load() != s.gen {

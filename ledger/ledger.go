@@ -141,10 +141,13 @@ type entry struct {
 	// etcd_commit.go. rev is the mod revision of the newest record known durable, the one a
 	// compare-and-swap of the next write expects.
 	rev atomic.Int64
-	// gen changes when ch is found wrong (another replica wrote, or a write's outcome is
-	// unknown): writes decided on an older gen are dropped before they reach the store.
+	// gen changes, under mu, whenever ch is replaced by a record from the store: a write
+	// carries the gen it was decided under, so the committer can tell writes decided on
+	// the state before.
 	gen atomic.Uint64
-	// fresh is a newer record seen by the committer or the watch, installed at next lock.
+	// fresh is a newer record seen by the committer or the watch (or a request to read the
+	// record again), installed at next lock. Until then the writes decided on the entry are
+	// known to be decided on a stale state, and are dropped.
 	fresh atomic.Pointer[freshRecord]
 	// lastPut is the record this replica last sent, to tell its own writes in the watch.
 	lastPut atomic.Pointer[[]byte]
@@ -169,20 +172,35 @@ func (e *entry) setRev(r int64) {
 	}
 }
 
-// invalidate makes the entry's cached state be replaced by f at next lock, and drops the
-// writes decided on it that have not reached the store.
+// invalidate has the entry's cached state replaced by f at next lock. The committer and
+// the watch may learn of records in either order: the newest is kept, and a reload beats
+// any.
 func (e *entry) invalidate(f *freshRecord) {
-	e.fresh.Store(f)
-	e.gen.Add(1)
+	for {
+		cur := e.fresh.Load()
+		if cur != nil && (cur.reload || (!f.reload && cur.rev >= f.rev)) {
+			return
+		}
+		if e.fresh.CompareAndSwap(cur, f) {
+			return
+		}
+	}
 }
 
-// refresh installs a record left by invalidate; the caller holds e.mu.
+// refresh installs a record left by invalidate; the caller holds e.mu. The gen changes
+// before the revision does: see etcdCommitter.decidedOn.
 func (e *entry) refresh(id rdn.ChannelID) error {
 	f := e.fresh.Swap(nil)
-	switch {
-	case f == nil || !e.loaded:
+	if f == nil {
 		return nil
-	case f.reload:
+	}
+	e.gen.Add(1)
+	switch {
+	case !e.loaded:
+		return nil
+	case f.reload || f.rev <= e.rev.Load():
+		// Asked for, or older than a record the entry was decided on since: writes
+		// decided on the entry may have changed ch in memory, so read the record again.
 		e.loaded = false
 		return nil
 	case f.value == nil:

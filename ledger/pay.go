@@ -113,8 +113,12 @@ func (l *Ledger) pay(ctx context.Context, p Payment) (PayResult, error) {
 	}
 	// Once queued the payment will be charged, so its answer must wait for the commit even if
 	// the caller gave up: an error now would charge a client that was never served. The
-	// commit takes one fsync.
-	return res, wait(context.WithoutCancel(ctx), w)
+	// commit takes one fsync. A write that failed answers no outcome: the payment may not
+	// be served.
+	if err := wait(context.WithoutCancel(ctx), w); err != nil {
+		return PayResult{}, err
+	}
+	return res, nil
 }
 
 // decide runs under the channel's lock; it returns a write when the payment is accepted.
