@@ -68,6 +68,10 @@ func Connect(ctx context.Context, c config.Etcd, logger *slog.Logger) (*clientv3
 	// whether anything answers.
 	client, err := clientv3.New(cfg)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("etcd %s: no member answered the authentication within ledger.etcd.dial_timeout (%s)%s: %w",
+				endpoints, c.DialTimeout, probe(ctx, c.Endpoints, cfg.TLS), err)
+		}
 		return nil, fmt.Errorf("etcd %s: connect: %w", endpoints, err)
 	}
 	readCtx, cancel := context.WithTimeout(ctx, c.DialTimeout)

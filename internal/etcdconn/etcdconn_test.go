@@ -222,7 +222,12 @@ func TestConnectWithPassword(t *testing.T) {
 	elsewhere := e
 	elsewhere.Prefix = "/other/"
 	err3 := refused(t, elsewhere, "reading under /other/: etcdserver: permission denied")
-	for _, err := range []error{err, err2, err3} {
+	// Authentication comes first, and a dead cluster is found there.
+	c.Stop(0)
+	down := e
+	down.DialTimeout = time.Second
+	err4 := refused(t, down, "no member answered the authentication within ledger.etcd.dial_timeout (1s) (127.0.0.1:")
+	for _, err := range []error{err, err2, err3, err4} {
 		if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "not-it") {
 			t.Errorf("an error shows a password: %v", err)
 		}
