@@ -20,10 +20,12 @@ func newConfigCmd(a *app) *cobra.Command {
 names: unknown keys, values out of range, malformed addresses, regular expressions and price
 expressions that do not compile are all reported, each with its rule and line, and the
 command exits 1. So are key, password and token files that are missing or readable by group
-or others (chmod 600 them), and TLS certificates and keys (authz.tls, admin.tls) that are
-missing, do not match or do not parse. Warnings do not fail the check: valid settings that
-weaken a guarantee (admin.legacy_close), and a priced rule restricted to some methods whose
-other methods fall to a free price, are printed to stderr.`,
+or others (chmod 600 them), etcd's password file among them, and TLS certificates and keys
+(authz.tls, admin.tls, ledger.etcd.tls) that are missing, do not match or do not parse. It
+does not connect to the chain or to etcd. Warnings do not fail the check: valid settings
+that weaken a guarantee (admin.legacy_close, an etcd password sent over http:// to another
+host), and a priced rule restricted to some methods whose other methods fall to a free
+price, are printed to stderr.`,
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationConfigRequired: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {

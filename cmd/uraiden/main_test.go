@@ -190,6 +190,12 @@ func TestConfigCheck(t *testing.T) {
 		{"authz:\n  tls:\n    cert_file: server.crt\n", "authz.tls: cert_file needs key_file"},
 		{"admin:\n  tls:\n    cert_file: /nonexistent.crt\n    key_file: /nonexistent.key\n", "admin.tls: cert_file: open /nonexistent.crt"},
 		{"authz:\n  max_request_bytes: 1000\n", "authz.max_request_bytes: must be between"},
+		{"ledger:\n  backend: etcd\n", "ledger.etcd.endpoints: required with ledger.backend etcd"},
+		{"ledger:\n  backend: etcd\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n    password: hunter2\n", "ledger.etcd.password: not accepted"},
+		{"ledger:\n  backend: etcd\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n    username: uraiden\n    password_file: " + openKey + "\n",
+			"ledger.etcd.password_file: " + openKey + " is readable by group or others"},
+		{"ledger:\n  backend: etcd\n  etcd:\n    endpoints: [https://127.0.0.1:2379]\n    tls:\n      ca_file: /nonexistent.crt\n", "ledger.etcd.tls: ca_file: open /nonexistent.crt"},
+		{"ledger:\n  etcd:\n    endpoints: [http://127.0.0.1:2379]\n", "ledger.etcd.endpoints: set, but ledger.backend is badger"},
 	} {
 		path := filepath.Join(dir, "c.yaml")
 		os.WriteFile(path, []byte(tc.yaml), 0o600)

@@ -113,7 +113,24 @@ func (c Config) Warnings() []string {
 		out = append(out, "admin.legacy_close is on: a cooperative close needs only the sender's balance proof, "+
 			"so anyone who saw the latest one (a replayed proof's 402 returns it) can close a sender's channel")
 	}
+	if e := c.Ledger.Etcd; c.Ledger.Backend == BackendEtcd && e.Username != "" && !e.HTTPS() {
+		for _, ep := range e.Endpoints {
+			if u, err := url.Parse(ep); err == nil && !isLoopback(u.Hostname()) {
+				out = append(out, "ledger.etcd.password_file: the password goes in clear over http:// to "+u.Host+": use https:// endpoints")
+				break
+			}
+		}
+	}
 	return out
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // MinTokenLength is the shortest operator token accepted.
@@ -149,12 +166,78 @@ type Pricing struct {
 	File string `mapstructure:"file"`
 }
 
-// Ledger configures the Badger ledger.
+// Ledger configures the ledger: the embedded Badger one, or the replicated one on etcd.
 type Ledger struct {
+	// Backend is BackendBadger or BackendEtcd.
+	Backend string `mapstructure:"backend"`
+	// Dir is Badger's data directory (BackendBadger only).
 	Dir string `mapstructure:"dir"`
 	// MinFreeMB is the free space (MiB) the ledger's file system must keep for payments to
-	// be taken; 0 turns the check off.
+	// be taken; 0 turns the check off. BackendBadger only: etcd's members watch their own
+	// disks (their quota), and an etcd ledger ignores it.
 	MinFreeMB uint64 `mapstructure:"min_free_mb"`
+	// Etcd is the cluster of BackendEtcd.
+	Etcd Etcd `mapstructure:"etcd"`
+}
+
+// The ledger backends.
+const (
+	BackendBadger = "badger"
+	BackendEtcd   = "etcd"
+)
+
+// Etcd configures the connection to the etcd cluster that holds a replicated ledger.
+type Etcd struct {
+	// Endpoints are the members' client URLs, all http:// or all https://.
+	Endpoints []string `mapstructure:"endpoints"`
+	// Prefix roots the ledger's keys; the ledger adds <chain id>/<contract>/<receiver>/.
+	Prefix string `mapstructure:"prefix"`
+	// DialTimeout bounds reaching the cluster at start (and fetching an auth token).
+	DialTimeout time.Duration `mapstructure:"dial_timeout"`
+	// RequestTimeout bounds each etcd request; a payment that hits it is refused with 503.
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// Username, with the password in PasswordFile, authenticates to a cluster with auth
+	// enabled. There is no inline password: it would end up in files and environments that
+	// are shared more widely than a chmod 600 file.
+	Username     string  `mapstructure:"username"`
+	PasswordFile string  `mapstructure:"password_file"`
+	TLS          EtcdTLS `mapstructure:"tls"`
+}
+
+// EtcdTLS is the client side of TLS to etcd: the CA its members' certificates chain to
+// (empty: the system's roots), a client certificate and key for mTLS, and the name the
+// members' certificates must hold when it is not the endpoints' host.
+type EtcdTLS struct {
+	CAFile     string `mapstructure:"ca_file"`
+	CertFile   string `mapstructure:"cert_file"`
+	KeyFile    string `mapstructure:"key_file"`
+	ServerName string `mapstructure:"server_name"`
+}
+
+// Files converts to what tlsconf loads.
+func (t EtcdTLS) Files() tlsconf.ClientFiles { return tlsconf.ClientFiles(t) }
+
+// HTTPS reports whether the endpoints use TLS; Validate makes them all agree.
+func (e Etcd) HTTPS() bool {
+	return len(e.Endpoints) > 0 && strings.HasPrefix(strings.ToLower(e.Endpoints[0]), "https://")
+}
+
+// Password returns the content of PasswordFile (readable by its owner only), its trailing
+// line break removed; empty when no file is set.
+func (e Etcd) Password() (string, error) {
+	if e.PasswordFile == "" {
+		return "", nil
+	}
+	data, err := keys.ReadPrivate(e.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("ledger.etcd.password_file: %w", err)
+	}
+	// Only the line break an editor adds: spaces may belong to the password.
+	password := strings.TrimRight(string(data), "\r\n")
+	if password == "" {
+		return "", fmt.Errorf("ledger.etcd.password_file: %s is empty", e.PasswordFile)
+	}
+	return password, nil
 }
 
 // Receiver names the receiver's key: the account channels pay.
@@ -199,7 +282,9 @@ func Default() Config {
 		Authz:   Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1", MaxRequestBytes: DefaultMaxRequestBytes},
 		Admin:   Admin{Listen: "127.0.0.1:9002"},
 		Pricing: Pricing{File: "prices.yaml"},
-		Ledger:  Ledger{Dir: "data", MinFreeMB: 256},
+		Ledger: Ledger{Backend: BackendBadger, Dir: "data", MinFreeMB: 256, Etcd: Etcd{
+			Prefix: "/uraiden/", DialTimeout: 5 * time.Second, RequestTimeout: 2 * time.Second,
+		}},
 		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second, MaxHeadAge: 2 * time.Minute,
 			MinReceiverETH: "0.01", MaxFeeGwei: "500"},
 		DevChain: DevChain{Listen: "127.0.0.1:8545", Accounts: 4, ChallengePeriod: contracts.MinChallengePeriod},
@@ -250,9 +335,16 @@ func Load(v *viper.Viper, path string, required bool) (Config, error) {
 			}
 		}
 	}
+	// An inline password would be an unknown key all the same; this says where it goes.
+	if v.IsSet("ledger.etcd.password") {
+		return Config{}, fmt.Errorf("config %s: ledger.etcd.password: not accepted (in the file or URAIDEN_LEDGER_ETCD_PASSWORD): "+
+			"write the password to a file readable by its owner only (chmod 600) and name it in ledger.etcd.password_file", path)
+	}
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
+		// Lists from the environment: URAIDEN_LEDGER_ETCD_ENDPOINTS=https://a:2379,https://b:2379.
+		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
@@ -294,12 +386,7 @@ func (c Config) Validate() error {
 	if c.Pricing.File == "" {
 		bad("pricing.file", "required")
 	}
-	if c.Ledger.Dir == "" {
-		bad("ledger.dir", "required")
-	}
-	if c.Ledger.MinFreeMB > math.MaxUint64>>20 {
-		bad("ledger.min_free_mb", "%d MiB is more bytes than 64 bits hold", c.Ledger.MinFreeMB)
-	}
+	c.validateLedger(bad)
 	if _, err := c.Chain.MinReceiverWei(); err != nil {
 		bad("chain.min_receiver_eth", "%v", err)
 	}
@@ -342,6 +429,85 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+func (c Config) validateLedger(bad func(key, format string, args ...any)) {
+	l := c.Ledger
+	switch l.Backend {
+	case BackendBadger:
+		if l.Dir == "" {
+			bad("ledger.dir", "required with ledger.backend badger")
+		}
+		// Endpoints without the backend are an operator who believes the ledger replicated
+		// while it sits on one disk.
+		if len(l.Etcd.Endpoints) > 0 {
+			bad("ledger.etcd.endpoints", "set, but ledger.backend is badger: set ledger.backend to etcd, or remove them")
+		}
+	case BackendEtcd:
+		validateEtcd(l.Etcd, bad)
+	default:
+		bad("ledger.backend", "must be badger or etcd, got %q", l.Backend)
+	}
+	if l.MinFreeMB > math.MaxUint64>>20 {
+		bad("ledger.min_free_mb", "%d MiB is more bytes than 64 bits hold", l.MinFreeMB)
+	}
+}
+
+func validateEtcd(e Etcd, bad func(key, format string, args ...any)) {
+	if len(e.Endpoints) == 0 {
+		bad("ledger.etcd.endpoints", "required with ledger.backend etcd")
+	}
+	schemes, seen := map[string]bool{}, map[string]bool{}
+	for i, ep := range e.Endpoints {
+		u, err := url.Parse(ep)
+		if err != nil {
+			// url.Parse's error quotes the text, which may hold a password.
+			bad("ledger.etcd.endpoints", "entry %d is not an http(s) URL", i+1)
+			continue
+		}
+		// A password in a URL must not reach the logs through this error.
+		shown := u.Redacted()
+		switch {
+		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("ledger.etcd.endpoints", "not an http(s) URL: %q", shown)
+			continue
+		case u.Port() == "":
+			bad("ledger.etcd.endpoints", "%q has no port (etcd's client port is 2379)", shown)
+		case u.User != nil:
+			bad("ledger.etcd.endpoints", "%q carries user information: use ledger.etcd.username and password_file", shown)
+		case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			bad("ledger.etcd.endpoints", "%q has a path, query or fragment: an endpoint is scheme://host:port", shown)
+		}
+		if seen[u.Host] {
+			bad("ledger.etcd.endpoints", "%s is listed twice", u.Host)
+		}
+		seen[u.Host], schemes[u.Scheme] = true, true
+	}
+	// The client dials every endpoint with the first one's scheme.
+	if len(schemes) > 1 {
+		bad("ledger.etcd.endpoints", "mix http:// and https://: all must use the same scheme")
+	}
+	if !strings.HasPrefix(e.Prefix, "/") || !strings.HasSuffix(e.Prefix, "/") {
+		bad("ledger.etcd.prefix", "must start and end with /, got %q", e.Prefix)
+	}
+	if e.DialTimeout <= 0 {
+		bad("ledger.etcd.dial_timeout", "must be positive, got %s", e.DialTimeout)
+	}
+	if e.RequestTimeout <= 0 {
+		bad("ledger.etcd.request_timeout", "must be positive, got %s", e.RequestTimeout)
+	}
+	if e.Username != "" && e.PasswordFile == "" {
+		bad("ledger.etcd.password_file", "required with ledger.etcd.username")
+	}
+	if e.PasswordFile != "" && e.Username == "" {
+		bad("ledger.etcd.username", "required with ledger.etcd.password_file")
+	}
+	if err := e.TLS.Files().Validate(); err != nil {
+		bad("ledger.etcd.tls", "%v", err)
+	}
+	if schemes["http"] && !schemes["https"] && e.TLS.Files().Enabled() {
+		bad("ledger.etcd.tls", "set, but the endpoints are http://: use https:// endpoints, or remove the TLS settings")
+	}
+}
+
 func (c Config) validateGateway(bad func(key, format string, args ...any)) {
 	g := c.Gateway
 	if _, _, err := net.SplitHostPort(g.Listen); g.Listen != "" && g.Listen != GatewayAuto && err != nil {
@@ -378,9 +544,10 @@ func (c Config) validateAdmin(bad func(key, format string, args ...any)) {
 }
 
 // CheckFiles reads what the configuration names besides the price table, as serve would
-// at start, and returns every problem together: the receiver's key and password files and
-// the admin token file (each readable by its owner only), and the TLS certificates and
-// keys. Validate checks values only; this touches the disk.
+// at start, and returns every problem together: the receiver's key and password files, the
+// admin token file and etcd's password file (each readable by its owner only), and the TLS
+// certificates and keys, etcd's client ones included. Validate checks values only; this
+// touches the disk.
 func (c Config) CheckFiles() error {
 	var errs []error
 	for _, f := range []struct{ key, path string }{
@@ -402,6 +569,16 @@ func (c Config) CheckFiles() error {
 	}{{"authz.tls", c.Authz.TLS}, {"admin.tls", c.Admin.TLS}} {
 		if _, err := tlsconf.Server(t.files.Files(), nil); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", t.key, err))
+		}
+	}
+	if e := c.Ledger.Etcd; c.Ledger.Backend == BackendEtcd {
+		if _, err := e.Password(); err != nil {
+			errs = append(errs, err)
+		}
+		if e.HTTPS() {
+			if _, err := tlsconf.Client(e.TLS.Files()); err != nil {
+				errs = append(errs, fmt.Errorf("ledger.etcd.tls: %w", err))
+			}
 		}
 	}
 	return errors.Join(errs...)

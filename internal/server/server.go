@@ -35,6 +35,7 @@ import (
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/etcdconn"
 	"github.com/uraiden/uraiden/internal/gateway"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/internal/tlsconf"
@@ -105,16 +106,10 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	receiver := s.ReceiverAddress()
 	s.newMetrics()
-	s.Ledger, err = ledger.Open(ledger.Options{
-		Dir:          ledgerDir,
-		MinFreeBytes: cfg.Ledger.MinFreeMB << 20,
-		Logger:       logger,
-		Identity: ledger.Identity{
-			ChainID:  s.chainID(),
-			Contract: s.Contract.Address,
-			Receiver: receiver,
-		},
-		OnCommit: s.Metrics.ObserveCommit,
+	s.Ledger, err = s.openLedger(ctx, ledgerDir, ledger.Identity{
+		ChainID:  s.chainID(),
+		Contract: s.Contract.Address,
+		Receiver: receiver,
 	})
 	if err != nil {
 		return nil, err
@@ -183,6 +178,39 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		return nil, err
 	}
 	return s, nil
+}
+
+// openLedger opens ledger.backend's ledger: Badger in dir, or the one on etcd, whose client
+// it closes after the ledger.
+func (s *Server) openLedger(ctx context.Context, dir string, id ledger.Identity) (*ledger.Ledger, error) {
+	cfg := s.cfg
+	if cfg.Ledger.Backend != config.BackendEtcd {
+		return ledger.Open(ledger.Options{
+			Dir:          dir,
+			MinFreeBytes: cfg.Ledger.MinFreeMB << 20,
+			Logger:       s.log,
+			Identity:     id,
+			OnCommit:     s.Metrics.ObserveCommit,
+		})
+	}
+	client, err := etcdconn.Connect(ctx, cfg.Ledger.Etcd, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	s.closers = append(s.closers, client.Close)
+	// TODO(issue 17, at the merge with the etcd store): open it with ledger.OpenEtcd, and
+	// give a fresh embedded dev chain a fresh ledger as useDevChain does Badger's (a new dev
+	// chain deploys its contract at the same address, so old records would match it):
+	//
+	//	return ledger.OpenEtcd(ctx, ledger.EtcdOptions{
+	//		Client:   client,
+	//		Prefix:   cfg.Ledger.Etcd.Prefix,
+	//		Identity: id,
+	//		Timeout:  cfg.Ledger.Etcd.RequestTimeout,
+	//		Logger:   s.log,
+	//		OnCommit: s.Metrics.ObserveCommit,
+	//	})
+	return nil, errors.New("ledger.backend etcd: this build has no etcd ledger yet (issue 17: ledger.OpenEtcd)")
 }
 
 // connect reaches the chain: the configured node, or a new embedded dev chain.

@@ -2,7 +2,8 @@
 // files: a certificate with its private key and, optionally, the CA that client
 // certificates must chain to (mTLS: a client without such a certificate is refused during
 // the handshake). The files are re-read when they change, so that a renewed certificate or
-// a rotated client CA takes effect without a restart.
+// a rotated client CA takes effect without a restart. It also builds the client side, for
+// uraiden's connections to other services (etcd): the CA to trust and a client certificate.
 package tlsconf
 
 import (

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -32,6 +33,11 @@ type Options struct {
 	// MaxTxnOps is the members' limit of operations in one transaction (etcd's default, 128,
 	// when zero).
 	MaxTxnOps uint
+	// ClientTLS, when set, serves the client URLs over https with it: CertFile and KeyFile
+	// are the members' certificate (for 127.0.0.1), TrustedCAFile and ClientCertAuth ask
+	// clients for a certificate (mTLS). Client presents ClientCertFile and ClientKeyFile
+	// (CertFile and KeyFile when they are empty). Peers talk plain http on loopback.
+	ClientTLS *transport.TLSInfo
 }
 
 // Cluster is a running cluster.
@@ -63,13 +69,17 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	scheme := "http"
+	if opts.ClientTLS != nil {
+		scheme = "https"
+	}
 	var initial []string
 	for i := range opts.Members {
 		m := &member{
 			name:      fmt.Sprintf("m%d", i),
 			dir:       filepath.Join(opts.Dir, fmt.Sprintf("m%d", i)),
 			peerURL:   url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i])},
-			clientURL: url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])},
+			clientURL: url.URL{Scheme: scheme, Host: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])},
 		}
 		initial = append(initial, m.name+"="+m.peerURL.String())
 		c.members = append(c.members, m)
@@ -134,6 +144,9 @@ func (c *Cluster) start(i int) error {
 	if c.opts.MaxTxnOps > 0 {
 		cfg.MaxTxnOps = c.opts.MaxTxnOps
 	}
+	if c.opts.ClientTLS != nil {
+		cfg.ClientTLSInfo = *c.opts.ClientTLS
+	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return fmt.Errorf("etcdcluster: start member %s: %w", m.name, err)
@@ -186,13 +199,22 @@ func (c *Cluster) Endpoints() []string {
 // Members is how many members the cluster has, running or stopped.
 func (c *Cluster) Members() int { return len(c.members) }
 
-// Client returns a client of the whole cluster.
+// Client returns a client of the whole cluster, with Options.ClientTLS's client side when
+// it is set.
 func (c *Cluster) Client() (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   c.Endpoints(),
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
-	})
+	}
+	if c.opts.ClientTLS != nil {
+		tlsConfig, err := c.opts.ClientTLS.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("etcdcluster: client TLS: %w", err)
+		}
+		cfg.TLS = tlsConfig
+	}
+	return clientv3.New(cfg)
 }
 
 // Leader returns the index of the member that is the leader, or -1 when no running member
