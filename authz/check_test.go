@@ -89,7 +89,8 @@ func TestFixtures(t *testing.T) {
 }
 
 // 16 proofs of one channel (balance+price, +2·price, …) sent at once in random order: all
-// served, charged exactly 16 × price. Then 1,000 concurrent copies of a new proof: one OK.
+// served, charged exactly 16 × price. Then 1,000 concurrent copies of a new proof, each on a
+// request of its own (a replay, not a retry): one OK.
 func TestConcurrentPayments(t *testing.T) {
 	h := newHarness(t)
 	const price, n = 5, 16
@@ -111,12 +112,12 @@ func TestConcurrentPayments(t *testing.T) {
 		t.Fatalf("charged %s, balance %s; want %d", ch.Charged, ch.Balance, n*price)
 	}
 
-	req := envoyRequest("GET", "/echofix/again", h.proofHeaders(h.payer, (n+1)*price))
+	proof := h.proofHeaders(h.payer, (n+1)*price)
 	var mu sync.Mutex
 	counts := map[int]int{}
 	for range 1000 {
 		wg.Go(func() {
-			s := httpStatus(h.check(req))
+			s := httpStatus(h.check(envoyRequest("GET", "/echofix/again", proof)))
 			mu.Lock()
 			counts[s]++
 			mu.Unlock()
@@ -132,7 +133,8 @@ func TestConcurrentPayments(t *testing.T) {
 }
 
 // Many senders, each with several clients on its channel, pay over one gRPC connection at
-// once; every proof is also sent by a second client (a retry, or a thief), and a few more
+// once; every proof is also sent by a second client in a request of its own (a thief, or a
+// client retrying without an Idempotency-Key), and a few more
 // requests carry no proof at all. Run under -race in CI. Each distinct proof buys exactly one
 // request, every copy is refused, and what the ledger charged is the served requests times
 // the price.
@@ -157,8 +159,8 @@ func TestManySendersAtOnce(t *testing.T) {
 	var owners []int
 	for i, ch := range channels {
 		for k := range proofs {
-			req := envoyRequest("GET", fmt.Sprintf("/echofix/s%dp%d", i, k), h.proofHeaders(ch, int64((k+1)*price)))
-			requests = append(requests, req, req) // the proof and its copy
+			path, proof := fmt.Sprintf("/echofix/s%dp%d", i, k), h.proofHeaders(ch, int64((k+1)*price))
+			requests = append(requests, envoyRequest("GET", path, proof), envoyRequest("GET", path, proof)) // the proof and its copy
 			owners = append(owners, i, i)
 		}
 	}
@@ -237,5 +239,46 @@ func TestReceiverWithoutETHAnswers502(t *testing.T) {
 	// Free routes stay free.
 	if s := httpStatus(h.check(envoyRequest("GET", "/free", nil))); s != 200 {
 		t.Errorf("free route: %d", s)
+	}
+}
+
+// A retry over real gRPC, as Envoy's retry_policy sends it after losing the first answer: the
+// identical CheckRequest is served again, charged once, at most 3 times; a client's retry is
+// one when it repeats its Idempotency-Key, whatever x-request-id Envoy gave it; the proof on
+// any other request is refused (docs/protocol.md §8).
+func TestRetriesOverGRPC(t *testing.T) {
+	h := newHarness(t)
+	paid := envoyRequest("GET", "/echofix/r?x=1", h.proofHeaders(h.payer, 5))
+	if s := httpStatus(h.check(paid)); s != 200 {
+		t.Fatalf("payment: %d", s)
+	}
+	for i := 1; i <= 3; i++ {
+		resp := h.check(paid)
+		if s, up := httpStatus(resp), upstreamHeaders(resp); s != 200 || up["x-rdn-retry"] != "1" || up["x-rdn-price"] != "5" {
+			t.Fatalf("retry %d: %d, upstream %v", i, s, up)
+		}
+	}
+	if s := httpStatus(h.check(paid)); s != 402 {
+		t.Errorf("a 4th retry: %d, want 402", s)
+	}
+	if s := httpStatus(h.check(envoyRequest("GET", "/echofix/r?x=1", h.proofHeaders(h.payer, 5)))); s != 402 {
+		t.Errorf("the proof on another request: %d, want 402", s)
+	}
+
+	idem := h.proofHeaders(h.payer, 10)
+	idem["Idempotency-Key"] = "order-42"
+	for i, want := range []int{200, 200} { // the payment, then the client's retry with a new x-request-id
+		if s := httpStatus(h.check(envoyRequest("GET", "/echofix/k", idem))); s != want {
+			t.Fatalf("request %d with the Idempotency-Key: %d, want %d", i, s, want)
+		}
+	}
+	if s := httpStatus(h.check(envoyRequest("GET", "/echofix/elsewhere", idem))); s != 402 {
+		t.Errorf("the Idempotency-Key on another path: %d, want 402", s)
+	}
+	if ch := h.channel(h.payer); ch.Charged.Int64() != 10 || ch.Balance.Int64() != 10 {
+		t.Errorf("charged %s, balance %s; want the two payments' 10", ch.Charged, ch.Balance)
+	}
+	if st := h.srv.Ledger.Stats(); st.ChargedSum.Int64() != 10 {
+		t.Errorf("the ledger's charged sum %s, want 10", st.ChargedSum)
 	}
 }

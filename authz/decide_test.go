@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,8 @@ type decideRow struct {
 	// shown is RDN-Sender-Balance in the answer: the channel's state as the ledger gave it,
 	// "" when the answer must not show the channel at all.
 	shown string
+	// keyed says that Pay must be given a retry key (the request names itself).
+	keyed bool
 	check func(t *testing.T, d *Decision, resp *authv3.CheckResponse)
 }
 
@@ -102,6 +105,7 @@ var allFlags = []string{rdn.FlagInsufficientConfirm, rdn.FlagNonexistingChannel,
 // ledger on the dev chain, as the integration suite.
 func TestDecide(t *testing.T) {
 	base, proofHeaders := paidService(t)
+	base.cfg.RetryWindow = decideRetryWindow
 	table := base.cfg.Prices()
 	key, err := crypto.HexToECDSA(strings.Repeat("a0", 32)) // paidService's sender
 	if err != nil {
@@ -330,6 +334,47 @@ func TestDecide(t *testing.T) {
 		{name: "an outcome unknown here", headers: p5, ledger: fakeLedger{result: ledger.PayResult{Outcome: 99}}, status: 402, flag: rdn.FlagNonexistingChannel, calls: "Err Pay"},
 		{name: "accepted on a channel the ledger does not report", headers: p5, ledger: fakeLedger{result: ledger.PayResult{Outcome: ledger.Accepted}},
 			status: 503, msg: "did not report", outcome: "error", calls: "Err Pay"},
+		// A retry of a paid request (docs/protocol.md §8): the ledger says whether it is one.
+		{name: "retried: served again, uncharged", headers: edit(p5, "x-request-id", "r-1"), ledger: known(ledger.Retried, 5),
+			status: 200, outcome: "retried", msg: "not charged", calls: "Err Pay", shown: "5", keyed: true,
+			check: func(t *testing.T, d *Decision, resp *authv3.CheckResponse) {
+				up := applyAsEnvoy(plainRequest("GET", "/echofix/a", edit(p5, UpstreamRetry, "0")).GetAttributes().GetRequest().GetHttp().GetHeaders(), resp.GetOkResponse())
+				noProof(t, "retried", up)
+				if up[UpstreamRetry] != "1" || up[UpstreamSender] != sender.Hex() || up[UpstreamPrice] != "5" || d.Channel.Paid.Int64() != 5 {
+					t.Errorf("upstream headers %v, paid %v", up, d.Channel.Paid)
+				}
+				meta := resp.GetDynamicMetadata().GetFields()[MetadataNamespace].GetStructValue().GetFields()
+				if meta["retry"].GetStringValue() != "1" || meta["balance"].GetStringValue() != "5" {
+					t.Errorf("metadata %v", meta)
+				}
+			}},
+		{name: "retried with the paywall's cookies", headers: map[string]string{"cookie": asCookies(p5, "theme=dark"), "x-request-id": "r-1"},
+			ledger: known(ledger.Retried, 5), status: 200, outcome: "retried", calls: "Err Pay", shown: "5", keyed: true,
+			check: func(t *testing.T, _ *Decision, resp *authv3.CheckResponse) {
+				if up := upstreamSet(resp); up["cookie"] != "theme=dark" || up[UpstreamRetry] != "1" {
+					t.Errorf("upstream headers set %v", up)
+				}
+			}},
+		{name: "paid: a client's own x-rdn-retry is removed", headers: edit(p5, UpstreamRetry, "1", "Idempotency-Key", "order-1"), ledger: accepted(5),
+			status: 200, outcome: "paid", calls: "Err Pay", shown: "5", keyed: true,
+			check: func(t *testing.T, _ *Decision, resp *authv3.CheckResponse) {
+				up := applyAsEnvoy(plainRequest("GET", "/echofix/a", edit(p5, UpstreamRetry, "1")).GetAttributes().GetRequest().GetHttp().GetHeaders(), resp.GetOkResponse())
+				if _, ok := up[UpstreamRetry]; ok {
+					t.Errorf("upstream gets %s: %q", UpstreamRetry, up[UpstreamRetry])
+				}
+			}},
+		{name: "free: a client's own x-rdn-retry is removed", path: "/free/x", headers: map[string]string{UpstreamRetry: "1"}, status: 200, outcome: "free",
+			check: func(t *testing.T, _ *Decision, resp *authv3.CheckResponse) {
+				if !slices.Contains(resp.GetOkResponse().GetHeadersToRemove(), UpstreamRetry) {
+					t.Errorf("headers to remove %v", resp.GetOkResponse().GetHeadersToRemove())
+				}
+			}},
+		{name: "Idempotency-Key not printable", headers: edit(p5, "Idempotency-Key", "a\tb"), ledger: accepted(5),
+			status: 400, msg: "Idempotency-Key: character 2", outcome: "malformed", calls: "Err"},
+		{name: "Idempotency-Key empty", headers: edit(p5, "Idempotency-Key", ""), ledger: accepted(5),
+			status: 400, msg: "Idempotency-Key: must be 1 to 255", outcome: "malformed", calls: "Err"},
+		{name: "Idempotency-Key too long, on a quote", headers: map[string]string{"Idempotency-Key": strings.Repeat("k", 256)},
+			status: 400, msg: "got 256", outcome: "malformed", calls: "Err"},
 		{name: "pay fails", headers: p5, ledger: fakeLedger{payErr: ledger.ErrLowSpace, result: known(ledger.Accepted, 5).result},
 			status: 503, msg: "could not be stored", outcome: "error", calls: "Err Pay",
 			check: func(t *testing.T, d *Decision, _ *authv3.CheckResponse) {
@@ -348,6 +393,9 @@ func TestDecide(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) { r.run(t, base, sender) })
 	}
 }
+
+// decideRetryWindow is the service's retry window in TestDecide, passed on to Pay.
+const decideRetryWindow = 30 * time.Second
 
 // price checks a 402's quoted price.
 func price(want string) func(*testing.T, *Decision, *authv3.CheckResponse) {
@@ -416,6 +464,9 @@ func (r decideRow) run(t *testing.T, base *Service, sender common.Address) {
 		if len(l.payments) != 1 || p.ID != (rdn.ChannelID{Sender: sender, OpenBlock: 7}) || p.Balance.Int64() != pays ||
 			p.Signature != want || p.Price.Int64() != 5 {
 			t.Errorf("Pay(%+v), want %s/7 balance %d signature %s price 5", l.payments, sender.Hex(), pays, want.Hex())
+		}
+		if (p.RetryKey != ledger.RetryKey{}) != r.keyed || p.RetryWindow != decideRetryWindow || time.Since(p.Seen).Abs() > time.Minute {
+			t.Errorf("Pay given retry key %x (want one: %v), window %s, seen %s", p.RetryKey, r.keyed, p.RetryWindow, p.Seen)
 		}
 	}
 

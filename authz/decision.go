@@ -25,6 +25,9 @@ type Decision struct {
 	Channel *ChannelState
 	// quote marks the 402 for a request that carried no proof.
 	quote bool
+	// retried marks a 200 served with the payment of an earlier attempt of the same request
+	// (docs/protocol.md §8): nothing was charged for it.
+	retried bool
 	// browser is set when a 402 or 409 goes to a browser: it gets the HTML paywall.
 	browser *browser
 	// suspended marks a refusal because payments are suspended as a whole (the ledger or the
@@ -57,11 +60,14 @@ type ChannelState struct {
 // Allowed reports whether the request may proceed.
 func (d *Decision) Allowed() bool { return d.Status == 200 }
 
-// Outcome names the kind of decision, for metrics and logs: free, paid, quote (a 402 for a
-// request without a proof), refused (a 402 for a proof not accepted), malformed (409, or
-// 400 for a path that cannot be priced unambiguously) or error (5xx).
+// Outcome names the kind of decision, for metrics and logs: free, paid, retried (a retry
+// served with an earlier attempt's payment), quote (a 402 for a request without a proof),
+// refused (a 402 for a proof not accepted), malformed (409, or 400 for a path that cannot be
+// priced unambiguously or a bad Idempotency-Key) or error (5xx).
 func (d *Decision) Outcome() string {
 	switch {
+	case d.Status == 200 && d.retried:
+		return "retried"
 	case d.Status == 200 && d.Channel != nil && d.Channel.Paid != nil:
 		return "paid"
 	case d.Status == 200:
@@ -112,6 +118,9 @@ type Config struct {
 	// Observe, when set, is told every decision and how long it took: the hook for
 	// metrics, which keeps this package free of a metrics library.
 	Observe func(d *Decision, took time.Duration)
+	// RetryWindow is how long after a payment a retry of its request is served with it,
+	// uncharged (docs/protocol.md §8); 0 serves none.
+	RetryWindow time.Duration
 
 	hex   *addressHex   // set by NewService
 	fixed *fixedHeaders // set by NewService
@@ -144,11 +153,15 @@ func (c *Config) decide(ctx context.Context, req httpRequest) *Decision {
 		// A *malformedError naming the header, as every error of readPayment is (FuzzReadPayment).
 		return d.deny(409, "", err.Error())
 	}
+	key, err := retryKey(req)
+	if err != nil {
+		return d.deny(400, "", err.Error())
+	}
 	if pay == nil {
 		d.quote = true
 		return d.deny(402, "", "payment required")
 	}
-	return c.decidePayment(ctx, d, pay)
+	return c.decidePayment(ctx, d, pay, key)
 }
 
 // checkOtherPaths refuses (400) a request whose path some servers resolve to another one
@@ -171,7 +184,7 @@ func checkOtherPaths(prices Pricer, req httpRequest, quote pricing.Quote) *Decis
 	return nil
 }
 
-func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHeaders) *Decision {
+func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHeaders, key ledger.RetryKey) *Decision {
 	id := rdn.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
 	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
 	// channel's state (its last proof above all) is shown only to its sender.
@@ -184,7 +197,8 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	}
 	// Verified: Pay checks the channel's existence, state and confirmation under its lock,
 	// in the order refuseUnverified does, and answers with its state.
-	res, err := c.Ledger.Pay(ctx, ledger.Payment{ID: id, Balance: pay.Balance, Signature: pay.Signature, Price: d.Price})
+	res, err := c.Ledger.Pay(ctx, ledger.Payment{ID: id, Balance: pay.Balance, Signature: pay.Signature, Price: d.Price,
+		RetryKey: key, Seen: time.Now(), RetryWindow: c.RetryWindow})
 	if err != nil {
 		return d.deny(503, "", fmt.Sprintf("the payment could not be stored: %v", err))
 	}
@@ -192,7 +206,7 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 		d.Channel = &ChannelState{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: res.Balance, Signature: res.Signature}
 	}
 	switch res.Outcome {
-	case ledger.Accepted:
+	case ledger.Accepted, ledger.Retried:
 		if d.Channel == nil {
 			// The ledger stores what it accepts, so it knows the channel: anything else is a
 			// broken ledger, and no OK goes out without the stored state.
@@ -200,6 +214,9 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 		}
 		d.Status = 200
 		d.Channel.Paid = pay.Balance
+		if res.Outcome == ledger.Retried {
+			d.retried, d.Message = true, "a retry of a paid request: served again, not charged"
+		}
 		return d
 	case ledger.Replayed:
 		return d.deny(402, "", "this balance proof was already used; sign the next balance")

@@ -14,11 +14,13 @@
 //
 // Statuses (the order of the checks is in docs/protocol.md §4):
 //
-//	200  free route, or payment accepted
+//	200  free route, payment accepted, or a retry of a paid request served with its payment
+//	     (docs/protocol.md §8)
 //	400  a path that cannot be priced unambiguously (pricing.CanonicalPath): one that does
 //	     not resolve (a ".." above the root, a bad escape or an encoded %, a control character,
 //	     a raw '#', no leading '/'), or that servers read as paths of different prices
-//	     (%2F, '\' and %5C, ';' parameters, a trailing dot segment or encoded slash)
+//	     (%2F, '\' and %5C, ';' parameters, a trailing dot segment or encoded slash); an
+//	     Idempotency-Key that is empty, too long or not printable ASCII
 //	402  no proof (a quote); unconfirmed channel; unknown or closed channel; proof not signed
 //	     by the sender; amount wrong or proof already used; balance above the confirmed deposit
 //	409  malformed RDN-* value, naming the header; a CheckRequest without HTTP attributes

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
@@ -156,12 +157,17 @@ func (h *harness) channel(c channelKey) *ledger.Channel {
 	return ch
 }
 
-// envoyRequest builds a CheckRequest as Envoy does for a plain HTTP/1.1 request.
+// requestIDs numbers the x-request-id of envoyRequest.
+var requestIDs atomic.Uint64
+
+// envoyRequest builds a CheckRequest as Envoy does for a plain HTTP/1.1 request, with an
+// x-request-id of its own as Envoy gives every request (headers may set another): two calls
+// are two requests, one request sent twice is a retry (docs/protocol.md §8).
 func envoyRequest(method, path string, headers map[string]string) *authv3.CheckRequest {
 	all := map[string]string{
 		":authority": "localhost:10000", ":method": method, ":path": path, ":scheme": "http",
 		"accept": "*/*", "user-agent": "uraiden-test", "x-forwarded-proto": "http",
-		"x-request-id": "7c1f9d3e-1111-4b5b-9c1e-0123456789ab",
+		"x-request-id": fmt.Sprintf("7c1f9d3e-1111-4b5b-9c1e-%012x", requestIDs.Add(1)),
 	}
 	for k, v := range headers {
 		all[strings.ToLower(k)] = v

@@ -38,13 +38,29 @@ var (
 		"rdn-gateway-path", "rdn-insufficient-confirmations", "rdn-nonexisting-channel",
 		"rdn-invalid-balance-proof", "rdn-invalid-amount", "rdn-insufficient-deposit",
 	}
-	upstreamHeaders = []string{UpstreamSender, UpstreamOpenBlock, UpstreamPrice}
+	upstreamHeaders = []string{UpstreamSender, UpstreamOpenBlock, UpstreamPrice, UpstreamRetry}
 
-	removedFree       = concat(upstreamHeaders, proofHeaders)
-	removedFreeCookie = concat(removedFree, []string{"cookie"})
-	removedPaid       = proofHeaders
-	removedPaidCookie = concat(proofHeaders, []string{"cookie"})
+	removedFree          = concat(upstreamHeaders, proofHeaders)
+	removedFreeCookie    = concat(removedFree, []string{"cookie"})
+	removedPaid          = concat(proofHeaders, []string{UpstreamRetry})
+	removedPaidCookie    = concat(removedPaid, []string{"cookie"})
+	removedRetried       = proofHeaders
+	removedRetriedCookie = concat(proofHeaders, []string{"cookie"})
 )
+
+// paidRemovals lists what a paid answer removes: the proof, x-rdn-retry unless this answer
+// sets it, and the cookie header when nothing but the paywall's cookies was in it.
+func paidRemovals(retried, dropCookie bool) []string {
+	switch {
+	case retried && dropCookie:
+		return removedRetriedCookie
+	case retried:
+		return removedRetried
+	case dropCookie:
+		return removedPaidCookie
+	}
+	return removedPaid
+}
 
 func concat(a, b []string) []string { return append(append([]string(nil), a...), b...) }
 
@@ -98,17 +114,17 @@ type okParts struct {
 	ok     authv3.OkHttpResponse
 	status rpcstatus.Status
 
-	options  [7]corev3.HeaderValueOption
-	values   [7]corev3.HeaderValue
-	upstream [4]*corev3.HeaderValueOption
+	options  [8]corev3.HeaderValueOption
+	values   [8]corev3.HeaderValue
+	upstream [5]*corev3.HeaderValueOption
 	client   [7]*corev3.HeaderValueOption
 
 	meta      structpb.Struct
 	ns        structpb.Struct
 	nsValue   structpb.Value
 	nsKind    structpb.Value_StructValue
-	fields    [5]structpb.Value
-	strings   [5]structpb.Value_StringValue
+	fields    [6]structpb.Value
+	strings   [6]structpb.Value_StringValue
 	nextField int
 }
 
@@ -142,21 +158,22 @@ func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
 
 	p := new(okParts)
 	p.status.Code = int32(codes.OK)
-	p.ok.HeadersToRemove = removedPaid
-	p.upstream = [4]*corev3.HeaderValueOption{
+	p.ok.HeadersToRemove = paidRemovals(d.retried, d.stripCookie && d.cookie == "")
+	p.upstream = [5]*corev3.HeaderValueOption{
 		p.header(0, UpstreamSender, sender),
 		p.header(1, UpstreamOpenBlock, openBlock),
 		p.header(2, UpstreamPrice, price),
 	}
-	p.ok.Headers = p.upstream[:3]
-	if d.stripCookie {
-		if d.cookie == "" {
-			p.ok.HeadersToRemove = removedPaidCookie
-		} else {
-			p.upstream[3] = p.header(6, "cookie", d.cookie)
-			p.ok.Headers = p.upstream[:4]
-		}
+	n := 3
+	if d.retried {
+		p.upstream[n] = p.header(7, UpstreamRetry, "1")
+		n++
 	}
+	if d.stripCookie && d.cookie != "" {
+		p.upstream[n] = p.header(6, "cookie", d.cookie)
+		n++
+	}
+	p.ok.Headers = p.upstream[:n]
 	p.client = [7]*corev3.HeaderValueOption{
 		fixed.gateway,
 		fixed.token,
@@ -173,6 +190,9 @@ func (c *Config) okResponse(d *Decision) *authv3.CheckResponse {
 		"price":      p.str(price),
 		"balance":    p.str(ch.Paid.String()),
 		"rule":       p.str(d.Rule),
+	}
+	if d.retried {
+		p.ns.Fields["retry"] = p.str("1")
 	}
 	p.nsKind.StructValue = &p.ns
 	p.nsValue.Kind = &p.nsKind

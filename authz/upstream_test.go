@@ -126,14 +126,21 @@ func TestNoProofReachesTheUpstream(t *testing.T) {
 
 	// Paid with headers, forged x-rdn-* among them.
 	headers := proofHeaders(5)
-	headers[UpstreamSender], headers["cookie"] = "forged", "theme=dark"
+	headers[UpstreamSender], headers[UpstreamRetry], headers["cookie"] = "forged", "1", "theme=dark"
 	ok, up := check("/echofix/a", headers)
 	noProof(t, "paid with headers", up)
 	if up[UpstreamSender] != headers[rdn.HeaderSenderAddress] || up[UpstreamPrice] != "5" || up["cookie"] != "theme=dark" || up["user-agent"] != "uraiden-test" {
 		t.Errorf("paid with headers: the upstream gets %v", up)
 	}
+	if v, forged := up[UpstreamRetry]; forged {
+		t.Errorf("paid with headers: the upstream gets the client's %s: %s", UpstreamRetry, v)
+	}
+	set := map[string]bool{}
+	for _, o := range ok.GetHeaders() {
+		set[strings.ToLower(o.GetHeader().GetKey())] = true
+	}
 	for _, name := range ok.GetHeadersToRemove() {
-		if strings.HasPrefix(name, "x-rdn-") || name == "cookie" {
+		if set[name] || name == "cookie" {
 			t.Errorf("paid with headers: %s is removed after it is set", name)
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"slices"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -101,7 +103,37 @@ type Channel struct {
 	// ClosingSignature is the receiver's closing signature for Balance, once it agreed to a
 	// cooperative close (see CloseCooperatively); zero otherwise.
 	ClosingSignature rdn.Signature
+
+	// Retries are the latest accepted payments whose request carried a retry key, oldest
+	// first: a retry of one of them is served again uncharged (docs/protocol.md §8). Kept in
+	// the channel's record so that they are durable with the payment, in one write.
+	Retries []Retry
 }
+
+// RetryKey tells a retry of a request from a replay of its proof on another request: a hash
+// of the request's Idempotency-Key or x-request-id and its route (authz computes it). Zero
+// means the request has none.
+type RetryKey [16]byte
+
+// Retry is an accepted payment that its request's retries may be served with.
+type Retry struct {
+	Balance *big.Int
+	Key     RetryKey
+	// At is when the payment's request was seen, to the millisecond.
+	At time.Time
+	// Served counts the retries served: each is written before it is answered, so that a
+	// payment buys at most 1 + maxRetriesServed requests, whichever replica serves them.
+	Served uint8
+}
+
+const (
+	// maxRetries bounds Channel.Retries: a sender seldom has more requests in flight, and
+	// each entry costs some 45 bytes on every write of the channel.
+	maxRetries = 8
+	// maxRetriesServed is how many retries one payment buys. Envoy retries a Check once by
+	// default (GrpcService.retry_policy), a client a few times; more would be a free request.
+	maxRetriesServed = 3
+)
 
 // CloseSigned reports whether the receiver signed a cooperative close of the channel.
 func (c *Channel) CloseSigned() bool { return c.ClosingSignature != rdn.Signature{} }
@@ -152,6 +184,50 @@ func (c *Channel) foldTopUps(confirmedHeight uint64) {
 	c.TopUps = kept
 }
 
+// retryOf returns the remembered payment that p retries, or nil: the same balance and retry
+// key, seen within p's window of it, with retries left. Checked only for a balance already
+// used, so a fresh proof is never taken for a retry.
+func (c *Channel) retryOf(p Payment) *Retry {
+	if p.RetryKey == (RetryKey{}) || p.RetryWindow <= 0 {
+		return nil
+	}
+	for i := range c.Retries {
+		r := &c.Retries[i]
+		if r.Key == p.RetryKey && r.Balance.Cmp(p.Balance) == 0 {
+			if withinWindow(p, r.At) && r.Served < maxRetriesServed {
+				return r
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// withinWindow reports whether at lies within p's retry window of p's time, either way: the
+// two may come from the clocks of different replicas.
+func withinWindow(p Payment, at time.Time) bool {
+	d := p.Seen.Sub(at)
+	return d <= p.RetryWindow && -d <= p.RetryWindow
+}
+
+// rememberRetry keeps an accepted payment for its request's retries, and forgets those out of
+// the window, so that records shrink back once retries stop (and the older encodings are
+// written again). A window of 0 forgets them all.
+func (c *Channel) rememberRetry(p Payment) {
+	if p.RetryWindow <= 0 {
+		c.Retries = nil
+		return
+	}
+	c.Retries = slices.DeleteFunc(c.Retries, func(r Retry) bool { return !withinWindow(p, r.At) })
+	if p.RetryKey == (RetryKey{}) {
+		return
+	}
+	c.Retries = append(c.Retries, Retry{Balance: new(big.Int).Set(p.Balance), Key: p.RetryKey, At: p.Seen.Truncate(time.Millisecond)})
+	if n := len(c.Retries) - maxRetries; n > 0 {
+		c.Retries = slices.Delete(c.Retries, 0, n)
+	}
+}
+
 // used reports whether a balance value was already accepted.
 func (c *Channel) used(balance *big.Int) bool {
 	if balance.Cmp(c.Watermark) <= 0 {
@@ -200,24 +276,39 @@ func (c *Channel) clone() *Channel {
 	}
 	cp.CloseBalance = new(big.Int).Set(c.CloseBalance)
 	cp.Withdrawn = new(big.Int).Set(c.Withdrawn)
+	cp.Retries = make([]Retry, len(c.Retries))
+	for i, r := range c.Retries {
+		cp.Retries[i] = r
+		cp.Retries[i].Balance = new(big.Int).Set(r.Balance)
+	}
 	return &cp
 }
 
 // Encoding: a version byte, then fixed fields and length-prefixed big integers. Hand-written
 // because it is on the hot path of every payment and must stay readable by later versions.
 // Version 2 appends the closing signature; a record without one is still written as
-// version 1, which older binaries read.
+// version 1, which older binaries read. Version 3 appends the retries to version 2 (closing
+// signature included, zero when none); a record without retries is written as before.
 const (
 	encodingVersion        = 1
 	encodingVersionClosing = 2
+	encodingVersionRetries = 3
 )
 
-func (c *Channel) marshal() []byte {
-	b := make([]byte, 0, 160+len(c.Accepted)*10+rdn.SignatureLength)
-	version := byte(encodingVersion)
-	if c.CloseSigned() {
-		version = encodingVersionClosing
+// encodingVersionOf is the oldest version that holds all of c.
+func (c *Channel) encodingVersionOf() byte {
+	switch {
+	case len(c.Retries) > 0:
+		return encodingVersionRetries
+	case c.CloseSigned():
+		return encodingVersionClosing
 	}
+	return encodingVersion
+}
+
+func (c *Channel) marshal() []byte {
+	b := make([]byte, 0, 160+len(c.Accepted)*10+rdn.SignatureLength+len(c.Retries)*48)
+	version := c.encodingVersionOf()
 	b = append(b, version, byte(c.State))
 	b = appendBig(b, c.Deposit)
 	b = binary.AppendUvarint(b, uint64(len(c.TopUps)))
@@ -236,10 +327,45 @@ func (c *Channel) marshal() []byte {
 	b = appendBig(b, c.CloseBalance)
 	b = binary.AppendUvarint(b, c.SettleBlock)
 	b = appendBig(b, c.Withdrawn)
-	if version == encodingVersionClosing {
+	if version >= encodingVersionClosing {
 		b = append(b, c.ClosingSignature[:]...)
 	}
+	if version >= encodingVersionRetries {
+		b = appendRetries(b, c.Retries)
+	}
 	return b
+}
+
+func appendRetries(b []byte, retries []Retry) []byte {
+	b = binary.AppendUvarint(b, uint64(len(retries)))
+	for _, r := range retries {
+		b = appendBig(b, r.Balance)
+		b = append(b, r.Key[:]...)
+		b = binary.AppendUvarint(b, uint64(r.At.UnixMilli()))
+		b = append(b, r.Served)
+	}
+	return b
+}
+
+func (r *reader) retries() []Retry {
+	n := r.uvarint()
+	if n > maxRetries {
+		r.err = errCorrupt
+		return nil
+	}
+	var out []Retry
+	for ; n > 0 && r.err == nil; n-- {
+		e := Retry{Balance: r.big()}
+		copy(e.Key[:], r.bytes(len(e.Key)))
+		ms := r.uvarint()
+		if ms > math.MaxInt64 {
+			r.err = errCorrupt
+		}
+		e.At = time.UnixMilli(int64(ms))
+		e.Served = r.byte()
+		out = append(out, e)
+	}
+	return out
 }
 
 var errCorrupt = errors.New("ledger: corrupt channel record")
@@ -247,7 +373,7 @@ var errCorrupt = errors.New("ledger: corrupt channel record")
 func unmarshalChannel(id rdn.ChannelID, data []byte) (*Channel, error) {
 	r := reader{b: data}
 	version := r.byte()
-	if version != encodingVersion && version != encodingVersionClosing {
+	if version < encodingVersion || version > encodingVersionRetries {
 		return nil, fmt.Errorf("ledger: channel %s: unknown encoding version %d", id, version)
 	}
 	c := &Channel{ID: id, State: State(r.byte()), Deposit: r.big()}
@@ -264,8 +390,11 @@ func unmarshalChannel(id rdn.ChannelID, data []byte) (*Channel, error) {
 	c.CloseBalance = r.big()
 	c.SettleBlock = r.uvarint()
 	c.Withdrawn = r.big()
-	if version == encodingVersionClosing {
+	if version >= encodingVersionClosing {
 		copy(c.ClosingSignature[:], r.bytes(rdn.SignatureLength))
+	}
+	if version >= encodingVersionRetries {
+		c.Retries = r.retries()
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)

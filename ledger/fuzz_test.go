@@ -3,7 +3,11 @@ package ledger
 import (
 	"bytes"
 	"math/big"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 func FuzzUnmarshalChannel(f *testing.F) {
@@ -18,9 +22,15 @@ func FuzzUnmarshalChannel(f *testing.F) {
 	c.Withdrawn.SetInt64(11)
 	c.ClosingSignature = sig(42)
 	f.Add(c.marshal())
+	c.Retries = []Retry{{Balance: big.NewInt(300), Key: RetryKey{1, 2}, At: time.UnixMilli(1_790_000_000_123), Served: 1},
+		{Balance: big.NewInt(500), Key: RetryKey{15: 9}, At: time.UnixMilli(1_790_000_000_456)}}
+	f.Add(c.marshal())
+	c.ClosingSignature = rdn.Signature{}
+	f.Add(c.marshal())
 	f.Add([]byte{})
 	f.Add([]byte{3})
 	f.Add([]byte{1, 1, 33})
+	f.Add([]byte{3, 1, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := unmarshalChannel(alice, data)
 		if err != nil {
@@ -45,8 +55,17 @@ func FuzzUnmarshalChannel(f *testing.F) {
 			c2.Signature != c.Signature || c2.ClosingSignature != c.ClosingSignature || c2.SettleBlock != c.SettleBlock {
 			t.Fatalf("round trip changed the channel: %+v vs %+v", c, c2)
 		}
+		if !sameRetries(c.Retries, c2.Retries) {
+			t.Fatalf("round trip changed the retries: %+v vs %+v", c.Retries, c2.Retries)
+		}
 		if !bytes.Equal(c.clone().marshal(), m) {
 			t.Fatal("a clone marshals differently")
 		}
+	})
+}
+
+func sameRetries(a, b []Retry) bool {
+	return slices.EqualFunc(a, b, func(x, y Retry) bool {
+		return x.Balance.Cmp(y.Balance) == 0 && x.Key == y.Key && x.At.Equal(y.At) && x.Served == y.Served
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/uraiden/uraiden/rdn"
 )
@@ -25,10 +26,14 @@ const (
 	InvalidAmount
 	// ExceedsDeposit: the balance is above the confirmed deposit.
 	ExceedsDeposit
+	// Retried: the proof was already used, by an earlier attempt of this same request
+	// (docs/protocol.md §8); serve it again, nothing charged. The count of retries served is
+	// durable.
+	Retried
 )
 
 func (o Outcome) String() string {
-	return [...]string{"", "accepted", "no-channel", "unconfirmed", "replayed", "invalid-amount", "exceeds-deposit"}[o]
+	return [...]string{"", "accepted", "no-channel", "unconfirmed", "replayed", "invalid-amount", "exceeds-deposit", "retried"}[o]
 }
 
 // Payment is a verified balance proof offered for one request: the caller has checked that
@@ -38,6 +43,13 @@ type Payment struct {
 	Balance   *big.Int
 	Signature rdn.Signature
 	Price     *big.Int
+
+	// RetryKey, when not zero, names the request so that its retries are served with this
+	// payment for RetryWindow after Seen, when the request was seen (docs/protocol.md §8).
+	// The time is the caller's, so that tests need no clock in the ledger.
+	RetryKey    RetryKey
+	Seen        time.Time
+	RetryWindow time.Duration
 }
 
 // PayResult is the decision and the channel as it stands after it, for the response
@@ -141,10 +153,8 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 		return snapshot(NoChannel), nil
 	case !c.Confirmed(confirmed):
 		return snapshot(Unconfirmed), nil
-	case p.Balance.Cmp(c.Balance) == 0 && p.Signature == c.Signature:
-		return snapshot(Replayed), nil
-	case c.used(p.Balance):
-		return snapshot(InvalidAmount), nil
+	case c.used(p.Balance) || c.stored(p):
+		return refuseUsed(c, p, snapshot)
 	}
 	covered := c.Balance
 	if p.Balance.Cmp(covered) > 0 {
@@ -164,17 +174,40 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 		before := c.clone()
 		c.foldTopUps(confirmed)
 		c.accept(p.Balance, p.Signature, p.Price)
+		c.rememberRetry(p)
 		delta = statsDelta(before, c)
 	} else {
 		// Nothing to fold: the payment changes only the balance and the charged sum, so
 		// the delta is known without cloning the channel (statsDelta would give the same).
 		delta = paymentDelta(c, p)
 		c.accept(p.Balance, p.Signature, p.Price)
+		c.rememberRetry(p)
 	}
 	return snapshot(Accepted), &write{
 		sets:  []kv{channelKV(e, c)},
 		delta: delta,
 	}
+}
+
+// refuseUsed answers a proof whose balance was already used: a retry of the request that
+// used it is served again, once more counted (docs/protocol.md §8); otherwise a replay of the
+// stored proof, or of another used value, is refused.
+func refuseUsed(c *Channel, p Payment, snapshot func(Outcome) PayResult) (PayResult, *write) {
+	if r := c.retryOf(p); r != nil {
+		// The count is written, and the answer waits for it like a payment's, so that no
+		// replica serves a payment more often than maxRetriesServed allows.
+		r.Served++
+		return snapshot(Retried), &write{sets: []kv{{channelKey(c.ID), c.marshal()}}}
+	}
+	if c.stored(p) {
+		return snapshot(Replayed), nil
+	}
+	return snapshot(InvalidAmount), nil
+}
+
+// stored reports whether p is the channel's stored proof, exactly.
+func (c *Channel) stored(p Payment) bool {
+	return p.Balance.Cmp(c.Balance) == 0 && p.Signature == c.Signature
 }
 
 // hasTopUpsBelow reports whether foldTopUps(confirmedHeight) would fold any top-up.

@@ -63,6 +63,9 @@ type Authz struct {
 	HTTPListen string `mapstructure:"http_listen"`
 	// MaxRequestBytes bounds a CheckRequest (gRPC) and an HTTP check's headers.
 	MaxRequestBytes int `mapstructure:"max_request_bytes"`
+	// RetryWindow is how long after a payment a retry of its request (same Idempotency-Key or
+	// x-request-id, same route) is served again uncharged; 0 serves none (docs/protocol.md §8).
+	RetryWindow time.Duration `mapstructure:"retry_window"`
 	// TLS secures both listeners.
 	TLS TLS `mapstructure:"tls"`
 }
@@ -74,6 +77,14 @@ const (
 	DefaultMaxRequestBytes = 1 << 20
 	MinMaxRequestBytes     = 64 << 10
 	MaxMaxRequestBytes     = 64 << 20
+)
+
+// Authz.RetryWindow's default and bound: long enough for Envoy's retry of a Check and a
+// client's quick retry after a timeout; the bound keeps a captured request and its key from
+// being worth anything for long (docs/protocol.md §8).
+const (
+	DefaultRetryWindow = 30 * time.Second
+	MaxRetryWindow     = 10 * time.Minute
 )
 
 // TLS names a listener's certificate, its key and, for mTLS, the CA client certificates
@@ -278,8 +289,9 @@ type DevChain struct {
 // Default returns the built-in defaults, the values config.yaml documents.
 func Default() Config {
 	return Config{
-		Log:     Log{Level: "info", Format: "text"},
-		Authz:   Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1", MaxRequestBytes: DefaultMaxRequestBytes},
+		Log: Log{Level: "info", Format: "text"},
+		Authz: Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1", MaxRequestBytes: DefaultMaxRequestBytes,
+			RetryWindow: DefaultRetryWindow},
 		Admin:   Admin{Listen: "127.0.0.1:9002"},
 		Pricing: Pricing{File: "prices.yaml"},
 		Ledger: Ledger{Backend: BackendBadger, Dir: "data", MinFreeMB: 256, Etcd: Etcd{
@@ -381,6 +393,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Authz.TLS.Files().Validate(); err != nil {
 		bad("authz.tls", "%v", err)
+	}
+	if w := c.Authz.RetryWindow; w < 0 || w > MaxRetryWindow {
+		bad("authz.retry_window", "must be between 0 (no retries served) and %s, got %s", MaxRetryWindow, w)
 	}
 	c.validateAdmin(bad)
 	if c.Pricing.File == "" {

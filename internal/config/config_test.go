@@ -86,6 +86,10 @@ func TestTLSAndSizeValidation(t *testing.T) {
 		{"client CA without TLS", func(c *Config) { c.Admin.TLS.ClientCAFile = "ca" }, "admin.tls: client_ca_file needs cert_file"},
 		{"requests below Envoy's headers", func(c *Config) { c.Authz.MaxRequestBytes = 60 << 10 }, "authz.max_request_bytes"},
 		{"huge requests", func(c *Config) { c.Authz.MaxRequestBytes = 1 << 30 }, "authz.max_request_bytes"},
+		{"no retries served", func(c *Config) { c.Authz.RetryWindow = 0 }, ""},
+		{"the longest retry window", func(c *Config) { c.Authz.RetryWindow = MaxRetryWindow }, ""},
+		{"a negative retry window", func(c *Config) { c.Authz.RetryWindow = -time.Second }, "authz.retry_window"},
+		{"a retry window over the bound", func(c *Config) { c.Authz.RetryWindow = MaxRetryWindow + time.Second }, "authz.retry_window"},
 	} {
 		cfg := Default()
 		c.edit(&cfg)
@@ -105,11 +109,13 @@ func TestTLSKeysFromFileAndEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("URAIDEN_ADMIN_TLS_CLIENT_CA_FILE", "/ca.crt")
+	t.Setenv("URAIDEN_AUTHZ_RETRY_WINDOW", "45s")
 	cfg, err := Load(New(), path, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1", MaxRequestBytes: 128 << 10, TLS: TLS{CertFile: "/a.crt", KeyFile: "/a.key"}}
+	want := Authz{Listen: "127.0.0.1:9001", GatewayPath: "/api/1", MaxRequestBytes: 128 << 10, RetryWindow: 45 * time.Second,
+		TLS: TLS{CertFile: "/a.crt", KeyFile: "/a.key"}}
 	if cfg.Authz != want || cfg.Admin.TLS != (TLS{CertFile: "/b.crt", KeyFile: "/b.key", ClientCAFile: "/ca.crt"}) {
 		t.Errorf("authz %+v, admin.tls %+v", cfg.Authz, cfg.Admin.TLS)
 	}

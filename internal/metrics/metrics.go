@@ -66,7 +66,7 @@ func New(src Sources) *Metrics {
 		registry: prometheus.NewRegistry(),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "uraiden_check_decisions_total",
-			Help: "ext_authz Check decisions by outcome (free, paid, quote, refused, malformed, error), HTTP status and RDN failure flag.",
+			Help: "ext_authz Check decisions by outcome (free, paid, retried, quote, refused, malformed, error), HTTP status and RDN failure flag.",
 		}, []string{"outcome", "status", "flag"}),
 		checkDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "uraiden_check_duration_seconds",

@@ -164,6 +164,8 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Ledger:  s.Ledger,
 		Chain:   chainHealth{s.Watcher, s.Tower},
 		Observe: s.Metrics.ObserveCheck,
+		// The ledger applies it: authz only passes it with each payment.
+		RetryWindow: cfg.Authz.RetryWindow,
 	}, logger)
 	if err := s.serveGRPC(); err != nil {
 		return nil, err
