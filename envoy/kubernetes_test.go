@@ -109,9 +109,7 @@ func (r replicated) get(t *testing.T) (*appsv1.Deployment, *appsv1.StatefulSet) 
 	return d, s
 }
 
-// uraidenConfig is the ConfigMap's config.yaml: the keys of the etcd ledger read as plain
-// YAML, since internal/config does not know them yet, and the rest loaded by uraiden's own
-// loader, strictly (an unknown or misspelt key fails).
+// etcdLedger is the ledger section's etcd part, as uraiden.yaml's config.yaml writes it.
 type etcdLedger struct {
 	Backend string `json:"backend"`
 	Etcd    struct {
@@ -127,6 +125,9 @@ type etcdLedger struct {
 	} `json:"etcd"`
 }
 
+// uraidenConfig is the ConfigMap's config.yaml: the keys of the etcd ledger read as plain
+// YAML, since internal/config does not know them yet, and the rest loaded by uraiden's own
+// loader, strictly (an unknown or misspelt key fails).
 func uraidenConfig(t *testing.T, r replicated, d *appsv1.Deployment) (config.Config, etcdLedger, *corev1.ConfigMap) {
 	t.Helper()
 	c := d.Spec.Template.Spec.Containers[0]
