@@ -154,7 +154,7 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 	case !c.Confirmed(confirmed):
 		return snapshot(Unconfirmed), nil
 	case c.used(p.Balance) || c.stored(p):
-		return refuseUsed(c, p, snapshot)
+		return refuseUsed(e, p, snapshot)
 	}
 	covered := c.Balance
 	if p.Balance.Cmp(covered) > 0 {
@@ -192,12 +192,13 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 // refuseUsed answers a proof whose balance was already used: a retry of the request that
 // used it is served again, once more counted (docs/protocol.md §8); otherwise a replay of the
 // stored proof, or of another used value, is refused.
-func refuseUsed(c *Channel, p Payment, snapshot func(Outcome) PayResult) (PayResult, *write) {
+func refuseUsed(e *entry, p Payment, snapshot func(Outcome) PayResult) (PayResult, *write) {
+	c := e.ch
 	if r := c.retryOf(p); r != nil {
 		// The count is written, and the answer waits for it like a payment's, so that no
 		// replica serves a payment more often than maxRetriesServed allows.
 		r.Served++
-		return snapshot(Retried), &write{sets: []kv{{channelKey(c.ID), c.marshal()}}}
+		return snapshot(Retried), &write{sets: []kv{channelKV(e, c)}}
 	}
 	if c.stored(p) {
 		return snapshot(Replayed), nil

@@ -15,8 +15,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -42,6 +42,8 @@ import (
 	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Server is a running uraiden service.
@@ -75,6 +77,15 @@ type Server struct {
 
 	chainView *admin.ChainView
 	health    *health.Server
+
+	// etcd is the replicated ledger's client, nil on Badger; the chain side runs only on
+	// the replica its election chose (see runChainSide).
+	etcd *clientv3.Client
+	// leading is set while this replica runs the chain side.
+	leading  atomic.Bool
+	follower *followerHealth
+	// freshDevChain is set when this process started a new dev chain.
+	freshDevChain bool
 }
 
 // Options are what a caller may provide instead of the configuration.
@@ -144,25 +155,20 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		PollInterval: cfg.Chain.PollInterval, MaxLag: cfg.Chain.MaxLag, MaxHeadAge: maxHeadAge, MinReceiverBalance: minWei,
 		OnEvents: s.Tower.OnEvents, Logger: logger,
 	}, s.Ledger)
-	if err := s.Watcher.Poll(ctx); err != nil {
-		// Serve anyway: Check answers 502 until the chain is reachable again.
-		logger.Warn("initial chain sync failed; payments are suspended until it succeeds", "err", err)
+	if s.etcd == nil {
+		s.startChainSide(ctx, runCtx)
+	} else {
+		s.follower = newFollowerHealth(s.Client, s.Ledger, cfg.Chain.MaxLag)
+		s.goRun(func() { s.follower.run(runCtx, cfg.Chain.PollInterval) })
+		s.goRun(func() { s.runChainSide(runCtx) })
 	}
-	if err := s.Tower.Resume(ctx); err != nil {
-		logger.Error("watchtower: resuming disputes failed; retrying in the background", "err", err)
-	}
-	// Resume read every channel record of the ledger: hand that memory back to the system
-	// now, rather than have the runtime release it piecemeal while the first requests run.
-	debug.FreeOSMemory()
-	s.goRun(func() { s.Watcher.Run(runCtx) })
-	s.goRun(func() { s.Tower.Run(runCtx) })
 
 	s.Authz = authz.NewService(authz.Config{
 		Receiver: receiver, Contract: s.Contract.Address, Token: s.Contract.Token,
 		ChainID: s.chainID(), GatewayPath: cfg.Authz.GatewayPath,
 		Prices:  func() authz.Pricer { return s.Prices.Current() },
 		Ledger:  s.Ledger,
-		Chain:   chainHealth{s.Watcher, s.Tower},
+		Chain:   s.chainHealth(),
 		Observe: s.Metrics.ObserveCheck,
 		// The ledger applies it: authz only passes it with each payment.
 		RetryWindow: cfg.Authz.RetryWindow,
@@ -200,19 +206,27 @@ func (s *Server) openLedger(ctx context.Context, dir string, id ledger.Identity)
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	s.closers = append(s.closers, client.Close)
-	// TODO(issue 17, at the merge with the etcd store): open it with ledger.OpenEtcd, and
-	// give a fresh embedded dev chain a fresh ledger as useDevChain does Badger's (a new dev
-	// chain deploys its contract at the same address, so old records would match it):
-	//
-	//	return ledger.OpenEtcd(ctx, ledger.EtcdOptions{
-	//		Client:   client,
-	//		Prefix:   cfg.Ledger.Etcd.Prefix,
-	//		Identity: id,
-	//		Timeout:  cfg.Ledger.Etcd.RequestTimeout,
-	//		Logger:   s.log,
-	//		OnCommit: s.Metrics.ObserveCommit,
-	//	})
-	return nil, errors.New("ledger.backend etcd: this build has no etcd ledger yet (issue 17: ledger.OpenEtcd)")
+	if s.freshDevChain {
+		// A new dev chain deploys its contract at the address the last one used: its old
+		// records would match it. The prefix names the dev chain's id and contract only.
+		prefix := ledger.EtcdPrefix(cfg.Ledger.Etcd.Prefix, id)
+		if _, err := client.Delete(ctx, prefix, clientv3.WithPrefix()); err != nil {
+			return nil, fmt.Errorf("reset the dev chain's ledger %s: %w", prefix, err)
+		}
+	}
+	l, err := ledger.OpenEtcd(ctx, ledger.EtcdOptions{
+		Client:   client,
+		Prefix:   cfg.Ledger.Etcd.Prefix,
+		Identity: id,
+		Timeout:  cfg.Ledger.Etcd.RequestTimeout,
+		Logger:   s.log,
+		OnCommit: s.Metrics.ObserveCommit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.etcd = client
+	return l, nil
 }
 
 // connect reaches the chain: the configured node, or a new embedded dev chain.
@@ -265,6 +279,7 @@ func (s *Server) useDevChain(ctx context.Context, fresh bool) (uint64, uint64, s
 	s.Contract = contract
 	// A new dev chain needs a new ledger.
 	dir := filepath.Join(s.cfg.Ledger.Dir, "devchain")
+	s.freshDevChain = fresh
 	if fresh {
 		if err := os.RemoveAll(dir); err != nil {
 			return 0, 0, "", fmt.Errorf("reset the dev chain's ledger %s: %w", dir, err)
@@ -329,19 +344,6 @@ func tlsMode(c *tls.Config) string {
 	default:
 		return "tls"
 	}
-}
-
-// chainHealth is healthy when the watcher sees the chain and no dispute waits for funds.
-type chainHealth struct {
-	watcher *chain.Watcher
-	tower   *chain.Watchtower
-}
-
-func (h chainHealth) Healthy() error {
-	if err := h.watcher.Healthy(); err != nil {
-		return err
-	}
-	return h.tower.Healthy()
 }
 
 // Addr is the gRPC listener's address.

@@ -1,0 +1,150 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/uraiden/uraiden/client"
+	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/dev/etcdcluster"
+	"github.com/uraiden/uraiden/internal/gateway"
+	"github.com/uraiden/uraiden/internal/server"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
+	"github.com/uraiden/uraiden/rdn"
+)
+
+// roundRobin spreads Checks over replicas, as Envoy's cluster of several endpoints does, and
+// skips a replica that fails, as its retry policy does.
+type roundRobin struct {
+	next    atomic.Uint64
+	clients []authv3.AuthorizationClient
+	down    []atomic.Bool
+}
+
+func (r *roundRobin) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	var err error
+	for range len(r.clients) {
+		i := r.next.Add(1) % uint64(len(r.clients))
+		if r.down[i].Load() {
+			continue
+		}
+		var resp *authv3.CheckResponse
+		if resp, err = r.clients[i].Check(ctx, req); err == nil {
+			return resp, nil
+		}
+	}
+	return nil, err
+}
+
+// Three uraiden replicas on one dev chain share a ledger on a real three-member etcd cluster.
+// A client pays through a gateway that spreads its Checks over them; one replica runs the
+// chain side. That replica is closed mid-run: another takes the chain side over, the
+// payments go on, and the ledger charged exactly what the client spent.
+func TestReplicasShareAnEtcdLedger(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cluster, err := etcdcluster.Start(ctx, etcdcluster.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	chain := servertest.DevChain(t, 3)
+	var replicas []*server.Server
+	rr := &roundRobin{down: make([]atomic.Bool, 3)}
+	for range 3 {
+		cfg := servertest.Config(t, "../../prices.yaml")
+		cfg.Ledger.Backend = config.BackendEtcd
+		cfg.Ledger.Etcd.Endpoints = cluster.Endpoints()
+		srv := servertest.Start(t, cfg, chain)
+		replicas = append(replicas, srv)
+		rr.clients = append(rr.clients, servertest.AuthzClient(t, srv))
+	}
+	leader := func() int {
+		found := -1
+		for i, r := range replicas {
+			if !rr.down[i].Load() && r.RunsChainSide() {
+				if found >= 0 {
+					t.Fatalf("replicas %d and %d both run the chain side", found, i)
+				}
+				found = i
+			}
+		}
+		return found
+	}
+	waitLeader := func() int {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if i := leader(); i >= 0 {
+				return i
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatal("no replica runs the chain side")
+		return -1
+	}
+	first := waitLeader()
+
+	g, err := gateway.Start(gateway.Config{Listen: "127.0.0.1:0", Authz: rr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close(context.Background()) })
+	payer := chain.Accounts()[2]
+	c, err := client.New(ctx, client.Config{Node: chain.Client(), Key: payer.Key, Contract: chain.Deployment().Channels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := c.Transport(client.TransportConfig{})
+	get := func(path string) {
+		t.Helper()
+		resp, err := (&http.Client{Transport: rt}).Get(g.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	for range 9 {
+		get("/echodyn/abcd") // 4 each, over every replica in turn
+	}
+
+	// The chain side's replica goes away; another must take over, and payments go on.
+	rr.down[first].Store(true)
+	replicas[first].Close()
+	second := waitLeader()
+	if second == first {
+		t.Fatal("the closed replica still runs the chain side")
+	}
+	for range 6 {
+		get("/echodyn/xy") // 2 each
+	}
+
+	want := int64(9*4 + 6*2)
+	if rt.Spent().Int64() != want {
+		t.Fatalf("the client spent %s, want %d", rt.Spent(), want)
+	}
+	chs, err := c.Channels(ctx, nil)
+	if err != nil || len(chs) != 1 {
+		t.Fatalf("channels %v, %v", chs, err)
+	}
+	id := rdn.ChannelID{Sender: crypto.PubkeyToAddress(payer.Key.PublicKey), OpenBlock: chs[0].OpenBlock}
+	for i, r := range replicas {
+		if i == first {
+			continue
+		}
+		ch, err := r.Ledger.Channel(id)
+		if err != nil || ch == nil || ch.Charged.Int64() != want {
+			t.Errorf("replica %d: channel %+v, %v; want %d charged", i, ch, err, want)
+		}
+	}
+}
