@@ -475,6 +475,16 @@ func (c *etcdCommitter) conflicted(t *etcdTxn) {
 	for k, f := range t.conflicts {
 		t.keys[k].e.invalidate(f)
 	}
+	if t.chain {
+		// A chain write sets the state of every channel it touches in memory before it is
+		// stored (Ledger.change): none of it was, so each is read again. Otherwise a payment
+		// decided on an unstored event would store it, and the retried event count twice.
+		for _, k := range t.keys {
+			if k.e != nil {
+				k.e.invalidate(&freshRecord{reload: true})
+			}
+		}
+	}
 	if t.err == errStaleSync {
 		// The leader before this one wrote a later cursor: continue from it.
 		if err := c.l.refreshSync(context.Background()); err != nil {

@@ -212,6 +212,11 @@ func (l *Ledger) changeOnce(ctx context.Context, w *write, f func(get func(rdn.C
 		delete(entries, id)
 	}
 	err = wait(ctx, w)
+	if err != nil && l.etcd != nil {
+		// Not stored (a replicated store refuses a write and lives on): the confirmations
+		// go back to what the store holds. The channels are read again (etcdCommitter).
+		l.confirmed.Store(l.Sync().Confirmed)
+	}
 	if len(next) > evictProbes {
 		l.trimCache()
 	}

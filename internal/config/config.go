@@ -295,7 +295,7 @@ func Default() Config {
 		Admin:   Admin{Listen: "127.0.0.1:9002"},
 		Pricing: Pricing{File: "prices.yaml"},
 		Ledger: Ledger{Backend: BackendBadger, Dir: "data", MinFreeMB: 256, Etcd: Etcd{
-			Prefix: "/uraiden/", DialTimeout: 5 * time.Second, RequestTimeout: 2 * time.Second,
+			Prefix: "/uraiden/", DialTimeout: 5 * time.Second, RequestTimeout: 700 * time.Millisecond,
 		}},
 		Chain: Chain{Confirmations: 12, PollInterval: time.Second, MaxLag: 30 * time.Second, MaxHeadAge: 2 * time.Minute,
 			MinReceiverETH: "0.01", MaxFeeGwei: "500"},

@@ -280,7 +280,7 @@ func TestEtcdKeysFromFileAndEnvironment(t *testing.T) {
 	}
 	e := cfg.Ledger.Etcd
 	if !reflect.DeepEqual(e.Endpoints, []string{"http://127.0.0.1:2379", "http://127.0.0.1:22379"}) ||
-		e.DialTimeout != time.Second || e.RequestTimeout != 2*time.Second || e.Prefix != "/uraiden/" {
+		e.DialTimeout != time.Second || e.RequestTimeout != 700*time.Millisecond || e.Prefix != "/uraiden/" {
 		t.Errorf("from the environment: %+v", e)
 	}
 
