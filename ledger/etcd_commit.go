@@ -78,8 +78,10 @@ type etcdTxn struct {
 	outcome txnOutcome
 	rev     int64 // the commit revision, once committed
 	err     error // why it was not committed
-	// conflicts are the channel keys whose compare failed, with the records found.
+	// conflicts are the channel keys whose compare failed, with the records found; current
+	// has the records found of every channel key of a refused transaction.
 	conflicts map[string]*freshRecord
+	current   map[string]*freshRecord
 }
 
 type txnOutcome uint8
@@ -336,7 +338,7 @@ func (t *etcdTxn) writesSync() bool { return t.sync() != nil }
 // refused reads why compares failed from the else branch, in the order commit put them.
 func (c *etcdCommitter) refused(t *etcdTxn, keys []string, resp *clientv3.TxnResponse) {
 	t.outcome = txnRefused
-	t.conflicts = map[string]*freshRecord{}
+	t.conflicts, t.current = map[string]*freshRecord{}, map[string]*freshRecord{}
 	i := 0
 	next := func() (value []byte, mod, create int64) {
 		kvs := resp.Responses[i].GetResponseRange().Kvs
@@ -352,8 +354,10 @@ func (c *etcdCommitter) refused(t *etcdTxn, keys []string, resp *clientv3.TxnRes
 			continue
 		}
 		value, mod, _ := next()
+		found := &freshRecord{value: value, rev: mod}
+		t.current[k] = found
 		if (tk.absent && mod != 0) || (!tk.absent && mod != tk.cmpRev) {
-			t.conflicts[k] = &freshRecord{value: value, rev: mod}
+			t.conflicts[k] = found
 		}
 	}
 	if t.chain {
@@ -477,12 +481,11 @@ func (c *etcdCommitter) conflicted(t *etcdTxn) {
 	}
 	if t.chain {
 		// A chain write sets the state of every channel it touches in memory before it is
-		// stored (Ledger.change): none of it was, so each is read again. Otherwise a payment
-		// decided on an unstored event would store it, and the retried event count twice.
-		for _, k := range t.keys {
-			if k.e != nil {
-				k.e.invalidate(&freshRecord{reload: true})
-			}
+		// stored (Ledger.change): none of it was, so each gets the record the store holds.
+		// Otherwise a payment decided on an unstored event would store it, and the retried
+		// event count twice.
+		for k, f := range t.current {
+			t.keys[k].e.invalidate(f)
 		}
 	}
 	if t.err == errStaleSync {

@@ -362,3 +362,65 @@ func TestEtcdRefusesAnotherIdentity(t *testing.T) {
 		t.Fatalf("another receiver's ledger: %v", err)
 	}
 }
+
+// TestEtcdChainWritesRaceWithPayments applies top-ups on the chain side's replica while
+// another replica pays on the same channel: the chain writes are refused by the payments'
+// compares and applied again, each exactly once, and no payment is lost.
+func TestEtcdChainWritesRaceWithPayments(t *testing.T) {
+	c := cluster(t)
+	side, payer := replica(t, c, 0), replica(t, c, 0)
+	lead(t, c, side)
+	create(t, side, alice, 1000, 10)
+	eventually(t, "the paying replica sees the confirmed height", func() bool { return payer.ConfirmedHeight() == 10 })
+
+	const rounds = 40
+	done := make(chan error, 1)
+	go func() {
+		for i := range rounds {
+			block := uint64(11 + i)
+			for {
+				err := side.Apply(context.Background(), Update{
+					Events: []Event{{Kind: ToppedUp, Channel: alice, Block: block, Amount: big.NewInt(10)}},
+					Sync:   SyncState{Cursor: block, Confirmed: block},
+				})
+				if errors.Is(err, errConflict) {
+					continue // refused every time: the watcher tries again at its next poll
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+				break
+			}
+		}
+		done <- nil
+	}()
+	charged := int64(0)
+	for n := int64(1); n <= 200; n++ {
+		r, err := payer.Pay(context.Background(), payment(alice, n, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Outcome != Accepted {
+			t.Fatalf("balance %d: %v", n, r.Outcome)
+		}
+		charged++
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := side.store.get(t.Context(), channelKey(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := unmarshalChannel(alice, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ch.TotalDeposit().Int64(); got != 1000+10*rounds {
+		t.Errorf("deposit %d after %d top-ups of 10 on 1000", got, rounds)
+	}
+	if ch.Charged.Int64() != charged {
+		t.Errorf("charged %d, %d payments accepted", ch.Charged.Int64(), charged)
+	}
+}

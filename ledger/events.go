@@ -147,11 +147,17 @@ func (l *Ledger) change(ctx context.Context, w *write, f func(get func(rdn.Chann
 		// Nothing of a refused attempt was stored (a write too large for one transaction
 		// that is cut short needs a Resync instead: see etcdCommitter), and f is run again
 		// on the channels as another replica left them.
-		if !errors.Is(err, errConflict) || attempt == maxAttempts {
+		if !errors.Is(err, errConflict) || attempt == maxChainAttempts {
 			return err
 		}
 	}
 }
+
+// maxChainAttempts bounds the attempts of a chain write refused because payments on other
+// replicas changed its channels first. Each attempt takes one round trip (the refusal brings
+// the records), so a busy channel is caught between two payments; the watcher tries the
+// update again at its next poll otherwise.
+const maxChainAttempts = 64
 
 func (l *Ledger) changeOnce(ctx context.Context, w *write, f func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error)) error {
 	w.chain = true

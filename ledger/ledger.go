@@ -198,9 +198,10 @@ func (e *entry) refresh(id rdn.ChannelID) error {
 	switch {
 	case !e.loaded:
 		return nil
-	case f.reload || f.rev <= e.rev.Load():
+	case f.reload || f.rev < e.rev.Load():
 		// Asked for, or older than a record the entry was decided on since: writes
 		// decided on the entry may have changed ch in memory, so read the record again.
+		// (A record at e.rev itself is the durable state those writes started from.)
 		e.loaded = false
 		return nil
 	case f.value == nil:
