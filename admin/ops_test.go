@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -31,7 +32,7 @@ func (h *harness) scrape() map[string]float64 {
 	if r.status != 200 {
 		h.t.Fatalf("/metrics: %d %s", r.status, r.body)
 	}
-	var parser expfmt.TextParser
+	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(string(r.body)))
 	if err != nil {
 		h.t.Fatalf("/metrics is not Prometheus text: %v", err)
