@@ -1,16 +1,20 @@
 // Package ledger is the receiver's durable record of its payment channels: every channel's
 // deposit, state and the highest balance proof its sender signed, what has been charged, the
 // chain sync cursor, and counters for statistics. It decides whether a payment is accepted
-// (the payment rule) and answers only once the payment is on disk.
+// (the payment rule) and answers only once the payment is durable.
 //
-// Storage is Badger with synchronous writes. Writes go through one committer that groups
-// everything queued into a single transaction, so one fsync makes many payments durable at
-// once. Channels are cached in memory after first use; each has its own lock, so payments on
+// Channels are cached in memory after first use; each has its own lock, so payments on
 // different channels never wait for each other, and payments on one channel are applied in
-// order and may be in flight together.
+// order and may be in flight together. Beneath the rule are two stores (store.go):
 //
-// A ledger directory belongs to one chain, contract and receiver; Open refuses another's,
-// and Badger's directory lock refuses a second process.
+//   - Badger (Open), the embedded default: one process per directory, synchronous writes, and
+//     one committer that groups everything queued into a single transaction, so one fsync
+//     makes many payments durable at once (commit.go). A directory belongs to one chain,
+//     contract and receiver; Open refuses another's, and Badger's lock a second process.
+//   - etcd (OpenEtcd), shared by several replicas: each channel record is written with a
+//     compare-and-swap on the revision it was decided on, many channels per transaction
+//     (etcd_commit.go); a watch keeps every replica's cache and counters in step
+//     (etcd_watch.go); chain-side writes are fenced by an election (fence.go).
 package ledger
 
 import (
