@@ -37,6 +37,8 @@ type EtcdOptions struct {
 	Logger    *slog.Logger
 	// OnCommit is as in Options.
 	OnCommit func(writes int, took time.Duration)
+	// Existing refuses to create the ledger: for tools that act on one already there.
+	Existing bool
 }
 
 // DefaultEtcdTimeout is EtcdOptions.Timeout's default.
@@ -107,7 +109,7 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Ledger, error) {
 		stopped:  make(chan struct{}),
 		stats:    zeroStats(),
 	}
-	if err := s.claim(ctx, opts.Identity); err != nil {
+	if err := s.claim(ctx, opts.Identity, opts.Existing); err != nil {
 		return nil, err
 	}
 	rev, err := l.loadEtcd(ctx)
@@ -121,21 +123,33 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Ledger, error) {
 	return l, nil
 }
 
-// claim writes the identity into a new prefix, or checks the one there.
-func (s *etcdStore) claim(ctx context.Context, id Identity) error {
+// claim writes the identity into a new prefix (unless existing: then the ledger must be
+// there), or checks the one there. A prefix a restore is writing into is refused: its
+// ledger is not whole yet.
+func (s *etcdStore) claim(ctx context.Context, id Identity, existing bool) error {
 	data, _ := json.Marshal(id)
-	key := s.key(keyIdentity)
+	key, mark := s.key(keyIdentity), s.key(keyRestoring)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	put := []clientv3.Op{clientv3.OpPut(key, string(data))}
+	if existing {
+		put = nil
+	}
 	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(data))).
-		Else(clientv3.OpGet(key)).Commit()
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), clientv3.Compare(clientv3.CreateRevision(mark), "=", 0)).
+		Then(put...).
+		Else(clientv3.OpGet(key), clientv3.OpGet(mark)).Commit()
 	if err != nil {
 		return fmt.Errorf("ledger: etcd: claim %s: %w", s.prefix, err)
 	}
 	if resp.Succeeded {
+		if existing {
+			return fmt.Errorf("ledger: etcd %s holds no ledger", s.prefix)
+		}
 		return nil
+	}
+	if len(resp.Responses[1].GetResponseRange().Kvs) > 0 {
+		return fmt.Errorf("%w: etcd %s (its %s key is there)", ErrRestoring, s.prefix, keyRestoring)
 	}
 	var stored Identity
 	kvs := resp.Responses[0].GetResponseRange().Kvs

@@ -18,6 +18,7 @@
 package ledger
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -705,8 +706,13 @@ func (l *Ledger) Sync() SyncState {
 	return l.sync
 }
 
-// Backup writes a full backup (Badger's backup stream) to w.
+// Backup writes a full backup to w: Badger's backup stream (read by Restore), or on etcd
+// the portable format at one revision (see Export; read by RestoreEtcd).
 func (l *Ledger) Backup(w io.Writer) error {
+	if l.etcd != nil {
+		_, err := l.Export(context.Background(), w)
+		return err
+	}
 	if _, err := l.db.Backup(w, 0); err != nil {
 		return fmt.Errorf("ledger: backup: %w", err)
 	}
@@ -718,6 +724,12 @@ func Restore(dir string, r io.Reader, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(len(portableMagic)); string(head) == portableMagic {
+		return errors.New("ledger: restore: this is a portable backup (uraiden backup --format portable, or of an etcd ledger): " +
+			"it restores into an etcd ledger (ledger.backend: etcd); a Badger directory restores Badger's own backups")
+	}
+	r = br
 	db, err := openBadger(badgerOptions(dir, logger))
 	if err != nil {
 		return err

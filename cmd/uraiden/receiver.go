@@ -22,7 +22,11 @@ import (
 
 // receiverOpsHelp is what every command that sends the receiver's transactions needs said.
 const receiverOpsHelp = `Stop 'uraiden serve' first: Badger allows one process per ledger directory, and the
-command refuses a ledger in use. It sends through a node, so it needs chain.rpc_url,
+command refuses a ledger in use. With ledger.backend: etcd, the ledger is the one of
+chain.chain_id, chain.contract_address and the receiver; the command (but --dry-run) acts as
+the chain side, whose watchtower sends from the same account: it takes the replicas' chain
+side election and refuses while a running replica holds it, so stop every replica first.
+It sends through a node, so it needs chain.rpc_url,
 chain.chain_id, chain.contract_address and receiver.key_file: the embedded dev chain lives
 only inside a running 'uraiden serve'.
 
@@ -103,7 +107,7 @@ ledger is left to the server's chain watcher, which records the withdrawals when
 func runCloseAll(cmd *cobra.Command, a *app, f receiverFlags) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	s, err := a.openReceiverSession(ctx, f)
+	s, err := a.openReceiverSession(ctx, f, cmd.Name())
 	if err != nil {
 		return err
 	}
@@ -126,7 +130,7 @@ func runCloseAll(cmd *cobra.Command, a *app, f receiverFlags) error {
 func runWithdraw(cmd *cobra.Command, a *app, f receiverFlags, minimum *big.Int) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	s, err := a.openReceiverSession(ctx, f)
+	s, err := a.openReceiverSession(ctx, f, cmd.Name())
 	if err != nil {
 		return err
 	}
@@ -175,10 +179,12 @@ func (f receiverFlags) maxFeeWei(c config.Chain) (*big.Int, error) {
 
 // receiverSession is the ledger, the node and the receiver's key, opened for one command.
 type receiverSession struct {
-	ledger   *ledger.Ledger
-	client   *chain.Client
-	receiver *chain.Receiver
-	maxFee   *big.Int
+	ledger *ledger.Ledger
+	// closeLedger closes the ledger and, on etcd, its client and the chain side's election.
+	closeLedger func()
+	client      *chain.Client
+	receiver    *chain.Receiver
+	maxFee      *big.Int
 }
 
 // errNeedsNode explains why the receiver's commands cannot use the dev chain.
@@ -186,9 +192,9 @@ var errNeedsNode = errors.New("chain.rpc_url is not set: this command sends the 
 	"(set chain.rpc_url, chain.chain_id, chain.contract_address and receiver.key_file); " +
 	"the embedded dev chain lives only inside a running 'uraiden serve'")
 
-// openReceiverSession opens the ledger before dialing: a ledger in use is the likeliest
-// error, and needs no network to find.
-func (a *app) openReceiverSession(ctx context.Context, f receiverFlags) (*receiverSession, error) {
+// openReceiverSession opens the ledger before dialing: a ledger in use (or on etcd, a chain
+// side held by a replica) is the likeliest error.
+func (a *app) openReceiverSession(ctx context.Context, f receiverFlags, command string) (*receiverSession, error) {
 	cfg := a.cfg
 	if cfg.Chain.RPCURL == "" {
 		return nil, errNeedsNode
@@ -203,12 +209,22 @@ func (a *app) openReceiverSession(ctx context.Context, f receiverFlags) (*receiv
 	}
 	s := &receiverSession{maxFee: maxFee}
 	want := ledger.Identity{ChainID: cfg.Chain.ChainID, Contract: cfg.Chain.Contract(), Receiver: crypto.PubkeyToAddress(key.PublicKey)}
-	if s.ledger, err = openReceiverLedger(cfg.Ledger.Dir, want, a); err != nil {
+	if a.usesEtcd() {
+		chainSide := command
+		if f.dryRun {
+			chainSide = "" // reads only: the replicas may run
+		}
+		s.ledger, s.closeLedger, err = a.openEtcdLedger(ctx, want, chainSide)
+	} else {
+		s.ledger, err = openReceiverLedger(cfg.Ledger.Dir, want, a)
+		s.closeLedger = func() { s.ledger.Close() }
+	}
+	if err != nil {
 		return nil, err
 	}
 	s.client, err = chain.Dial(ctx, cfg.Chain.RPCURL, chain.Expect{ChainID: cfg.Chain.ChainID, Contract: cfg.Chain.Contract()})
 	if err != nil {
-		s.ledger.Close()
+		s.closeLedger()
 		return nil, err
 	}
 	account := chain.Account{ChainID: s.client.ChainID, Contract: s.client.Contract.Address, Key: keys.NewSecret(key), MaxFeeCap: maxFee}
@@ -238,7 +254,7 @@ func openReceiverLedger(dir string, want ledger.Identity, a *app) (*ledger.Ledge
 
 func (s *receiverSession) Close() {
 	s.client.Close()
-	s.ledger.Close()
+	s.closeLedger()
 }
 
 // header says whose channels are acted on, where.

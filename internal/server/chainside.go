@@ -47,7 +47,7 @@ func (s *Server) startChainSide(ctx, runCtx context.Context) {
 func (s *Server) runChainSide(ctx context.Context) {
 	name, _ := os.Hostname()
 	value := fmt.Sprintf("%s pid %d", name, os.Getpid())
-	prefix := ledger.EtcdPrefix(s.cfg.Ledger.Etcd.Prefix, s.Ledger.Identity()) + "chain-side"
+	prefix := ledger.ChainSideElectionPrefix(s.cfg.Ledger.Etcd.Prefix, s.Ledger.Identity())
 	for ctx.Err() == nil {
 		if err := s.leadOnce(ctx, prefix, value); err != nil && ctx.Err() == nil {
 			s.log.Warn("chain side: election failed; trying again", "err", err)
