@@ -375,3 +375,6 @@ func (c *cluster) mustPay(r *replica, ch *proctest.Channel) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// get fetches a path of the replica's admin server; the status is 0 when it does not answer.
+func (r *replica) get(path string) (int, string) { return proctest.Get(r.adminAddr, path) }
