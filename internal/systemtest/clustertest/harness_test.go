@@ -27,6 +27,7 @@ import (
 	"github.com/uraiden/uraiden/internal/testkit/proctest"
 	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
+	"github.com/uraiden/uraiden/rdn"
 )
 
 func TestMain(m *testing.M) { proctest.Main(m) }
@@ -354,9 +355,10 @@ func (r *relay) setCut(cut bool) {
 // errNoReplica: every replica is down.
 var errNoReplica = errors.New("no replica is up")
 
-// mustPay pays price on ch through r and records the OK. A channel the ledger does not
-// know yet is refused with RDN-Insufficient-Confirmations until the chain side has seen it
-// opened: the same proof is sent again then.
+// mustPay pays price on ch through r and records the OK. The same proof is sent again
+// while it is refused without being spent: RDN-Insufficient-Confirmations until the chain
+// side has seen the channel opened, and 502 while a replica that has just taken the chain
+// side over catches up with the chain.
 func (c *cluster) mustPay(r *replica, ch *proctest.Channel) {
 	t := c.t
 	t.Helper()
@@ -368,8 +370,8 @@ func (c *cluster) mustPay(r *replica, ch *proctest.Channel) {
 			ch.Paid(b)
 			return
 		}
-		if err != nil || hdr["rdn-insufficient-confirmations"] == "" && !strings.Contains(hdr["body"], "RDN-Insufficient-Confirmations") ||
-			time.Now().After(deadline) {
+		unconfirmed := status == http.StatusPaymentRequired && strings.Contains(hdr["body"], rdn.FlagInsufficientConfirm)
+		if err != nil || !unconfirmed && status != http.StatusBadGateway || time.Now().After(deadline) {
 			t.Fatalf("payment of balance %d through replica %d: %d %s %v", b, r.i, status, hdr["body"], err)
 		}
 		time.Sleep(50 * time.Millisecond)
