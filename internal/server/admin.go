@@ -39,13 +39,15 @@ func (s *Server) newMetrics() {
 	})
 }
 
-// ready is readiness: the ledger takes writes and the watcher follows the chain closely
-// enough to protect the receiver.
+// ready is readiness: the ledger takes writes and the chain side follows the chain closely
+// enough to protect the receiver. It is the health Check asks before a payment: on a replica
+// that does not run the chain side its own watcher never runs, and judging by it would keep
+// every such replica unready (and out of Envoy's rotation) for good.
 func (s *Server) ready() error {
 	if err := s.Ledger.Err(); err != nil {
 		return err
 	}
-	return chainHealth{s.Watcher, s.Tower}.Healthy()
+	return s.chainHealth().Healthy()
 }
 
 // startAdmin serves the admin HTTP server, unless admin.listen is empty, and keeps the gRPC

@@ -4,9 +4,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/uraiden/uraiden/internal/testkit/proctest"
 )
 
 // crashKills is how many times TestKillUnderPaidLoad kills the service while it answers
@@ -60,7 +61,7 @@ func TestKillUnderPaidLoad(t *testing.T) {
 		p := s.start()
 		if i%5 == 2 {
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-			p.kill()
+			p.Kill()
 			startupKills++
 			checkLedger("kill during start-up " + strconv.Itoa(startupKills))
 			p = s.start()
@@ -68,12 +69,12 @@ func TestKillUnderPaidLoad(t *testing.T) {
 		p.mustReady()
 		// Kill only once this run has answered a payment: the kill then lands under load.
 		before := ld.ok.Load()
-		waitFor(t, "a payment answered OK", 30*time.Second, func() bool { return ld.ok.Load() > before || p.exited() })
+		proctest.WaitFor(t, "a payment answered OK", 30*time.Second, func() bool { return ld.ok.Load() > before || p.Exited() })
 		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
-		if p.exited() {
-			t.Fatalf("uraiden serve exited by itself (%v):\n%s", p.err, p.output())
+		if p.Exited() {
+			t.Fatalf("uraiden serve exited by itself (%v):\n%s", p.Err(), p.Output())
 		}
-		p.kill()
+		p.Kill()
 		checkLedger("kill " + strconv.Itoa(i+1))
 	}
 
@@ -81,10 +82,10 @@ func TestKillUnderPaidLoad(t *testing.T) {
 	p := s.start()
 	p.mustReady()
 	before := ld.ok.Load()
-	waitFor(t, "a payment answered OK", 30*time.Second, func() bool { return ld.ok.Load() > before })
+	proctest.WaitFor(t, "a payment answered OK", 30*time.Second, func() bool { return ld.ok.Load() > before })
 	ld.halt()
-	if err := p.stop(); err != nil {
-		t.Errorf("uraiden serve did not stop cleanly on SIGTERM: %v\n%s", err, p.output())
+	if err := p.Stop(); err != nil {
+		t.Errorf("uraiden serve did not stop cleanly on SIGTERM: %v\n%s", err, p.Output())
 	}
 	checkLedger("after the last run")
 
@@ -103,13 +104,4 @@ func TestKillUnderPaidLoad(t *testing.T) {
 	}
 	t.Logf("crash test: %d kills survived (%d under paid load, %d during start-up), %d payments OK'd, %d lost; answers: %s",
 		kills+startupKills, kills, startupKills, ld.ok.Load(), lost, ld.summary())
-}
-
-// tail is the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

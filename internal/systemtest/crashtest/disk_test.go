@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/uraiden/uraiden/internal/testkit/proctest"
 )
 
 // mountTmpfs mounts a tmpfs of the given size for the test, or skips it where mounting is
@@ -80,7 +82,7 @@ func fill(t *testing.T, path string, leave int64) {
 // ledger.
 func TestDiskFillsUp(t *testing.T) {
 	s, p, mnt := startOnTmpfs(t, "64m", "16")
-	ch, c := s.env.channels[0], s.authzClient(t)
+	ch, c := s.env.Channels[0], s.authzClient(t)
 	for range 5 {
 		s.mustPay(t, c, ch, price)
 	}
@@ -99,7 +101,7 @@ func TestDiskFillsUp(t *testing.T) {
 	}
 	filler := filepath.Join(mnt, "filler")
 	fill(t, filler, 8<<20)
-	waitFor(t, "/readyz to report the disk", 10*time.Second, func() bool {
+	proctest.WaitFor(t, "/readyz to report the disk", 10*time.Second, func() bool {
 		code, _ := s.get("/readyz")
 		return code == http.StatusServiceUnavailable
 	})
@@ -107,27 +109,27 @@ func TestDiskFillsUp(t *testing.T) {
 	fill(t, filler, 0)
 	time.Sleep(1500 * time.Millisecond) // a free-space check sees 0 bytes
 	wantSuspended("disk full")
-	if p.exited() {
-		t.Fatalf("serve exited on a full disk: %v\n%s", p.err, tail(p.output(), 20))
+	if p.Exited() {
+		t.Fatalf("serve exited on a full disk: %v\n%s", p.Err(), proctest.Tail(p.Output(), 20))
 	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "/readyz to recover", 10*time.Second, func() bool {
+	proctest.WaitFor(t, "/readyz to recover", 10*time.Second, func() bool {
 		code, _ := s.get("/readyz")
 		return code == http.StatusOK
 	})
 	for range 5 {
 		s.mustPay(t, c, ch, price)
 	}
-	log := p.output()
+	log := p.Output()
 	for _, want := range []string{"refusing payments until space is freed", "free space is back"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log does not say %q", want)
 		}
 	}
-	if err := p.stop(); err != nil {
+	if err := p.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	verifyStopped(t, s)
@@ -139,31 +141,31 @@ func TestDiskFillsUp(t *testing.T) {
 // without being stored: after space is freed and serve restarted, the ledger holds every OK.
 func TestDiskFullWithoutTheGuard(t *testing.T) {
 	s, p, mnt := startOnTmpfs(t, "32m", "0")
-	e, ch, c := s.env, s.env.channels[0], s.authzClient(t)
+	e, ch, c := s.env, s.env.Channels[0], s.authzClient(t)
 	s.mustPay(t, c, ch, price)
 
 	filler := filepath.Join(mnt, "filler")
 	fill(t, filler, 0)
 	okOnFullDisk := 0
 	for range 5000 {
-		b, sig := ch.take(e, price)
-		status, hdr, err := e.check(t.Context(), c, ch, b, &sig)
+		b, sig := ch.Take(e, price)
+		status, hdr, err := e.Check(t.Context(), c, ch, b, &sig)
 		if err != nil {
 			break // the process died answering
 		}
 		if status != http.StatusOK {
 			t.Fatalf("payment on a full disk: %d %s", status, hdr["body"])
 		}
-		ch.paid(b)
+		ch.Paid(b)
 		okOnFullDisk++
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 		t.Logf("without the guard: %d payments OK'd on the full disk (in log pages already allocated), then serve died: %v; %s",
-			okOnFullDisk, p.err, firstLine(p.output(), "SIGBUS"))
+			okOnFullDisk, p.Err(), firstLine(p.Output(), "SIGBUS"))
 	case <-time.After(10 * time.Second):
 		t.Logf("without the guard: serve survived %d payments on the full disk", okOnFullDisk)
-		p.kill()
+		p.Kill()
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -172,7 +174,7 @@ func TestDiskFullWithoutTheGuard(t *testing.T) {
 	p = s.start()
 	p.mustReady()
 	s.mustPay(t, c, ch, price)
-	if err := p.stop(); err != nil {
+	if err := p.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	verifyStopped(t, s)

@@ -14,26 +14,27 @@ import (
 
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/testkit/proctest"
 	"github.com/uraiden/uraiden/ledger"
 )
 
 // pay sends the next proof on ch, amount above the last, and records an OK; it returns
 // the HTTP status and the body of a denial.
-func (s *service) pay(t *testing.T, c authv3.AuthorizationClient, ch *payChannel, amount int64) (int, string) {
+func (s *service) pay(t *testing.T, c authv3.AuthorizationClient, ch *proctest.Channel, amount int64) (int, string) {
 	t.Helper()
-	b, sig := ch.take(s.env, amount)
-	status, hdr, err := s.env.check(context.Background(), c, ch, b, &sig)
+	b, sig := ch.Take(s.env, amount)
+	status, hdr, err := s.env.Check(context.Background(), c, ch, b, &sig)
 	if err != nil {
 		t.Fatalf("Check of balance %d: %v\nservice log:\n%s", b, err, s.lastOutput())
 	}
 	if status == http.StatusOK {
-		ch.paid(b)
+		ch.Paid(b)
 	}
 	return status, hdr["body"]
 }
 
 // mustPay is pay that must be answered OK.
-func (s *service) mustPay(t *testing.T, c authv3.AuthorizationClient, ch *payChannel, amount int64) {
+func (s *service) mustPay(t *testing.T, c authv3.AuthorizationClient, ch *proctest.Channel, amount int64) {
 	t.Helper()
 	if status, body := s.pay(t, c, ch, amount); status != http.StatusOK {
 		t.Fatalf("payment answered %d %s, want OK", status, body)
@@ -45,8 +46,8 @@ func (s *service) payOnce(t *testing.T) {
 	t.Helper()
 	p := s.start()
 	p.mustReady()
-	s.mustPay(t, s.authzClient(t), s.env.channels[0], price)
-	if err := p.stop(); err != nil {
+	s.mustPay(t, s.authzClient(t), s.env.Channels[0], price)
+	if err := p.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 }
@@ -55,16 +56,16 @@ func (s *service) payOnce(t *testing.T) {
 // saying each of wants.
 func wantRefusal(t *testing.T, p *proc, wants ...string) {
 	t.Helper()
-	err := p.wait(60 * time.Second)
+	err := p.Wait(60 * time.Second)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
 		t.Errorf("uraiden serve exited with %v, want a non-zero status", err)
 	}
-	out := p.output()
+	out := p.Output()
 	t.Logf("refused: %s", firstLine(out, "uraiden: "))
 	for _, w := range wants {
 		if !strings.Contains(out, w) {
-			t.Errorf("uraiden serve's refusal does not say %q:\n%s", w, tail(out, 10))
+			t.Errorf("uraiden serve's refusal does not say %q:\n%s", w, proctest.Tail(out, 10))
 		}
 	}
 }
@@ -95,20 +96,20 @@ func TestRefusesAnotherReceiversOrContractsLedger(t *testing.T) {
 	s := newService(t, e, serviceOptions{})
 	s.payOnce(t)
 
-	other := e.chain.Accounts()[1]
+	other := e.Chain.Accounts()[1]
 	p := newService(t, e, serviceOptions{ledgerDir: s.ledgerDir, receiver: other.Key}).start()
 	wantRefusal(t, p, ledger.ErrWrongLedger.Error(),
-		"receiver "+e.receiverAddress().Hex(), "configured chain 1337", "receiver "+other.Address.Hex())
+		"receiver "+e.ReceiverAddress().Hex(), "configured chain 1337", "receiver "+other.Address.Hex())
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	d, err := chain.Deploy(ctx, e.chain.Client(), e.receiver, chain.DeployParams{ChallengePeriod: contracts.MinChallengePeriod,
-		Token: e.chain.Deployment().Token})
+	d, err := chain.Deploy(ctx, e.Chain.Client(), e.Receiver, chain.DeployParams{ChallengePeriod: contracts.MinChallengePeriod,
+		Token: e.Chain.Deployment().Token})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p = newService(t, e, serviceOptions{ledgerDir: s.ledgerDir, contract: d.Channels}).start()
-	wantRefusal(t, p, ledger.ErrWrongLedger.Error(), "contract "+e.contract().Hex(), "contract "+d.Channels.Hex())
+	wantRefusal(t, p, ledger.ErrWrongLedger.Error(), "contract "+e.Contract().Hex(), "contract "+d.Channels.Hex())
 
 	s.payOnce(t)
 	verifyStopped(t, s)
@@ -125,11 +126,11 @@ func TestRefusesASecondProcessOnTheLedger(t *testing.T) {
 	second := newService(t, e, serviceOptions{ledgerDir: s.ledgerDir}).start()
 	wantRefusal(t, second, ledger.ErrLocked.Error(), s.ledgerDir)
 
-	if code, body := s.get("/readyz"); code != http.StatusOK || first.exited() {
-		t.Errorf("the first serve after the second was refused: /readyz %d %s, exited %v", code, body, first.exited())
+	if code, body := s.get("/readyz"); code != http.StatusOK || first.Exited() {
+		t.Errorf("the first serve after the second was refused: /readyz %d %s, exited %v", code, body, first.Exited())
 	}
-	s.mustPay(t, s.authzClient(t), e.channels[0], price)
-	if err := first.stop(); err != nil {
+	s.mustPay(t, s.authzClient(t), e.Channels[0], price)
+	if err := first.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	verifyStopped(t, s)
@@ -142,13 +143,13 @@ func TestRefusesASecondProcessOnTheLedger(t *testing.T) {
 func TestBrokenPriceTableKeepsTheLastGoodOne(t *testing.T) {
 	e := startEnv(t, 1)
 	s := newService(t, e, serviceOptions{})
-	ch := e.channels[0]
+	ch := e.Channels[0]
 	p := s.start()
 	p.mustReady()
 	c := s.authzClient(t)
 	quote := func() string {
 		t.Helper()
-		status, hdr, err := e.check(context.Background(), c, ch, 0, nil)
+		status, hdr, err := e.Check(context.Background(), c, ch, 0, nil)
 		if err != nil || status != http.StatusPaymentRequired {
 			t.Fatalf("quote: %d %v", status, err)
 		}
@@ -160,20 +161,20 @@ func TestBrokenPriceTableKeepsTheLastGoodOne(t *testing.T) {
 
 	broken := "default_price: 0\nrules:\n  - name: paid\n    path: \"/paid/(\"\n    price: 7\n"
 	writeFile(t, s.prices, broken, 0o644)
-	waitFor(t, "the broken table to be rejected", 10*time.Second, func() bool {
-		return strings.Contains(p.output(), "price table rejected; keeping the previous one")
+	proctest.WaitFor(t, "the broken table to be rejected", 10*time.Second, func() bool {
+		return strings.Contains(p.Output(), "price table rejected; keeping the previous one")
 	})
-	if !strings.Contains(p.output(), s.prices+":4") {
-		t.Errorf("the rejection does not locate the error (%s:4):\n%s", s.prices, tail(p.output(), 5))
+	if !strings.Contains(p.Output(), s.prices+":4") {
+		t.Errorf("the rejection does not locate the error (%s:4):\n%s", s.prices, proctest.Tail(p.Output(), 5))
 	}
 	if q := quote(); q != "1" {
 		t.Errorf("RDN-Price %s after a broken table, want the last good 1", q)
 	}
 	s.mustPay(t, c, ch, 1)
 
-	writeFile(t, s.prices, priceTable(3), 0o644)
-	waitFor(t, "the good table to be reloaded", 10*time.Second, func() bool {
-		return strings.Contains(p.output(), "price table reloaded")
+	writeFile(t, s.prices, proctest.PriceTable(3), 0o644)
+	proctest.WaitFor(t, "the good table to be reloaded", 10*time.Second, func() bool {
+		return strings.Contains(p.Output(), "price table reloaded")
 	})
 	if q := quote(); q != "3" {
 		t.Errorf("RDN-Price %s after a good table, want 3", q)
@@ -182,7 +183,7 @@ func TestBrokenPriceTableKeepsTheLastGoodOne(t *testing.T) {
 		t.Errorf("a payment of the old price after the reload: %d %s, want 402", status, body)
 	}
 	s.mustPay(t, c, ch, 3)
-	if err := p.stop(); err != nil {
+	if err := p.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 
@@ -194,7 +195,7 @@ func TestBrokenPriceTableKeepsTheLastGoodOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	stored, err := l.Channel(ch.id)
+	stored, err := l.Channel(ch.ID)
 	if err != nil || stored == nil {
 		t.Fatalf("channel: %v", err)
 	}
