@@ -110,6 +110,9 @@ func runReplicaDemo(ctx context.Context, out io.Writer, a *app, n int, logger *s
 	if err != nil {
 		return err
 	}
+	if err := d.waitReady(ctx); err != nil {
+		return err
+	}
 	var addrs []string
 	for i, r := range d.replicas {
 		addrs = append(addrs, fmt.Sprintf("r%d %s", i, r.Addr()))
@@ -398,6 +401,29 @@ func (d *replicaDemo) waitChainSide(ctx context.Context) (int, error) {
 		}
 		return found, found >= 0
 	})
+}
+
+// waitReady waits until every replica's /readyz says it takes payments: a follower does
+// once it has seen the chain side's first sync.
+func (d *replicaDemo) waitReady(ctx context.Context) error {
+	_, err := waitFor(ctx, 20*time.Second, "the replicas were not ready", func() (int, bool) {
+		for _, r := range d.replicas {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.Admin.Addr()+"/readyz", nil)
+			if err != nil {
+				return 0, false
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return 0, false
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return 0, false
+			}
+		}
+		return 0, true
+	})
+	return err
 }
 
 func (d *replicaDemo) waitEtcdLeader(ctx context.Context, old int) (int, error) {

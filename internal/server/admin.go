@@ -39,13 +39,15 @@ func (s *Server) newMetrics() {
 	})
 }
 
-// ready is readiness: the ledger takes writes and the watcher follows the chain closely
-// enough to protect the receiver.
+// ready is readiness: the ledger takes writes and the chain side follows the chain closely
+// enough to protect the receiver. On a replicated ledger that is judged as Check judges it
+// (chainHealth): a replica that does not run the chain side never runs its own watcher, and
+// its health checks must not take it out of Envoy's rotation for that.
 func (s *Server) ready() error {
 	if err := s.Ledger.Err(); err != nil {
 		return err
 	}
-	return chainHealth{s.Watcher, s.Tower}.Healthy()
+	return s.chainHealth().Healthy()
 }
 
 // startAdmin serves the admin HTTP server, unless admin.listen is empty, and keeps the gRPC

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -66,6 +67,26 @@ func TestReplicasShareAnEtcdLedger(t *testing.T) {
 		return -1
 	}
 	first := waitLeader()
+	// Every replica is ready, the followers too: Envoy's health checks keep them all in
+	// the rotation.
+	for i, r := range replicas {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get("http://" + r.Admin.Addr() + "/readyz")
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("%s %s", resp.Status, body)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d (chain side: %v) is not ready: %v", i, r.RunsChainSide(), err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	g, err := gateway.Start(gateway.Config{Listen: "127.0.0.1:0", Authz: rr})
 	if err != nil {
