@@ -20,17 +20,44 @@ import (
 )
 
 func newDemoCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var replicas int
+	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole payment cycle in-process on the dev chain and check the money",
 		Long: `Starts the embedded dev chain, the server and the gateway on free loopback ports, opens a
 channel from dev account 1, pays 20 requests through the gateway (10 one after the other,
 10 in parallel), prints the server's /api/1/stats, closes the channel cooperatively and
 prints the token balances before and after. It fails unless the receiver gained exactly
-what was paid and the sender lost exactly that.`,
+what was paid and the sender lost exactly that.
+
+With --replicas N (at least 2) it shows the replicated mode instead: a 3-member etcd
+cluster, one dev chain and N uraiden replicas sharing one ledger on etcd, all in-process
+on loopback. A client pays for a steady stream of requests through a gateway that spreads
+the Checks over the replicas; mid-run the replica running the chain side is stopped, then
+the etcd leader. The client then closes its channel cooperatively, and the demo fails
+unless the requests served, the charges on every remaining replica, the settled balance
+and the receiver's gain on chain all agree. Replicas log warnings only, unless --log-level
+is given.`,
+		Example: `  uraiden demo
+  uraiden demo --replicas 3`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), cmd.OutOrStdout(), a) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("replicas") {
+				return runDemo(cmd.Context(), cmd.OutOrStdout(), a)
+			}
+			logger := a.log
+			if !cmd.Flags().Changed("log-level") {
+				// Stopping a replica and an etcd member is the point here: the info lines
+				// each of them logs would bury the story.
+				lc := a.cfg.Log
+				lc.Level = "warn"
+				logger = lc.Logger()
+			}
+			return runReplicaDemo(cmd.Context(), cmd.OutOrStdout(), a, replicas, logger)
+		},
 	}
+	cmd.Flags().IntVar(&replicas, "replicas", 0, "run N uraiden replicas (N >= 2) on a 3-member embedded etcd cluster, stop one and the etcd leader mid-run, check the tally")
+	return cmd
 }
 
 func runDemo(ctx context.Context, out io.Writer, a *app) error {

@@ -2,13 +2,12 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/uraiden/uraiden/client"
@@ -19,29 +18,6 @@ import (
 	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/rdn"
 )
-
-// roundRobin spreads Checks over replicas, as Envoy's cluster of several endpoints does, and
-// skips a replica that fails, as its retry policy does.
-type roundRobin struct {
-	next    atomic.Uint64
-	clients []authv3.AuthorizationClient
-	down    []atomic.Bool
-}
-
-func (r *roundRobin) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	var err error
-	for range len(r.clients) {
-		i := r.next.Add(1) % uint64(len(r.clients))
-		if r.down[i].Load() {
-			continue
-		}
-		var resp *authv3.CheckResponse
-		if resp, err = r.clients[i].Check(ctx, req); err == nil {
-			return resp, nil
-		}
-	}
-	return nil, err
-}
 
 // Three uraiden replicas on one dev chain share a ledger on a real three-member etcd cluster.
 // A client pays through a gateway that spreads its Checks over them; one replica runs the
@@ -57,19 +33,20 @@ func TestReplicasShareAnEtcdLedger(t *testing.T) {
 	t.Cleanup(cluster.Close)
 	chain := servertest.DevChain(t, 3)
 	var replicas []*server.Server
-	rr := &roundRobin{down: make([]atomic.Bool, 3)}
+	var checkers []gateway.Checker
 	for range 3 {
 		cfg := servertest.Config(t, "../../prices.yaml")
 		cfg.Ledger.Backend = config.BackendEtcd
 		cfg.Ledger.Etcd.Endpoints = cluster.Endpoints()
 		srv := servertest.Start(t, cfg, chain)
 		replicas = append(replicas, srv)
-		rr.clients = append(rr.clients, servertest.AuthzClient(t, srv))
+		checkers = append(checkers, gateway.GRPCChecker(servertest.AuthzClient(t, srv)))
 	}
+	rr := gateway.NewRoundRobin(checkers...)
 	leader := func() int {
 		found := -1
 		for i, r := range replicas {
-			if !rr.down[i].Load() && r.RunsChainSide() {
+			if !rr.Down(i) && r.RunsChainSide() {
 				if found >= 0 {
 					t.Fatalf("replicas %d and %d both run the chain side", found, i)
 				}
@@ -90,6 +67,26 @@ func TestReplicasShareAnEtcdLedger(t *testing.T) {
 		return -1
 	}
 	first := waitLeader()
+	// Every replica is ready, the followers too: Envoy's health checks keep them all in
+	// the rotation.
+	for i, r := range replicas {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get("http://" + r.Admin.Addr() + "/readyz")
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("%s %s", resp.Status, body)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d (chain side: %v) is not ready: %v", i, r.RunsChainSide(), err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 
 	g, err := gateway.Start(gateway.Config{Listen: "127.0.0.1:0", Authz: rr})
 	if err != nil {
@@ -119,7 +116,7 @@ func TestReplicasShareAnEtcdLedger(t *testing.T) {
 	}
 
 	// The chain side's replica goes away; another must take over, and payments go on.
-	rr.down[first].Store(true)
+	rr.SetDown(first, true)
 	replicas[first].Close()
 	second := waitLeader()
 	if second == first {
@@ -138,13 +135,23 @@ func TestReplicasShareAnEtcdLedger(t *testing.T) {
 		t.Fatalf("channels %v, %v", chs, err)
 	}
 	id := rdn.ChannelID{Sender: crypto.PubkeyToAddress(payer.Key.PublicKey), OpenBlock: chs[0].OpenBlock}
+	// Each replica learns of the others' payments through its Watch: the last may still be
+	// on its way.
 	for i, r := range replicas {
 		if i == first {
 			continue
 		}
-		ch, err := r.Ledger.Channel(id)
-		if err != nil || ch == nil || ch.Charged.Int64() != want {
-			t.Errorf("replica %d: channel %+v, %v; want %d charged", i, ch, err, want)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ch, err := r.Ledger.Channel(id)
+			if err == nil && ch != nil && ch.Charged.Int64() == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("replica %d: channel %+v, %v; want %d charged", i, ch, err, want)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
