@@ -187,6 +187,14 @@ func (w *Watcher) Healthy() error {
 	return nil
 }
 
+// LastSynced is when a poll last reached the chain's head; zero before the first.
+func (w *Watcher) LastSynced() time.Time {
+	if n := w.lastOK.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // Resyncs counts the full resynchronizations: after reorganizations too deep to roll back,
 // and when the ledger needed one (ledger.NeedsResync).
 func (w *Watcher) Resyncs() uint64 { return w.resyncs.Load() }

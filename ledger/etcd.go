@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -65,6 +66,56 @@ type etcdStore struct {
 
 	cancelWatch context.CancelFunc
 	watchDone   chan struct{}
+
+	// unreachable is set while the cluster has not answered the probe: the time of the
+	// first unanswered one, and why.
+	unreachable atomic.Pointer[probeFailure]
+}
+
+type probeFailure struct {
+	since time.Time
+	err   error
+}
+
+// probeInterval is how often a replica checks that the cluster answers it; after
+// unreachableAfter without an answer the ledger reports ErrUnavailable, so that the replica
+// refuses payments at once and its readiness takes it out of Envoy's rotation. A leader
+// election (about a second) does not reach that far.
+const (
+	probeInterval    = time.Second
+	unreachableAfter = 2 * time.Second
+)
+
+// probe reads a key the way a payment would (linearizable: a quorum must answer) every
+// probeInterval until ctx ends.
+func (s *etcdStore) probe(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, _, err := s.get(ctx, keyIdentity)
+		switch prev := s.unreachable.Load(); {
+		case err == nil && prev != nil:
+			s.unreachable.Store(nil)
+			log.Info("ledger: the etcd cluster answers again")
+		case err != nil && prev == nil && ctx.Err() == nil:
+			s.unreachable.Store(&probeFailure{since: time.Now(), err: err})
+			log.Warn("ledger: the etcd cluster does not answer", "err", err)
+		}
+	}
+}
+
+// reachErr is ErrUnavailable once the cluster has not answered for unreachableAfter.
+func (s *etcdStore) reachErr() error {
+	f := s.unreachable.Load()
+	if f == nil || time.Since(f.since) < unreachableAfter {
+		return nil
+	}
+	return fmt.Errorf("%w: no answer for %s: %v", ErrUnavailable, time.Since(f.since).Round(time.Second), f.err)
 }
 
 // EtcdPrefix is where a ledger of this identity keeps its keys under root.
@@ -119,6 +170,7 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Ledger, error) {
 	watchCtx, cancel := context.WithCancel(context.Background())
 	s.cancelWatch, s.watchDone = cancel, make(chan struct{})
 	go l.follow(watchCtx, rev)
+	go s.probe(watchCtx, l.log)
 	go l.etcdCommitLoop()
 	return l, nil
 }

@@ -639,8 +639,9 @@ func (l *Ledger) Channel(id rdn.ChannelID) (*Channel, error) {
 }
 
 // Err returns nil while the ledger takes payments, ErrClosed after Close, the write error
-// after a failed write (see ErrFailed), ErrResyncing until a needed Resync is durable, and
-// ErrLowSpace while the disk is nearly full.
+// after a failed write (see ErrFailed), ErrResyncing until a needed Resync is durable,
+// ErrLowSpace while the disk is nearly full, and ErrUnavailable while an etcd cluster has
+// not answered for a while (see etcdStore.probe).
 func (l *Ledger) Err() error {
 	l.closeMu.RLock()
 	defer l.closeMu.RUnlock()
@@ -651,6 +652,9 @@ func (l *Ledger) Err() error {
 	// resync must be able to write.
 	if l.needsResync.Load() {
 		return ErrResyncing
+	}
+	if l.etcd != nil {
+		return l.etcd.reachErr()
 	}
 	return l.spaceErr()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"time"
 
 	"github.com/uraiden/uraiden/rdn"
@@ -89,12 +90,18 @@ func (l *Ledger) Pay(ctx context.Context, p Payment) (PayResult, error) {
 		if err := ctx.Err(); err != nil {
 			return PayResult{}, fmt.Errorf("ledger: pay on %s: %w", p.ID, err)
 		}
+		if attempt >= 4 {
+			// Replicas that keep writing one channel at once: let the others finish.
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		}
 	}
 }
 
 // maxAttempts bounds how often a payment is decided again because other replicas kept
-// changing its channel first; then it is refused (503), never guessed.
-const maxAttempts = 16
+// changing its channel first; then it is refused (503), never guessed. Most attempts cost
+// nothing: a write decided on a record the watch has since replaced is dropped before it
+// is sent.
+const maxAttempts = 64
 
 func (l *Ledger) pay(ctx context.Context, p Payment) (PayResult, error) {
 	// A failed or closed ledger decides nothing: its memory may be ahead of its disk. Low

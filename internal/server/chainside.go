@@ -86,6 +86,7 @@ func (s *Server) leadOnce(ctx context.Context, prefix, value string) error {
 		case <-leadCtx.Done():
 		}
 	})
+	s.leadSince.Store(time.Now().UnixNano())
 	s.leading.Store(true)
 	s.startChainSideIn(leadCtx, &wg)
 	wg.Wait()
@@ -138,10 +139,16 @@ func (h chainHealth) Healthy() error {
 type replicatedHealth struct{ s *Server }
 
 func (h replicatedHealth) Healthy() error {
-	if h.s.leading.Load() {
-		return chainHealth{h.s.Watcher, h.s.Tower}.Healthy()
+	s := h.s
+	// A replica that just took the chain side over has not polled yet: until it has, the
+	// cursor the last one stored is as good a sign as on any other replica.
+	if s.leading.Load() && s.Watcher.LastSynced().UnixNano() >= s.leadSince.Load() {
+		return chainHealth{s.Watcher, s.Tower}.Healthy()
 	}
-	return h.s.follower.Healthy()
+	if err := s.follower.Healthy(); err != nil {
+		return err
+	}
+	return s.Tower.Healthy()
 }
 
 // followerHealth judges, on a replica that does not run the chain side, whether the one that

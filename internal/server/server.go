@@ -82,8 +82,10 @@ type Server struct {
 	// the replica its election chose (see runChainSide).
 	etcd *clientv3.Client
 	// leading is set while this replica runs the chain side.
-	leading  atomic.Bool
-	follower *followerHealth
+	leading atomic.Bool
+	// leadSince is when this replica last took the chain side (unix nanoseconds).
+	leadSince atomic.Int64
+	follower  *followerHealth
 	// freshDevChain is set when this process started a new dev chain.
 	freshDevChain bool
 }
