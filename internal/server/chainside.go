@@ -189,10 +189,13 @@ func (f *followerHealth) run(ctx context.Context, interval time.Duration) {
 
 func (f *followerHealth) look(ctx context.Context) {
 	head, err := f.head(ctx)
-	if err == nil {
-		if cursor := f.ledger.Sync().Cursor; cursor+followerMaxBehind < head {
-			err = fmt.Errorf("the chain side is %d blocks behind the chain (cursor %d, head %d)", head-cursor, cursor, head)
-		}
+	sync := f.ledger.Sync()
+	switch cursor := sync.Cursor; {
+	case err != nil:
+	case sync.CursorHash == "":
+		err = errors.New("the chain side has not stored a cursor yet")
+	case cursor+followerMaxBehind < head:
+		err = fmt.Errorf("the chain side is %d blocks behind the chain (cursor %d, head %d)", head-cursor, cursor, head)
 	}
 	if err != nil {
 		f.err.Store(&err)

@@ -56,8 +56,15 @@ func TestReplicaCutOffFromEtcd(t *testing.T) {
 		// replica was offered.
 		c.mustPay(rs[i%2], ch)
 	}
-	if code, body := cut.get("/readyz"); code == http.StatusOK {
-		t.Logf("the cut-off replica's /readyz still answers 200: %s", body)
+	// Its readiness follows, so that Envoy's health checks take it out of the rotation.
+	notReady := false
+	for deadline := time.Now().Add(30 * time.Second); !notReady && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		code, _ := cut.get("/readyz")
+		notReady = code == http.StatusServiceUnavailable
+	}
+	if !notReady {
+		code, body := cut.get("/readyz")
+		t.Errorf("the cut-off replica's /readyz answers %d %s", code, body)
 	}
 
 	t.Log("healing the relays")
@@ -78,6 +85,9 @@ func TestReplicaCutOffFromEtcd(t *testing.T) {
 	}
 	if !resumed {
 		t.Errorf("replica 2 serves no payment once it reaches etcd again\n%s", logs(rs))
+	}
+	if code, body := cut.get("/readyz"); code != http.StatusOK {
+		t.Errorf("replica 2 is not ready once it reaches etcd again: %d %s", code, body)
 	}
 	c.verifyLedger(rs)
 	if t.Failed() {
