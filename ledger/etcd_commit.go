@@ -41,8 +41,13 @@ var ErrUnavailable = errors.New("ledger: the replicated store is unavailable")
 // another replica ran the chain side since.
 var errStaleSync = errors.New("ledger: the chain sync state changed under the write")
 
-// etcdInflight is how many transactions the committer keeps in flight.
-const etcdInflight = 4
+// etcdInflight is how many transactions the committer keeps in flight: two, so that one
+// fills while the other is in the cluster. Each transaction costs the members a raft entry, a
+// WAL write and an apply on every member whatever it holds, so more in flight means smaller
+// transactions and more CPU per payment; on two shared cores with three members, 4 in flight
+// paid 7–8 writes a transaction at 570–800 µs of CPU a check, 2 paid 13–14 at 430–440 µs and
+// ran 1.7–2.2 times as many checks/s (docs/performance.md).
+const etcdInflight = 2
 
 // prefixReplica keys the replicas' in-flight markers: "replica/" ‖ replica ‖ "/" ‖ slot.
 const prefixReplica = "replica/"

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func cluster(t *testing.T) *etcdcluster.Cluster {
+func cluster(t testing.TB) *etcdcluster.Cluster {
 	t.Helper()
 	sharedOnce.Do(func() {
 		sharedDir, sharedErr = os.MkdirTemp("", "ledger-etcd-")
@@ -54,7 +54,7 @@ func cluster(t *testing.T) *etcdcluster.Cluster {
 	return sharedCluster
 }
 
-func etcdClient(t *testing.T, c *etcdcluster.Cluster) *clientv3.Client {
+func etcdClient(t testing.TB, c *etcdcluster.Cluster) *clientv3.Client {
 	t.Helper()
 	cli, err := c.Client()
 	if err != nil {
@@ -81,12 +81,18 @@ func replica(t *testing.T, c *etcdcluster.Cluster, timeout time.Duration) *Ledge
 // lead makes l the chain side, through a real election on the cluster.
 func lead(t *testing.T, c *etcdcluster.Cluster, l *Ledger) {
 	t.Helper()
+	leadAt(t, c, l, "/test/"+t.Name()+"-leader")
+}
+
+// leadAt makes l the chain side through an election under prefix.
+func leadAt(t testing.TB, c *etcdcluster.Cluster, l *Ledger, prefix string) {
+	t.Helper()
 	session, err := concurrency.NewSession(etcdClient(t, c), concurrency.WithTTL(5))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { session.Close() })
-	e := concurrency.NewElection(session, "/test/"+t.Name()+"-leader")
+	e := concurrency.NewElection(session, prefix)
 	if err := e.Campaign(t.Context(), "me"); err != nil {
 		t.Fatal(err)
 	}

@@ -37,14 +37,18 @@ and prints checks/s, p50/p90/p99 latency, the process's CPU time per check, the 
 group commits, and the ratios paid/do-nothing, quotes/do-nothing and durable/non-durable.
 The load generator runs in the same process, on the same cores as the servers.
 
+--ledger etcd runs the durable paid phase against the etcd store instead of Badger: three
+etcd members started in this process, each with its own data directory, on loopback;
+--ledger both runs it against Badger and then etcd, and prints the ratio etcd/Badger.
+
 With --ledger-channels N it adds the size phase: it fills a ledger of N channels (the
 --channels paid by the load, the others made-up senders paid once), starts a server process
 over it, and reports the time until that process serves, its resident memory, the durable
 paid load against it and GET /api/1/stats latency; first for a ledger of --channels only.
 
 --phases runs some of do-nothing, quotes, durable, nosync, size. --cpuprofile FILE writes a
-CPU profile of each phase to FILE.<phase>, its samples labelled side=client or side=server
-(go tool pprof -tagfocus side=server ...).
+CPU profile of each phase to FILE.<phase> (the etcd one FILE.durable-etcd), its samples
+labelled side=client, side=server or side=etcd (go tool pprof -tagfocus side=server ...).
 
 The channels (--channels) are created directly in a fresh ledger in a temporary
 directory, funded and confirmed; the chain is a stub that is always healthy: the chain
@@ -100,6 +104,7 @@ with those channels on --listen until stopped, for
 	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels the paid load pays on")
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
 	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, size); default all")
+	flags.StringVar(&cfg.Ledger, "ledger", bench.LedgerBadger, "store of the durable paid phase: badger, etcd (three members in this process) or both, side by side")
 	flags.IntVar(&cfg.LedgerChannels, "ledger-channels", 0, "add the size phase: the durable load against a server process over a ledger of --channels, then of this many channels")
 	flags.StringVar(&serveLd, "serve-ledger", "", "serve a bench ledger directory (the size phase's server process)")
 	_ = flags.MarkHidden("serve-ledger")

@@ -86,15 +86,35 @@ type Config struct {
 	// OnPhase, when set, is called as each phase's clock starts; the function it returns,
 	// if any, as it stops: the hook for a CPU profile per phase.
 	OnPhase func(phase string) (stop func())
+	// Ledger is the store the durable paid phase runs against: LedgerBadger (the default),
+	// LedgerEtcd (a cluster of three members in this process) or LedgerBoth, one after the
+	// other in the same run.
+	Ledger string
 }
+
+// Stores for Config.Ledger.
+const (
+	LedgerBadger = "badger"
+	LedgerEtcd   = "etcd"
+	LedgerBoth   = "both"
+)
+
+// Ledgers are Config.Ledger's values.
+var Ledgers = []string{LedgerBadger, LedgerEtcd, LedgerBoth}
+
+func (c *Config) badger() bool { return c.Ledger != LedgerEtcd }
+func (c *Config) etcd() bool   { return c.Ledger == LedgerEtcd || c.Ledger == LedgerBoth }
 
 // Phase names, for Config.Phases and Config.OnPhase.
 const (
 	PhaseDoNothing = "do-nothing"
 	PhaseQuotes    = "quotes"
 	PhaseDurable   = "durable"
-	PhaseNoSync    = "nosync"
-	PhaseSize      = "size"
+	// PhaseDurableEtcd is the durable phase against the etcd store: selected by PhaseDurable
+	// and Config.Ledger, named apart for OnPhase.
+	PhaseDurableEtcd = "durable-etcd"
+	PhaseNoSync      = "nosync"
+	PhaseSize        = "size"
 )
 
 // PhaseNames are the phases in the order they run; PhaseSize runs only with LedgerChannels.
@@ -126,6 +146,9 @@ func (c *Config) defaults() {
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
+	}
+	if c.Ledger == "" {
+		c.Ledger = LedgerBadger
 	}
 }
 
@@ -174,6 +197,8 @@ type Report struct {
 	Quotes     Result
 	Paid       Result // durable ledger
 	PaidNoSync Result
+	// PaidEtcd is the durable paid phase against the etcd store (three members).
+	PaidEtcd Result
 	// Sizes are the ledger-size phase's runs, small ledger first.
 	Sizes []SizeRun
 }
@@ -182,6 +207,7 @@ type Report struct {
 func (r *Report) PaidVsDoNothing() float64   { return ratio(r.Paid.Rate(), r.DoNothing.Rate()) }
 func (r *Report) QuotesVsDoNothing() float64 { return ratio(r.Quotes.Rate(), r.DoNothing.Rate()) }
 func (r *Report) DurableVsNoSync() float64   { return ratio(r.Paid.Rate(), r.PaidNoSync.Rate()) }
+func (r *Report) EtcdVsBadger() float64      { return ratio(r.PaidEtcd.Rate(), r.Paid.Rate()) }
 
 func ratio(a, b float64) float64 {
 	if b == 0 {
@@ -192,7 +218,7 @@ func ratio(a, b float64) float64 {
 
 // Errors is the sum of errors over all phases.
 func (r *Report) Errors() int {
-	return r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidNoSync.Errors
+	return r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidEtcd.Errors + r.PaidNoSync.Errors
 }
 
 // Print writes the report as a table with the ratios, for the phases that ran.
@@ -201,7 +227,7 @@ func (r *Report) Print(w io.Writer) {
 		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
 	fmt.Fprintln(w, "cpu/check: CPU time of this process (load generator, and the server unless in its own process) per check")
 	fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "cpu/check", "errors")
-	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidNoSync}
+	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidEtcd, r.PaidNoSync}
 	for _, s := range r.Sizes {
 		results = append(results, s.Paid)
 	}
@@ -227,7 +253,8 @@ func (r *Report) Print(w io.Writer) {
 		name  string
 		a, b  Result
 		byCPU bool
-	}{{"paid/do-nothing", r.Paid, r.DoNothing, true}, {"quotes/do-nothing", r.Quotes, r.DoNothing, true}, {"durable/non-durable", r.Paid, r.PaidNoSync, false}} {
+	}{{"paid/do-nothing", r.Paid, r.DoNothing, true}, {"quotes/do-nothing", r.Quotes, r.DoNothing, true}, {"durable/non-durable", r.Paid, r.PaidNoSync, false},
+		{"etcd/Badger", r.PaidEtcd, r.Paid, true}} {
 		if ratio.a.Name == "" || ratio.b.Name == "" {
 			continue
 		}
@@ -261,11 +288,15 @@ func round(d time.Duration) string {
 	return d.Round(10 * time.Microsecond).String()
 }
 
-// Run runs the phases of cfg: do-nothing, quotes, paid (durable), paid (no sync).
+// Run runs the phases of cfg: do-nothing, quotes, paid (durable) on Badger and/or etcd, paid
+// (no sync).
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
 	if cfg.Channels < cfg.Streams {
 		return nil, fmt.Errorf("bench: --channels (%d) must be at least --streams (%d): each stream pays on its own channels", cfg.Channels, cfg.Streams)
+	}
+	if !slices.Contains(Ledgers, cfg.Ledger) {
+		return nil, fmt.Errorf("bench: unknown ledger %q (ledgers: %v)", cfg.Ledger, Ledgers)
 	}
 	for _, p := range cfg.Phases {
 		if !slices.Contains(PhaseNames, p) {
@@ -301,8 +332,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 	}
-	if cfg.runs(PhaseQuotes) || cfg.runs(PhaseDurable) {
+	if cfg.runs(PhaseQuotes) || (cfg.runs(PhaseDurable) && cfg.badger()) {
 		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, false); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.runs(PhaseDurable) && cfg.etcd() {
+		// Right after Badger's, so that both see the machine as alike as a run allows.
+		if err := fx.runEtcdPhase(ctx, cfg, rep, proofs); err != nil {
 			return nil, err
 		}
 	}
@@ -363,7 +400,7 @@ func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report,
 			return err
 		}
 	}
-	if cfg.runs(PhaseDurable) {
+	if cfg.runs(PhaseDurable) && cfg.badger() {
 		fmt.Fprintln(cfg.Progress, "phase: paid (durable)")
 		fx.commits.take(&Result{})
 		rep.Paid, err = drive(ctx, PhaseDurable, "paid (durable)", srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))

@@ -120,3 +120,35 @@ func TestWriteGhz(t *testing.T) {
 		}
 	}
 }
+
+// TestRunEtcdSmoke runs the durable phase against Badger and the etcd store (three members
+// in process) in one run: it checks that both pay without errors and that the report sets
+// etcd beside Badger, never how fast.
+func TestRunEtcdSmoke(t *testing.T) {
+	rep, err := Run(context.Background(), Config{Streams: 4, Conns: 2, Duration: time.Second, Channels: 8, Proofs: 4000,
+		Phases: []string{PhaseDurable}, Ledger: LedgerBoth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Result{rep.Paid, rep.PaidEtcd} {
+		if r.Checks == 0 || r.Errors != 0 || r.Commits == 0 {
+			t.Errorf("%s: %d checks, %d errors (%s), %d commits", r.Name, r.Checks, r.Errors, r.FirstErr, r.Commits)
+		}
+	}
+	if rep.EtcdVsBadger() <= 0 {
+		t.Errorf("etcd/Badger = %v", rep.EtcdVsBadger())
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	for _, want := range []string{"paid (durable)", "paid (etcd, 3 members)", "etcd/Badger"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRunRefusesAnUnknownLedger(t *testing.T) {
+	if _, err := Run(context.Background(), Config{Streams: 4, Channels: 8, Duration: time.Second, Ledger: "sqlite"}); err == nil {
+		t.Fatal("Run accepted an unknown ledger")
+	}
+}
