@@ -233,10 +233,9 @@ func (l *Ledger) loadEtcd(ctx context.Context) (int64, error) {
 		s.syncRev = kvs[0].ModRevision
 	}
 	l.confirmed.Store(l.sync.Confirmed)
-	if len(resp.Responses[1].GetResponseRange().Kvs) == 1 {
+	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 && markerNeedsResync(kvs[0].Value) {
 		l.needsResync.Store(true)
-		l.log.Warn("ledger: a chain write in several parts was cut short, or a resync was asked for: " +
-			"taking no payment until the channels are read from the contract again")
+		l.log.Warn("ledger: a resync was asked for: taking no payment until the channels are read from the contract again")
 	}
 	st, senders, _, err := s.count(ctx, rev)
 	if err != nil {

@@ -101,6 +101,7 @@ const (
 type txnKey struct {
 	kv
 	cmpRev int64 // for a channel record: the mod revision it must still have
+	rev    int64 // the revision it was committed at (a split write's parts differ)
 }
 
 func (l *Ledger) etcdCommitLoop() {
@@ -298,7 +299,7 @@ func (c *etcdCommitter) commit(t *etcdTxn, keys []string, mark, last, unmark boo
 			elses = append(elses, clientv3.OpGet(s.key(keySync)))
 		}
 		if mark {
-			ops = append(ops, clientv3.OpPut(s.key(keyIncomplete), time.Now().UTC().Format(time.RFC3339)))
+			ops = append(ops, clientv3.OpPut(s.key(keyIncomplete), splitMarkerPrefix+t.fence.Key))
 		}
 		if sync := t.sync(); sync != nil && last {
 			data, _ := json.Marshal(sync)
@@ -325,6 +326,11 @@ func (c *etcdCommitter) commit(t *etcdTxn, keys []string, mark, last, unmark boo
 		t.outcome, t.rev, sl.rev = txnCommitted, resp.Header.Revision, resp.Header.Revision
 	default:
 		c.refused(t, keys, resp)
+	}
+	if t.outcome == txnCommitted {
+		for _, k := range keys {
+			t.keys[k].rev = t.rev
+		}
 	}
 }
 
@@ -412,11 +418,13 @@ func (c *etcdCommitter) resolve(t *etcdTxn, seq string, cause error) {
 // Resync (events cannot be applied twice safely), as a Badger write cut short does.
 func (c *etcdCommitter) runSplit(t *etcdTxn) {
 	per := c.s.maxOps - 4
+	// A split write leaves the marker to the Resync a ledger that needs one waits for.
+	// Decided before the first part puts the marker, which the watch then reports.
+	unmarkAtEnd := t.resyncs() || !c.l.needsResync.Load()
 	for start := 0; start < len(t.order); start += per {
 		end := min(start+per, len(t.order))
 		last := end == len(t.order)
-		// A split write leaves the marker to the Resync a ledger that needs one waits for.
-		unmark := last && (t.resyncs() || !c.l.needsResync.Load())
+		unmark := last && unmarkAtEnd
 		c.commit(t, t.order[start:end], start == 0, last, unmark)
 		if t.outcome != txnCommitted {
 			if start > 0 && t.err != ErrNotLeader {
@@ -460,7 +468,7 @@ func (c *etcdCommitter) finish(t *etcdTxn) {
 func (c *etcdCommitter) committed(t *etcdTxn) {
 	for _, k := range t.keys {
 		if k.e != nil {
-			k.e.setRev(t.rev)
+			k.e.setRev(k.rev)
 		}
 	}
 	for _, w := range t.writes {

@@ -430,3 +430,36 @@ func TestEtcdChainWritesRaceWithPayments(t *testing.T) {
 		t.Errorf("charged %d, %d payments accepted", ch.Charged.Int64(), charged)
 	}
 }
+
+// TestEtcdSplitChainWrite applies one update too large for a transaction (200 creations, in
+// parts behind the resync marker): every channel takes payments afterwards, on the chain
+// side's replica and on another, whichever part wrote it, and no replica is left waiting
+// for a resync.
+func TestEtcdSplitChainWrite(t *testing.T) {
+	c := cluster(t)
+	side, other := replica(t, c, 0), replica(t, c, 0)
+	lead(t, c, side)
+	ids := make([]rdn.ChannelID, 200)
+	events := make([]Event, len(ids))
+	for i := range ids {
+		ids[i] = rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(0x1000 + i))), OpenBlock: 5}
+		events[i] = Event{Kind: Created, Channel: ids[i], Block: 5, Amount: big.NewInt(100)}
+	}
+	if err := side.Apply(t.Context(), Update{Events: events, Sync: SyncState{Cursor: 10, CursorHash: "0x10", Confirmed: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other replica sees the update whole", func() bool {
+		return other.ConfirmedHeight() == 10 && !other.NeedsResync() && other.Stats().OpenChannels == 200
+	})
+	if side.NeedsResync() {
+		t.Fatal("the chain side waits for a resync after its own split write")
+	}
+	for _, i := range []int{0, 1, 120, 150, 199} {
+		for n, l := range []*Ledger{side, other} {
+			r, err := l.Pay(t.Context(), payment(ids[i], int64(n+1), 1))
+			if err != nil || r.Outcome != Accepted {
+				t.Fatalf("channel %d on replica %d: %v, %v", i, n, r.Outcome, err)
+			}
+		}
+	}
+}

@@ -84,7 +84,7 @@ func (l *Ledger) observe(ev *clientv3.Event) {
 		}
 		l.setSync(sync, ev.Kv.ModRevision)
 	case bytes.Equal(key, keyIncomplete):
-		l.needsResync.Store(value != nil)
+		l.needsResync.Store(markerNeedsResync(value))
 	}
 }
 
@@ -187,12 +187,45 @@ func (s *etcdStore) count(ctx context.Context, rev int64) (Stats, map[common.Add
 	return st, senders, rev, nil
 }
 
-// refreshResyncMarker reads whether the resync marker is set.
+// splitMarkerPrefix starts the resync marker's value while the chain side writes an update
+// too large for one transaction, followed by its election key.
+const splitMarkerPrefix = "split "
+
+// markerNeedsResync tells from the resync marker's value (nil: absent) whether payments wait
+// for a resync. A split write in progress does not stop them: the chain side that writes it
+// is alive, the cursor moves only with its last part, and no event can be applied twice
+// while the marker stands. If that chain side dies before the last part, the next one finds
+// the marker when it takes over and turns it into a resync request (takeMarker).
+func markerNeedsResync(value []byte) bool {
+	return value != nil && !bytes.HasPrefix(value, []byte(splitMarkerPrefix))
+}
+
+// refreshResyncMarker reads whether payments wait for a resync.
 func (l *Ledger) refreshResyncMarker(ctx context.Context) error {
 	v, _, err := l.etcd.get(ctx, keyIncomplete)
 	if err != nil {
 		return fmt.Errorf("ledger: etcd: read the resync marker: %w", err)
 	}
-	l.needsResync.Store(v != nil)
+	l.needsResync.Store(markerNeedsResync(v))
 	return nil
+}
+
+// takeMarker, run by a replica that just took the chain side, turns a split write's marker
+// that its last chain side left behind into a resync request, which every replica honours.
+func (l *Ledger) takeMarker(ctx context.Context) error {
+	v, _, err := l.etcd.get(ctx, keyIncomplete)
+	if err != nil {
+		return fmt.Errorf("ledger: etcd: read the resync marker: %w", err)
+	}
+	if v == nil {
+		l.needsResync.Store(false)
+		return nil
+	}
+	if markerNeedsResync(v) {
+		l.needsResync.Store(true)
+		return nil
+	}
+	l.log.Warn("ledger: the last chain side stopped in the middle of an update in several parts: " +
+		"taking no payment until the channels are read from the contract again")
+	return l.RequestResync()
 }

@@ -32,7 +32,8 @@ func (b *fenceBox) get() *Fence {
 
 // SetFence makes this replica the chain side of a replicated ledger, its writes fenced by f,
 // or (f nil) no longer. Taking the leadership reads the sync state from the cluster first,
-// so that the chain watcher continues from the cursor the last leader stored. A Badger
+// so that the chain watcher continues from the cursor the last leader stored, and turns an
+// update in several parts that the last leader left unfinished into a resync request. A Badger
 // ledger has one writer and ignores fences.
 func (l *Ledger) SetFence(ctx context.Context, f *Fence) error {
 	if l.etcd == nil {
@@ -42,13 +43,13 @@ func (l *Ledger) SetFence(ctx context.Context, f *Fence) error {
 		if err := l.refreshSync(ctx); err != nil {
 			return err
 		}
-		if err := l.refreshResyncMarker(ctx); err != nil {
-			return err
-		}
 	}
 	l.etcd.fence.mu.Lock()
 	l.etcd.fence.f = f
 	l.etcd.fence.mu.Unlock()
+	if f != nil {
+		return l.takeMarker(ctx)
+	}
 	return nil
 }
 

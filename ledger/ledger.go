@@ -548,8 +548,10 @@ func (l *Ledger) lockEntry(id rdn.ChannelID) (*entry, error) {
 				e.mu.Unlock()
 				return nil, err
 			}
+			// The revision read is the record's: stored as it is, not raised to, so a
+			// revision wrongly remembered higher heals here.
 			e.ch, e.loaded = ch, true
-			e.setRev(rev)
+			e.rev.Store(rev)
 		}
 		return e, nil
 	}
