@@ -68,7 +68,7 @@ func (l *Ledger) SaveDispute(ctx context.Context, d Dispute) error {
 	if err != nil {
 		return err
 	}
-	w := &write{sets: []kv{{key: disputeKey(d.Channel), value: data}}, delta: zeroStats(), chain: true}
+	w := l.chainWrite(&write{sets: []kv{{key: disputeKey(d.Channel), value: data}}, delta: zeroStats()})
 	if err := l.enqueue(w); err != nil {
 		return err
 	}

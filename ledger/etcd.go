@@ -66,6 +66,7 @@ type etcdStore struct {
 
 	cancelWatch context.CancelFunc
 	watchDone   chan struct{}
+	probeDone   chan struct{}
 
 	// unreachable is set while the cluster has not answered the probe: the time of the
 	// first unanswered one, and why.
@@ -169,8 +170,12 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*Ledger, error) {
 	}
 	watchCtx, cancel := context.WithCancel(context.Background())
 	s.cancelWatch, s.watchDone = cancel, make(chan struct{})
+	s.probeDone = make(chan struct{})
 	go l.follow(watchCtx, rev)
-	go s.probe(watchCtx, l.log)
+	go func() {
+		defer close(s.probeDone)
+		s.probe(watchCtx, l.log)
+	}()
 	go l.etcdCommitLoop()
 	return l, nil
 }

@@ -200,8 +200,13 @@ func (c *etcdCommitter) build() *etcdTxn {
 		return nil
 	}
 	if t.chain {
-		t.fence = c.s.fence.get()
-		t.syncRev = c.s.syncRevision()
+		// As decided: a write decided under a leadership this replica has lost since is
+		// refused even if it has won another (the cursor it carries may be behind).
+		w := t.writes[0]
+		if w.fence != c.s.fence.get() {
+			w.fence = nil
+		}
+		t.fence, t.syncRev = w.fence, w.syncRev
 	}
 	return t
 }
@@ -233,7 +238,8 @@ func (t *etcdTxn) add(w *write, keys []string, revs []int64) {
 	t.chain = t.chain || w.chain
 	for i, s := range w.sets {
 		if k, ok := t.keys[keys[i]]; ok {
-			k.kv.value = s.value // decided on top of the earlier write: its compare stands
+			// Decided on top of the earlier write: its compare stands.
+			k.kv.value, k.kv.gen = s.value, s.gen
 			continue
 		}
 		t.keys[keys[i]] = &txnKey{kv: s, cmpRev: revs[i]}
@@ -418,14 +424,15 @@ func (c *etcdCommitter) resolve(t *etcdTxn, seq string, cause error) {
 // Resync (events cannot be applied twice safely), as a Badger write cut short does.
 func (c *etcdCommitter) runSplit(t *etcdTxn) {
 	per := c.s.maxOps - 4
-	// A split write leaves the marker to the Resync a ledger that needs one waits for.
-	// Decided before the first part puts the marker, which the watch then reports.
-	unmarkAtEnd := t.resyncs() || !c.l.needsResync.Load()
+	// A ledger waiting for a resync keeps its marker as it is (a resync request, which
+	// stops payments everywhere) until the Resync's last part deletes it; otherwise the
+	// first part puts a split marker, and the last deletes it.
+	waiting := c.l.needsResync.Load()
 	for start := 0; start < len(t.order); start += per {
 		end := min(start+per, len(t.order))
 		last := end == len(t.order)
-		unmark := last && unmarkAtEnd
-		c.commit(t, t.order[start:end], start == 0, last, unmark)
+		unmark := last && (t.resyncs() || !waiting)
+		c.commit(t, t.order[start:end], start == 0 && !waiting, last, unmark)
 		if t.outcome != txnCommitted {
 			if start > 0 && t.err != ErrNotLeader {
 				c.l.needsResync.Store(true)
@@ -467,9 +474,16 @@ func (c *etcdCommitter) finish(t *etcdTxn) {
 
 func (c *etcdCommitter) committed(t *etcdTxn) {
 	for _, k := range t.keys {
-		if k.e != nil {
-			k.e.setRev(k.rev)
+		if k.e == nil {
+			continue
 		}
+		if k.e.gen.Load() != k.gen {
+			// The entry was read again or replaced while this write was in flight: its state
+			// lacks the write, which is now the newest record. Decisions made on it since
+			// are dropped, and the next one starts from this record.
+			k.e.invalidate(&freshRecord{value: k.value, rev: k.rev})
+		}
+		k.e.setRev(k.rev)
 	}
 	for _, w := range t.writes {
 		if w.sync != nil {
@@ -494,18 +508,25 @@ func (c *etcdCommitter) conflicted(t *etcdTxn) {
 	}
 	if t.chain {
 		// A chain write sets the state of every channel it touches in memory before it is
-		// stored (Ledger.change): none of it was, so each gets the record the store holds.
-		// Otherwise a payment decided on an unstored event would store it, and the retried
-		// event count twice.
-		for k, f := range t.current {
-			t.keys[k].e.invalidate(f)
+		// stored (Ledger.change): none of it was, so each gets the record the store holds,
+		// or is read again when its part was never sent. Otherwise a payment decided on an
+		// unstored event would store it, and the retried event count twice.
+		for k, tk := range t.keys {
+			if f := t.current[k]; f != nil {
+				tk.e.invalidate(f)
+			} else if tk.e != nil {
+				tk.e.invalidate(&freshRecord{reload: true})
+			}
 		}
 	}
 	if t.err == errStaleSync {
-		// The leader before this one wrote a later cursor: continue from it.
-		if err := c.l.refreshSync(context.Background()); err != nil {
-			c.l.log.Warn("ledger: reading the sync state again failed", "err", err)
-		}
+		// The leader before this one wrote a later cursor: continue from it. Not on this
+		// goroutine, which every commit waits for.
+		go func() {
+			if err := c.l.refreshSync(context.Background()); err != nil {
+				c.l.log.Warn("ledger: reading the sync state again failed", "err", err)
+			}
+		}()
 	}
 	var retry []*write
 	for _, w := range t.writes {

@@ -463,3 +463,76 @@ func TestEtcdSplitChainWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestEtcdRefusedSplitLeavesNoPhantom: a chain write in several parts (transactions of 8
+// operations here) refused in its first part, by a fence that no longer holds, leaves none of
+// its events in any replica's cache: a payment above the real deposit is still refused.
+func TestEtcdRefusedSplitLeavesNoPhantom(t *testing.T) {
+	c := cluster(t)
+	l, err := OpenEtcd(t.Context(), EtcdOptions{Client: etcdClient(t, c), Prefix: "/test/" + t.Name() + "/", Identity: testIdentity, MaxTxnOps: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lead(t, c, l)
+	ids := make([]rdn.ChannelID, 3)
+	var topUps []Event
+	for i := range ids {
+		ids[i] = rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(int64(0x2000 + i))), OpenBlock: 5}
+		create(t, l, ids[i], 100, 10)
+		topUps = append(topUps, Event{Kind: ToppedUp, Channel: ids[i], Block: 6, Amount: big.NewInt(1000)})
+	}
+	if err := l.SetFence(t.Context(), &Fence{Key: "/no-such-election", Rev: 12345}); err != nil {
+		t.Fatal(err)
+	}
+	err = l.Apply(t.Context(), Update{Events: topUps, Sync: SyncState{Cursor: 11, Confirmed: 10}})
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("a write under a fence that does not hold: %v", err)
+	}
+	for i, id := range ids {
+		if r, err := l.Pay(t.Context(), payment(id, 500, 1)); err != nil || r.Outcome != ExceedsDeposit {
+			t.Errorf("channel %d: a payment of 500 on a deposit of 100 whose top-up was refused: %v, %v", i, r.Outcome, err)
+		}
+	}
+}
+
+// TestEtcdReloadWhileAWriteIsInFlight reads every cached channel again (what the watch does
+// after a compaction) while payments are in flight: no accepted payment is overwritten.
+func TestEtcdReloadWhileAWriteIsInFlight(t *testing.T) {
+	c := cluster(t)
+	l := replica(t, c, 0)
+	lead(t, c, l)
+	create(t, l, alice, 1_000_000, 10)
+	accepted := int64(0)
+	for b := int64(1); b <= 150; b++ {
+		done := make(chan PayResult)
+		go func() {
+			r, err := l.Pay(context.Background(), payment(alice, b, 1))
+			if err != nil {
+				t.Log(err)
+			}
+			done <- r
+		}()
+		time.Sleep(time.Duration(b%15) * 100 * time.Microsecond)
+		if _, err := l.recountEtcd(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Channel(alice); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-done; r.Outcome == Accepted {
+			accepted++
+		}
+	}
+	v, _, err := l.store.get(t.Context(), channelKey(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := unmarshalChannel(alice, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Charged.Int64() != accepted {
+		t.Fatalf("%d payments accepted, %s stored", accepted, ch.Charged)
+	}
+}

@@ -69,10 +69,16 @@ func (l *Ledger) observe(ev *clientv3.Event) {
 		l.mu.RLock()
 		e := l.channels[id]
 		l.mu.RUnlock()
-		if e == nil || ev.Kv.ModRevision <= e.rev.Load() {
+		if e == nil {
 			return
 		}
-		if own := e.lastPut.Load(); own != nil && value != nil && bytes.Equal(*own, value) {
+		// lastPut before rev: the committer records a write's revision before it sends the
+		// next write, so an own record is recognised by one or the other.
+		own := e.lastPut.Load()
+		if ev.Kv.ModRevision <= e.rev.Load() {
+			return
+		}
+		if own != nil && value != nil && bytes.Equal(*own, value) {
 			return // this replica's write: the committer records its revision
 		}
 		e.invalidate(&freshRecord{value: value, rev: ev.Kv.ModRevision})

@@ -160,7 +160,7 @@ func (l *Ledger) change(ctx context.Context, w *write, f func(get func(rdn.Chann
 const maxChainAttempts = 64
 
 func (l *Ledger) changeOnce(ctx context.Context, w *write, f func(get func(rdn.ChannelID) (*Channel, error), set func(rdn.ChannelID, *Channel)) ([]kv, error)) error {
-	w.chain = true
+	l.chainWrite(w)
 	entries := map[rdn.ChannelID]*entry{}
 	defer func() {
 		for _, e := range entries {

@@ -247,6 +247,20 @@ type write struct {
 	// chain marks a write of the chain side (events, resyncs, disputes): in a replicated
 	// store only the elected replica may make it, fenced by its leadership (see Fence).
 	chain bool
+	// fence and syncRev are, for a chain write to a replicated store, the leadership and
+	// the sync state's revision it was decided under (see chainWrite).
+	fence   *Fence
+	syncRev int64
+}
+
+// chainWrite marks w as the chain side's, decided now: under the current leadership and
+// sync state of a replicated store, which its transaction compares.
+func (l *Ledger) chainWrite(w *write) *write {
+	w.chain = true
+	if l.etcd != nil {
+		w.fence, w.syncRev = l.etcd.fence.get(), l.etcd.syncRevision()
+	}
+	return w
 }
 
 // kv is a key to set, or to delete when value is nil. A channel record's kv names its entry
@@ -503,6 +517,7 @@ func (l *Ledger) Close() error {
 	if l.etcd != nil {
 		l.etcd.cancelWatch()
 		<-l.etcd.watchDone
+		<-l.etcd.probeDone
 		return nil // the client is the caller's
 	}
 	return l.db.Close()

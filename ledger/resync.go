@@ -104,7 +104,7 @@ func (l *Ledger) NeedsResync() bool { return l.needsResync.Load() }
 func (l *Ledger) RequestResync() error {
 	if l.etcd != nil {
 		// A chain-side write like the others: only the elected replica makes it.
-		w := &write{sets: []kv{{key: keyIncomplete, value: []byte(time.Now().UTC().Format(time.RFC3339))}}, delta: zeroStats(), chain: true}
+		w := l.chainWrite(&write{sets: []kv{{key: keyIncomplete, value: []byte(time.Now().UTC().Format(time.RFC3339))}}, delta: zeroStats()})
 		if err := l.enqueue(w); err != nil {
 			return err
 		}
