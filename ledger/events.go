@@ -210,8 +210,10 @@ func (l *Ledger) changeOnce(ctx context.Context, w *write, f func(get func(rdn.C
 		entries[id].ch, entries[id].last = c, w
 	}
 	// Confirmations move with the sync state before the write is durable; that only lets a
-	// payment be decided earlier, and every payment is made durable after this write. A
-	// rollback may lower them.
+	// payment be decided earlier, on a height the chain has reached. On Badger every payment
+	// is made durable after this write; on etcd a payment on another channel may commit
+	// first, and if this write then fails, the height goes back (see below) while that
+	// payment stands, decided on a confirmation that was true. A rollback may lower them.
 	l.confirmed.Store(w.sync.Confirmed)
 	for id, e := range entries {
 		e.mu.Unlock()
