@@ -34,6 +34,16 @@ import (
 // and the signed hash is keccak256("\x19Ethereum Signed Message:\n" ‖ len(text) in decimal ‖
 // text). The signature is 65 bytes r ‖ s ‖ v, v in {0, 1, 27, 28}, s in the lower half of the
 // curve order, as for a balance proof.
+//
+// In the typed scheme it is EIP-712 typed data under the proofs' domain (typed.go), which
+// carries the contract and the chain id:
+//
+//	CloseRequest(address receiver,uint32 openBlock,uint192 balance,uint64 expires)
+//
+// The sender is not a field: as in a typed balance proof, it is the signer, and the server
+// compares the recovered signer with the channel's sender. A typed close request cannot pass
+// for a typed balance proof (another type hash) nor for a legacy one (0x19 0x01, not 0x19
+// 0x45 or no prefix).
 
 // CloseRequestTitle is the first line of a close request's text.
 const CloseRequestTitle = "uraiden cooperative close request"
@@ -57,15 +67,19 @@ type CloseRequest struct {
 	Balance   *big.Int
 	// Expires is a Unix time in seconds.
 	Expires int64
+	// Scheme is the construction signed; the zero value is legacy, the personal message.
+	Scheme Scheme
 }
 
-// Text returns the message the sender signs.
+var errCloseRequestExpiry = errors.New("the close request's expiry must be a positive Unix time")
+
+// Text returns the message the sender signs in the legacy scheme, whatever c.Scheme.
 func (c CloseRequest) Text() (string, error) {
 	if c.Balance == nil || c.Balance.Sign() < 0 || c.Balance.Cmp(maxUint192) > 0 {
 		return "", ErrBalanceRange
 	}
 	if c.Expires <= 0 {
-		return "", errors.New("the close request's expiry must be a positive Unix time")
+		return "", errCloseRequestExpiry
 	}
 	return strings.Join([]string{
 		CloseRequestTitle,
@@ -85,16 +99,30 @@ func PersonalMessageHash(message []byte) common.Hash {
 	return crypto.Keccak256Hash([]byte(prefix), message)
 }
 
-// Hash returns the hash the sender signs.
+// Hash returns the hash the sender signs in c.Scheme.
 func (c CloseRequest) Hash() (common.Hash, error) {
-	text, err := c.Text()
-	if err != nil {
-		return common.Hash{}, err
+	switch c.Scheme {
+	case SchemeLegacy:
+		text, err := c.Text()
+		if err != nil {
+			return common.Hash{}, err
+		}
+		return PersonalMessageHash([]byte(text)), nil
+	case SchemeTyped:
+		if c.Expires <= 0 {
+			return common.Hash{}, errCloseRequestExpiry
+		}
+		domain, err := DomainSeparator(c.ChainID, c.Contract)
+		if err != nil {
+			return common.Hash{}, err
+		}
+		return TypedCloseRequestHash(domain, c.Receiver, c.OpenBlock, c.Balance, uint64(c.Expires))
 	}
-	return PersonalMessageHash([]byte(text)), nil
+	return common.Hash{}, fmt.Errorf("%w, got %d", ErrScheme, uint8(c.Scheme))
 }
 
-// Sign signs the close request with the sender's key, as personal_sign does.
+// Sign signs the close request with the sender's key, as personal_sign (legacy) or
+// eth_signTypedData_v4 (typed) does.
 func (c CloseRequest) Sign(key *ecdsa.PrivateKey) (Signature, error) {
 	h, err := c.Hash()
 	if err != nil {

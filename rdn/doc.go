@@ -5,7 +5,8 @@
 // parsing and formatting of their values (amounts, signatures), the identity of a channel
 // (ChannelID: sender and open block), the balance-proof and closing-signature hashes with
 // their signing and recovery (Balance, Closing, Signature), and the sender's cooperative
-// close request (CloseRequest).
+// close request (CloseRequest). Each of these is signed in one of two schemes (Scheme): µRaiden's
+// legacy construction, or EIP-712 typed data bound to the chain id (typed.go, Domain).
 //
 // It imports nothing from the project (a test checks it), so both the server's packages
 // (authz, admin, ledger, chain) and the client import it without pulling in each other.

@@ -1,7 +1,8 @@
 // Balance proofs and closing signatures: building, signing and verifying them.
 //
-// Both are legacy eth_signTypedData (v1) hashes, byte-exact with µRaiden 0.2.0 and the
-// RaidenMicroTransferChannels contract:
+// Each is signed in one of two schemes (Scheme). The typed scheme, EIP-712, is in typed.go.
+// The legacy scheme is legacy eth_signTypedData (v1) hashes, byte-exact with µRaiden 0.2.0
+// and the RaidenMicroTransferChannels contract:
 //
 //	schema  = keccak256("string message_id" ‖ "address receiver" ‖ "uint32 block_created" ‖ "uint192 balance" ‖ "address contract")
 //	values  = keccak256("Sender balance proof signature" ‖ receiver ‖ uint32(open_block) ‖ uint192(balance) ‖ contract)
@@ -66,6 +67,11 @@ type Balance struct {
 	OpenBlock uint32
 	Balance   *big.Int
 	Contract  common.Address
+	// Scheme is the construction signed; the zero value is legacy.
+	Scheme Scheme
+	// ChainID is bound by the typed scheme only (the legacy hash has no chain id), and
+	// required by it.
+	ChainID uint64
 }
 
 // Closing is what a receiver signs to agree to close a channel cooperatively at a balance.
@@ -74,6 +80,9 @@ type Closing struct {
 	OpenBlock uint32
 	Balance   *big.Int
 	Contract  common.Address
+	// Scheme and ChainID as in Balance.
+	Scheme  Scheme
+	ChainID uint64
 }
 
 const (
@@ -81,9 +90,19 @@ const (
 	closingMessageID = "Receiver closing signature"
 )
 
-// Hash returns the message hash the sender signs.
+// Hash returns the message hash the sender signs in b.Scheme.
 func (b Balance) Hash() (common.Hash, error) {
-	return messageHash(balanceSchema, balanceMessageID, b.Receiver, b.OpenBlock, b.Balance, b.Contract)
+	switch b.Scheme {
+	case SchemeLegacy:
+		return messageHash(balanceSchema, balanceMessageID, b.Receiver, b.OpenBlock, b.Balance, b.Contract)
+	case SchemeTyped:
+		domain, err := DomainSeparator(b.ChainID, b.Contract)
+		if err != nil {
+			return common.Hash{}, err
+		}
+		return TypedBalanceProofHash(domain, b.Receiver, b.OpenBlock, b.Balance)
+	}
+	return common.Hash{}, fmt.Errorf("%w, got %d", ErrScheme, uint8(b.Scheme))
 }
 
 // Sign signs the balance proof with the sender's key.
@@ -104,9 +123,19 @@ func (b Balance) Signer(sig []byte) (common.Address, error) {
 	return Recover(h, sig)
 }
 
-// Hash returns the message hash the receiver signs.
+// Hash returns the message hash the receiver signs in c.Scheme.
 func (c Closing) Hash() (common.Hash, error) {
-	return messageHash(closingSchema, closingMessageID, c.Sender, c.OpenBlock, c.Balance, c.Contract)
+	switch c.Scheme {
+	case SchemeLegacy:
+		return messageHash(closingSchema, closingMessageID, c.Sender, c.OpenBlock, c.Balance, c.Contract)
+	case SchemeTyped:
+		domain, err := DomainSeparator(c.ChainID, c.Contract)
+		if err != nil {
+			return common.Hash{}, err
+		}
+		return TypedClosingHash(domain, c.Sender, c.OpenBlock, c.Balance)
+	}
+	return common.Hash{}, fmt.Errorf("%w, got %d", ErrScheme, uint8(c.Scheme))
 }
 
 // Sign signs the closing message with the receiver's key.
@@ -307,7 +336,15 @@ type scratch struct {
 	buf    [128]byte
 	amount [24]byte
 	msg    [64]byte
+	words  [5 * 32]byte // the typed scheme's encoded structs
 	out    common.Hash
+}
+
+func (sc *scratch) keccak(data []byte) common.Hash {
+	sc.h.Reset()
+	sc.h.Write(data)
+	sc.h.Read(sc.out[:])
+	return sc.out
 }
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{h: crypto.NewKeccakState()} }}
