@@ -43,8 +43,11 @@ func TestInterfaceMatchesMicroRaiden(t *testing.T) {
 	}
 	abi := channelsABI.GetABI()
 	var got []string
-	for _, m := range abi.Methods {
-		got = append(got, m.Sig)
+	for name, m := range abi.Methods {
+		// Checked by TestTypedInterface.
+		if !slices.Contains(contracts.TypedMethods, name) {
+			got = append(got, m.Sig)
+		}
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {

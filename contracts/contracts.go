@@ -13,6 +13,17 @@ import (
 // that check it keep working.
 const Version = "0.2.0"
 
+// TypedMethods are the channel contract's functions for EIP-712 typed proofs, added after
+// µRaiden 0.2.0 (sorted). A µRaiden-compatible contract need not have them: without
+// eip712Domain() it takes legacy proofs only.
+var TypedMethods = []string{
+	"cooperativeCloseTyped",
+	"eip712Domain",
+	"extractBalanceProofSignatureTyped",
+	"extractClosingSignatureTyped",
+	"withdrawTyped",
+}
+
 // MinChallengePeriod is the shortest challenge period, in blocks, the contract accepts.
 const MinChallengePeriod = 500
 

@@ -2,7 +2,8 @@
 // go-ethereum (abigen v2) bindings for them:
 //
 //   - RaidenMicroTransferChannels: the payment-channel contract, interface-compatible with
-//     µRaiden 0.2.0;
+//     µRaiden 0.2.0, plus functions that take EIP-712 (eth_signTypedData_v4) proofs bound to
+//     the chain id (TypedMethods);
 //   - UraidenTestToken: an ERC20 + ERC223 token with a faucet, for dev and test networks;
 //   - TrustedDelegate: an example trusted contract that opens channels on a sender's behalf.
 //

@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/contracts/internal/build"
 	"github.com/uraiden/uraiden/rdn"
 )
 
@@ -76,8 +77,30 @@ func TestGasAtOrBelowMicroRaiden(t *testing.T) {
 			t.Errorf("%s costs %d gas under Byzantium, limit %d (µRaiden's: %d)", row.op, got, limit, row.gas)
 		}
 	}
+	for _, row := range typedGas {
+		got, legacy := byzantium[row.op], byzantium[row.legacy]
+		fmt.Fprintf(&table, "| %s | — | %d | %+d vs legacy | %d |\n", row.op, got, int64(got)-int64(legacy), osakaGas[row.op])
+		if got == 0 || got > legacy+typedOverhead || osakaGas[row.op] > osakaGas[row.legacy]+typedOverhead {
+			t.Errorf("%s costs %d gas under Byzantium, %d under Osaka; %s costs %d and %d, and a typed proof may add at most %d",
+				row.op, got, osakaGas[row.op], row.legacy, legacy, osakaGas[row.legacy], typedOverhead)
+		}
+	}
 	t.Log(table.String())
 }
+
+// typedGas are the typed functions, each with its legacy counterpart.
+var typedGas = []struct{ op, legacy string }{
+	{"cooperativeCloseTyped", "cooperativeClose"},
+	{"withdrawTyped (first)", "withdraw (first)"},
+	{"withdrawTyped (later)", "withdraw (later)"},
+}
+
+// typedOverhead is what a typed proof may cost over a legacy one: nothing. Both hash the
+// signed fields twice, with constants and immutables (type hash and cached domain separator
+// against the legacy schema hash), and the typed struct is laid out in whole words where the
+// legacy values (a string and odd-sized fields) are packed, which takes more instructions;
+// so a typed function that costs more than its legacy twin does work it should not.
+const typedOverhead = 0
 
 // gasChain mines one transaction per block and returns its receipt.
 type gasChain interface {
@@ -131,6 +154,17 @@ func measureGas(t *testing.T, c gasChain, bin map[string][]byte) map[string]uint
 	gas["uncooperativeClose"] = c.send(t, sender, &channelsAddr, channelsABI.PackUncooperativeClose(receiver.addr, obn, tokens(400))).GasUsed
 	c.mine(t, contracts.MinChallengePeriod+1)
 	gas["settle"] = c.send(t, sender, &channelsAddr, channelsABI.PackSettle(receiver.addr, obn)).GasUsed
+
+	// The typed functions, on a channel in the same state as the legacy ones were measured on.
+	typedSig := func(obn uint32, bal int64) []byte {
+		return typedBalanceSig(t, sender.key, build.ReferenceChainID, channelsAddr, receiver.addr, obn, tokens(bal))
+	}
+	r = c.send(t, sender, &tokenAddr, tokenABI.PackTransfer0(channelsAddr, tokens(1000), createData(sender.addr, receiver.addr)))
+	obn = uint32(r.BlockNumber.Uint64())
+	gas["withdrawTyped (first)"] = c.send(t, receiver, &channelsAddr, channelsABI.PackWithdrawTyped(obn, tokens(10), typedSig(obn, 10))).GasUsed
+	gas["withdrawTyped (later)"] = c.send(t, receiver, &channelsAddr, channelsABI.PackWithdrawTyped(obn, tokens(20), typedSig(obn, 20))).GasUsed
+	gas["cooperativeCloseTyped"] = c.send(t, receiver, &channelsAddr, channelsABI.PackCooperativeCloseTyped(receiver.addr, obn, tokens(300), typedSig(obn, 300),
+		typedClosingSig(t, receiver.key, build.ReferenceChainID, channelsAddr, sender.addr, obn, tokens(300)))).GasUsed
 	return gas
 }
 
