@@ -22,8 +22,8 @@ import (
 	"github.com/uraiden/uraiden/rdn"
 )
 
-// The EIP-712 hashing here is go-ethereum's (apitypes), written from the shared definition
-// and independent of rdn's, so that the contract is checked against a second implementation.
+// The contract's recovery is checked against rdn's typed signatures, and both against
+// go-ethereum's EIP-712 hashing (apitypes), written from the shared definition.
 
 var typedTypes = apitypes.Types{
 	"EIP712Domain": {
@@ -80,12 +80,32 @@ func signDigest(t testing.TB, key *ecdsa.PrivateKey, digest common.Hash) []byte 
 	return sig
 }
 
+// typedBalanceSig and typedClosingSig sign with rdn, the code the client and server use, so
+// that the contract's recovery checks it; typedDigest (go-ethereum's) pins the digests.
 func typedBalanceSig(t testing.TB, sender *ecdsa.PrivateKey, chainID int64, contract, receiver common.Address, openBlock uint32, balance *big.Int) []byte {
-	return signDigest(t, sender, typedDigest(t, "BalanceProof", chainID, contract, receiver, openBlock, balance))
+	t.Helper()
+	sig, err := rdn.Balance{Receiver: receiver, OpenBlock: openBlock, Balance: balance, Contract: contract,
+		Scheme: rdn.SchemeTyped, ChainID: uint64(chainID)}.Sign(sender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := signDigest(t, sender, typedDigest(t, "BalanceProof", chainID, contract, receiver, openBlock, balance)); string(sig[:]) != string(want) {
+		t.Fatalf("rdn's typed balance proof differs from go-ethereum's: %x, %x", sig, want)
+	}
+	return sig[:]
 }
 
 func typedClosingSig(t testing.TB, receiver *ecdsa.PrivateKey, chainID int64, contract, sender common.Address, openBlock uint32, balance *big.Int) []byte {
-	return signDigest(t, receiver, typedDigest(t, "ClosingBalance", chainID, contract, sender, openBlock, balance))
+	t.Helper()
+	sig, err := rdn.Closing{Sender: sender, OpenBlock: openBlock, Balance: balance, Contract: contract,
+		Scheme: rdn.SchemeTyped, ChainID: uint64(chainID)}.Sign(receiver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := signDigest(t, receiver, typedDigest(t, "ClosingBalance", chainID, contract, sender, openBlock, balance)); string(sig[:]) != string(want) {
+		t.Fatalf("rdn's typed closing signature differs from go-ethereum's: %x, %x", sig, want)
+	}
+	return sig[:]
 }
 
 // simChainID is the simulated backend's chain id (and the gas test's).
