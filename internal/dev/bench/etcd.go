@@ -108,17 +108,9 @@ func (fx *Fixture) createChannelsFenced(ctx context.Context, cli *clientv3.Clien
 	if err := l.SetFence(ctx, &ledger.Fence{Key: election.Key(), Rev: election.Rev()}); err != nil {
 		return err
 	}
-	for from := 0; from < len(fx.senders) && err == nil; from += etcdCreateChunk {
-		err = fx.createChannels(l, fx.senders[from:min(len(fx.senders), from+etcdCreateChunk)])
-	}
+	err = fx.createChannels(l, fx.senders)
 	return errors.Join(err, l.SetFence(ctx, nil), election.Resign(ctx))
 }
-
-// etcdCreateChunk is how many channels one update creates: few enough for one transaction
-// (etcd's limit of 128 operations), because a chain write split over several transactions
-// leaves the resync marker behind when this replica's watch has seen the marker of its
-// first part before the last part is committed, and the ledger then takes no payment.
-const etcdCreateChunk = 100
 
 // runEtcdPhase serves uraiden over the etcd store and runs the durable paid phase against
 // it, the load and the three members on the same cores.
