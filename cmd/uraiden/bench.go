@@ -21,6 +21,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		listen  string
 		cpuprof string
 		serveLd string
+		rates   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -46,7 +47,16 @@ With --ledger-channels N it adds the size phase: it fills a ledger of N channels
 over it, and reports the time until that process serves, its resident memory, the durable
 paid load against it and GET /api/1/stats latency; first for a ledger of --channels only.
 
---phases runs some of do-nothing, quotes, durable, nosync, size. --cpuprofile FILE writes a
+With --rate R,... it adds the fixed-rate phase: for each rate, on a fresh durable ledger, 402
+quotes and then paid checks sent open loop, the i-th request due at i/R seconds after the
+start whether or not the earlier ones were answered, by as many senders as the schedule
+needs. Latency runs from each request's scheduled time, so a stall of the server or of the
+generator is not hidden; it prints p50/p90/p99/p99.9, the checks/s achieved, the requests
+that started over 1 ms late (the generator's own lag) and the server's p50/p99 from its
+Check duration histogram over the same requests. A rate is checks/s (1000) or a fraction of
+the durable phase's checks/s in the same run (0.3x).
+
+--phases runs some of do-nothing, quotes, durable, nosync, rate, size. --cpuprofile FILE writes a
 CPU profile of each phase to FILE.<phase> (the etcd one FILE.durable-etcd), its samples
 labelled side=client, side=server or side=etcd (go tool pprof -tagfocus side=server ...).
 
@@ -81,6 +91,13 @@ with those channels on --listen until stopped, for
 					return exec.CommandContext(ctx, self, "bench", "--serve-ledger", dir)
 				}
 			}
+			for _, s := range rates {
+				r, err := bench.ParseRate(s)
+				if err != nil {
+					return err
+				}
+				cfg.Rates = append(cfg.Rates, r)
+			}
 			cfg.Progress = cmd.ErrOrStderr()
 			if cpuprof != "" {
 				cfg.OnPhase = phaseProfiler(cpuprof, cfg.Progress)
@@ -103,7 +120,8 @@ with those channels on --listen until stopped, for
 	flags.DurationVar(&cfg.Warmup, "warmup", time.Second, "load run before each phase's clock starts, not measured (0: none)")
 	flags.IntVar(&cfg.Channels, "channels", 1000, "funded channels the paid load pays on")
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
-	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, size); default all")
+	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, rate, size); default all")
+	flags.StringSliceVar(&rates, "rate", nil, "add the fixed-rate (open loop) phase at these offered rates: checks/s (1000) or a fraction of the durable phase's checks/s (0.3x)")
 	flags.StringVar(&cfg.Ledger, "ledger", bench.LedgerBadger, "store of the durable paid phase: badger, etcd (three members in this process) or both, side by side")
 	flags.IntVar(&cfg.LedgerChannels, "ledger-channels", 0, "add the size phase: the durable load against a server process over a ledger of --channels, then of this many channels")
 	flags.StringVar(&serveLd, "serve-ledger", "", "serve a bench ledger directory (the size phase's server process)")

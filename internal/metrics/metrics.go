@@ -6,6 +6,7 @@
 package metrics
 
 import (
+	"math"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/ledger"
@@ -147,6 +149,23 @@ func (m *Metrics) ObserveCommit(writes int, took time.Duration) {
 // WatchtowerTransaction counts a dispute transaction event by result (WatchtowerResults).
 func (m *Metrics) WatchtowerTransaction(result string) {
 	m.watchtower.WithLabelValues(result).Inc()
+}
+
+// CheckDurationBuckets reads the Check duration histogram of one outcome: the buckets'
+// upper bounds in seconds and their cumulative counts, the last bound +Inf. A reader that
+// takes it before and after a load gets the server's own view of that load's latency
+// without scraping the whole registry.
+func (m *Metrics) CheckDurationBuckets(outcome string) (upper []float64, cumulative []uint64) {
+	var pb dto.Metric
+	if err := m.checkDuration.WithLabelValues(outcome).(prometheus.Metric).Write(&pb); err != nil {
+		return nil, nil
+	}
+	for _, b := range pb.GetHistogram().GetBucket() {
+		upper = append(upper, b.GetUpperBound())
+		cumulative = append(cumulative, b.GetCumulativeCount())
+	}
+	// Prometheus leaves the +Inf bucket implicit: its count is the sample count.
+	return append(upper, math.Inf(1)), append(cumulative, pb.GetHistogram().GetSampleCount())
 }
 
 // Handler serves the metrics in Prometheus's text format.

@@ -90,6 +90,9 @@ type Config struct {
 	// LedgerEtcd (a cluster of three members in this process) or LedgerBoth, one after the
 	// other in the same run.
 	Ledger string
+	// Rates adds the fixed-rate phase (PhaseRate): quotes and paid durable checks sent open
+	// loop at each of these offered rates, on a fresh ledger each.
+	Rates []Rate
 }
 
 // Stores for Config.Ledger.
@@ -115,13 +118,19 @@ const (
 	PhaseDurableEtcd = "durable-etcd"
 	PhaseNoSync      = "nosync"
 	PhaseSize        = "size"
+	// PhaseRate runs only with Config.Rates; OnPhase sees it as rate-quotes-<rate> and
+	// rate-paid-<rate>.
+	PhaseRate = "rate"
 )
 
 // PhaseNames are the phases in the order they run; PhaseSize runs only with LedgerChannels.
-var PhaseNames = []string{PhaseDoNothing, PhaseQuotes, PhaseDurable, PhaseNoSync, PhaseSize}
+var PhaseNames = []string{PhaseDoNothing, PhaseQuotes, PhaseDurable, PhaseNoSync, PhaseRate, PhaseSize}
 
 func (c *Config) runs(phase string) bool {
 	if phase == PhaseSize && c.LedgerChannels <= c.Channels {
+		return false
+	}
+	if phase == PhaseRate && len(c.Rates) == 0 {
 		return false
 	}
 	return len(c.Phases) == 0 || slices.Contains(c.Phases, phase)
@@ -201,6 +210,8 @@ type Report struct {
 	PaidEtcd Result
 	// Sizes are the ledger-size phase's runs, small ledger first.
 	Sizes []SizeRun
+	// Rates are the fixed-rate phase's runs, in Config.Rates's order.
+	Rates []RateRun
 }
 
 // Ratios of the run.
@@ -218,7 +229,11 @@ func ratio(a, b float64) float64 {
 
 // Errors is the sum of errors over all phases.
 func (r *Report) Errors() int {
-	return r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidEtcd.Errors + r.PaidNoSync.Errors
+	n := r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidEtcd.Errors + r.PaidNoSync.Errors
+	for _, run := range r.Rates {
+		n += run.Quotes.Errors + run.Paid.Errors
+	}
+	return n
 }
 
 // Print writes the report as a table with the ratios, for the phases that ran.
@@ -265,6 +280,7 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+	printRates(w, r.Rates)
 	if len(r.Sizes) > 0 {
 		where := "server process"
 		if r.Sizes[0].InProcess {
@@ -303,13 +319,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("bench: unknown phase %q (phases: %v)", p, PhaseNames)
 		}
 	}
+	if err := cfg.checkValidRates(); err != nil {
+		return nil, err
+	}
 	rep := &Report{Config: cfg}
 	fx, err := NewFixture(cfg.Channels)
 	if err != nil {
 		return nil, err
 	}
 	var proofs *Proofs
-	if cfg.runs(PhaseDurable) || cfg.runs(PhaseNoSync) || cfg.runs(PhaseSize) {
+	if cfg.runs(PhaseDurable) || cfg.runs(PhaseNoSync) || cfg.runs(PhaseRate) || cfg.runs(PhaseSize) {
 		perChannel := (cfg.Proofs + cfg.Channels - 1) / cfg.Channels
 		fmt.Fprintf(cfg.Progress, "signing %d proofs (%d channels × %d balances)…\n", perChannel*cfg.Channels, cfg.Channels, perChannel)
 		start := time.Now()
@@ -346,6 +365,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.runs(PhaseNoSync) {
 		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, true); err != nil {
 			return nil, err
+		}
+	}
+	if cfg.runs(PhaseRate) {
+		for _, r := range cfg.Rates {
+			run, err := fx.runRate(ctx, cfg, rep, proofs, r)
+			if err != nil {
+				return nil, err
+			}
+			rep.Rates = append(rep.Rates, run)
 		}
 	}
 	if cfg.runs(PhaseSize) {
@@ -558,6 +586,12 @@ func (fx *Fixture) createChannels(l *ledger.Ledger, senders []common.Address) er
 // Service returns the authz service over a new ledger in dir, with the bench's prices and
 // an always-healthy chain, and the server's metrics hooks.
 func (fx *Fixture) Service(dir string, noSync bool) (*authz.Service, *ledger.Ledger, error) {
+	svc, l, _, err := fx.serviceMetrics(dir, noSync)
+	return svc, l, err
+}
+
+// serviceMetrics is Service with the metrics its checks feed.
+func (fx *Fixture) serviceMetrics(dir string, noSync bool) (*authz.Service, *ledger.Ledger, *metrics.Metrics, error) {
 	var l *ledger.Ledger
 	m := newMetrics(func() *ledger.Ledger { return l })
 	l, err := fx.OpenLedger(dir, noSync, func(writes int, took time.Duration) {
@@ -565,9 +599,9 @@ func (fx *Fixture) Service(dir string, noSync bool) (*authz.Service, *ledger.Led
 		fx.commits.add(writes, took)
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return fx.serviceOver(l, m), l, nil
+	return fx.serviceOver(l, m), l, m, nil
 }
 
 // newMetrics makes the metrics the server keeps, reading the ledger only at scrape time.
