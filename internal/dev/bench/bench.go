@@ -241,10 +241,13 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d streams over %d connections, %s per phase, %d channels, GOMAXPROCS %d\n",
 		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
 	fmt.Fprintln(w, "cpu/check: CPU time of this process (load generator, and the server unless in its own process) per check")
-	fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "cpu/check", "errors")
 	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidEtcd, r.PaidNoSync}
 	for _, s := range r.Sizes {
 		results = append(results, s.Paid)
+	}
+	// The fixed-rate phase alone has a table of its own.
+	if slices.ContainsFunc(results, func(res Result) bool { return res.Name != "" }) {
+		fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "cpu/check", "errors")
 	}
 	for _, res := range results {
 		if res.Name == "" {

@@ -45,6 +45,9 @@ func TestRateSmoke(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
+	if strings.Contains(out.String(), "\nphase ") {
+		t.Errorf("the report has the closed-loop table without its phases:\n%s", out.String())
+	}
 }
 
 // TestRateCutToProofs checks that a schedule longer than the proofs is cut and says so,
