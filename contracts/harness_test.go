@@ -116,7 +116,14 @@ func (h *harness) deploy(bin string, ctor []byte) common.Address {
 func (h *harness) submit(from *account, c *bind.BoundContract, data []byte, gasLimit uint64) (*types.Transaction, error) {
 	opts := *from.opts
 	opts.GasLimit = gasLimit
-	return bind.Transact(c, &opts, data)
+	tx, err := bind.Transact(c, &opts, data)
+	if err == nil {
+		// The simulated pool takes a transaction asynchronously: until it has, the pending
+		// nonce is the same, and a second submit from the account would reuse it (under load
+		// it did: "replacement transaction underpriced").
+		waitPooled(h.t, h.sim, tx)
+	}
+	return tx, err
 }
 
 // send mines one transaction and fails the test unless it succeeds.

@@ -19,30 +19,38 @@ import (
 // of every sender past its transaction (the miner takes it), then, after the Commit, the
 // receipts. A transaction still pending after the Commit gets another block (logged): a test
 // that counts on the block it lands in then says so itself.
+// waitPooled waits until the simulated pool holds tx: its sender's pending nonce is past it.
+func waitPooled(t testing.TB, sim *simulated.Backend, tx *types.Transaction) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
+	if err != nil {
+		t.Fatalf("sender of %s: %v", tx.Hash(), err)
+	}
+	for {
+		pending, err := sim.Client().PendingNonceAt(ctx, from)
+		if err != nil {
+			t.Fatalf("pending nonce of %s, waiting for %s: %v", from, tx.Hash(), err)
+		}
+		if pending > tx.Nonce() {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the pool never took %s (nonce %d; pending nonce %d)", tx.Hash(), tx.Nonce(), pending)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 func mineTxs(t testing.TB, sim *simulated.Backend, txs ...*types.Transaction) []*types.Receipt {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := sim.Client()
 	for _, tx := range txs {
-		from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
-		if err != nil {
-			t.Fatalf("sender of %s: %v", tx.Hash(), err)
-		}
-		for {
-			pending, err := client.PendingNonceAt(ctx, from)
-			if err != nil {
-				t.Fatalf("pending nonce of %s, waiting for %s: %v", from, tx.Hash(), err)
-			}
-			if pending > tx.Nonce() {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("the pool never took %s (nonce %d; pending nonce %d)", tx.Hash(), tx.Nonce(), pending)
-			case <-time.After(time.Millisecond):
-			}
-		}
+		waitPooled(t, sim, tx)
 	}
 	sim.Commit()
 	receipts := make([]*types.Receipt, len(txs))
