@@ -195,6 +195,9 @@ func (e *entry) invalidate(f *freshRecord) {
 // refresh installs a record left by invalidate; the caller holds e.mu. The gen changes
 // before the revision does: see etcdCommitter.decidedOn.
 func (e *entry) refresh(id rdn.ChannelID) error {
+	if e.fresh.Load() == nil {
+		return nil // the common case, and on Badger always: a read, not a write
+	}
 	f := e.fresh.Swap(nil)
 	if f == nil {
 		return nil

@@ -56,8 +56,23 @@ type member struct {
 	initialMap string
 }
 
-// Start starts every member and waits until the cluster has a leader.
+// Start starts every member and waits until the cluster has a leader. Ports are picked
+// free and bound a moment later by the members; when another process took one in between,
+// the cluster is started again on new ports, in new directories.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	for attempt := 1; ; attempt++ {
+		o := opts
+		if attempt > 1 {
+			o.Dir = filepath.Join(opts.Dir, fmt.Sprintf("attempt%d", attempt))
+		}
+		c, err := start(ctx, o)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+	}
+}
+
+func start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Members <= 0 {
 		opts.Members = 3
 	}

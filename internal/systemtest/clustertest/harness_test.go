@@ -105,27 +105,8 @@ func (c *cluster) startReplica(i int, o replicaOptions) *replica {
 	keyFile, prices := filepath.Join(dir, "receiver.key"), filepath.Join(dir, "prices.yaml")
 	writeFile(t, keyFile, hexutil.Encode(crypto.FromECDSA(c.env.Receiver))+"\n", 0o600)
 	writeFile(t, prices, proctest.PriceTable(price), 0o644)
-	// Confirmations 0 and fast polling: channels are usable as soon as the chain side sees
-	// them. max_head_age 0: the dev chain mines only when transactions arrive.
-	writeFile(t, r.config, fmt.Sprintf(`log: {level: info, format: text}
-authz: {listen: %q}
-admin: {listen: %q}
-pricing: {file: %q}
-ledger:
-  backend: etcd
-  etcd: {endpoints: [%s], prefix: %q%s}
-receiver: {key_file: %q}
-chain:
-  rpc_url: %q
-  chain_id: %d
-  contract_address: %q
-  start_block: %d
-  confirmations: 0
-  poll_interval: 100ms
-  max_head_age: 0s
-gateway: {listen: ""}
-`, r.grpcAddr, r.adminAddr, prices, strings.Join(quoted, ", "), etcdPrefix, timeout, keyFile, c.env.RPCURL,
-		devchain.ChainID, c.env.Contract().Hex(), c.env.Chain.Deployment().ChannelsBlock), 0o600)
+	ledgerYAML := fmt.Sprintf("{backend: etcd, etcd: {endpoints: [%s], prefix: %q%s}}", strings.Join(quoted, ", "), etcdPrefix, timeout)
+	writeFile(t, r.config, c.env.ServeConfig(r.grpcAddr, r.adminAddr, prices, keyFile, ledgerYAML, c.env.Contract()), 0o600)
 	r.proc = proctest.Start(t, dir, r.config, filepath.Join(dir, "serve.log"))
 	r.client = proctest.AuthzClient(t, r.grpcAddr)
 	return r

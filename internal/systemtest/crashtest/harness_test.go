@@ -77,25 +77,8 @@ func newService(t *testing.T, e *env, o serviceOptions) *service {
 	if o.minFreeMB == "" {
 		o.minFreeMB = fmt.Sprint(config.Default().Ledger.MinFreeMB)
 	}
-	// Confirmations 0 and fast polling: channels are usable as soon as the service sees them.
-	// max_head_age 0: the dev chain mines only when transactions arrive.
-	writeFile(t, s.config, fmt.Sprintf(`log: {level: info, format: text}
-authz: {listen: %q}
-admin: {listen: %q}
-pricing: {file: %q}
-ledger: {dir: %q, min_free_mb: %s}
-receiver: {key_file: %q}
-chain:
-  rpc_url: %q
-  chain_id: %d
-  contract_address: %q
-  start_block: %d
-  confirmations: 0
-  poll_interval: 100ms
-  max_head_age: 0s
-gateway: {listen: ""}
-`, s.grpcAddr, s.adminAddr, s.prices, s.ledgerDir, o.minFreeMB, keyFile, e.RPCURL, devchain.ChainID, o.contract.Hex(),
-		e.Chain.Deployment().ChannelsBlock), 0o600)
+	ledgerYAML := fmt.Sprintf("{dir: %q, min_free_mb: %s}", s.ledgerDir, o.minFreeMB)
+	writeFile(t, s.config, e.ServeConfig(s.grpcAddr, s.adminAddr, s.prices, keyFile, ledgerYAML, o.contract), 0o600)
 	return s
 }
 

@@ -212,3 +212,26 @@ func (ch *Channel) Verify(stored *ledger.Channel, price int64) (lost int, proble
 	}
 	return lost, problems
 }
+
+// ServeConfig is a `uraiden serve` configuration on the env's chain, the given listeners,
+// price table, receiver key file and contract, with ledgerYAML as its `ledger:` value.
+// Confirmations 0 and fast polling: channels are usable as soon as the chain side sees
+// them. max_head_age 0: the dev chain mines only when transactions arrive.
+func (e *Env) ServeConfig(grpcAddr, adminAddr, prices, keyFile, ledgerYAML string, contract common.Address) string {
+	return fmt.Sprintf(`log: {level: info, format: text}
+authz: {listen: %q}
+admin: {listen: %q}
+pricing: {file: %q}
+ledger: %s
+receiver: {key_file: %q}
+chain:
+  rpc_url: %q
+  chain_id: %d
+  contract_address: %q
+  start_block: %d
+  confirmations: 0
+  poll_interval: 100ms
+  max_head_age: 0s
+gateway: {listen: ""}
+`, grpcAddr, adminAddr, prices, ledgerYAML, keyFile, e.RPCURL, devchain.ChainID, contract.Hex(), e.Chain.Deployment().ChannelsBlock)
+}
