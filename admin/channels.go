@@ -294,7 +294,7 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	closing, err := s.cfg.Ledger.CloseCooperatively(r.Context(), id, req.Balance.Int, s.signClosing)
+	closing, err := s.cfg.Ledger.CloseCooperatively(r.Context(), id, req.Balance.Int, rdn.SchemeLegacy, s.signClosing)
 	if err != nil {
 		s.closeFailed(w, id, err)
 		return
@@ -333,8 +333,9 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-func (s *Server) signClosing(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
-	return s.cfg.SignClosing(rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract})
+func (s *Server) signClosing(id rdn.ChannelID, balance *big.Int, scheme rdn.Scheme) (rdn.Signature, error) {
+	return s.cfg.SignClosing(rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: s.cfg.Contract,
+		Scheme: scheme, ChainID: s.cfg.ChainID})
 }
 
 func (s *Server) closeFailed(w http.ResponseWriter, id rdn.ChannelID, err error) {

@@ -28,7 +28,7 @@ type Ledger interface {
 	ConfirmedHeight() uint64
 	Channel(id rdn.ChannelID) (*ledger.Channel, error)
 	Channels(q ledger.Query) (ledger.Page, error)
-	CloseCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, sign ledger.CloseSigner) (rdn.Signature, error)
+	CloseCooperatively(ctx context.Context, id rdn.ChannelID, balance *big.Int, scheme rdn.Scheme, sign ledger.CloseSigner) (rdn.Signature, error)
 }
 
 // Config is what a Server needs.

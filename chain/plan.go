@@ -127,7 +127,7 @@ func (r *Receiver) SignCloses(ctx context.Context, l *ledger.Ledger, todo []Cand
 	var failed []Result
 	for _, c := range todo {
 		claim := c.Claim()
-		sig, err := l.CloseCooperatively(ctx, c.Channel.ID, c.Channel.Balance, r.SignClose)
+		sig, err := l.CloseCooperatively(ctx, c.Channel.ID, c.Channel.Balance, c.Channel.Scheme, r.SignClose)
 		if err != nil {
 			failed = append(failed, Result{Claim: claim, Tokens: new(big.Int), Fee: new(big.Int), Err: err})
 			continue

@@ -91,10 +91,11 @@ func NewReceiver(cfg ReceiverConfig) *Receiver {
 // Address is the receiver's account.
 func (r *Receiver) Address() common.Address { return r.address }
 
-// SignClose signs the receiver's closing message for a channel at a balance; it is a
-// ledger.CloseSigner.
-func (r *Receiver) SignClose(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
-	return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract}.Sign(r.cfg.Key.Reveal())
+// SignClose signs the receiver's closing message for a channel at a balance in a scheme; it
+// is a ledger.CloseSigner.
+func (r *Receiver) SignClose(id rdn.ChannelID, balance *big.Int, scheme rdn.Scheme) (rdn.Signature, error) {
+	return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: balance, Contract: r.cfg.Contract,
+		Scheme: scheme, ChainID: r.cfg.ChainID.Uint64()}.Sign(r.cfg.Key.Reveal())
 }
 
 // ChannelInfo reads a channel's current state from the contract; Exists is false for a

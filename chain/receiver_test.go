@@ -25,7 +25,7 @@ func newReceiver(e *chaintest.Env, maxFee *big.Int) *chain.Receiver {
 
 func closeClaim(t *testing.T, e *chaintest.Env, r *chain.Receiver, sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) chain.Claim {
 	t.Helper()
-	closing, err := r.SignClose(id, big.NewInt(balance))
+	closing, err := r.SignClose(id, big.NewInt(balance), rdn.SchemeLegacy)
 	if err != nil {
 		t.Fatal(err)
 	}

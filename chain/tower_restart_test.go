@@ -20,7 +20,7 @@ import (
 // receiver's closing signature, the channel is closing, nothing happens on chain.
 func (e *env) closeCooperatively(id rdn.ChannelID, balance int64) rdn.Signature {
 	e.t.Helper()
-	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), func(id rdn.ChannelID, b *big.Int) (rdn.Signature, error) {
+	sig, err := e.ledger.CloseCooperatively(context.Background(), id, big.NewInt(balance), rdn.SchemeLegacy, func(id rdn.ChannelID, b *big.Int, _ rdn.Scheme) (rdn.Signature, error) {
 		return rdn.Closing{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: b, Contract: e.channels}.Sign(e.receiver)
 	})
 	if err != nil {

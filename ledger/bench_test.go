@@ -112,8 +112,8 @@ func benchPayEtcd(b *testing.B, parallel bool) {
 // and decoded when a channel is read from disk; the counters are encoded once per commit.
 func BenchmarkEncoding(b *testing.B) {
 	c := newChannel(alice, big.NewInt(1_000_000))
-	c.accept(big.NewInt(1000), sig(1000), big.NewInt(10))
-	c.accept(big.NewInt(1010), sig(1010), big.NewInt(10))
+	c.accept(big.NewInt(1000), sig(1000), rdn.SchemeLegacy, big.NewInt(10))
+	c.accept(big.NewInt(1010), sig(1010), rdn.SchemeLegacy, big.NewInt(10))
 	data := c.marshal()
 	b.Run("channel-marshal", func(b *testing.B) {
 		b.ReportAllocs()

@@ -84,6 +84,9 @@ type Channel struct {
 	// proof: what the receiver can claim on chain.
 	Balance   *big.Int
 	Signature rdn.Signature
+	// Scheme is the scheme Signature is in: the contract function that takes it
+	// (withdraw or withdrawTyped, cooperativeClose or cooperativeCloseTyped) depends on it.
+	Scheme rdn.Scheme
 	// Charged is the sum of the prices of the requests served. Charged <= Balance always;
 	// the difference is credit that later fresh proofs may spend.
 	Charged *big.Int
@@ -103,6 +106,8 @@ type Channel struct {
 	// ClosingSignature is the receiver's closing signature for Balance, once it agreed to a
 	// cooperative close (see CloseCooperatively); zero otherwise.
 	ClosingSignature rdn.Signature
+	// ClosingScheme is the scheme ClosingSignature is in, the one the sender asked for.
+	ClosingScheme rdn.Scheme
 
 	// Retries are the latest accepted payments whose request carried a retry key, oldest
 	// first: a retry of one of them is served again uncharged (docs/protocol.md §8). Kept in
@@ -238,11 +243,11 @@ func (c *Channel) used(balance *big.Int) bool {
 }
 
 // accept records a payment the caller has validated: balance is fresh and covers the price.
-func (c *Channel) accept(balance *big.Int, sig rdn.Signature, price *big.Int) {
+func (c *Channel) accept(balance *big.Int, sig rdn.Signature, scheme rdn.Scheme, price *big.Int) {
 	c.Charged.Add(c.Charged, price)
 	if balance.Cmp(c.Balance) > 0 {
 		c.Balance.Set(balance)
-		c.Signature = sig
+		c.Signature, c.Scheme = sig, scheme
 	}
 	if c.Charged.Cmp(c.Balance) == 0 {
 		// No credit left: no value at or below the balance can buy anything any more.
@@ -289,15 +294,22 @@ func (c *Channel) clone() *Channel {
 // Version 2 appends the closing signature; a record without one is still written as
 // version 1, which older binaries read. Version 3 appends the retries to version 2 (closing
 // signature included, zero when none); a record without retries is written as before.
+// Version 4 appends the schemes of the balance proof and of the closing signature to
+// version 3: a record whose signatures are all legacy is written as before, so a ledger
+// with no typed proof stays readable by binaries that know no scheme, and every record they
+// wrote reads as legacy.
 const (
 	encodingVersion        = 1
 	encodingVersionClosing = 2
 	encodingVersionRetries = 3
+	encodingVersionSchemes = 4
 )
 
 // encodingVersionOf is the oldest version that holds all of c.
 func (c *Channel) encodingVersionOf() byte {
 	switch {
+	case c.Scheme != rdn.SchemeLegacy || c.ClosingScheme != rdn.SchemeLegacy:
+		return encodingVersionSchemes
 	case len(c.Retries) > 0:
 		return encodingVersionRetries
 	case c.CloseSigned():
@@ -307,7 +319,7 @@ func (c *Channel) encodingVersionOf() byte {
 }
 
 func (c *Channel) marshal() []byte {
-	b := make([]byte, 0, 160+len(c.Accepted)*10+rdn.SignatureLength+len(c.Retries)*48)
+	b := make([]byte, 0, 162+len(c.Accepted)*10+rdn.SignatureLength+len(c.Retries)*48)
 	version := c.encodingVersionOf()
 	b = append(b, version, byte(c.State))
 	b = appendBig(b, c.Deposit)
@@ -332,6 +344,9 @@ func (c *Channel) marshal() []byte {
 	}
 	if version >= encodingVersionRetries {
 		b = appendRetries(b, c.Retries)
+	}
+	if version >= encodingVersionSchemes {
+		b = append(b, byte(c.Scheme), byte(c.ClosingScheme))
 	}
 	return b
 }
@@ -373,7 +388,7 @@ var errCorrupt = errors.New("ledger: corrupt channel record")
 func unmarshalChannel(id rdn.ChannelID, data []byte) (*Channel, error) {
 	r := reader{b: data}
 	version := r.byte()
-	if version < encodingVersion || version > encodingVersionRetries {
+	if version < encodingVersion || version > encodingVersionSchemes {
 		return nil, fmt.Errorf("ledger: channel %s: unknown encoding version %d", id, version)
 	}
 	c := &Channel{ID: id, State: State(r.byte()), Deposit: r.big()}
@@ -395,6 +410,12 @@ func unmarshalChannel(id rdn.ChannelID, data []byte) (*Channel, error) {
 	}
 	if version >= encodingVersionRetries {
 		c.Retries = r.retries()
+	}
+	if version >= encodingVersionSchemes {
+		c.Scheme, c.ClosingScheme = rdn.Scheme(r.byte()), rdn.Scheme(r.byte())
+		if !c.Scheme.Valid() || !c.ClosingScheme.Valid() {
+			r.err = errCorrupt
+		}
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, fmt.Errorf("%w %s", errCorrupt, id)

@@ -16,9 +16,10 @@ import (
 // countingSigner signs a fake closing signature derived from the balance, and counts calls.
 type countingSigner struct{ calls atomic.Int64 }
 
-func (s *countingSigner) sign(id rdn.ChannelID, balance *big.Int) (rdn.Signature, error) {
+// sign returns a signature that names the balance and the scheme.
+func (s *countingSigner) sign(id rdn.ChannelID, balance *big.Int, scheme rdn.Scheme) (rdn.Signature, error) {
 	s.calls.Add(1)
-	return sig(balance.Int64() + 1000), nil
+	return sig(balance.Int64() + 1000 + 1_000_000*int64(scheme)), nil
 }
 
 func TestCloseCooperatively(t *testing.T) {
@@ -30,13 +31,13 @@ func TestCloseCooperatively(t *testing.T) {
 	ctx := context.Background()
 
 	var mismatch *BalanceMismatchError
-	if _, err := l.CloseCooperatively(ctx, alice, big.NewInt(29), s.sign); !errors.As(err, &mismatch) || mismatch.Balance.Int64() != 30 {
+	if _, err := l.CloseCooperatively(ctx, alice, big.NewInt(29), rdn.SchemeLegacy, s.sign); !errors.As(err, &mismatch) || mismatch.Balance.Int64() != 30 {
 		t.Fatalf("close below the last balance: %v", err)
 	}
-	if _, err := l.CloseCooperatively(ctx, rdn.ChannelID{Sender: common.HexToAddress("0xdd"), OpenBlock: 1}, big.NewInt(0), s.sign); !errors.Is(err, ErrUnknownChannel) {
+	if _, err := l.CloseCooperatively(ctx, rdn.ChannelID{Sender: common.HexToAddress("0xdd"), OpenBlock: 1}, big.NewInt(0), rdn.SchemeLegacy, s.sign); !errors.Is(err, ErrUnknownChannel) {
 		t.Fatalf("unknown channel: %v", err)
 	}
-	got, err := l.CloseCooperatively(ctx, alice, big.NewInt(30), s.sign)
+	got, err := l.CloseCooperatively(ctx, alice, big.NewInt(30), rdn.SchemeLegacy, s.sign)
 	if err != nil || got != sig(1030) {
 		t.Fatalf("close: %v %v", got, err)
 	}
@@ -47,11 +48,11 @@ func TestCloseCooperatively(t *testing.T) {
 	if st.OpenChannels != 0 || st.ClosingChannels != 1 || st.UniqueSenders != 0 || st.BalanceSum.Int64() != 30 {
 		t.Errorf("stats after the close: %+v", st)
 	}
-	again, err := l.CloseCooperatively(ctx, alice, big.NewInt(30), s.sign)
+	again, err := l.CloseCooperatively(ctx, alice, big.NewInt(30), rdn.SchemeLegacy, s.sign)
 	if err != nil || again != got || s.calls.Load() != 1 {
 		t.Errorf("asked again: %v %v, %d signatures made", again, err, s.calls.Load())
 	}
-	if _, err := l.CloseCooperatively(ctx, alice, big.NewInt(31), s.sign); !errors.As(err, &mismatch) {
+	if _, err := l.CloseCooperatively(ctx, alice, big.NewInt(31), rdn.SchemeLegacy, s.sign); !errors.As(err, &mismatch) {
 		t.Errorf("asked again at another balance: %v", err)
 	}
 
@@ -71,7 +72,7 @@ func TestCloseCooperatively(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.CloseCooperatively(ctx, alice, big.NewInt(30), s.sign); !errors.Is(err, ErrSettled) {
+	if _, err := l.CloseCooperatively(ctx, alice, big.NewInt(30), rdn.SchemeLegacy, s.sign); !errors.Is(err, ErrSettled) {
 		t.Errorf("settled channel: %v", err)
 	}
 }
@@ -98,7 +99,7 @@ func TestCloseRacingPayments(t *testing.T) {
 	wg.Go(func() {
 		for {
 			c, _ := l.Channel(alice)
-			if _, err := l.CloseCooperatively(context.Background(), alice, c.Balance, s.sign); err == nil {
+			if _, err := l.CloseCooperatively(context.Background(), alice, c.Balance, rdn.SchemeLegacy, s.sign); err == nil {
 				closedAt = c.Balance
 				return
 			}
@@ -119,7 +120,7 @@ func TestCloseRacingPayments(t *testing.T) {
 
 func TestClosingSignatureEncoding(t *testing.T) {
 	c := newChannel(alice, big.NewInt(100))
-	c.accept(big.NewInt(5), sig(5), big.NewInt(5))
+	c.accept(big.NewInt(5), sig(5), rdn.SchemeLegacy, big.NewInt(5))
 	if v := c.marshal()[0]; v != encodingVersion {
 		t.Errorf("a channel without a closing signature is written as version %d", v)
 	}

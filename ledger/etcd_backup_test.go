@@ -53,7 +53,7 @@ func fillLedger(t *testing.T, l *Ledger) {
 	create(t, l, bob, 50, 12)
 	pay(t, l, alice, 40, 40)
 	pay(t, l, bob, 20, 20)
-	if _, err := l.CloseCooperatively(ctx, bob, big.NewInt(20), func(rdn.ChannelID, *big.Int) (rdn.Signature, error) { return sig(999), nil }); err != nil {
+	if _, err := l.CloseCooperatively(ctx, bob, big.NewInt(20), rdn.SchemeLegacy, func(rdn.ChannelID, *big.Int, rdn.Scheme) (rdn.Signature, error) { return sig(999), nil }); err != nil {
 		t.Fatal(err)
 	}
 	err := l.Apply(ctx, Update{

@@ -14,8 +14,8 @@ func FuzzUnmarshalChannel(f *testing.F) {
 	c := newChannel(alice, big.NewInt(1e18))
 	f.Add(c.marshal())
 	c.TopUps = []TopUp{{Block: 12, Amount: big.NewInt(7)}, {Block: 1 << 40, Amount: new(big.Int).Lsh(big.NewInt(1), 191)}}
-	c.accept(big.NewInt(500), sig(500), big.NewInt(100))
-	c.accept(big.NewInt(300), sig(300), big.NewInt(100))
+	c.accept(big.NewInt(500), sig(500), rdn.SchemeLegacy, big.NewInt(100))
+	c.accept(big.NewInt(300), sig(300), rdn.SchemeLegacy, big.NewInt(100))
 	f.Add(c.marshal())
 	c.State, c.SettleBlock = StateClosing, 99
 	c.CloseBalance.SetInt64(42)

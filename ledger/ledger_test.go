@@ -310,8 +310,8 @@ func TestAcceptedValuesStayBounded(t *testing.T) {
 func TestChannelEncodingRoundTrip(t *testing.T) {
 	c := newChannel(alice, big.NewInt(1e18))
 	c.TopUps = []TopUp{{Block: 12, Amount: big.NewInt(7)}}
-	c.accept(big.NewInt(500), sig(500), big.NewInt(100))
-	c.accept(big.NewInt(300), sig(300), big.NewInt(100))
+	c.accept(big.NewInt(500), sig(500), rdn.SchemeLegacy, big.NewInt(100))
+	c.accept(big.NewInt(300), sig(300), rdn.SchemeLegacy, big.NewInt(100))
 	c.State, c.SettleBlock = StateClosing, 99
 	c.CloseBalance.SetInt64(42)
 	c.Withdrawn.SetInt64(11)

@@ -43,7 +43,9 @@ type Payment struct {
 	ID        rdn.ChannelID
 	Balance   *big.Int
 	Signature rdn.Signature
-	Price     *big.Int
+	// Scheme is the scheme Signature was verified in.
+	Scheme rdn.Scheme
+	Price  *big.Int
 
 	// RetryKey, when not zero, names the request so that its retries are served with this
 	// payment for RetryWindow after Seen, when the request was seen (docs/protocol.md §8).
@@ -57,9 +59,11 @@ type Payment struct {
 // headers: what a client needs to resynchronize.
 type PayResult struct {
 	Outcome Outcome
-	// Balance and Signature are the highest accepted proof, Charged what was charged.
+	// Balance and Signature are the highest accepted proof, in Scheme; Charged what was
+	// charged.
 	Balance   *big.Int
 	Signature rdn.Signature
+	Scheme    rdn.Scheme
 	Charged   *big.Int
 	// Deposit is the confirmed deposit.
 	Deposit *big.Int
@@ -151,7 +155,7 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 	snapshot := func(o Outcome) PayResult {
 		res.Outcome = o
 		res.Balance = new(big.Int).Set(c.Balance)
-		res.Signature = c.Signature
+		res.Signature, res.Scheme = c.Signature, c.Scheme
 		res.Charged = new(big.Int).Set(c.Charged)
 		return res
 	}
@@ -180,14 +184,14 @@ func (l *Ledger) decide(e *entry, p Payment) (PayResult, *write) {
 	if c.hasTopUpsBelow(confirmed) {
 		before := c.clone()
 		c.foldTopUps(confirmed)
-		c.accept(p.Balance, p.Signature, p.Price)
+		c.accept(p.Balance, p.Signature, p.Scheme, p.Price)
 		c.rememberRetry(p)
 		delta = statsDelta(before, c)
 	} else {
 		// Nothing to fold: the payment changes only the balance and the charged sum, so
 		// the delta is known without cloning the channel (statsDelta would give the same).
 		delta = paymentDelta(c, p)
-		c.accept(p.Balance, p.Signature, p.Price)
+		c.accept(p.Balance, p.Signature, p.Scheme, p.Price)
 		c.rememberRetry(p)
 	}
 	return snapshot(Accepted), &write{

@@ -25,7 +25,7 @@ func TestPaymentDeltaIsStatsDelta(t *testing.T) {
 		fast := paymentDelta(c, p)
 		before := c.clone()
 		c.foldTopUps(confirmed)
-		c.accept(p.Balance, p.Signature, p.Price)
+		c.accept(p.Balance, p.Signature, p.Scheme, p.Price)
 		slow := statsDelta(before, c)
 		if !sameStats(fast, slow) {
 			t.Fatalf("payment %d (balance %d): fast %+v, statsDelta %+v", i, balance, fast, slow)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 var (
@@ -182,7 +184,7 @@ func TestOlderRecordsDecode(t *testing.T) {
 
 func TestRetriesEncoding(t *testing.T) {
 	c := newChannel(alice, big.NewInt(100))
-	c.accept(big.NewInt(5), sig(5), big.NewInt(5))
+	c.accept(big.NewInt(5), sig(5), rdn.SchemeLegacy, big.NewInt(5))
 	c.rememberRetry(keyed(5, keyA, 1500*time.Microsecond))
 	c.Retries[0].Served = 2
 	data := c.marshal()

@@ -93,7 +93,9 @@ func TestStatsStayExact(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	signer := func(id rdn.ChannelID, b *big.Int) (rdn.Signature, error) { return sig(b.Int64() + 1_000_000), nil }
+	signer := func(id rdn.ChannelID, b *big.Int, _ rdn.Scheme) (rdn.Signature, error) {
+		return sig(b.Int64() + 1_000_000), nil
+	}
 	for step := range 300 {
 		block++
 		if rng.IntN(3) == 0 {
@@ -122,7 +124,7 @@ func TestStatsStayExact(t *testing.T) {
 		case k == 6 && c.State == StateOpen:
 			apply(Event{Kind: CloseRequested, Channel: id, Block: block, Amount: c.Balance, SettleBlock: block + 500})
 		case k == 7 && c.State != StateSettled:
-			if _, err := l.CloseCooperatively(context.Background(), id, c.Balance, signer); err != nil {
+			if _, err := l.CloseCooperatively(context.Background(), id, c.Balance, rdn.SchemeLegacy, signer); err != nil {
 				t.Fatal(err)
 			}
 		case k == 8 && c.State != StateSettled && c.Balance.Sign() > 0:

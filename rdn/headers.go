@@ -14,6 +14,12 @@ const (
 	HeaderBalanceSignature  = "RDN-Balance-Signature"
 	HeaderOpenBlock         = "RDN-Open-Block"
 	HeaderPayment           = "RDN-Payment"
+	// HeaderProofScheme names the scheme of the proof beside it: in a payment, the one its
+	// RDN-Balance-Signature is in (absent means legacy, as every µRaiden 0.2.0 client sends);
+	// in a 402, the one of the server's last proof. HeaderProofSchemes, in a 402, lists the
+	// schemes the server takes, the preferred first (docs/protocol.md §2.1).
+	HeaderProofScheme  = "RDN-Proof-Scheme"
+	HeaderProofSchemes = "RDN-Proof-Schemes"
 	FlagInsufficientConfirm = "RDN-Insufficient-Confirmations"
 	FlagNonexistingChannel  = "RDN-Nonexisting-Channel"
 	FlagInvalidProof        = "RDN-Invalid-Balance-Proof"
@@ -29,6 +35,6 @@ const (
 // when a request carries no RDN-Balance-Signature header.
 var Cookies = []string{
 	HeaderGatewayPath, HeaderReceiverAddress, HeaderContractAddress, HeaderTokenAddress, HeaderPrice,
-	HeaderSenderAddress, HeaderSenderBalance, HeaderBalanceSignature,
+	HeaderSenderAddress, HeaderSenderBalance, HeaderBalanceSignature, HeaderProofScheme,
 	FlagInsufficientConfirm, FlagNonexistingChannel, FlagInvalidProof, FlagInvalidAmount, FlagInsufficientDeposit,
 }
