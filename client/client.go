@@ -41,7 +41,10 @@ type Config struct {
 	// FromBlock is where the channel listing starts reading events (the contract's
 	// deployment block saves work on long chains).
 	FromBlock uint64
-	Logger    *slog.Logger
+	// ProofScheme is the scheme balance proofs and closes are signed in: "" or auto (typed
+	// whenever the server offers it), eip712 or legacy.
+	ProofScheme ProofScheme
+	Logger      *slog.Logger
 }
 
 // Client is a sender's connection to a node and a channel contract. It is safe for
@@ -54,6 +57,7 @@ type Client struct {
 	sender   common.Address
 	contract contracts.Contract
 	from     uint64
+	scheme   ProofScheme
 	log      *slog.Logger
 
 	channelsABI *contracts.RaidenMicroTransferChannels
@@ -74,7 +78,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{ec: cfg.Node, key: cfg.Key, sender: crypto.PubkeyToAddress(cfg.Key.PublicKey), from: cfg.FromBlock,
+	if cfg.ProofScheme == "" {
+		cfg.ProofScheme = ProofSchemeAuto
+	}
+	if _, err := ParseProofScheme(string(cfg.ProofScheme)); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	c := &Client{ec: cfg.Node, key: cfg.Key, sender: crypto.PubkeyToAddress(cfg.Key.PublicKey), from: cfg.FromBlock, scheme: cfg.ProofScheme,
 		log: cfg.Logger, channelsABI: contracts.NewRaidenMicroTransferChannels(), tokenABI: contracts.NewUraidenTestToken()}
 	if c.ec == nil {
 		ec, err := ethclient.DialContext(ctx, cfg.RPCURL)
@@ -94,6 +104,10 @@ func (c *Client) init(ctx context.Context, cfg Config) error {
 	var err error
 	if c.chainID, err = c.ec.ChainID(ctx); err != nil {
 		return fmt.Errorf("client: chain id: %w", err)
+	}
+	if !c.chainID.IsUint64() || c.chainID.Sign() == 0 {
+		// Typed proofs and close requests bind the chain id as a uint64.
+		return fmt.Errorf("client: chain id %s out of range", c.chainID)
 	}
 	if c.contract, err = contracts.VerifyContract(ctx, c.ec, cfg.Contract); err != nil {
 		return fmt.Errorf("client: %w", err)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,7 +41,12 @@ func (e *SettleTooEarlyError) Error() string {
 
 // CloseCooperatively asks the server (api: its /api/1 base URL; empty uses the one learned
 // from its 402s) for the receiver's closing signature on the channel's balance, checks it,
-// and sends cooperativeClose: the channel settles at once.
+// and sends cooperativeClose, or cooperativeCloseTyped: the channel settles at once.
+//
+// The close is in the scheme of the channel's last proof, or the one Config.ProofScheme
+// forces: the balance proof, the close request, the closing signature and the contract
+// function are all of that one scheme, the last proof signed again in it when it is of
+// the other (same balance: nothing more is promised).
 func (c *Client) CloseCooperatively(ctx context.Context, receiver common.Address, openBlock uint32, api string) (Channel, error) {
 	ch, ok := c.Channel(receiver, openBlock)
 	if !ok {
@@ -52,46 +58,58 @@ func (c *Client) CloseCooperatively(ctx context.Context, receiver common.Address
 	if api == "" {
 		return Channel{}, errors.New("close: the server's API URL is unknown: pay through it once, or give it")
 	}
-	balance, balanceSig, err := c.balanceProof(ch)
+	scheme := ch.Scheme
+	if forced, ok := c.scheme.forced(); ok {
+		scheme = forced
+	}
+	balance, balanceSig, err := c.balanceProof(ch, scheme)
 	if err != nil {
 		return Channel{}, err
 	}
-	closing, err := c.askClose(ctx, api, ch, balance, balanceSig)
+	closing, err := c.askClose(ctx, api, ch, balance, balanceSig, scheme)
 	var mismatch *balanceMismatch
 	if errors.As(err, &mismatch) && mismatch.balance.Cmp(balance) < 0 {
 		// Values signed but never delivered: close at what the server accepted, less than
 		// what we signed, with a proof for that balance.
 		balance = mismatch.balance
-		if balanceSig, err = c.signAt(ch, balance); err != nil {
+		if balanceSig, err = c.signAt(ch, balance, scheme); err != nil {
 			return Channel{}, err
 		}
-		closing, err = c.askClose(ctx, api, ch, balance, balanceSig)
+		closing, err = c.askClose(ctx, api, ch, balance, balanceSig, scheme)
 	}
 	if err != nil {
 		return Channel{}, err
 	}
-	signer, err := rdn.Closing{Sender: c.sender, OpenBlock: openBlock, Balance: balance, Contract: c.contract.Address}.Signer(closing[:])
+	signer, err := rdn.Closing{Sender: c.sender, OpenBlock: openBlock, Balance: balance, Contract: c.contract.Address,
+		Scheme: scheme, ChainID: c.chainID.Uint64()}.Signer(closing[:])
 	if err != nil || signer != receiver {
-		return Channel{}, fmt.Errorf("close: %w (recovered %s, %v)", ErrBadClosingSignature, signer.Hex(), err)
+		return Channel{}, fmt.Errorf("close: %w in scheme %s (recovered %s, %v)", ErrBadClosingSignature, scheme, signer.Hex(), err)
 	}
 	gas, err := c.closeGas(ctx, openBlock)
 	if err != nil {
 		return Channel{}, err
 	}
 	data := c.channelsABI.PackCooperativeClose(receiver, openBlock, balance, balanceSig[:], closing[:])
+	if scheme == rdn.SchemeTyped {
+		data = c.channelsABI.PackCooperativeCloseTyped(receiver, openBlock, balance, balanceSig[:], closing[:])
+	}
 	if _, err := c.transact(ctx, "cooperative close", c.contract.Address, data, gas); err != nil {
 		return Channel{}, err
 	}
-	c.log.Info("channel closed cooperatively", "receiver", receiver, "open_block", openBlock, "balance", balance)
+	c.log.Info("channel closed cooperatively", "receiver", receiver, "open_block", openBlock, "balance", balance, "scheme", scheme)
 	return c.Refresh(ctx, receiver, openBlock)
 }
 
-// balanceProof is the channel's last signed balance and its signature; a channel with
-// nothing signed gets a proof for 0.
-func (c *Client) balanceProof(ch Channel) (*big.Int, rdn.Signature, error) {
+// balanceProof is the channel's last signed balance and its signature in scheme; a channel
+// with nothing signed gets a proof for 0.
+func (c *Client) balanceProof(ch Channel, scheme rdn.Scheme) (*big.Int, rdn.Signature, error) {
 	if ch.Signature == "" {
-		sig, err := c.signAt(ch, new(big.Int))
+		sig, err := c.signAt(ch, new(big.Int), scheme)
 		return new(big.Int), sig, err
+	}
+	if ch.Scheme != scheme {
+		sig, err := c.signAt(ch, ch.Balance, scheme)
+		return ch.Balance, sig, err
 	}
 	sig, err := rdn.ParseSignature(ch.Signature)
 	if err != nil {
@@ -100,8 +118,9 @@ func (c *Client) balanceProof(ch Channel) (*big.Int, rdn.Signature, error) {
 	return ch.Balance, sig, nil
 }
 
-func (c *Client) signAt(ch Channel, balance *big.Int) (rdn.Signature, error) {
-	return rdn.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: balance, Contract: c.contract.Address}.Sign(c.key)
+func (c *Client) signAt(ch Channel, balance *big.Int, scheme rdn.Scheme) (rdn.Signature, error) {
+	return rdn.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: balance, Contract: c.contract.Address,
+		Scheme: scheme, ChainID: c.chainID.Uint64()}.Sign(c.key)
 }
 
 type balanceMismatch struct{ balance *big.Int }
@@ -115,23 +134,28 @@ func (e *balanceMismatch) Error() string {
 const closeRequestLifetime = 5 * time.Minute
 
 // askClose calls DELETE <api>/channels/<sender>/<open_block> with the balance proof and the
-// sender's close request for the balance: the server signs a close only for the sender.
-func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *big.Int, sig rdn.Signature) (rdn.Signature, error) {
-	if !c.chainID.IsUint64() {
-		return rdn.Signature{}, fmt.Errorf("close: chain id %s out of range", c.chainID)
-	}
+// sender's close request for the balance, both in scheme: the server signs a close only for
+// the sender.
+func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *big.Int, sig rdn.Signature, scheme rdn.Scheme) (rdn.Signature, error) {
 	request := rdn.CloseRequest{
 		Receiver: ch.Receiver, Contract: c.contract.Address, ChainID: c.chainID.Uint64(),
 		Sender: c.sender, OpenBlock: ch.OpenBlock, Balance: balance, Expires: time.Now().Add(closeRequestLifetime).Unix(),
+		Scheme: scheme,
 	}
 	requestSig, err := request.Sign(c.key)
 	if err != nil {
 		return rdn.Signature{}, fmt.Errorf("close: sign the close request: %w", err)
 	}
-	body, _ := json.Marshal(map[string]any{
+	fields := map[string]any{
 		"balance": balance.String(), "balance_signature": sig.Hex(),
 		"close_request_signature": requestSig.Hex(), "close_request_expires": request.Expires,
-	})
+	}
+	if scheme != rdn.SchemeLegacy {
+		// Absent means legacy: a legacy close stays exactly what servers before the typed
+		// scheme read.
+		fields["proof_scheme"] = scheme.String()
+	}
+	body, _ := json.Marshal(fields)
 	url := fmt.Sprintf("%s/channels/%s/%d", strings.TrimRight(api, "/"), c.sender.Hex(), ch.OpenBlock)
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url, bytes.NewReader(body))
 	if err != nil {
@@ -147,6 +171,7 @@ func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *
 	var out struct {
 		CloseSignature string `json:"close_signature"`
 		Balance        string `json:"balance"`
+		ProofScheme    string `json:"proof_scheme"`
 		Error          string `json:"error"`
 	}
 	_ = json.Unmarshal(raw, &out)
@@ -157,6 +182,10 @@ func (c *Client) askClose(ctx context.Context, api string, ch Channel, balance *
 	}
 	if resp.StatusCode != http.StatusOK {
 		return rdn.Signature{}, fmt.Errorf("close: %w: %s: %s", ErrCloseRefused, resp.Status, out.Error)
+	}
+	if answered := cmp.Or(out.ProofScheme, rdn.SchemeLegacyName); answered != scheme.String() {
+		// A server that does not know typed closes ignores proof_scheme and signs legacy.
+		return rdn.Signature{}, fmt.Errorf("close: %w: asked for a %s closing signature, the server answered %s", ErrBadClosingSignature, scheme, answered)
 	}
 	closing, err := rdn.DecodeSignature(out.CloseSignature)
 	if err != nil {

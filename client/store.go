@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/rdn"
 )
 
 // State is where a channel is, as the sender knows it.
@@ -30,7 +32,10 @@ type Channel struct {
 	// Balance is the highest balance signed on the channel, Signature its proof (hex).
 	Balance   *big.Int `json:"balance"`
 	Signature string   `json:"balance_signature,omitempty"`
-	State     State    `json:"state"`
+	// Scheme is the scheme Signature is in. Legacy is left out of the file, so a store
+	// written before typed proofs, which has no such field, reads as legacy.
+	Scheme rdn.Scheme `json:"proof_scheme,omitempty"`
+	State  State      `json:"state"`
 	// SettleBlock is when an uncooperative close may be settled (StateClosing only).
 	SettleBlock uint32 `json:"settle_block,omitempty"`
 	// API is the server's /api/1 base URL, learned from a 402, for the cooperative close.

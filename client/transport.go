@@ -72,6 +72,9 @@ type Transport struct {
 	fundMu  sync.Mutex
 	scanned map[common.Address]bool // receivers whose channels were read from the chain (fundMu)
 	spent   *big.Int                // c.mu
+	// scheme and why are the scheme of the last proof signed and the reason it was chosen (c.mu).
+	scheme rdn.Scheme
+	why    string
 }
 
 // Transport returns a paying RoundTripper using this client's channels.
@@ -91,6 +94,14 @@ func (c *Client) Transport(cfg TransportConfig) *Transport {
 	return &Transport{c: c, cfg: cfg, scanned: map[common.Address]bool{}, spent: new(big.Int)}
 }
 
+// ProofScheme is the scheme of the last proof this transport signed and why it was chosen
+// ("" before the first).
+func (t *Transport) ProofScheme() (rdn.Scheme, string) {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	return t.scheme, t.why
+}
+
 // Spent is the sum of the prices paid so far.
 func (t *Transport) Spent() *big.Int {
 	t.c.mu.Lock()
@@ -103,6 +114,9 @@ type quote struct {
 	receiver common.Address
 	price    *big.Int
 	api      string
+	// scheme is the one to sign in, chosen from the 402's offer; why says why.
+	scheme rdn.Scheme
+	why    string
 }
 
 // payment is one signed balance proof.
@@ -111,6 +125,7 @@ type payment struct {
 	openBlock uint32
 	balance   *big.Int
 	sig       rdn.Signature
+	scheme    rdn.Scheme
 }
 
 // RoundTrip sends the request; on a 402 it pays and sends it again.
@@ -122,7 +137,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
 		return resp, err
 	}
-	q, ok, err := t.readQuote(req.URL, resp.Header)
+	q, ok, err := t.readQuote(req.URL, resp)
 	if !ok || err != nil {
 		if err != nil {
 			discard(resp)
@@ -166,7 +181,7 @@ func (t *Transport) pay(req *http.Request, q quote) (*http.Response, error) {
 		if err != nil || resp.StatusCode != http.StatusPaymentRequired {
 			return resp, err
 		}
-		nq, ok, err := t.readQuote(req.URL, resp.Header)
+		nq, ok, err := t.readQuote(req.URL, resp)
 		if err != nil || !ok {
 			if err != nil {
 				discard(resp)
@@ -245,9 +260,18 @@ func (t *Transport) adopt(p *payment, h http.Header) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadServerProof, err)
 	}
-	bp := rdn.Balance{Receiver: p.receiver, OpenBlock: p.openBlock, Balance: balance, Contract: t.c.contract.Address}
+	// The proof is checked in the scheme the server says it is in: a channel may hold proofs
+	// of both, each verified in its own.
+	scheme := rdn.SchemeLegacy
+	if name := h.Get(rdn.HeaderProofScheme); name != "" {
+		if scheme, err = rdn.ParseScheme(name); err != nil {
+			return fmt.Errorf("%w: RDN-Proof-Scheme: %v", ErrBadServerProof, err)
+		}
+	}
+	bp := rdn.Balance{Receiver: p.receiver, OpenBlock: p.openBlock, Balance: balance, Contract: t.c.contract.Address,
+		Scheme: scheme, ChainID: t.c.chainID.Uint64()}
 	if signer, err := bp.Signer(sig[:]); err != nil || signer != t.c.sender {
-		return fmt.Errorf("%w: RDN-Balance-Signature for %s recovers to %s", ErrBadServerProof, balance, signer.Hex())
+		return fmt.Errorf("%w: RDN-Balance-Signature for %s in scheme %s recovers to %s", ErrBadServerProof, balance, scheme, signer.Hex())
 	}
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
@@ -255,7 +279,7 @@ func (t *Transport) adopt(p *payment, h http.Header) error {
 	if balance.Cmp(ch.Balance) > 0 {
 		t.c.log.Info("adopting the server's balance", "receiver", p.receiver, "open_block", p.openBlock, "ours", ch.Balance, "server", balance)
 		ch.Balance.Set(balance)
-		ch.Signature = sig.Hex()
+		ch.Signature, ch.Scheme = sig.Hex(), scheme
 		return t.c.store.Save()
 	}
 	return nil
@@ -313,17 +337,21 @@ func (t *Transport) take(q quote) (payment, bool, error) {
 		return payment{}, false, nil
 	}
 	next := new(big.Int).Add(ch.Balance, q.price)
-	sig, err := rdn.Balance{Receiver: ch.Receiver, OpenBlock: ch.OpenBlock, Balance: next, Contract: c.contract.Address}.Sign(c.key)
+	sig, err := c.signAt(*ch, next, q.scheme)
 	if err != nil {
 		return payment{}, false, err
 	}
-	ch.Balance, ch.Signature, ch.API = next, sig.Hex(), q.api
+	ch.Balance, ch.Signature, ch.Scheme, ch.API = next, sig.Hex(), q.scheme, q.api
 	t.spent.Add(t.spent, q.price)
+	if t.why == "" || t.scheme != q.scheme {
+		c.log.Info("signing balance proofs", "scheme", q.scheme, "why", q.why)
+	}
+	t.scheme, t.why = q.scheme, q.why
 	// Saved before it is sent: after a crash the client never signs this value again.
 	if err := c.store.Save(); err != nil {
 		return payment{}, false, err
 	}
-	return payment{receiver: ch.Receiver, openBlock: ch.OpenBlock, balance: new(big.Int).Set(next), sig: sig}, true, nil
+	return payment{receiver: ch.Receiver, openBlock: ch.OpenBlock, balance: new(big.Int).Set(next), sig: sig, scheme: q.scheme}, true, nil
 }
 
 // roomy returns the open channel to q.receiver with the most room, if it covers the price.
@@ -386,8 +414,10 @@ func (t *Transport) openTo(receiver common.Address) *Channel {
 	return &cp
 }
 
-// readQuote reads a µRaiden 402; ok is false for a 402 without RDN-Price.
-func (t *Transport) readQuote(u *url.URL, h http.Header) (quote, bool, error) {
+// readQuote reads a µRaiden 402 and chooses the scheme to pay it in; ok is false for a 402
+// without RDN-Price.
+func (t *Transport) readQuote(u *url.URL, resp *http.Response) (quote, bool, error) {
+	h := resp.Header
 	priceText := h.Get(rdn.HeaderPrice)
 	if priceText == "" {
 		return quote{}, false, nil
@@ -411,7 +441,17 @@ func (t *Transport) readQuote(u *url.URL, h http.Header) (quote, bool, error) {
 	if path := h.Get(rdn.HeaderGatewayPath); strings.HasPrefix(path, "/") {
 		api = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: path}).String()
 	}
-	return quote{receiver: common.HexToAddress(receiver), price: price, api: api}, true, nil
+	var body []byte
+	if strings.Contains(strings.Join(h.Values(rdn.HeaderProofSchemes), ","), rdn.SchemeTypedName) {
+		// Only then is the body's eip712_domain needed; the body stays readable for a 402
+		// handed back to the caller.
+		body = peekBody(resp, 64<<10)
+	}
+	scheme, why, err := readOffer(h, body, t.c.chainID, t.c.contract.Address).choose(t.c.scheme)
+	if err != nil {
+		return quote{}, false, err
+	}
+	return quote{receiver: common.HexToAddress(receiver), price: price, api: api, scheme: scheme, why: why}, true, nil
 }
 
 // send sends a copy of req, with payment p when not nil.
@@ -431,6 +471,11 @@ func (t *Transport) send(req *http.Request, p *payment) (*http.Response, error) 
 		r.Header.Set(rdn.HeaderOpenBlock, strconv.FormatUint(uint64(p.openBlock), 10))
 		r.Header.Set(rdn.HeaderBalance, p.balance.String())
 		r.Header.Set(rdn.HeaderBalanceSignature, p.sig.Hex())
+		// Legacy proofs go without the header, as µRaiden's clients send them.
+		r.Header.Del(rdn.HeaderProofScheme)
+		if p.scheme != rdn.SchemeLegacy {
+			r.Header.Set(rdn.HeaderProofScheme, p.scheme.String())
+		}
 	}
 	return t.cfg.Base.RoundTrip(r)
 }
@@ -448,6 +493,16 @@ func bufferBody(req *http.Request) error {
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	req.Body, _ = req.GetBody()
 	return nil
+}
+
+// peekBody reads up to limit bytes of the body and leaves the whole body readable.
+func peekBody(resp *http.Response, limit int64) []byte {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(data), resp.Body), resp.Body}
+	return data
 }
 
 func discard(resp *http.Response) {
