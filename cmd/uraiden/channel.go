@@ -39,7 +39,13 @@ func newChannelCmd(a *app) *cobra.Command {
 	closeCmd := &cobra.Command{
 		Use:   "close RECEIVER OPEN_BLOCK",
 		Short: "Close a channel: cooperatively (the server's closing signature, checked) or, with --cooperative=false, by starting the challenge period",
-		Args:  cobra.ExactArgs(2),
+		Long: `Closes a channel. Cooperatively (the default) it asks the server's channel API for the
+receiver's closing signature on the last balance, checks it and sends the close, which
+settles at once. The close is in the scheme of the channel's last balance proof (eip712:
+cooperativeCloseTyped; legacy: cooperativeClose) unless --proof-scheme forces one, in which
+case that balance is signed again in it. With --cooperative=false it asks the contract to
+close at the last balance and the challenge period starts; see settle.`,
+		Args: cobra.ExactArgs(2),
 		RunE: withClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
 			receiver, block, err := channelArgs(args)
 			if err != nil {
@@ -62,6 +68,7 @@ func newChannelCmd(a *app) *cobra.Command {
 		}),
 	}
 	closeCmd.Flags().StringVar(&api, "api", "", "the server's channel API base URL, e.g. http://127.0.0.1:8080/api/1 (default: learned from its 402s)")
+	f.registerProofScheme(closeCmd.Flags())
 	closeCmd.Flags().BoolVar(&cooperative, "cooperative", true, "ask the server to sign the close; --cooperative=false starts an uncooperative close")
 
 	cmd.AddCommand(

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -21,6 +22,7 @@ import (
 
 func newDemoCmd(a *app) *cobra.Command {
 	var replicas int
+	var proofScheme string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole payment cycle in-process on the dev chain and check the money",
@@ -28,7 +30,9 @@ func newDemoCmd(a *app) *cobra.Command {
 channel from dev account 1, pays 20 requests through the gateway (10 one after the other,
 10 in parallel), prints the server's /api/1/stats, closes the channel cooperatively and
 prints the token balances before and after. It fails unless the receiver gained exactly
-what was paid and the sender lost exactly that.
+what was paid and the sender lost exactly that. It pays with EIP-712 typed proofs when the
+server offers them (its contract has eip712Domain()), and says which scheme it paid with
+and why; --proof-scheme legacy pays with µRaiden's legacy proofs instead.
 
 With --replicas N (at least 2) it shows the replicated mode instead: a 3-member etcd
 cluster, one dev chain and N uraiden replicas sharing one ledger on etcd, all in-process
@@ -42,8 +46,15 @@ is given.`,
   uraiden demo --replicas 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			scheme, err := client.ParseProofScheme(proofScheme)
+			if err != nil {
+				return fmt.Errorf("--proof-scheme: %w", err)
+			}
 			if !cmd.Flags().Changed("replicas") {
-				return runDemo(cmd.Context(), cmd.OutOrStdout(), a)
+				return runDemo(cmd.Context(), cmd.OutOrStdout(), a, scheme)
+			}
+			if cmd.Flags().Changed("proof-scheme") {
+				return errors.New("--proof-scheme applies to the single-server demo, not to --replicas")
 			}
 			logger := a.log
 			if !cmd.Flags().Changed("log-level") {
@@ -56,11 +67,12 @@ is given.`,
 			return runReplicaDemo(cmd.Context(), cmd.OutOrStdout(), a, replicas, logger)
 		},
 	}
+	cmd.Flags().StringVar(&proofScheme, "proof-scheme", string(client.ProofSchemeAuto), "scheme of the client's balance proofs and close: auto (eip712 when offered), eip712 or legacy")
 	cmd.Flags().IntVar(&replicas, "replicas", 0, "run N uraiden replicas (N >= 2) on a 3-member embedded etcd cluster, stop one and the etcd leader mid-run, check the tally")
 	return cmd
 }
 
-func runDemo(ctx context.Context, out io.Writer, a *app) error {
+func runDemo(ctx context.Context, out io.Writer, a *app, scheme client.ProofScheme) error {
 	dir, err := os.MkdirTemp("", "uraiden-demo-")
 	if err != nil {
 		return err
@@ -82,7 +94,8 @@ func runDemo(ctx context.Context, out io.Writer, a *app) error {
 	fmt.Fprintf(out, "dev chain, server (ext_authz %s) and gateway (%s) running\n", s.Addr(), s.Gateway.URL())
 
 	sender := s.DevChain.Accounts()[1]
-	c, err := client.New(ctx, client.Config{Node: s.DevChain.Client(), Key: sender.Key, Contract: s.Contract.Address, Logger: a.log})
+	c, err := client.New(ctx, client.Config{Node: s.DevChain.Client(), Key: sender.Key, Contract: s.Contract.Address,
+		ProofScheme: scheme, Logger: a.log})
 	if err != nil {
 		return err
 	}
@@ -96,6 +109,8 @@ func runDemo(ctx context.Context, out io.Writer, a *app) error {
 		return err
 	}
 	paid := rt.Spent()
+	used, why := rt.ProofScheme()
+	fmt.Fprintf(out, "paid with %s balance proofs: %s\n", used, why)
 	if err := printStats(ctx, out, s, cfg.APIPrefix(), cfg.Admin.Token); err != nil {
 		return err
 	}

@@ -29,10 +29,18 @@ func newGetCmd(a *app) *cobra.Command {
 		Long: `Fetches URL and prints the body. A 402 is paid: from an open channel to the server's
 receiver with room for the price, or a top-up, or a new channel (10× the price), then the
 request is sent again with the balance proof. The contract is --contract, or the one the
-server's 402 names (checked to be a µRaiden contract).`,
+server's 402 names (checked to be a µRaiden contract).
+
+Proofs are EIP-712 typed data when the server's 402 offers eip712 for the client's chain
+and contract (RDN-Proof-Schemes and the body's eip712_domain), legacy µRaiden proofs
+otherwise; --proof-scheme eip712 or legacy forces one, and fails against a server that
+does not offer it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if _, err := f.scheme(); err != nil {
+				return err // before anything is asked of the server
+			}
 			contract := f.contract
 			if contract == "" {
 				var err error
@@ -76,6 +84,7 @@ server's 402 names (checked to be a µRaiden contract).`,
 	}
 	flags := cmd.Flags()
 	f.register(flags)
+	f.registerProofScheme(flags)
 	flags.BoolVarP(&include, "include", "i", false, "print the status line and headers too")
 	flags.StringVarP(&method, "request", "X", "", "HTTP method (default GET, or POST with -d)")
 	flags.StringVarP(&data, "data", "d", "", "request body")

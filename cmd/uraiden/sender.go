@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"errors"
@@ -27,6 +28,9 @@ type senderFlags struct {
 	contract              string
 	store                 string
 	erc20                 bool
+	// proofScheme is --proof-scheme, registered only where proofs are signed (get, channel
+	// close); elsewhere it stays auto.
+	proofScheme string
 }
 
 func (f *senderFlags) register(flags *pflag.FlagSet) {
@@ -37,6 +41,21 @@ func (f *senderFlags) register(flags *pflag.FlagSet) {
 	flags.StringVar(&f.contract, "contract", "", "the channel contract to trust (get: default, the one the server names)")
 	flags.StringVar(&f.store, "store", "", "JSON file of channels and signed balances (default: in the user config directory)")
 	flags.BoolVar(&f.erc20, "erc20", false, "fund channels with approve + createChannel/topUp instead of an ERC223 transfer")
+}
+
+// registerProofScheme adds --proof-scheme, for the commands that sign balance proofs or closes.
+func (f *senderFlags) registerProofScheme(flags *pflag.FlagSet) {
+	flags.StringVar(&f.proofScheme, "proof-scheme", string(client.ProofSchemeAuto),
+		"scheme of the balance proofs and close signed: auto (eip712 when the server offers it for this chain and contract, else legacy), eip712 (fail if not offered) or legacy")
+}
+
+// scheme is --proof-scheme, checked.
+func (f *senderFlags) scheme() (client.ProofScheme, error) {
+	scheme, err := client.ParseProofScheme(cmp.Or(f.proofScheme, string(client.ProofSchemeAuto)))
+	if err != nil {
+		return "", fmt.Errorf("--proof-scheme: %w", err)
+	}
+	return scheme, nil
 }
 
 func (f *senderFlags) key() (*ecdsa.PrivateKey, error) {
@@ -54,6 +73,10 @@ func (f *senderFlags) key() (*ecdsa.PrivateKey, error) {
 
 // open connects a client to contract (default --contract), on --rpc or the dev chain's RPC.
 func (f *senderFlags) open(ctx context.Context, a *app, contract string) (*client.Client, error) {
+	scheme, err := f.scheme()
+	if err != nil {
+		return nil, err
+	}
 	key, err := f.key()
 	if err != nil {
 		return nil, err
@@ -74,7 +97,7 @@ func (f *senderFlags) open(ctx context.Context, a *app, contract string) (*clien
 			return nil, err
 		}
 	}
-	return client.New(ctx, client.Config{RPCURL: rpc, Key: key, Contract: common.HexToAddress(contract), StorePath: store, Logger: a.log})
+	return client.New(ctx, client.Config{RPCURL: rpc, Key: key, Contract: common.HexToAddress(contract), StorePath: store, ProofScheme: scheme, Logger: a.log})
 }
 
 // defaultStore is <user config dir>/uraiden/channels-<contract>-<sender>.json.
