@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -218,4 +219,133 @@ func TestUncooperativeCloseIsDisputed(t *testing.T) {
 	waitFor(t, func() bool {
 		return h.ledgerChannel(h.chain.Accounts()[1].Key, ch.OpenBlock).State == ledger.StateSettled
 	})
+}
+
+// The paid cycle in typed proofs against a server that offers them: payments, a client that
+// lost its store adopting the server's typed proof, a top-up, and a cooperative close in
+// the typed scheme (cooperativeCloseTyped) that settles at the balance.
+func TestTypedCycle(t *testing.T) {
+	h := start(t)
+	sender := h.chain.Accounts()[1]
+	first := h.client(1, "")
+	rt := first.Transport(client.TransportConfig{})
+	receiverBefore, senderBefore := h.tokens(h.receiver()), h.tokens(sender.Address)
+	for i := range 4 {
+		if status, _, err := h.get(rt, "/echofix/t"); err != nil || status != 200 {
+			t.Fatalf("request %d: %d %v", i, status, err)
+		}
+	}
+	if scheme, why := rt.ProofScheme(); scheme != rdn.SchemeTyped {
+		t.Fatalf("paid in %s (%s), want eip712", scheme, why)
+	}
+	ch := onlyChannel(t, first)
+	if l := h.ledgerChannel(sender.Key, ch.OpenBlock); l.Scheme != rdn.SchemeTyped || l.Balance.Int64() != 20 {
+		t.Errorf("ledger: %s proof at %s, want eip712 at 20", l.Scheme, l.Balance)
+	}
+
+	// Lost local state: the server's typed proof is checked in its scheme and adopted.
+	c := h.client(1, "")
+	rt = c.Transport(client.TransportConfig{})
+	paid := int64(20)
+	// 50 deposited: 6 more requests pass it, and the client tops up.
+	for i := range 8 {
+		if status, _, err := h.get(rt, "/echofix/u"); err != nil || status != 200 {
+			t.Fatalf("request %d after losing the store: %d %v", i, status, err)
+		}
+		paid += 5
+	}
+	got := onlyChannel(t, c)
+	if got.OpenBlock != ch.OpenBlock || got.Balance.Int64() != paid || got.Scheme != rdn.SchemeTyped || got.Deposit.Int64() <= 50 {
+		t.Fatalf("channel %+v: want open block %d, typed balance %d, topped up above 50", got, ch.OpenBlock, paid)
+	}
+	if l := h.ledgerChannel(sender.Key, ch.OpenBlock); l.Charged.Int64() != paid || l.Scheme != rdn.SchemeTyped {
+		t.Errorf("ledger charged %s (%s), want %d in eip712", l.Charged, l.Scheme, paid)
+	}
+
+	closed, err := c.CloseCooperatively(t.Context(), got.Receiver, got.OpenBlock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed.State != client.StateClosed {
+		t.Errorf("after the close the channel is %s", closed.State)
+	}
+	if l := h.ledgerChannel(sender.Key, ch.OpenBlock); l.ClosingScheme != rdn.SchemeTyped {
+		t.Errorf("the server signed its closing signature in %s", l.ClosingScheme)
+	}
+	gain := new(big.Int).Sub(h.tokens(h.receiver()), receiverBefore)
+	loss := new(big.Int).Sub(senderBefore, h.tokens(sender.Address))
+	if gain.Int64() != paid || loss.Int64() != paid {
+		t.Errorf("receiver gained %s, sender lost %s; paid %d", gain, loss, paid)
+	}
+}
+
+// A channel paid in legacy proofs (a store written by a client that signed legacy) goes on
+// in typed proofs once the client chooses auto, each proof verified in its own scheme; a
+// client forcing legacy then closes it, signing the typed balance again in legacy.
+func TestLegacyChannelContinuesTyped(t *testing.T) {
+	h := start(t)
+	sender := h.chain.Accounts()[2]
+	store := filepath.Join(t.TempDir(), "channels.json")
+	legacy := h.clientWith(2, client.Config{StorePath: store, ProofScheme: client.ProofSchemeLegacy})
+	for range 2 {
+		if status, _, err := h.get(legacy.Transport(client.TransportConfig{}), "/echofix/l"); err != nil || status != 200 {
+			t.Fatalf("legacy payment: %d %v", status, err)
+		}
+	}
+	ch := onlyChannel(t, legacy)
+	if ch.Scheme != rdn.SchemeLegacy || h.ledgerChannel(sender.Key, ch.OpenBlock).Scheme != rdn.SchemeLegacy {
+		t.Fatalf("after legacy payments: client %s, server %s", ch.Scheme, h.ledgerChannel(sender.Key, ch.OpenBlock).Scheme)
+	}
+	receiverBefore := h.tokens(h.receiver())
+
+	upgraded := h.client(2, store)
+	for range 2 {
+		if status, _, err := h.get(upgraded.Transport(client.TransportConfig{}), "/echofix/u"); err != nil || status != 200 {
+			t.Fatalf("typed payment on the legacy channel: %d %v", status, err)
+		}
+	}
+	ch = onlyChannel(t, upgraded)
+	l := h.ledgerChannel(sender.Key, ch.OpenBlock)
+	if ch.Scheme != rdn.SchemeTyped || ch.Balance.Int64() != 20 || l.Scheme != rdn.SchemeTyped || l.Charged.Int64() != 20 {
+		t.Fatalf("client %s at %s, server %s charged %s; want eip712 at 20 on the same channel", ch.Scheme, ch.Balance, l.Scheme, l.Charged)
+	}
+
+	closer := h.clientWith(2, client.Config{StorePath: store, ProofScheme: client.ProofSchemeLegacy})
+	if _, err := closer.CloseCooperatively(t.Context(), ch.Receiver, ch.OpenBlock, ""); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := closer.Info(t.Context(), ch.Receiver, ch.OpenBlock); err != nil || info.Exists {
+		t.Errorf("the contract still holds the channel: %+v %v", info, err)
+	}
+	if gain := new(big.Int).Sub(h.tokens(h.receiver()), receiverBefore); gain.Int64() != 20 {
+		t.Errorf("receiver gained %s, want 20", gain)
+	}
+}
+
+// A server whose contract takes legacy proofs only: auto pays legacy and sends no
+// RDN-Proof-Scheme; forcing eip712 fails, saying so, before anything is deposited.
+func TestLegacyOnlyServer(t *testing.T) {
+	h := startLegacyOnly(t)
+	c := h.client(1, "")
+	rt := c.Transport(client.TransportConfig{})
+	if status, body, err := h.get(rt, "/echofix/x"); err != nil || status != 200 || body != "x" {
+		t.Fatalf("auto against a legacy-only server: %d %q %v", status, body, err)
+	}
+	if scheme, why := rt.ProofScheme(); scheme != rdn.SchemeLegacy || !strings.Contains(why, "legacy only") {
+		t.Errorf("paid in %s because %q", scheme, why)
+	}
+	ch := onlyChannel(t, c)
+	if l := h.ledgerChannel(h.chain.Accounts()[1].Key, ch.OpenBlock); l.Scheme != rdn.SchemeLegacy || l.Charged.Int64() != 5 {
+		t.Errorf("ledger: %s proof, charged %s", l.Scheme, l.Charged)
+	}
+
+	forced := h.clientWith(2, client.Config{ProofScheme: client.ProofSchemeEIP712})
+	_, _, err := h.get(forced.Transport(client.TransportConfig{}), "/echofix/x")
+	var se *client.ProofSchemeError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "proof scheme eip712 cannot be used: the server offers legacy only") {
+		t.Fatalf("forced eip712: %v", err)
+	}
+	if chs, err := forced.Channels(t.Context(), nil); err != nil || len(chs) != 0 {
+		t.Errorf("channels after the refusal: %v %v", chs, err)
+	}
 }

@@ -289,7 +289,7 @@ func TestForcedTypedAgainstLegacyServer(t *testing.T) {
 
 // A channel whose last proof is legacy goes on in typed proofs when the server offers them,
 // from the balance already signed.
-func TestLegacyChannelContinuesTyped(t *testing.T) {
+func TestTransportSwitchesToTyped(t *testing.T) {
 	c := offlineClient(t, ProofSchemeAuto, 50)
 	f := &fakeServer{t: t, schemes: "legacy", body: `{}`, sender: c.sender}
 	srv := httptest.NewServer(f)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"errors"
@@ -29,8 +28,9 @@ type senderFlags struct {
 	store                 string
 	erc20                 bool
 	// proofScheme is --proof-scheme, registered only where proofs are signed (get, channel
-	// close); elsewhere it stays auto.
+	// close); elsewhere (hasScheme false) the client is auto.
 	proofScheme string
+	hasScheme   bool
 }
 
 func (f *senderFlags) register(flags *pflag.FlagSet) {
@@ -45,13 +45,17 @@ func (f *senderFlags) register(flags *pflag.FlagSet) {
 
 // registerProofScheme adds --proof-scheme, for the commands that sign balance proofs or closes.
 func (f *senderFlags) registerProofScheme(flags *pflag.FlagSet) {
+	f.hasScheme = true
 	flags.StringVar(&f.proofScheme, "proof-scheme", string(client.ProofSchemeAuto),
 		"scheme of the balance proofs and close signed: auto (eip712 when the server offers it for this chain and contract, else legacy), eip712 (fail if not offered) or legacy")
 }
 
 // scheme is --proof-scheme, checked.
 func (f *senderFlags) scheme() (client.ProofScheme, error) {
-	scheme, err := client.ParseProofScheme(cmp.Or(f.proofScheme, string(client.ProofSchemeAuto)))
+	if !f.hasScheme {
+		return client.ProofSchemeAuto, nil
+	}
+	scheme, err := client.ParseProofScheme(f.proofScheme)
 	if err != nil {
 		return "", fmt.Errorf("--proof-scheme: %w", err)
 	}

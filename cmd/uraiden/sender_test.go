@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,8 +14,10 @@ import (
 )
 
 // `uraiden get` pays for /echofix/foo through the gateway of a running `uraiden serve` and
-// prints foo; `uraiden channel list` then shows the channel it opened, and `channel close`
-// closes it cooperatively.
+// prints foo, once in the scheme auto picks and once in legacy (--proof-scheme legacy);
+// `uraiden channel list` then shows the channel it opened, and `channel close
+// --proof-scheme eip712` closes it cooperatively in the typed scheme, signing the legacy
+// balance again in it.
 func TestGetAndChannelCommands(t *testing.T) {
 	t.Chdir(repoRoot)
 	rpcAddr, gatewayAddr := freeAddr(t), freeAddr(t)
@@ -48,13 +51,20 @@ func TestGetAndChannelCommands(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "more than the maximum price 4") {
 		t.Errorf("get --max-price 4 of a 5 request: %v %q", err, got)
 	}
+	got, err = run(t.Context(), append([]string{"get", "--proof-scheme", "legacy", "http://" + gatewayAddr + "/echofix/bar"}, sender...)...)
+	if err != nil || got != "bar" {
+		t.Fatalf("get --proof-scheme legacy: %v, printed %q", err, got)
+	}
+	if data, err := os.ReadFile(store); err != nil || strings.Contains(string(data), "proof_scheme") {
+		t.Errorf("the store after a legacy payment names a scheme (%v):\n%s", err, data)
+	}
 
 	list, err := run(t.Context(), append([]string{"channel", "list", "--contract", contract[1]}, sender...)...)
-	m := regexp.MustCompile(`(0x[0-9a-fA-F]{40})\s+(\d+)\s+open\s+50\s+5\n`).FindStringSubmatch(list)
+	m := regexp.MustCompile(`(0x[0-9a-fA-F]{40})\s+(\d+)\s+open\s+50\s+10\n`).FindStringSubmatch(list)
 	if err != nil || m == nil {
 		t.Fatalf("channel list: %v\n%s", err, list)
 	}
-	closed, err := run(t.Context(), append([]string{"channel", "close", m[1], m[2], "--contract", contract[1]}, sender...)...)
+	closed, err := run(t.Context(), append([]string{"channel", "close", m[1], m[2], "--contract", contract[1], "--proof-scheme", "eip712"}, sender...)...)
 	if err != nil || !strings.Contains(closed, "closed") {
 		t.Fatalf("channel close: %v\n%s", err, closed)
 	}
@@ -67,13 +77,40 @@ func TestDemoCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"balance check OK", `"open_channels":1`, "closed channel", "paid in parallel"} {
+	for _, want := range []string{"balance check OK", `"open_channels":1`, "closed channel", "paid in parallel",
+		"paid with eip712 balance proofs: the server offers eip712 for this chain and contract"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
 	if n := len(regexp.MustCompile(`(?m)^paid.* -> "`).FindAllString(out, -1)); n != 20 {
 		t.Errorf("%d requests paid, want 20", n)
+	}
+}
+
+// --proof-scheme takes auto, eip712 or legacy exactly, is refused before anything is sent
+// or started, and exists only on the commands that sign proofs.
+func TestProofSchemeFlag(t *testing.T) {
+	t.Chdir(repoRoot)
+	contract := "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+	noNode := []string{"--dev-account", "1", "--rpc", "http://127.0.0.1:1", "--store", filepath.Join(t.TempDir(), "s.json")}
+	for _, args := range [][]string{
+		append([]string{"get", "--contract", contract, "--proof-scheme", "EIP712", "http://127.0.0.1:1/x"}, noNode...),
+		append([]string{"get", "--proof-scheme", "typed", "http://127.0.0.1:1/x"}, noNode...),
+		append([]string{"channel", "close", contract, "5", "--contract", contract, "--proof-scheme", ""}, noNode...),
+		{"demo", "--proof-scheme", "eip-712"},
+	} {
+		out, err := run(t.Context(), args...)
+		if err == nil || !strings.Contains(err.Error(), `--proof-scheme: proof scheme must be "auto", "eip712" or "legacy"`) {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+	if _, err := run(t.Context(), append([]string{"channel", "list", "--contract", contract, "--proof-scheme", "eip712"}, noNode...)...); err == nil || !strings.Contains(err.Error(), "unknown flag") {
+		t.Errorf("channel list --proof-scheme: %v", err)
+	}
+	help, err := run(t.Context(), "get", "--help")
+	if err != nil || !strings.Contains(help, "--proof-scheme string") || !strings.Contains(help, "eip712 (fail if not offered)") {
+		t.Errorf("get --help: %v\n%s", err, help)
 	}
 }
 
