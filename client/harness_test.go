@@ -1,14 +1,23 @@
 package client_test
 
 import (
+	"bytes"
+	"context"
 	"crypto/ecdsa"
+	"encoding/hex"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/uraiden/uraiden/chain/devchain"
@@ -25,6 +34,8 @@ type harness struct {
 	t     *testing.T
 	chain *devchain.Chain
 	srv   *server.Server
+	// contract is the channel contract the server uses: the dev chain's unless set.
+	contract common.Address
 }
 
 func start(t *testing.T) *harness {
@@ -33,7 +44,7 @@ func start(t *testing.T) *harness {
 	cfg := servertest.Config(t, "../prices.yaml")
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Admin.Token = "client-test-token-0123"
-	return &harness{t: t, chain: c, srv: servertest.Start(t, cfg, c)}
+	return &harness{t: t, chain: c, srv: servertest.Start(t, cfg, c), contract: c.Deployment().Channels}
 }
 
 func (h *harness) receiver() common.Address { return h.chain.Accounts()[0].Address }
@@ -47,7 +58,7 @@ func (h *harness) client(i int, storePath string) *client.Client {
 // clientWith returns a client of dev account i configured by cfg on the harness's chain and contract.
 func (h *harness) clientWith(i int, cfg client.Config) *client.Client {
 	h.t.Helper()
-	cfg.Node, cfg.Key, cfg.Contract = h.chain.Client(), h.chain.Accounts()[i].Key, h.chain.Deployment().Channels
+	cfg.Node, cfg.Key, cfg.Contract = h.chain.Client(), h.chain.Accounts()[i].Key, h.contract
 	c, err := client.New(h.t.Context(), cfg)
 	if err != nil {
 		h.t.Fatal(err)
@@ -109,9 +120,62 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// startLegacyOnly starts a server that offers legacy proofs only, as one whose contract has
-// no eip712Domain() (µRaiden 0.2.0's) does.
+// startLegacyOnly starts a server on a channel contract without eip712Domain(), which
+// uraiden's serve wiring takes for µRaiden 0.2.0's: it offers legacy proofs only. The server
+// reaches the dev chain over JSON-RPC, as it reaches any node other than its embedded one.
 func startLegacyOnly(t *testing.T) *harness {
 	t.Helper()
-	return start(t) // PENDING: the serve wiring of proof schemes
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c, err := devchain.Start(ctx, devchain.Config{Accounts: 4, Listen: servertest.FreeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	contract := deployWithoutDomain(t, c)
+	keyFile := filepath.Join(t.TempDir(), "receiver.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(c.Accounts()[0].Key))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := servertest.Config(t, "../prices.yaml")
+	cfg.Gateway.Listen = "127.0.0.1:0"
+	cfg.Admin.Token = "client-test-token-0123"
+	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = c.HTTPEndpoint(), devchain.ChainID, contract.Hex()
+	// The dev chain mines only when transactions arrive: confirmations and the head's age
+	// would never be met while the test waits.
+	cfg.Chain.Confirmations, cfg.Chain.MaxHeadAge = 0, 0
+	cfg.Receiver.KeyFile = keyFile
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.StartWith(t.Context(), cfg, logger, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &harness{t: t, chain: c, srv: srv, contract: contract}
+}
+
+// deployWithoutDomain deploys the channel contract with eip712Domain() cut from its
+// dispatcher (the comparison with its selector made to match nothing), so that the call
+// reverts as on µRaiden 0.2.0's contract while every µRaiden function works.
+func deployWithoutDomain(t *testing.T, c *devchain.Chain) common.Address {
+	t.Helper()
+	channels := contracts.NewRaidenMicroTransferChannels()
+	selector := channels.GetABI().Methods["eip712Domain"].ID
+	code := slices.Clone(contracts.ChannelsArtifact.Bytecode)
+	push := append([]byte{0x63}, selector...) // PUSH4 <selector>
+	if n := bytes.Count(code, push); n != 1 {
+		t.Fatalf("eip712Domain's selector is pushed %d times in the creation code, want once", n)
+	}
+	copy(code[bytes.Index(code, push)+1:], []byte{0xff, 0xff, 0xff, 0xff})
+	opts := bind.NewKeyedTransactor(c.Accounts()[0].Key, big.NewInt(devchain.ChainID))
+	opts.Context = t.Context()
+	addr, tx, err := bind.DeployContract(opts, code, c.Client(),
+		channels.PackConstructor(c.Deployment().Token, contracts.MinChallengePeriod, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := contracts.WaitMined(t.Context(), c.Client(), tx.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
+		t.Fatalf("deploy the contract without eip712Domain: %v", err)
+	}
+	return addr
 }
