@@ -94,6 +94,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ledger == nil || cfg.SignClosing == nil || cfg.Chain == nil || cfg.Ready == nil {
 		return nil, errors.New("admin: Ledger, SignClosing, Chain and Ready are required")
 	}
+	for _, scheme := range cfg.ProofSchemes {
+		if !scheme.Valid() {
+			return nil, fmt.Errorf("admin: ProofSchemes: %w, got %s", rdn.ErrScheme, scheme)
+		}
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
