@@ -20,6 +20,7 @@ import (
 
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
@@ -158,7 +159,16 @@ type paywallEnv struct {
 	before           map[common.Address]*big.Int // token balances at the start
 }
 
+// startPaywall starts the environment with a wallet that signs legacy typed data (v1) and
+// not EIP-712 (v4): against a server that offers eip712, the page falls back to legacy
+// proofs, which the tests that use it check.
 func startPaywall(t *testing.T) *paywallEnv {
+	return startPaywallWith(t, map[string]int{"eth_signTypedData_v4": 4200}, nil)
+}
+
+// startPaywallWith starts the environment with a wallet lacking the methods lacks names
+// (see testWallet.lacks), and the server's configuration changed by configure, if given.
+func startPaywallWith(t *testing.T, lacks map[string]int, configure func(*config.Config)) *paywallEnv {
 	exe := servertest.Program(t, "apt-get install chromium", "chromium", "chromium-browser", "google-chrome")
 	c, err := devchain.Start(context.Background(), devchain.Config{Accounts: 2})
 	if err != nil {
@@ -168,6 +178,9 @@ func startPaywall(t *testing.T) *paywallEnv {
 	cfg := servertest.Config(t, "../../prices.yaml")
 	cfg.DevChain.Confirmations = confirmations // so that the page has blocks to wait for
 	cfg.Gateway.Listen = "127.0.0.1:0"
+	if configure != nil {
+		configure(&cfg)
+	}
 	srv := servertest.Start(t, cfg, c)
 	e := &paywallEnv{
 		t: t, chain: c, srv: srv, base: srv.Gateway.URL(),
@@ -177,7 +190,7 @@ func startPaywall(t *testing.T) *paywallEnv {
 	for _, a := range []common.Address{e.sender.Address, e.receiver.Address} {
 		e.before[a] = e.tokens(a)
 	}
-	e.wallet = &testWallet{key: e.sender.Key, account: e.sender.Address, chainID: big.NewInt(devchain.ChainID), node: c.Client()}
+	e.wallet = &testWallet{key: e.sender.Key, account: e.sender.Address, chainID: big.NewInt(devchain.ChainID), node: c.Client(), lacks: lacks}
 	e.browser = newBrowser(t, exe, e.wallet)
 	return e
 }
@@ -309,9 +322,10 @@ func TestPaywallInBrowser(t *testing.T) {
 }
 
 // TestPaywallTopUpAndSettle: a chosen deposit that runs out, a top-up the page waits for,
-// then a close without the server and the settlement after the challenge period.
+// then a close without the server and the settlement after the challenge period. The wallet
+// answers eth_signTypedData_v4 as a node does (-32601), which the page takes as "no v4" too.
 func TestPaywallTopUpAndSettle(t *testing.T) {
-	e := startPaywall(t)
+	e := startPaywallWith(t, map[string]int{"eth_signTypedData_v4": -32601}, nil)
 	b := e.browser
 
 	e.connect("a")

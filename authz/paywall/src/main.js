@@ -221,7 +221,10 @@ async function askClose(ch, balance, signature, requestSignature, expires, schem
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
       balance: balance.toString(), balance_signature: signature,
-      close_request_signature: requestSignature, close_request_expires: expires, proof_scheme: scheme,
+      close_request_signature: requestSignature, close_request_expires: expires,
+      // Named only when typed: absent means legacy, and a server from before the typed scheme
+      // refuses a field it does not know.
+      ...(scheme === LEGACY ? {} : { proof_scheme: scheme }),
     }),
   });
   const body = await res.json().catch(() => ({}));
