@@ -53,6 +53,7 @@ type ChannelState struct {
 	// 200, the one to resynchronize with on a 402.
 	Balance   *big.Int
 	Signature rdn.Signature
+	Scheme    rdn.Scheme // Signature's
 	// Paid is the balance this request paid with (200 only).
 	Paid *big.Int
 }
@@ -121,9 +122,14 @@ type Config struct {
 	// RetryWindow is how long after a payment a retry of its request is served with it,
 	// uncharged (docs/protocol.md §8); 0 serves none.
 	RetryWindow time.Duration
+	// ProofSchemes are the proof schemes taken, the preferred first; empty means legacy
+	// only. Offer the typed scheme only when the contract has its functions (chain.ProofSchemes):
+	// a typed proof is worthless to the receiver otherwise.
+	ProofSchemes []rdn.Scheme
 
-	hex   *addressHex   // set by NewService
-	fixed *fixedHeaders // set by NewService
+	hex     *addressHex   // set by NewService
+	fixed   *fixedHeaders // set by NewService
+	schemes *offer        // set by NewService
 }
 
 // decide applies µRaiden's checks in order.
@@ -188,22 +194,30 @@ func (c *Config) decidePayment(ctx context.Context, d *Decision, pay *paymentHea
 	id := rdn.ChannelID{Sender: pay.Sender, OpenBlock: pay.OpenBlock}
 	// Recovery needs no ledger, and until it succeeds the request has proven nothing: the
 	// channel's state (its last proof above all) is shown only to its sender.
-	bp := rdn.Balance{Receiver: c.Receiver, OpenBlock: pay.OpenBlock, Balance: pay.Balance, Contract: c.Contract}
+	offer := c.offer()
+	if !offer.takes(pay.Scheme) {
+		return d.deny(409, "", fmt.Sprintf("%s: %s is not offered: this server's contract takes %s proofs only",
+			rdn.HeaderProofScheme, pay.Scheme, offer.header))
+	}
+	hash, err := offer.proofHash(pay, c.Receiver, c.Contract)
+	if err != nil {
+		return c.refuseUnverified(d, id)
+	}
 	recoverSlots <- struct{}{}
-	signer, err := bp.Signer(pay.Signature[:])
+	signer, err := rdn.Recover(hash, pay.Signature[:])
 	<-recoverSlots
 	if err != nil || signer != pay.Sender {
 		return c.refuseUnverified(d, id)
 	}
 	// Verified: Pay checks the channel's existence, state and confirmation under its lock,
 	// in the order refuseUnverified does, and answers with its state.
-	res, err := c.Ledger.Pay(ctx, ledger.Payment{ID: id, Balance: pay.Balance, Signature: pay.Signature, Price: d.Price,
-		RetryKey: key, Seen: time.Now(), RetryWindow: c.RetryWindow})
+	res, err := c.Ledger.Pay(ctx, ledger.Payment{ID: id, Balance: pay.Balance, Signature: pay.Signature, Scheme: pay.Scheme,
+		Price: d.Price, RetryKey: key, Seen: time.Now(), RetryWindow: c.RetryWindow})
 	if err != nil {
 		return d.deny(503, "", fmt.Sprintf("the payment could not be stored: %v", err))
 	}
 	if res.Known {
-		d.Channel = &ChannelState{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: res.Balance, Signature: res.Signature}
+		d.Channel = &ChannelState{Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: res.Balance, Signature: res.Signature, Scheme: res.Scheme}
 	}
 	switch res.Outcome {
 	case ledger.Accepted, ledger.Retried:
@@ -243,7 +257,8 @@ func (c *Config) refuseUnverified(d *Decision, id rdn.ChannelID) *Decision {
 	case ch == nil || ch.State != ledger.StateOpen:
 		return d.deny(402, rdn.FlagNonexistingChannel, "no open channel "+id.String())
 	}
-	return d.deny(402, rdn.FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract")
+	return d.deny(402, rdn.FlagInvalidProof, "the balance proof is not signed by the sender for this receiver and contract "+
+		"(in the scheme RDN-Proof-Scheme names: legacy when absent)")
 }
 
 func (d *Decision) deny(status int, flag, message string) *Decision {

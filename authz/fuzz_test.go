@@ -36,6 +36,12 @@ func checkPayment(t *testing.T, headers map[string]string) {
 	if p.Balance == nil || p.Balance.Sign() < 0 || p.Balance.Cmp(rdn.MaxAmount()) > 0 {
 		t.Fatalf("balance %v out of [0, 2^192-1]", p.Balance)
 	}
+	if !p.Scheme.Valid() {
+		t.Fatalf("scheme %v accepted", p.Scheme)
+	}
+	if name, ok := headers["rdn-proof-scheme"]; ok && headers["rdn-balance-signature"] != "" && p.Scheme.String() != firstValue(name) {
+		t.Fatalf("RDN-Proof-Scheme %q read as %v", name, p.Scheme)
+	}
 	if v := p.Signature[64]; v < 27 {
 		t.Fatalf("signature v %d not normalized", v)
 	}
@@ -49,18 +55,19 @@ func checkPayment(t *testing.T, headers map[string]string) {
 
 func FuzzReadPayment(f *testing.F) {
 	addr := "0x" + strings.Repeat("ab", 20)
-	f.Add(fuzzSig, addr, "12", "100", "", "")
-	f.Add(fuzzSig+","+fuzzSig, addr, "12", "100", "100", "")
-	f.Add(fuzzSig, addr, "4294967296", "-1", "", "")
-	f.Add("", "", "", "", "", "RDN-Balance-Signature="+fuzzSig+"; RDN-Sender-Address="+addr+"; RDN-Open-Block=3; RDN-Balance=7")
-	f.Add("", "", "", "", "", `rdn-balance-signature="`+fuzzSig+`"; other=x"y; RDN-Open-Block=3`)
-	f.Add("0x00", "nope", "1,2", "1", "2", "")
-	f.Add(fuzzSig, addr, "1", strings.Repeat("9", 60), "", "")
-	f.Fuzz(func(t *testing.T, sig, sender, block, balance, senderBalance, cookie string) {
+	f.Add(fuzzSig, addr, "12", "100", "", "", "")
+	f.Add(fuzzSig+","+fuzzSig, addr, "12", "100", "100", "", "eip712")
+	f.Add(fuzzSig, addr, "4294967296", "-1", "", "", "legacy")
+	f.Add("", "", "", "", "", "RDN-Balance-Signature="+fuzzSig+"; RDN-Sender-Address="+addr+"; RDN-Open-Block=3; RDN-Balance=7; RDN-Proof-Scheme=eip712", "")
+	f.Add("", "", "", "", "", `rdn-balance-signature="`+fuzzSig+`"; other=x"y; RDN-Open-Block=3`, "")
+	f.Add("0x00", "nope", "1,2", "1", "2", "", "EIP712")
+	f.Add(fuzzSig, addr, "1", strings.Repeat("9", 60), "", "", "eip712,eip712")
+	f.Add(fuzzSig, addr, "1", "5", "", "", "eip712, legacy")
+	f.Fuzz(func(t *testing.T, sig, sender, block, balance, senderBalance, cookie, scheme string) {
 		headers := map[string]string{}
 		for k, v := range map[string]string{
 			"rdn-balance-signature": sig, "rdn-sender-address": sender, "rdn-open-block": block,
-			"rdn-balance": balance, "rdn-sender-balance": senderBalance, "cookie": cookie,
+			"rdn-balance": balance, "rdn-sender-balance": senderBalance, "cookie": cookie, "rdn-proof-scheme": scheme,
 		} {
 			if v != "" {
 				headers[k] = v

@@ -37,6 +37,7 @@ var (
 		"rdn-contract-address", "rdn-receiver-address", "rdn-payment", "rdn-price", "rdn-token-address",
 		"rdn-gateway-path", "rdn-insufficient-confirmations", "rdn-nonexisting-channel",
 		"rdn-invalid-balance-proof", "rdn-invalid-amount", "rdn-insufficient-deposit",
+		"rdn-proof-scheme", "rdn-proof-schemes",
 	}
 	upstreamHeaders = []string{UpstreamSender, UpstreamOpenBlock, UpstreamPrice, UpstreamRetry}
 

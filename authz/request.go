@@ -96,6 +96,7 @@ type paymentHeaders struct {
 	OpenBlock uint32
 	Balance   *big.Int
 	Signature rdn.Signature
+	Scheme    rdn.Scheme // legacy when RDN-Proof-Scheme is absent
 }
 
 // malformedError names the offending header: answered with 409.
@@ -176,6 +177,11 @@ func readPayment(headers map[string]string) (*paymentHeaders, error) {
 	if p.Balance, err = readBalance(source); err != nil {
 		return nil, err
 	}
+	if name, ok := source(rdn.HeaderProofScheme); ok {
+		if p.Scheme, err = rdn.ParseScheme(name); err != nil {
+			return nil, malformed(rdn.HeaderProofScheme, "%v", err)
+		}
+	}
 	return &p, nil
 }
 
@@ -225,7 +231,7 @@ var lowerNames = func() map[string]string {
 	m := map[string]string{}
 	for _, name := range []string{rdn.HeaderGatewayPath, rdn.HeaderReceiverAddress, rdn.HeaderContractAddress, rdn.HeaderTokenAddress,
 		rdn.HeaderPrice, rdn.HeaderSenderAddress, rdn.HeaderSenderBalance, rdn.HeaderBalance, rdn.HeaderBalanceSignature, rdn.HeaderOpenBlock,
-		rdn.HeaderPayment} {
+		rdn.HeaderPayment, rdn.HeaderProofScheme} {
 		m[name] = strings.ToLower(name)
 	}
 	return m

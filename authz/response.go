@@ -62,16 +62,22 @@ type paymentBody struct {
 	OpenBlock       uint32 `json:"open_block,omitempty"`
 	SenderBalance   string `json:"sender_balance,omitempty"`
 	Signature       string `json:"balance_signature,omitempty"`
-	Flag            string `json:"flag,omitempty"`
+	// ProofScheme is Signature's scheme.
+	ProofScheme  string        `json:"proof_scheme,omitempty"`
+	Flag         string        `json:"flag,omitempty"`
+	ProofSchemes []string      `json:"proof_schemes,omitempty"`
+	EIP712Domain *eip712Domain `json:"eip712_domain,omitempty"`
 }
 
 func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 	body := paymentBody{Error: d.Message, Flag: d.Flag}
 	var protocol []*corev3.HeaderValueOption // the protocol's headers, mirrored into cookies for a browser
+	var offered *corev3.HeaderValueOption    // not mirrored into a cookie: the paywall page carries it
 	if d.Status == 402 {
-		addrs := c.addresses()
+		addrs, offer := c.addresses(), c.offer()
 		body.Price, body.ReceiverAddress, body.ContractAddress, body.TokenAddress, body.GatewayPath =
 			d.Price.String(), addrs.receiver, addrs.contract, addrs.token, c.GatewayPath
+		body.ProofSchemes, body.EIP712Domain, offered = offer.names, offer.body, offer.hv
 		protocol = append(protocol,
 			header(rdn.HeaderGatewayPath, c.GatewayPath),
 			header(rdn.HeaderReceiverAddress, body.ReceiverAddress),
@@ -88,12 +94,16 @@ func (c *Config) deniedResponse(d *Decision) *authv3.CheckResponse {
 				header(rdn.HeaderSenderAddress, body.SenderAddress),
 				header(rdn.HeaderSenderBalance, body.SenderBalance))
 			if ch.Balance.Sign() > 0 {
-				body.Signature = ch.Signature.Hex()
-				protocol = append(protocol, header(rdn.HeaderBalanceSignature, body.Signature))
+				body.Signature, body.ProofScheme = ch.Signature.Hex(), ch.Scheme.String()
+				protocol = append(protocol, header(rdn.HeaderBalanceSignature, body.Signature),
+					header(rdn.HeaderProofScheme, body.ProofScheme))
 			}
 		}
 	}
 	headers := append([]*corev3.HeaderValueOption{header("Cache-Control", "no-store")}, protocol...)
+	if offered != nil {
+		headers = append(headers, offered)
+	}
 	var text string
 	if page, ok := c.paywallPage(d, &body); ok {
 		headers = append(headers, c.paywallHeaders(d.browser, protocol)...)
@@ -124,6 +134,7 @@ func (c *Config) paywallPage(d *Decision, body *paymentBody) (string, bool) {
 		Receiver: body.ReceiverAddress, Contract: body.ContractAddress, Token: body.TokenAddress,
 		ChainID: c.ChainID, GatewayPath: c.GatewayPath,
 		Sender: body.SenderAddress, OpenBlock: body.OpenBlock, SenderBalance: body.SenderBalance,
+		ProofSchemes: c.offer().names,
 	}
 	if d.Status != 402 { // a 409 has no quote in it: the page still needs the addresses
 		addrs := c.addresses()

@@ -30,6 +30,7 @@ func NewService(cfg Config, logger *slog.Logger) *Service {
 	}
 	cfg.hex = newAddressHex(&cfg)
 	cfg.fixed = newFixedHeaders(&cfg)
+	cfg.schemes = newOffer(&cfg)
 	return &Service{cfg: cfg, log: logger, suspended: newSuspensionLog(logger)}
 }
 
