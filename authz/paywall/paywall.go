@@ -53,8 +53,6 @@ type Page struct {
 	Sender        string
 	OpenBlock     uint32
 	SenderBalance string // the server's last accepted balance
-	// ProofSchemes are the schemes the server takes, wire names, the preferred first.
-	ProofSchemes []string
 }
 
 // Render returns the page's HTML.
