@@ -272,6 +272,7 @@ func TestPaywallInBrowser(t *testing.T) {
 	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/first"))
 	b.waitStep("connect", "paywall")
 	checkCookies(t, b, map[string]string{"RDN-Price": "5", "RDN-Receiver-Address": e.receiver.Address.Hex()})
+	offered := b.offered()
 	b.click("rdn-connect")
 
 	// Open a channel with the suggested deposit (10 × the price), then wait for the server.
@@ -316,8 +317,13 @@ func TestPaywallInBrowser(t *testing.T) {
 		t.Errorf("the page signed the personal messages %q, want one close request starting %q", texts, want)
 	}
 	// approve, createChannel, cooperativeClose
-	if got := wallet.sentSelectors(); len(got) != 3 {
+	if got := wallet.sentSelectors(); len(got) != 3 || got[2] != selCooperativeClose {
 		t.Errorf("the page sent %d transactions (%v), want approve, createChannel and cooperativeClose", len(got), got)
+	}
+	// The wallet has no eth_signTypedData_v4: offered eip712, the page asked for it first and
+	// fell back to legacy (the messages checked above).
+	if strings.Contains(offered, rdn.SchemeTypedName) && wallet.calls("eth_signTypedData_v4") == 0 {
+		t.Errorf("the server offers %q, but the page never asked the wallet for eth_signTypedData_v4", offered)
 	}
 }
 
