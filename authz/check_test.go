@@ -3,6 +3,7 @@ package authz_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/uraiden/uraiden/rdn"
 	"math/big"
 	"math/rand/v2"
 	"slices"
@@ -92,7 +93,14 @@ func TestFixtures(t *testing.T) {
 // served, charged exactly 16 × price. Then 1,000 concurrent copies of a new proof, each on a
 // request of its own (a replay, not a retry): one OK.
 func TestConcurrentPayments(t *testing.T) {
+	for _, scheme := range rdn.Schemes {
+		t.Run(scheme.String(), func(t *testing.T) { concurrentPayments(t, scheme) })
+	}
+}
+
+func concurrentPayments(t *testing.T, scheme rdn.Scheme) {
 	h := newHarness(t)
+	h.scheme = scheme
 	const price, n = 5, 16
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
@@ -127,8 +135,8 @@ func TestConcurrentPayments(t *testing.T) {
 	if counts[200] != 1 || counts[402] != 999 {
 		t.Errorf("1,000 copies of one proof: %v, want one 200 and 999 402", counts)
 	}
-	if ch := h.channel(h.payer); ch.Charged.Int64() != (n+1)*price {
-		t.Errorf("charged %s after the copies, want %d", ch.Charged, (n+1)*price)
+	if ch := h.channel(h.payer); ch.Charged.Int64() != (n+1)*price || ch.Scheme != scheme {
+		t.Errorf("charged %s after the copies, want %d; stored proof in %v", ch.Charged, (n+1)*price, ch.Scheme)
 	}
 }
 

@@ -44,6 +44,8 @@ type harness struct {
 	// Channels opened by dev accounts 1 (confirmed) and 2 (opened last, not yet confirmed).
 	payer, fresh channelKey
 	stranger     *ecdsa.PrivateKey
+	// scheme is what sign and proofHeaders sign in.
+	scheme rdn.Scheme
 }
 
 type channelKey struct {
@@ -132,7 +134,12 @@ func (h *harness) sync() {
 }
 
 func (h *harness) sign(key *ecdsa.PrivateKey, openBlock uint32, balance int64) string {
-	sig, err := rdn.Balance{Receiver: h.receiver(), OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels}.Sign(key)
+	return h.signIn(h.scheme, devchain.ChainID, key, openBlock, balance)
+}
+
+func (h *harness) signIn(scheme rdn.Scheme, chainID uint64, key *ecdsa.PrivateKey, openBlock uint32, balance int64) string {
+	sig, err := rdn.Balance{Receiver: h.receiver(), OpenBlock: openBlock, Balance: big.NewInt(balance), Contract: h.chain.Deployment().Channels,
+		Scheme: scheme, ChainID: chainID}.Sign(key)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -185,8 +192,18 @@ func envoyRequest(method, path string, headers map[string]string) *authv3.CheckR
 	return &req
 }
 
-// proofHeaders are the headers µRaiden's Python client sends.
+// proofHeaders are the headers µRaiden's Python client sends, and RDN-Proof-Scheme for a
+// typed proof.
 func (h *harness) proofHeaders(c channelKey, balance int64) map[string]string {
+	if h.scheme != rdn.SchemeLegacy {
+		headers := h.legacyProofHeaders(c, balance)
+		headers[rdn.HeaderProofScheme] = h.scheme.String()
+		return headers
+	}
+	return h.legacyProofHeaders(c, balance)
+}
+
+func (h *harness) legacyProofHeaders(c channelKey, balance int64) map[string]string {
 	return map[string]string{
 		"RDN-Contract-Address":  h.chain.Deployment().Channels.Hex(),
 		"RDN-Receiver-Address":  h.receiver().Hex(),
@@ -282,6 +299,13 @@ func (h *harness) funcs() template.FuncMap {
 		},
 		// signStranger signs the payer's channel with someone else's key.
 		"signStranger": func(balance int64) string { return h.sign(h.stranger, h.payer.openBlock, balance) },
+		// signFreshTyped signs a typed proof of the fresh channel; signTypedOn for another chain.
+		"signFreshTyped": func(balance int64) string {
+			return h.signIn(rdn.SchemeTyped, devchain.ChainID, h.fresh.key, h.fresh.openBlock, balance)
+		},
+		"signTypedOn": func(chainID uint64, balance int64) string {
+			return h.signIn(rdn.SchemeTyped, chainID, h.fresh.key, h.fresh.openBlock, balance)
+		},
 	}
 }
 

@@ -42,6 +42,7 @@ import (
 	"github.com/uraiden/uraiden/keys"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
+	"github.com/uraiden/uraiden/rdn"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -53,6 +54,8 @@ type Server struct {
 	DevChain *devchain.Chain // nil with a configured node
 	Client   *ethclient.Client
 	Contract contracts.Contract
+	// ProofSchemes are the schemes offered, as the contract supports them (chain.ProofSchemes).
+	ProofSchemes []rdn.Scheme
 	// Receiver is the receiver's key, which never prints.
 	Receiver keys.Secret[*ecdsa.PrivateKey]
 	Ledger   *ledger.Ledger
@@ -139,6 +142,10 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	if err != nil {
 		return nil, fmt.Errorf("chain id: %w", err)
 	}
+	if s.ProofSchemes, err = chain.ProofSchemes(ctx, s.Client, s.Contract.Address, s.chainID()); err != nil {
+		return nil, fmt.Errorf("proof schemes: %w", err)
+	}
+	s.log.Info("proof schemes offered", "schemes", s.ProofSchemes)
 	maxFee, _ := cfg.Chain.MaxFeeWei()
 	s.Tower = chain.NewWatchtower(chain.WatchtowerConfig{
 		Client:         s.Client,
@@ -173,7 +180,8 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		Chain:   s.chainHealth(),
 		Observe: s.Metrics.ObserveCheck,
 		// The ledger applies it: authz only passes it with each payment.
-		RetryWindow: cfg.Authz.RetryWindow,
+		RetryWindow:  cfg.Authz.RetryWindow,
+		ProofSchemes: s.ProofSchemes,
 	}, logger)
 	if err := s.serveGRPC(); err != nil {
 		return nil, err

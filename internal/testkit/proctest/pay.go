@@ -42,7 +42,8 @@ type Env struct {
 }
 
 // StartEnv starts the chain with cfg (its Listen and Accounts are set here) and opens
-// channels channels, each with a deposit no test exhausts.
+// channels channels, each with a deposit no test exhausts. Every second channel pays with
+// typed proofs, the others with legacy ones: every process test runs both schemes.
 func StartEnv(t testing.TB, channels int, cfg devchain.Config) *Env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -55,7 +56,7 @@ func StartEnv(t testing.TB, channels int, cfg devchain.Config) *Env {
 	t.Cleanup(func() { c.Close() })
 	e := &Env{t: t, Chain: c, RPCURL: c.HTTPEndpoint(), Receiver: c.Accounts()[0].Key}
 	deposit := new(big.Int).Lsh(big.NewInt(1), 64)
-	for _, acc := range c.Accounts()[1:] {
+	for i, acc := range c.Accounts()[1:] {
 		cl, err := client.New(ctx, client.Config{Node: c.Client(), Key: acc.Key, Contract: e.Contract()})
 		if err != nil {
 			t.Fatal(err)
@@ -66,7 +67,7 @@ func StartEnv(t testing.TB, channels int, cfg devchain.Config) *Env {
 		}
 		e.Channels = append(e.Channels, &Channel{
 			ID: rdn.ChannelID{Sender: acc.Address, OpenBlock: ch.OpenBlock}, Key: acc.Key,
-			sent: map[int64]rdn.Signature{},
+			Scheme: rdn.Schemes[i%2], sent: map[int64]rdn.Signature{},
 		})
 	}
 	return e
@@ -86,7 +87,8 @@ func (e *Env) Identity() ledger.Identity {
 // Sign is a sender's balance proof for one of its channels to the receiver. Load workers
 // call it: a failure is reported with Errorf, which other goroutines may call.
 func (e *Env) Sign(ch *Channel, balance int64) rdn.Signature {
-	sig, err := rdn.Balance{Receiver: e.ReceiverAddress(), OpenBlock: ch.ID.OpenBlock, Balance: big.NewInt(balance), Contract: e.Contract()}.Sign(ch.Key)
+	sig, err := rdn.Balance{Receiver: e.ReceiverAddress(), OpenBlock: ch.ID.OpenBlock, Balance: big.NewInt(balance), Contract: e.Contract(),
+		Scheme: ch.Scheme, ChainID: devchain.ChainID}.Sign(ch.Key)
 	if err != nil {
 		e.t.Errorf("sign balance %d on %s: %v", balance, ch.ID, err)
 	}
@@ -105,6 +107,9 @@ func (e *Env) Check(ctx context.Context, c authv3.AuthorizationClient, ch *Chann
 		headers["rdn-open-block"] = fmt.Sprint(ch.ID.OpenBlock)
 		headers["rdn-balance"] = fmt.Sprint(balance)
 		headers["rdn-balance-signature"] = sig.Hex()
+		if ch.Scheme != rdn.SchemeLegacy {
+			headers["rdn-proof-scheme"] = ch.Scheme.String()
+		}
 	}
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 		Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Path: PaidPath, Host: "localhost:10000", Scheme: "http",
@@ -130,8 +135,9 @@ func (e *Env) Check(ctx context.Context, c authv3.AuthorizationClient, ch *Chann
 // Channel is one channel under load: every balance signed and sent on it, and those that
 // were answered OK.
 type Channel struct {
-	ID  rdn.ChannelID
-	Key *ecdsa.PrivateKey
+	ID     rdn.ChannelID
+	Key    *ecdsa.PrivateKey
+	Scheme rdn.Scheme // of every proof sent on it
 
 	mu   sync.Mutex
 	last int64                   // the highest balance handed out
@@ -208,6 +214,8 @@ func (ch *Channel) Verify(stored *ledger.Channel, price int64) (lost int, proble
 			problems = append(problems, fmt.Sprintf("%s: the ledger holds balance %s, which was never sent", ch.ID, c.Balance))
 		case sig != c.Signature:
 			problems = append(problems, fmt.Sprintf("%s: the ledger's signature of balance %s is not the one sent", ch.ID, c.Balance))
+		case c.Scheme != ch.Scheme:
+			problems = append(problems, fmt.Sprintf("%s: the ledger holds the %s proof as %s", ch.ID, ch.Scheme, c.Scheme))
 		}
 	}
 	return lost, problems
