@@ -1,22 +1,30 @@
 package paywall_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
-	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/dev/devtools"
+	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
@@ -46,7 +54,7 @@ func (b *browser) offered() string {
 // third page after the browser forgot what it signed (so the page must verify the server's
 // typed proof from the cookies), and a cooperative close through cooperativeCloseTyped.
 func TestPaywallTypedProofs(t *testing.T) {
-	e := startPaywallWith(t, map[string]int{"eth_signTypedData": 4200}, nil)
+	e := startPaywallWith(t, map[string]int{"eth_signTypedData": 4200})
 	b, wallet := e.browser, e.wallet
 
 	e.connect("a")
@@ -105,13 +113,13 @@ func TestPaywallTypedProofs(t *testing.T) {
 	}
 	for i, balance := range []int64{price, 2 * price, 3 * price, 3 * price} {
 		checkTypedProof(t, msgs[i], rdn.Balance{Receiver: e.receiver.Address, OpenBlock: ch.ID.OpenBlock, Balance: big.NewInt(balance),
-			Contract: e.contract, Scheme: rdn.SchemeTyped, ChainID: devchain.ChainID}.Hash)
+			Contract: e.contract, Scheme: rdn.SchemeTyped, ChainID: e.chainID}.Hash)
 	}
 	expires, ok := new(big.Int).SetString(fmt.Sprint(msgs[4].Message["expires"]), 10)
 	if !ok {
 		t.Fatalf("the close request's expiry is %v", msgs[4].Message["expires"])
 	}
-	checkTypedProof(t, msgs[4], rdn.CloseRequest{Receiver: e.receiver.Address, Contract: e.contract, ChainID: devchain.ChainID,
+	checkTypedProof(t, msgs[4], rdn.CloseRequest{Receiver: e.receiver.Address, Contract: e.contract, ChainID: e.chainID,
 		Sender: e.sender.Address, OpenBlock: ch.ID.OpenBlock, Balance: big.NewInt(3 * price), Expires: expires.Int64(), Scheme: rdn.SchemeTyped}.Hash)
 	if n := len(wallet.signedMessages()) + len(wallet.signedTexts()); n != 0 {
 		t.Errorf("the page had %d legacy or personal messages signed; the wallet has v4 and the server offers eip712", n)
@@ -136,11 +144,11 @@ func checkTypedProof(t *testing.T, m apitypes.TypedData, want func() (common.Has
 }
 
 // TestPaywallLegacyServer pays from a wallet that has only the legacy eth_signTypedData (v1)
-// to a server that offers legacy proofs only, as one in front of µRaiden's original
-// contract does: the page never asks for v4, pays with legacy proofs and closes through
-// cooperativeClose.
+// to a server that offers legacy proofs only, in front of a contract with µRaiden 0.2.0's
+// functions and none of the typed ones: the page never asks for v4, pays with legacy proofs
+// and closes through cooperativeClose.
 func TestPaywallLegacyServer(t *testing.T) {
-	e := startPaywallWith(t, map[string]int{"eth_signTypedData_v4": 4200}, legacyOnly)
+	e := startLegacyPaywall(t, map[string]int{"eth_signTypedData_v4": 4200})
 	b, wallet := e.browser, e.wallet
 
 	e.connect("a")
@@ -172,7 +180,96 @@ func TestPaywallLegacyServer(t *testing.T) {
 	}
 }
 
-// legacyOnly configures the server to offer legacy proofs only.
-func legacyOnly(cfg *config.Config) {
-	_ = cfg // filled once the configuration has the proof schemes (issue 18, authz side)
+// anvilSenderKey is anvil's second prefunded development account (a published test key).
+const anvilSenderKey = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+
+// startLegacyPaywall starts the environment on anvil with a channel contract that has
+// µRaiden 0.2.0's functions only: uraiden's, with the dispatcher's comparisons for the typed
+// functions (eip712Domain() among them) changed so that they match no call. The server, which
+// reads eip712Domain() at start, offers legacy proofs only.
+func startLegacyPaywall(t *testing.T, lacks map[string]int) *paywallEnv {
+	exe := chromium(t)
+	node := devtools.StartAnvil(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ec, err := ethclient.DialContext(ctx, node.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ec.Close)
+	receiverKey, err := crypto.HexToECDSA(devtools.AnvilKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	senderKey, err := crypto.HexToECDSA(anvilSenderKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver := devchain.Account{Key: receiverKey, Address: crypto.PubkeyToAddress(receiverKey.PublicKey)}
+	sender := devchain.Account{Key: senderKey, Address: crypto.PubkeyToAddress(senderKey.PublicKey)}
+	d, err := chain.Deploy(ctx, ec, receiverKey, chain.DeployParams{ChallengePeriod: contracts.MinChallengePeriod,
+		NewToken: chain.TokenParams{Name: "Legacy test token", Symbol: "LTT", Decimals: 18, Supply: big.NewInt(1e18)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutTypedFunctions(t, ctx, ec, d.Channels)
+	token := contracts.NewUraidenTestToken()
+	tx, err := bind.Transact(token.Instance(ec, d.Token), bind.NewKeyedTransactor(receiverKey, big.NewInt(devtools.AnvilChainID)),
+		token.PackTransfer(sender.Address, big.NewInt(1e15)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := contracts.WaitMined(ctx, ec, tx.Hash()); err != nil || r.Status != 1 {
+		t.Fatalf("give the sender tokens: %v", err)
+	}
+
+	keyFile := filepath.Join(t.TempDir(), "receiver.key")
+	if err := os.WriteFile(keyFile, []byte(devtools.AnvilKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := servertest.Config(t, "../../prices.yaml")
+	cfg.Gateway.Listen = "127.0.0.1:0"
+	cfg.Receiver.KeyFile = keyFile
+	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = node.HTTP, devtools.AnvilChainID, d.Channels.Hex()
+	cfg.Chain.StartBlock, cfg.Chain.Confirmations = d.ChannelsBlock, confirmations
+	cfg.Chain.MaxHeadAge = 0 // anvil mines when the test says: its head grows old between steps
+	e := &paywallEnv{
+		t: t, node: ec, chainID: devtools.AnvilChainID,
+		mine: func() {
+			if err := ec.Client().Call(nil, "evm_mine"); err != nil {
+				t.Errorf("evm_mine: %v", err)
+			}
+		},
+		srv:    servertest.Start(t, cfg, nil),
+		sender: sender, receiver: receiver, contract: d.Channels, token: d.Token,
+	}
+	if !slices.Equal(e.srv.ProofSchemes, []rdn.Scheme{rdn.SchemeLegacy}) {
+		t.Fatalf("the server offers %v in front of a contract without eip712Domain(), want legacy only", e.srv.ProofSchemes)
+	}
+	e.open(exe, lacks)
+	return e
+}
+
+// withoutTypedFunctions rewrites the contract's code on anvil so that its dispatcher matches
+// none of the typed functions' selectors: each is compared once, PUSH4 <selector> EQ, and
+// becomes a selector no function has. A call to them then reverts, as on µRaiden's contract.
+func withoutTypedFunctions(t *testing.T, ctx context.Context, ec *ethclient.Client, addr common.Address) {
+	t.Helper()
+	code, err := ec.CodeAt(ctx, addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const push4, eq = 0x63, 0x14
+	none := []byte{push4, 0xff, 0xff, 0xff, 0xff, eq}
+	methods := contracts.NewRaidenMicroTransferChannels().GetABI().Methods
+	for _, name := range contracts.TypedMethods {
+		cmp := append(append([]byte{push4}, methods[name].ID...), eq)
+		if n := bytes.Count(code, cmp); n != 1 {
+			t.Fatalf("the contract's code compares the selector of %s %d times, want 1", name, n)
+		}
+		code = bytes.Replace(code, cmp, none, 1)
+	}
+	if err := ec.Client().CallContext(ctx, nil, "anvil_setCode", addr, hexutil.Encode(code)); err != nil {
+		t.Fatalf("anvil_setCode: %v", err)
+	}
 }
