@@ -336,7 +336,7 @@ func TestCooperativeClose(t *testing.T) {
 	r = s.deleteChannel(s.a, closeBody("20", balanceSig, request.sig, fmt.Sprint(request.expires)))
 	var closed admin.CloseResponse
 	r.json(t, &closed)
-	if r.status != 200 || closed.Balance != "20" {
+	if r.status != 200 || closed.Balance != "20" || closed.ProofScheme != "legacy" {
 		t.Fatalf("close: %d %s", r.status, r.body)
 	}
 	closingSig, err := rdn.ParseSignature(closed.CloseSignature)
@@ -353,7 +353,8 @@ func TestCooperativeClose(t *testing.T) {
 	}
 	var view admin.ChannelBody
 	s.do("GET", channelPath(s.a), testToken, "").json(t, &view)
-	if view.State != "closing" || !view.CloseSigned || view.CloseSignature != closed.CloseSignature || view.Balance != "20" {
+	if view.State != "closing" || !view.CloseSigned || view.CloseSignature != closed.CloseSignature || view.Balance != "20" ||
+		view.ProofScheme != "legacy" || view.CloseProofScheme != "legacy" {
 		t.Errorf("closed channel: %+v", view)
 	}
 	if st := s.stats(); st.OpenChannels != 2 || st.PendingChannels != 1 || st.UniqueSenders != 2 {

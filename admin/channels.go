@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,11 @@ type channelBody struct {
 	SettleBlock      uint64 `json:"settle_block,omitempty"`
 	BalanceSignature string `json:"balance_signature,omitempty"`
 	CloseSignature   string `json:"close_signature,omitempty"`
+	// ProofScheme is the scheme of the stored balance proof (with a balance above 0);
+	// CloseProofScheme the scheme of the closing signature, once one was signed. Neither is
+	// a secret: a client that lost its state needs the first to check the proof it gets back.
+	ProofScheme      string `json:"proof_scheme,omitempty"`
+	CloseProofScheme string `json:"close_proof_scheme,omitempty"`
 }
 
 func (s *Server) channelBody(c *ledger.Channel, who access) channelBody {
@@ -59,6 +65,12 @@ func (s *Server) channelBody(c *ledger.Channel, who access) channelBody {
 	}
 	if c.SettleBlock != 0 || c.State == ledger.StateSettled {
 		b.CloseBalance, b.SettleBlock = c.CloseBalance.String(), c.SettleBlock
+	}
+	if c.Balance.Sign() > 0 {
+		b.ProofScheme = c.Scheme.String()
+	}
+	if c.CloseSigned() {
+		b.CloseProofScheme = c.ClosingScheme.String()
 	}
 	if who == operator {
 		if c.Balance.Sign() > 0 {
@@ -214,21 +226,41 @@ func (s *Server) getChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 // closeRequest is the body of DELETE <prefix>/channels/<sender>/<open_block>: µRaiden's
-// balance and the sender's balance proof for it, and the sender's close request (a
-// signature of rdn.CloseRequest's text, and its expiry).
+// balance and the sender's balance proof for it, the sender's close request (a signature of
+// rdn.CloseRequest, and its expiry), and the scheme of both signatures (legacy when absent,
+// as µRaiden's clients send none).
 type closeRequest struct {
-	Balance          amount `json:"balance"`
-	Signature        string `json:"balance_signature"`
-	RequestSignature string `json:"close_request_signature"`
-	RequestExpires   amount `json:"close_request_expires"`
+	Balance          amount  `json:"balance"`
+	Signature        string  `json:"balance_signature"`
+	RequestSignature string  `json:"close_request_signature"`
+	RequestExpires   amount  `json:"close_request_expires"`
+	ProofScheme      *string `json:"proof_scheme"`
+	// Scheme is ProofScheme read.
+	Scheme rdn.Scheme `json:"-"`
 }
 
-// closeResponse carries the receiver's closing signature for cooperativeClose.
+// closeResponse carries the receiver's closing signature for cooperativeClose, or for
+// cooperativeCloseTyped when ProofScheme is eip712.
 type closeResponse struct {
 	CloseSignature string `json:"close_signature"`
 	SenderAddress  string `json:"sender_address"`
 	OpenBlock      uint32 `json:"open_block"`
 	Balance        string `json:"balance"`
+	ProofScheme    string `json:"proof_scheme"`
+}
+
+// errTypedNotOffered is the refusal of a typed close by a server whose contract takes legacy
+// proofs only, in the words of the payment's (docs/protocol.md §3).
+const errTypedNotOffered = rdn.HeaderProofScheme + ": " + rdn.SchemeTypedName +
+	" is not offered: this server's contract takes legacy proofs only"
+
+// offers reports whether the server takes proofs in a scheme: legacy only, unless
+// ProofSchemes says otherwise.
+func (s *Server) offers(scheme rdn.Scheme) bool {
+	if len(s.cfg.ProofSchemes) == 0 {
+		return scheme == rdn.SchemeLegacy
+	}
+	return slices.Contains(s.cfg.ProofSchemes, scheme)
 }
 
 // closeChannel is the cooperative close: µRaiden's DELETE, which anyone could call to
@@ -263,10 +295,22 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	scheme := req.Scheme
+	if !s.offers(scheme) {
+		if scheme == rdn.SchemeTyped {
+			writeError(w, http.StatusConflict, "%s", errTypedNotOffered)
+		} else {
+			writeError(w, http.StatusConflict, "proof_scheme: %s is not offered by this server", scheme)
+		}
+		return
+	}
 	if cr == nil && !s.cfg.LegacyClose {
+		what := fmt.Sprintf("EIP-191 personal message %q naming receiver, contract, chain id, sender, open block, balance and expiry", rdn.CloseRequestTitle)
+		if scheme == rdn.SchemeTyped {
+			what = fmt.Sprintf("EIP-712 typed data %s under the domain of this contract and chain", rdn.CloseRequestType)
+		}
 		writeError(w, http.StatusForbidden, "close_request_signature and close_request_expires are required: the sender's "+
-			"signature of a close request (EIP-191 personal message %q naming receiver, contract, chain id, sender, "+
-			"open block, balance and expiry; see docs/protocol.md §5), not only its balance proof", rdn.CloseRequestTitle)
+			"signature of a close request (%s; see docs/protocol.md §5), not only its balance proof", what)
 		return
 	}
 	if c, err := s.cfg.Ledger.Channel(id); err != nil {
@@ -276,9 +320,10 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no channel %s", id)
 		return
 	}
-	bp := rdn.Balance{Receiver: s.cfg.Receiver, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Contract: s.cfg.Contract}
+	bp := rdn.Balance{Receiver: s.cfg.Receiver, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Contract: s.cfg.Contract,
+		Scheme: scheme, ChainID: s.cfg.ChainID}
 	if signer, err := bp.Signer(sig[:]); err != nil || signer != id.Sender {
-		writeError(w, http.StatusForbidden, "balance_signature is not the sender's balance proof for this balance, receiver and contract")
+		writeError(w, http.StatusForbidden, "balance_signature is not the sender's balance proof (%s) for this balance, receiver and contract", scheme)
 		return
 	}
 	if cr != nil {
@@ -289,19 +334,21 @@ func (s *Server) closeChannel(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if signer, err := cr.Signer(crSig[:]); err != nil || signer != id.Sender {
-			writeError(w, http.StatusForbidden, "close_request_signature is not the sender's close request for this receiver, "+
-				"contract, chain id %d, channel, balance and expiry", s.cfg.ChainID)
+			writeError(w, http.StatusForbidden, "close_request_signature is not the sender's close request (%s) for this receiver, "+
+				"contract, chain id %d, channel, balance and expiry", scheme, s.cfg.ChainID)
 			return
 		}
 	}
-	closing, err := s.cfg.Ledger.CloseCooperatively(r.Context(), id, req.Balance.Int, rdn.SchemeLegacy, s.signClosing)
+	// Signed in the scheme of the proof: cooperativeCloseTyped takes both signatures typed,
+	// cooperativeClose both legacy.
+	closing, err := s.cfg.Ledger.CloseCooperatively(r.Context(), id, req.Balance.Int, scheme, s.signClosing)
 	if err != nil {
 		s.closeFailed(w, id, err)
 		return
 	}
-	s.log.Info("cooperative close signed", "channel", id, "balance", req.Balance.Int)
+	s.log.Info("cooperative close signed", "channel", id, "balance", req.Balance.Int, "scheme", scheme)
 	writeJSON(w, http.StatusOK, closeResponse{CloseSignature: closing.Hex(), SenderAddress: id.Sender.Hex(),
-		OpenBlock: id.OpenBlock, Balance: req.Balance.String()})
+		OpenBlock: id.OpenBlock, Balance: req.Balance.String(), ProofScheme: scheme.String()})
 }
 
 // closeRequestOf returns the close request the body asks for, and its signature; nil
@@ -323,6 +370,7 @@ func (s *Server) closeRequestOf(id rdn.ChannelID, req closeRequest) (*rdn.CloseR
 	return &rdn.CloseRequest{
 		Receiver: s.cfg.Receiver, Contract: s.cfg.Contract, ChainID: s.cfg.ChainID,
 		Sender: id.Sender, OpenBlock: id.OpenBlock, Balance: req.Balance.Int, Expires: req.RequestExpires.Int64(),
+		Scheme: req.Scheme,
 	}, sig, nil
 }
 
@@ -378,6 +426,10 @@ func readCloseRequest(w http.ResponseWriter, r *http.Request) (closeRequest, err
 		}
 		req.Signature = form.Get("balance_signature")
 		req.RequestSignature = form.Get("close_request_signature")
+		if form.Has("proof_scheme") {
+			v := form.Get("proof_scheme")
+			req.ProofScheme = &v
+		}
 		if v := form.Get("close_request_expires"); v != "" {
 			if req.RequestExpires.Int, err = parseAmount(v); err != nil {
 				return req, fmt.Errorf("close_request_expires %w", err)
@@ -387,7 +439,7 @@ func readCloseRequest(w http.ResponseWriter, r *http.Request) (closeRequest, err
 		dec := json.NewDecoder(strings.NewReader(string(data)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			return req, fmt.Errorf("body must be JSON {\"balance\": N, \"balance_signature\": \"0x…\", \"close_request_signature\": \"0x…\", \"close_request_expires\": T}: %w", err)
+			return req, fmt.Errorf("body must be JSON {\"balance\": N, \"balance_signature\": \"0x…\", \"close_request_signature\": \"0x…\", \"close_request_expires\": T, \"proof_scheme\": \"legacy\"|\"eip712\"}: %w", err)
 		}
 		// One object and nothing after it: Decode alone stops at the first value and would
 		// take `{...} garbage` or a second object.
@@ -400,6 +452,11 @@ func readCloseRequest(w http.ResponseWriter, r *http.Request) (closeRequest, err
 	}
 	if req.Signature == "" {
 		return req, errors.New("balance_signature is required: the sender's balance proof for the balance, as sent with a payment")
+	}
+	if req.ProofScheme != nil {
+		if req.Scheme, err = rdn.ParseScheme(*req.ProofScheme); err != nil {
+			return req, fmt.Errorf("proof_scheme: %w", err)
+		}
 	}
 	return req, nil
 }

@@ -30,6 +30,9 @@ func FuzzReadCloseRequest(f *testing.F) {
 	f.Add("application/x-www-form-urlencoded", "balance=42&balance_signature="+fuzzCloseSig+"&close_request_signature="+fuzzCloseSig+"&close_request_expires=-1")
 	f.Add("application/x-www-form-urlencoded; charset=utf-8", "balance=%3&balance_signature=x;y")
 	f.Add("application/x-www-form-urlencoded", "balance=+1&balance_signature=")
+	f.Add("application/json", `{"balance": 42, "balance_signature": "`+fuzzCloseSig+`", "proof_scheme": "eip712"}`)
+	f.Add("application/json", `{"balance": 42, "balance_signature": "`+fuzzCloseSig+`", "proof_scheme": "EIP712"}`)
+	f.Add("application/x-www-form-urlencoded", "balance=42&balance_signature="+fuzzCloseSig+"&proof_scheme=legacy")
 	f.Fuzz(func(t *testing.T, contentType, body string) {
 		r := httptest.NewRequest(http.MethodDelete, "/channels/x/1", strings.NewReader(body))
 		r.Header.Set("Content-Type", contentType)
@@ -45,6 +48,11 @@ func FuzzReadCloseRequest(f *testing.F) {
 		}
 		if len(body) > maxCloseBody {
 			t.Fatalf("accepted a %d-byte body", len(body))
+		}
+		// A scheme is named exactly, or not at all (legacy).
+		if req.ProofScheme == nil && req.Scheme != rdn.SchemeLegacy ||
+			req.ProofScheme != nil && (!req.Scheme.Valid() || *req.ProofScheme != req.Scheme.String()) {
+			t.Fatalf("proof_scheme %v read as %v", req.ProofScheme, req.Scheme)
 		}
 		// Media types are case-insensitive (RFC 9110 §8.3.1): the form is read as a form.
 		if mediaType, _, _ := mime.ParseMediaType(contentType); mediaType == "application/x-www-form-urlencoded" {
@@ -64,7 +72,7 @@ func FuzzReadCloseRequest(f *testing.F) {
 		}
 		for k := range m {
 			// encoding/json matches keys case-insensitively: "Balance" is "balance".
-			if !slices.ContainsFunc([]string{"balance", "balance_signature", "close_request_signature", "close_request_expires"},
+			if !slices.ContainsFunc([]string{"balance", "balance_signature", "close_request_signature", "close_request_expires", "proof_scheme"},
 				func(known string) bool { return strings.EqualFold(k, known) }) {
 				t.Fatalf("accepted unknown key %q", k)
 			}

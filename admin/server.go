@@ -54,6 +54,10 @@ type Config struct {
 	// µRaiden 0.2.0's clients ask for it. Anyone holding the sender's latest proof (a 402
 	// hands it to whoever replays an older one) can then close the channel.
 	LegacyClose bool
+	// ProofSchemes are the proof schemes offered, preferred first (chain.ProofSchemes reads
+	// them from the contract); empty is legacy only. A cooperative close asked in a scheme
+	// not offered is refused.
+	ProofSchemes []rdn.Scheme
 	// Now is the clock close requests expire by; nil is time.Now.
 	Now func() time.Time
 
@@ -89,6 +93,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Ledger == nil || cfg.SignClosing == nil || cfg.Chain == nil || cfg.Ready == nil {
 		return nil, errors.New("admin: Ledger, SignClosing, Chain and Ready are required")
+	}
+	for _, scheme := range cfg.ProofSchemes {
+		if !scheme.Valid() {
+			return nil, fmt.Errorf("admin: ProofSchemes: %w, got %s", rdn.ErrScheme, scheme)
+		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	if cfg.OperatorToken != "" {

@@ -26,10 +26,10 @@ type Candidate struct {
 	Expected *big.Int
 }
 
-// Claim is the candidate's balance proof, as Withdraw takes it; CooperativeClose needs the
-// closing signature too (SignCloses).
+// Claim is the candidate's balance proof, in its scheme, as Withdraw takes it;
+// CooperativeClose needs the closing signature too (SignCloses), signed in the same scheme.
 func (c Candidate) Claim() Claim {
-	return Claim{Channel: c.Channel.ID, Balance: c.Channel.Balance, BalanceSignature: c.Channel.Signature}
+	return Claim{Channel: c.Channel.ID, Balance: c.Channel.Balance, BalanceSignature: c.Channel.Signature, Scheme: c.Channel.Scheme}
 }
 
 // Skipped is a channel a plan leaves alone, and why.
@@ -127,7 +127,7 @@ func (r *Receiver) SignCloses(ctx context.Context, l *ledger.Ledger, todo []Cand
 	var failed []Result
 	for _, c := range todo {
 		claim := c.Claim()
-		sig, err := l.CloseCooperatively(ctx, c.Channel.ID, c.Channel.Balance, c.Channel.Scheme, r.SignClose)
+		sig, err := l.CloseCooperatively(ctx, c.Channel.ID, c.Channel.Balance, claim.Scheme, r.SignClose)
 		if err != nil {
 			failed = append(failed, Result{Claim: claim, Tokens: new(big.Int), Fee: new(big.Int), Err: err})
 			continue

@@ -48,11 +48,18 @@ type Claim struct {
 	// only. The caller gets it through ledger.CloseCooperatively, so that the ledger refuses
 	// payments above Balance before the signature leaves the process.
 	ClosingSignature rdn.Signature
+	// Scheme is BalanceSignature's scheme (the ledger's Channel.Scheme); it picks the
+	// contract function, and ClosingSignature must be in it too: the typed functions check
+	// both signatures as typed, the legacy ones both as legacy.
+	Scheme rdn.Scheme
 }
 
 // Result is the outcome of one claim's transaction.
 type Result struct {
 	Claim Claim
+	// Function is the contract function called (cooperativeClose or cooperativeCloseTyped,
+	// withdraw or withdrawTyped: the claim's scheme picks it); empty when nothing was packed.
+	Function string
 	// Tx is the transaction sent, zero when none was.
 	Tx    common.Hash
 	Block uint64
@@ -109,16 +116,16 @@ func (r *Receiver) ChannelInfo(ctx context.Context, id rdn.ChannelID) (ledger.Ch
 		ClosingBalance: info.Arg3, Withdrawn: info.Arg4}, nil
 }
 
-// CooperativeClose sends cooperativeClose for every claim (each needs its ClosingSignature)
-// and waits for the receipts; Tokens is what each settlement paid the receiver.
+// CooperativeClose sends cooperativeClose for every claim (each needs its ClosingSignature),
+// cooperativeCloseTyped for a typed one, and waits for the receipts; Tokens is what each
+// settlement paid the receiver.
 func (r *Receiver) CooperativeClose(ctx context.Context, claims []Claim) []Result {
 	return r.submit(ctx, claims, operation{
-		name: "cooperativeClose",
-		pack: func(c Claim) ([]byte, error) {
+		pack: func(c Claim) (string, []byte, error) {
 			if c.ClosingSignature == (rdn.Signature{}) {
-				return nil, errors.New("no closing signature")
+				return "", nil, errors.New("no closing signature")
 			}
-			return r.abi.PackCooperativeClose(r.address, c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:], c.ClosingSignature[:]), nil
+			return packCooperativeClose(r.abi, c.Scheme, r.address, c.Channel.OpenBlock, c.Balance, c.BalanceSignature, c.ClosingSignature)
 		},
 		tokens: func(l *types.Log, id rdn.ChannelID) (*big.Int, bool) {
 			ev, err := r.abi.UnpackChannelSettledEvent(l)
@@ -130,13 +137,19 @@ func (r *Receiver) CooperativeClose(ctx context.Context, claims []Claim) []Resul
 	})
 }
 
-// Withdraw sends withdraw for every claim and waits for the receipts; Tokens is what each
-// withdrawal paid out (the proof's balance less what was withdrawn before).
+// Withdraw sends withdraw for every claim (withdrawTyped for a typed one) and waits for the
+// receipts; Tokens is what each withdrawal paid out (the proof's balance less what was
+// withdrawn before).
 func (r *Receiver) Withdraw(ctx context.Context, claims []Claim) []Result {
 	return r.submit(ctx, claims, operation{
-		name: "withdraw",
-		pack: func(c Claim) ([]byte, error) {
-			return r.abi.PackWithdraw(c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:]), nil
+		pack: func(c Claim) (string, []byte, error) {
+			switch c.Scheme {
+			case rdn.SchemeLegacy:
+				return "withdraw", r.abi.PackWithdraw(c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:]), nil
+			case rdn.SchemeTyped:
+				return "withdrawTyped", r.abi.PackWithdrawTyped(c.Channel.OpenBlock, c.Balance, c.BalanceSignature[:]), nil
+			}
+			return "", nil, fmt.Errorf("withdraw: %w, got %s", rdn.ErrScheme, c.Scheme)
 		},
 		tokens: func(l *types.Log, id rdn.ChannelID) (*big.Int, bool) {
 			ev, err := r.abi.UnpackChannelWithdrawEvent(l)
@@ -148,11 +161,24 @@ func (r *Receiver) Withdraw(ctx context.Context, claims []Claim) []Result {
 	})
 }
 
-// operation is what differs between the receiver's transactions: the call data, and the
-// event of the receipt that says what the receiver got.
+// packCooperativeClose is the call data of a cooperative close in a scheme, and the name of
+// the function it calls: the watchtower's disputes and the receiver's batches send the same.
+func packCooperativeClose(channels *contracts.RaidenMicroTransferChannels, scheme rdn.Scheme, receiver common.Address,
+	openBlock uint32, balance *big.Int, balanceSig, closingSig rdn.Signature) (string, []byte, error) {
+	switch scheme {
+	case rdn.SchemeLegacy:
+		return "cooperativeClose", channels.PackCooperativeClose(receiver, openBlock, balance, balanceSig[:], closingSig[:]), nil
+	case rdn.SchemeTyped:
+		return "cooperativeCloseTyped", channels.PackCooperativeCloseTyped(receiver, openBlock, balance, balanceSig[:], closingSig[:]), nil
+	}
+	return "", nil, fmt.Errorf("cooperative close: %w, got %s", rdn.ErrScheme, scheme)
+}
+
+// operation is what differs between the receiver's transactions: the call data (and the
+// function it calls, which the claim's scheme picks), and the event of the receipt that says
+// what the receiver got.
 type operation struct {
-	name   string
-	pack   func(Claim) ([]byte, error)
+	pack   func(Claim) (function string, data []byte, err error)
 	tokens func(l *types.Log, id rdn.ChannelID) (*big.Int, bool)
 }
 
@@ -234,16 +260,17 @@ func (r *Receiver) fees(ctx context.Context) (tip, feeCap *big.Int, err error) {
 // send signs and broadcasts one claim's transaction with the batch's next nonce. A claim
 // that would revert is not sent: its gas would be wasted.
 func (b *batch) send(ctx context.Context, res *Result) error {
-	data, err := b.op.pack(res.Claim)
+	function, data, err := b.op.pack(res.Claim)
 	if err != nil {
 		return err
 	}
+	res.Function = function
 	gas, err := b.cfg.Client.EstimateGas(ctx, ethereum.CallMsg{From: b.address, To: &b.cfg.Contract, Data: data})
 	if err != nil {
 		if strings.Contains(err.Error(), "execution reverted") {
 			return fmt.Errorf("%w: not sent, it would revert: %v", ErrReverted, err)
 		}
-		return fmt.Errorf("estimate %s gas: %w", b.op.name, err)
+		return fmt.Errorf("estimate %s gas: %w", res.Function, err)
 	}
 	tx, err := types.SignNewTx(b.cfg.Key.Reveal(), b.signer, &types.DynamicFeeTx{
 		ChainID: b.cfg.ChainID, Nonce: b.nonce, To: &b.cfg.Contract, Gas: gas + gas/4,
@@ -258,10 +285,10 @@ func (b *batch) send(ctx context.Context, res *Result) error {
 		if n, nerr := b.cfg.Client.PendingNonceAt(ctx, b.address); nerr == nil {
 			b.nonce = n
 		}
-		return fmt.Errorf("send %s: %w", b.op.name, err)
+		return fmt.Errorf("send %s: %w", res.Function, err)
 	}
 	res.Tx = tx.Hash()
-	b.cfg.Logger.Info(b.op.name+" sent", "channel", res.Claim.Channel, "balance", res.Claim.Balance, "tx", tx.Hash(),
+	b.cfg.Logger.Info(res.Function+" sent", "channel", res.Claim.Channel, "balance", res.Claim.Balance, "tx", tx.Hash(),
 		"nonce", b.nonce, "fee_cap_wei", b.feeCap, "tip_wei", b.tip)
 	b.nonce++
 	return nil
@@ -280,7 +307,7 @@ func (b *batch) await(ctx context.Context, res *Result) error {
 	}
 	res.Fee = new(big.Int).Mul(price, new(big.Int).SetUint64(receipt.GasUsed))
 	if receipt.Status != types.ReceiptStatusSuccessful {
-		b.cfg.Logger.Error(b.op.name+" reverted", "channel", res.Claim.Channel, "tx", res.Tx, "block", res.Block)
+		b.cfg.Logger.Error(res.Function+" reverted", "channel", res.Claim.Channel, "tx", res.Tx, "block", res.Block)
 		return fmt.Errorf("%w in block %d", ErrReverted, res.Block)
 	}
 	for _, l := range receipt.Logs {
@@ -289,12 +316,12 @@ func (b *batch) await(ctx context.Context, res *Result) error {
 		}
 		if tokens, ok := b.op.tokens(l, res.Claim.Channel); ok {
 			res.Tokens = tokens
-			b.cfg.Logger.Info(b.op.name+" mined", "channel", res.Claim.Channel, "tokens", tokens, "tx", res.Tx,
+			b.cfg.Logger.Info(res.Function+" mined", "channel", res.Claim.Channel, "tokens", tokens, "tx", res.Tx,
 				"block", res.Block, "gas_used", res.GasUsed)
 			return nil
 		}
 	}
-	return fmt.Errorf("%s mined in block %d without its event for %s", b.op.name, res.Block, res.Claim.Channel)
+	return fmt.Errorf("%s mined in block %d without its event for %s", res.Function, res.Block, res.Claim.Channel)
 }
 
 // effectiveGasPrice is the receipt's, or, from a node that leaves it out, what EIP-1559

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -159,13 +160,20 @@ func TestDeepReorgResyncs(t *testing.T) {
 }
 
 // A dispute in flight survives a restart: the new watchtower finds the transaction it sent;
-// a transaction lost from the pool is sent again with a higher fee after BumpAfter blocks.
+// a transaction lost from the pool is sent again with a higher fee after BumpAfter blocks,
+// through the same function as the first (the one of the stored proof's scheme).
 func TestDisputeRestartAndFeeBump(t *testing.T) {
+	for scheme, function := range map[rdn.Scheme]string{rdn.SchemeLegacy: "cooperativeClose", rdn.SchemeTyped: "cooperativeCloseTyped"} {
+		t.Run(scheme.String(), func(t *testing.T) { testDisputeRestartAndFeeBump(t, scheme, function) })
+	}
+}
+
+func testDisputeRestartAndFeeBump(t *testing.T, scheme rdn.Scheme, function string) {
 	e, rc, senders := newAnvilEnv(t, 0, 0)
 	sender := senders[0]
 	id := e.openChannel(sender, 1000)
 	e.sync()
-	e.pay(sender, id, 600)
+	e.payIn(scheme, sender, id, 600)
 	receiverBefore := e.tokenBalance(e.receiverAddr())
 
 	if err := rc.Call(nil, "evm_setAutomine", false); err != nil {
@@ -203,6 +211,9 @@ func TestDisputeRestartAndFeeBump(t *testing.T) {
 	}
 	if d := e.dispute(id); d.Status != ledger.DisputeDone || d.MinedTx != d.Txs[1].Hash {
 		t.Fatalf("after mining: %+v", d)
+	}
+	if got := selectorOf(t, e.ec, common.HexToHash(d.Txs[1].Hash)); got != function {
+		t.Errorf("the fee bump called %s, want %s", got, function)
 	}
 	if got := new(big.Int).Sub(e.tokenBalance(e.receiverAddr()), receiverBefore); got.Int64() != 600 {
 		t.Errorf("receiver got %s tokens, want 600", got)

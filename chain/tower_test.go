@@ -182,12 +182,19 @@ func (e *env) topUp(sender *ecdsa.PrivateKey, id rdn.ChannelID, amount int64) ui
 // price of the increment.
 func (e *env) pay(sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) {
 	e.t.Helper()
+	e.payIn(rdn.SchemeLegacy, sender, id, balance)
+}
+
+// payIn is pay with a proof signed in a scheme.
+func (e *env) payIn(scheme rdn.Scheme, sender *ecdsa.PrivateKey, id rdn.ChannelID, balance int64) {
+	e.t.Helper()
 	price := new(big.Int).Sub(big.NewInt(balance), e.channel(id).Balance)
-	sig, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels}.Sign(sender)
+	sig, err := rdn.Balance{Receiver: e.receiverAddr(), OpenBlock: id.OpenBlock, Balance: big.NewInt(balance), Contract: e.channels,
+		Scheme: scheme, ChainID: e.chainID.Uint64()}.Sign(sender)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r, err := e.ledger.Pay(context.Background(), ledger.Payment{ID: id, Balance: big.NewInt(balance), Signature: sig, Price: price})
+	r, err := e.ledger.Pay(context.Background(), ledger.Payment{ID: id, Balance: big.NewInt(balance), Signature: sig, Scheme: scheme, Price: price})
 	if err != nil || r.Outcome != ledger.Accepted {
 		e.t.Fatalf("payment of %d: %v %v", balance, r.Outcome, err)
 	}

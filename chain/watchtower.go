@@ -47,8 +47,8 @@ type WatchtowerConfig struct {
 }
 
 // Watchtower protects the receiver's earnings: when a sender asks to close a channel below
-// the highest balance it signed, the watchtower submits cooperativeClose with that balance
-// proof and the receiver's closing signature, at once, and owns the transaction until it is
+// the highest balance it signed, the watchtower submits cooperativeClose (cooperativeCloseTyped
+// for a typed proof) with that balance proof and the receiver's closing signature, at once, and owns the transaction until it is
 // mined: nonce, EIP-1559 fees under a cap, fee bumps, a deadline before the settle block. Its
 // state is in the ledger, so a restart resumes every dispute.
 type Watchtower struct {
@@ -270,14 +270,22 @@ func (t *Watchtower) confirmedNonce(ctx context.Context) uint64 {
 	return n
 }
 
-// send broadcasts the dispute; with prev it is a fee bump of the same nonce.
+// send broadcasts the dispute; with prev it is a fee bump of the same nonce. The proof is the
+// ledger's, sent through the function of its scheme with a closing signature signed in that
+// scheme (the typed functions check both signatures as typed). Every broadcast of a dispute,
+// a fee bump included, builds the same call: a closing channel takes no payment, so its
+// proof and scheme do not change, and signing is deterministic (RFC 6979).
 func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Channel, prev *ledger.DisputeTx) error {
 	balance, _ := new(big.Int).SetString(d.Balance, 10)
-	closing, err := rdn.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract}.Sign(t.cfg.Key.Reveal())
+	closing, err := rdn.Closing{Sender: d.Channel.Sender, OpenBlock: d.Channel.OpenBlock, Balance: balance, Contract: t.cfg.Contract,
+		Scheme: c.Scheme, ChainID: t.cfg.ChainID.Uint64()}.Sign(t.cfg.Key.Reveal())
+	if err != nil {
+		return fmt.Errorf("closing signature (%s) for the dispute: %w", c.Scheme, err)
+	}
+	function, data, err := packCooperativeClose(t.abi, c.Scheme, t.receiver, d.Channel.OpenBlock, balance, c.Signature, closing)
 	if err != nil {
 		return err
 	}
-	data := t.abi.PackCooperativeClose(t.receiver, d.Channel.OpenBlock, balance, c.Signature[:], closing[:])
 	head, err := t.cfg.Client.HeaderByNumber(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("head: %w", err)
@@ -341,7 +349,7 @@ func (t *Watchtower) send(ctx context.Context, d *ledger.Dispute, c *ledger.Chan
 		result = "bumped"
 	}
 	t.cfg.OnTransaction(result)
-	t.cfg.Logger.Warn("dispute transaction "+result, "channel", d.Channel, "tx", tx.Hash(), "nonce", *d.Nonce,
+	t.cfg.Logger.Warn("dispute transaction "+result, "channel", d.Channel, "function", function, "tx", tx.Hash(), "nonce", *d.Nonce,
 		"fee_cap_wei", feeCap, "tip_wei", tip, "deadline_block", d.Deadline)
 	return nil
 }
