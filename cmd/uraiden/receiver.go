@@ -56,8 +56,8 @@ func newCloseAllCmd(a *app) *cobra.Command {
 		Use:   "close-all [--dry-run] [--max-fee-gwei G]",
 		Short: "Cooperatively close every channel the ledger holds a payment for (stop the server first)",
 		Long: `Closes every open or closing channel with a balance proof (balance above 0) with
-cooperativeClose: the sender's latest balance proof and the receiver's closing signature.
-The contract pays the receiver the balance (less what it withdrew before) and the sender the
+cooperativeClose (cooperativeCloseTyped for a typed proof): the sender's latest balance
+proof and the receiver's closing signature, signed in the proof's scheme. The contract pays the receiver the balance (less what it withdrew before) and the sender the
 rest at once, without a challenge period. Each channel's closing signature is recorded in
 the ledger before its transaction goes out, so the channel takes no more payments when the
 server runs again; the server's chain watcher records the settlements. A channel whose
@@ -83,8 +83,9 @@ func newWithdrawCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "withdraw [--min N] [--dry-run] [--max-fee-gwei G]",
 		Short: "Withdraw earned tokens from open channels without closing them (stop the server first)",
-		Long: `Sends withdraw for every open channel where the balance proof held exceeds what was
-already withdrawn (read from the contract) by at least --min token base units: the contract
+		Long: `Sends withdraw (withdrawTyped for a typed proof) for every open channel where the
+balance proof held exceeds what was already withdrawn (read from the contract) by at least
+--min token base units: the contract
 pays the receiver the difference and the channel stays open. Reported per channel and in
 total: the tokens withdrawn (ChannelWithdraw's _withdrawn_balance) and the gas spent. The
 ledger is left to the server's chain watcher, which records the withdrawals when it runs.

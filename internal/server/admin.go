@@ -76,7 +76,7 @@ func (s *Server) startAdmin(ctx context.Context) error {
 		Listen: cfg.Listen, Prefix: s.cfg.APIPrefix(), OperatorToken: token, PProf: cfg.PProf,
 		TLS:      tlsCfg,
 		Receiver: s.ReceiverAddress(), Contract: s.Contract.Address, TokenAddress: s.Contract.Token,
-		ChainID: s.chainID(), LegacyClose: cfg.LegacyClose,
+		ChainID: s.chainID(), LegacyClose: cfg.LegacyClose, ProofSchemes: s.ProofSchemes,
 		Ledger: s.Ledger, SignClosing: closingSigner(s.Receiver), Chain: s.chainView, Ready: s.ready,
 		Metrics: s.Metrics.Handler(), Logger: s.log,
 	})
