@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
@@ -144,22 +145,33 @@ func (b *browser) text() string {
 	return text
 }
 
-// paywallEnv is a dev chain (mining a block per transaction, and when the test says), uraiden
-// with its gateway on it, and a browser whose wallet holds dev account 1.
+// paywallEnv is a chain (mining a block per transaction, and when the test says), uraiden
+// with its gateway on it, and a browser whose wallet holds the sender's key.
 type paywallEnv struct {
 	t                *testing.T
-	chain            *devchain.Chain
+	node             *ethclient.Client
+	chainID          uint64
+	mine             func() // mines one block
 	srv              *server.Server
 	base             string // the gateway's URL
 	sender, receiver devchain.Account
-	contract         common.Address
+	contract, token  common.Address
 	wallet           *testWallet
 	browser          *browser
 	before           map[common.Address]*big.Int // token balances at the start
 }
 
+// startPaywall starts the environment with a wallet that signs legacy typed data (v1) and
+// not EIP-712 (v4): against a server that offers eip712, the page falls back to legacy
+// proofs, which the tests that use it check.
 func startPaywall(t *testing.T) *paywallEnv {
-	exe := servertest.Program(t, "apt-get install chromium", "chromium", "chromium-browser", "google-chrome")
+	return startPaywallWith(t, map[string]int{"eth_signTypedData_v4": 4200})
+}
+
+// startPaywallWith starts the environment on the dev chain, whose contract takes both proof
+// schemes, with a wallet lacking the methods lacks names (see testWallet.lacks).
+func startPaywallWith(t *testing.T, lacks map[string]int) *paywallEnv {
+	exe := chromium(t)
 	c, err := devchain.Start(context.Background(), devchain.Config{Accounts: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -168,18 +180,28 @@ func startPaywall(t *testing.T) *paywallEnv {
 	cfg := servertest.Config(t, "../../prices.yaml")
 	cfg.DevChain.Confirmations = confirmations // so that the page has blocks to wait for
 	cfg.Gateway.Listen = "127.0.0.1:0"
-	srv := servertest.Start(t, cfg, c)
 	e := &paywallEnv{
-		t: t, chain: c, srv: srv, base: srv.Gateway.URL(),
-		sender: c.Accounts()[1], receiver: c.Accounts()[0], contract: c.Deployment().Channels,
-		before: map[common.Address]*big.Int{},
+		t: t, node: c.Client(), chainID: devchain.ChainID, mine: func() { c.Commit() },
+		srv:    servertest.Start(t, cfg, c),
+		sender: c.Accounts()[1], receiver: c.Accounts()[0], contract: c.Deployment().Channels, token: c.Deployment().Token,
 	}
+	e.open(exe, lacks)
+	return e
+}
+
+func chromium(t *testing.T) string {
+	return servertest.Program(t, "apt-get install chromium", "chromium", "chromium-browser", "google-chrome")
+}
+
+// open notes the token balances, and opens the browser with the sender's wallet.
+func (e *paywallEnv) open(exe string, lacks map[string]int) {
+	e.base = e.srv.Gateway.URL()
+	e.before = map[common.Address]*big.Int{}
 	for _, a := range []common.Address{e.sender.Address, e.receiver.Address} {
 		e.before[a] = e.tokens(a)
 	}
-	e.wallet = &testWallet{key: e.sender.Key, account: e.sender.Address, chainID: big.NewInt(devchain.ChainID), node: c.Client()}
-	e.browser = newBrowser(t, exe, e.wallet)
-	return e
+	e.wallet = &testWallet{key: e.sender.Key, account: e.sender.Address, chainID: new(big.Int).SetUint64(e.chainID), node: e.node, lacks: lacks}
+	e.browser = newBrowser(e.t, exe, e.wallet)
 }
 
 const confirmations = 4
@@ -187,12 +209,12 @@ const confirmations = 4
 // confirm mines the blocks that confirm a deposit.
 func (e *paywallEnv) confirm() {
 	for range confirmations {
-		e.chain.Commit()
+		e.mine()
 	}
 }
 
 func (e *paywallEnv) tokens(a common.Address) *big.Int {
-	v, err := contracts.TokenBalance(context.Background(), e.chain.Client(), e.chain.Deployment().Token, a)
+	v, err := contracts.TokenBalance(context.Background(), e.node, e.token, a)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -259,6 +281,7 @@ func TestPaywallInBrowser(t *testing.T) {
 	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/first"))
 	b.waitStep("connect", "paywall")
 	checkCookies(t, b, map[string]string{"RDN-Price": "5", "RDN-Receiver-Address": e.receiver.Address.Hex()})
+	offered := b.offered()
 	b.click("rdn-connect")
 
 	// Open a channel with the suggested deposit (10 × the price), then wait for the server.
@@ -303,15 +326,21 @@ func TestPaywallInBrowser(t *testing.T) {
 		t.Errorf("the page signed the personal messages %q, want one close request starting %q", texts, want)
 	}
 	// approve, createChannel, cooperativeClose
-	if got := wallet.sentSelectors(); len(got) != 3 {
+	if got := wallet.sentSelectors(); len(got) != 3 || got[2] != selCooperativeClose {
 		t.Errorf("the page sent %d transactions (%v), want approve, createChannel and cooperativeClose", len(got), got)
+	}
+	// The wallet has no eth_signTypedData_v4: offered eip712, the page asked for it first and
+	// fell back to legacy (the messages checked above).
+	if strings.Contains(offered, rdn.SchemeTypedName) && wallet.calls("eth_signTypedData_v4") == 0 {
+		t.Errorf("the server offers %q, but the page never asked the wallet for eth_signTypedData_v4", offered)
 	}
 }
 
 // TestPaywallTopUpAndSettle: a chosen deposit that runs out, a top-up the page waits for,
-// then a close without the server and the settlement after the challenge period.
+// then a close without the server and the settlement after the challenge period. The wallet
+// answers eth_signTypedData_v4 as a node does (-32601), which the page takes as "no v4" too.
 func TestPaywallTopUpAndSettle(t *testing.T) {
-	e := startPaywall(t)
+	e := startPaywallWith(t, map[string]int{"eth_signTypedData_v4": -32601})
 	b := e.browser
 
 	e.connect("a")
@@ -342,7 +371,7 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 		t.Errorf("Settle is enabled during the challenge period")
 	}
 	for range contracts.MinChallengePeriod + 1 { // the dev chain's challenge period
-		e.chain.Commit()
+		e.mine()
 	}
 	b.do("wait for the end of the challenge period", chromedp.WaitEnabled(chromedp.CSS("#rdn-settle")))
 	b.screenshot("challenge-period-over")

@@ -45,12 +45,14 @@ type Page struct {
 	Receiver, Contract, Token string
 	ChainID                   uint64
 	GatewayPath               string // where the channel API and the assets are
+	// ProofSchemes are the wire names of the proof schemes the server takes (RDN-Proof-Schemes),
+	// preferred first; none means legacy only. The page signs typed proofs (eip712) when they
+	// are offered and the wallet can; the chain id and contract above are their domain.
+	ProofSchemes []string
 	// The channel the request paid from, once its proof verified; empty otherwise.
 	Sender        string
 	OpenBlock     uint32
 	SenderBalance string // the server's last accepted balance
-	// ProofSchemes are the schemes the server takes, wire names, the preferred first.
-	ProofSchemes []string
 }
 
 // Render returns the page's HTML.
@@ -69,6 +71,11 @@ func (p Page) ChannelBlock() string {
 		return ""
 	}
 	return strconv.FormatUint(uint64(p.OpenBlock), 10)
+}
+
+// ProofSchemeList is ProofSchemes as the page reads it, comma-separated as in the header.
+func (p Page) ProofSchemeList() string {
+	return strings.Join(p.ProofSchemes, ",")
 }
 
 // Assets serves the page's script and style at <prefix>/paywall/<name>. A request naming the

@@ -47,6 +47,24 @@ func TestRenderEscapesText(t *testing.T) {
 	}
 }
 
+func TestRenderProofSchemes(t *testing.T) {
+	for _, c := range []struct {
+		schemes []string
+		want    string
+	}{
+		{[]string{"eip712", "legacy"}, `data-proof-schemes="eip712,legacy"`},
+		{nil, `data-proof-schemes=""`}, // the page reads none as legacy only
+	} {
+		html, err := Render(Page{Status: 402, GatewayPath: "/api/1", ProofSchemes: c.schemes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(html, c.want) {
+			t.Errorf("schemes %q: the page has no %s", c.schemes, c.want)
+		}
+	}
+}
+
 func TestAssets(t *testing.T) {
 	h := Assets("/api/1")
 	get := func(target string, header ...string) *httptest.ResponseRecorder {

@@ -19,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 )
 
 // injectedProvider is the EIP-1193 provider the test puts into every page before its
@@ -42,19 +43,26 @@ document.addEventListener('securitypolicyviolation', (e) =>
   window.rdnViolation(e.violatedDirective + ' ' + e.blockedURI));`
 
 // testWallet answers the page's wallet requests as a wallet with one dev key would: it
-// shares the account once asked, signs legacy typed data and transactions with the key, and
-// passes reads to the node. It records what it signed.
+// shares the account once asked, signs typed data (legacy v1 and EIP-712 v4), personal
+// messages and transactions with the key, and passes reads to the node. It records what it
+// signed.
 type testWallet struct {
 	key     *ecdsa.PrivateKey
 	account common.Address
 	chainID *big.Int
 	node    *ethclient.Client
+	// lacks are the signing methods this wallet does not have, each with the error code it
+	// answers them with: 4200 (EIP-1193's unsupported method), as an extension does, or
+	// -32601 (method not found), as one that passes unknown calls to its node does.
+	lacks map[string]int
 
 	mu        sync.Mutex
 	connected bool
-	signed    []typedMessage // every typed-data message signed, in order
-	messages  []string       // every personal message signed, in order
-	sent      []string       // the selector of every transaction sent, in order
+	signed    []typedMessage       // every legacy typed-data message signed, in order
+	signedV4  []apitypes.TypedData // every EIP-712 message signed, in order
+	asked     map[string]int       // how often each method was called
+	messages  []string             // every personal message signed, in order
+	sent      []string             // the selector of every transaction sent, in order
 }
 
 type walletRequest struct {
@@ -96,6 +104,15 @@ func nodeError(err error) *walletError {
 }
 
 func (w *testWallet) handle(ctx context.Context, req walletRequest) (any, *walletError) {
+	w.mu.Lock()
+	if w.asked == nil {
+		w.asked = map[string]int{}
+	}
+	w.asked[req.Method]++
+	w.mu.Unlock()
+	if code, ok := w.lacks[req.Method]; ok {
+		return nil, &walletError{Code: code, Message: "the method " + req.Method + " is not supported"}
+	}
 	switch req.Method {
 	case "eth_accounts":
 		w.mu.Lock()
@@ -113,6 +130,8 @@ func (w *testWallet) handle(ctx context.Context, req walletRequest) (any, *walle
 		return hexutil.EncodeBig(w.chainID), nil
 	case "eth_signTypedData":
 		return w.signTypedData(req.Params)
+	case "eth_signTypedData_v4":
+		return w.signTypedDataV4(req.Params)
 	case "personal_sign":
 		return w.personalSign(req.Params)
 	case "eth_sendTransaction":
@@ -190,6 +209,50 @@ func (w *testWallet) signTypedData(params []json.RawMessage) (any, *walletError)
 	w.signed = append(w.signed, msg)
 	w.mu.Unlock()
 	return hexutil.Encode(sig), nil
+}
+
+// signTypedDataV4 signs EIP-712 typed data, given as [account, JSON], hashed by
+// go-ethereum's implementation: the page builds the message with viem, the server checks it
+// with rdn, and the wallet is a third implementation.
+func (w *testWallet) signTypedDataV4(params []json.RawMessage) (any, *walletError) {
+	var account common.Address
+	var text string
+	var data apitypes.TypedData
+	if len(params) != 2 || json.Unmarshal(params[0], &account) != nil || json.Unmarshal(params[1], &text) != nil ||
+		json.Unmarshal([]byte(text), &data) != nil {
+		return nil, &walletError{Code: -32602, Message: "eth_signTypedData_v4 takes [account, typed data as JSON]"}
+	}
+	if account != w.account {
+		return nil, &walletError{Code: 4100, Message: "not this wallet's account"}
+	}
+	if data.Domain.ChainId == nil || (*big.Int)(data.Domain.ChainId).Cmp(w.chainID) != 0 {
+		return nil, &walletError{Code: -32602, Message: fmt.Sprintf("typed data for chain %v, the wallet is on %v", data.Domain.ChainId, w.chainID)}
+	}
+	hash, _, err := apitypes.TypedDataAndHash(data)
+	if err != nil {
+		return nil, &walletError{Code: -32602, Message: err.Error()}
+	}
+	sig, err := crypto.Sign(hash, w.key)
+	if err != nil {
+		return nil, &walletError{Code: -32603, Message: err.Error()}
+	}
+	sig[64] += 27
+	w.mu.Lock()
+	w.signedV4 = append(w.signedV4, data)
+	w.mu.Unlock()
+	return hexutil.Encode(sig), nil
+}
+
+func (w *testWallet) signedTyped() []apitypes.TypedData {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]apitypes.TypedData(nil), w.signedV4...)
+}
+
+func (w *testWallet) calls(method string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.asked[method]
 }
 
 // personalSign signs an EIP-191 personal message, given as hex, as a wallet does.

@@ -10,6 +10,8 @@ const channelsAbi = parseAbi([
   'function createChannel(address _receiver_address, uint192 _deposit)',
   'function topUp(address _receiver_address, uint32 _open_block_number, uint192 _added_deposit)',
   'function cooperativeClose(address _receiver_address, uint32 _open_block_number, uint192 _balance, bytes _balance_msg_sig, bytes _closing_sig)',
+  // The same with EIP-712 signatures (protocol.md §2.1); uraiden's contract only.
+  'function cooperativeCloseTyped(address _receiver_address, uint32 _open_block_number, uint192 _balance, bytes _balance_msg_sig, bytes _closing_sig)',
   'function uncooperativeClose(address _receiver_address, uint32 _open_block_number, uint192 _balance)',
   'function settle(address _receiver_address, uint32 _open_block_number)',
   'function getChannelInfo(address _sender_address, address _receiver_address, uint32 _open_block_number) view returns (bytes32, uint192, uint32, uint192, uint192)',
@@ -116,10 +118,12 @@ export class Channels {
   }
 
   // cooperativeClose settles at once with the receiver's closing signature: the receiver
-  // gets balance, the rest of the deposit comes back to the sender.
-  async cooperativeClose(ch, balance, balanceSig, closingSig, progress) {
+  // gets balance, the rest of the deposit comes back to the sender. Both signatures are in
+  // scheme ('eip712' or 'legacy'), which picks the contract function.
+  async cooperativeClose(ch, balance, balanceSig, closingSig, scheme, progress) {
     progress('Confirm the transaction that closes the channel in your wallet.');
-    await this.send(ch.sender, 'cooperativeClose', [this.receiver, ch.openBlock, balance, balanceSig, closingSig], progress);
+    const fn = scheme === 'eip712' ? 'cooperativeCloseTyped' : 'cooperativeClose';
+    await this.send(ch.sender, fn, [this.receiver, ch.openBlock, balance, balanceSig, closingSig], progress);
   }
 
   // uncooperativeClose asks to close without the receiver; the receiver has the challenge

@@ -5,7 +5,10 @@
 // payment into the page's data-* attributes; the chain and the channel API give the rest.
 import { formatUnits, parseUnits, getAddress } from 'viem';
 import { Channels } from './channel.js';
-import { signBalance, signCloseRequest, signedBy, storePayment, forgetPayment, readCookie, rememberSigned, signedHere } from './proof.js';
+import {
+  LEGACY, offeredSchemes, signBalance, signCloseRequest, signedBy, closedBy,
+  storePayment, forgetPayment, readCookie, rememberSigned, signedHere,
+} from './proof.js';
 
 const root = document.getElementById('rdn-paywall');
 const quote = readQuote(root.dataset);
@@ -33,6 +36,8 @@ function readQuote(d) {
     sender: d.sender ? getAddress(d.sender) : null,
     openBlock: d.openBlock ? Number(d.openBlock) : null,
     senderBalance: d.senderBalance ? BigInt(d.senderBalance) : null,
+    // The proof schemes the server takes, preferred first.
+    schemes: offeredSchemes(d.proofSchemes),
   };
 }
 
@@ -101,14 +106,15 @@ async function serverChannel(sender, openBlock) {
 
 // vouchedBalance is the highest balance of the channel known to carry the sender's signature:
 // signed in this browser, or the server's last proof that the 402 mirrored into the cookies
-// (checked here, not trusted).
+// (checked here, not trusted), in the scheme the server names beside it (none: legacy).
 async function vouchedBalance(sender, ch) {
   const key = channelKey(sender, ch.openBlock);
   let vouched = signedHere(key);
   const b = quote.senderBalance;
   if (quote.sender === sender && quote.openBlock === ch.openBlock && b !== null && b > vouched) {
-    const proof = { receiver: quote.receiver, openBlock: ch.openBlock, balance: b, contract: quote.contract };
-    if (await signedBy(sender, proof, readCookie('RDN-Balance-Signature'))) vouched = b;
+    const proof = { receiver: quote.receiver, openBlock: ch.openBlock, balance: b, contract: quote.contract, chainId: quote.chainId };
+    const scheme = readCookie('RDN-Proof-Scheme') || LEGACY;
+    if (await signedBy(sender, proof, readCookie('RDN-Balance-Signature'), scheme)) vouched = b;
   }
   return vouched;
 }
@@ -117,14 +123,15 @@ function channelKey(sender, openBlock) {
   return `${quote.contract}:${quote.receiver}:${sender}:${openBlock}`.toLowerCase();
 }
 
-// sign asks the wallet for the channel's balance proof, and remembers the balance.
+// sign asks the wallet for the channel's balance proof, and remembers the balance. Returns
+// the signature and its scheme.
 async function sign(balance) {
   const ch = view.channel;
-  const signature = await signBalance(ethereum, view.sender, {
-    receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract,
-  });
+  const signed = await signBalance(ethereum, view.sender, {
+    receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract, chainId: quote.chainId,
+  }, quote.schemes);
   rememberSigned(channelKey(view.sender, ch.openBlock), balance);
-  return signature;
+  return signed;
 }
 
 // ---- Actions: each one runs from a button ----
@@ -161,8 +168,8 @@ const actions = {
 
   pay: () => act('Asking your wallet to sign the payment…', async () => {
     const balance = BigInt(view.server.balance) + quote.price;
-    const signature = await sign(balance);
-    storePayment({ sender: view.sender, openBlock: view.channel.openBlock, balance, signature });
+    const { signature, scheme } = await sign(balance);
+    storePayment({ sender: view.sender, openBlock: view.channel.openBlock, balance, signature, scheme });
     busy = 'Payment signed. Loading the page…';
     render();
     location.reload();
@@ -173,15 +180,17 @@ const actions = {
     const ch = view.channel;
     const balance = BigInt(view.server.balance);
     progress('Sign the final balance in your wallet: the contract pays the receiver what it says.');
-    const balanceSig = await sign(balance);
+    // The close request, the server's closing signature and the contract function all
+    // follow the scheme the wallet signed the balance in.
+    const { signature: balanceSig, scheme } = await sign(balance);
     progress('Sign the close request in your wallet: it proves to the server that you ask for the close.');
     const expires = Math.floor(Date.now() / 1000) + closeRequestLifetime;
     const request = { receiver: quote.receiver, contract: quote.contract, chainId: quote.chainId,
       sender: view.sender, openBlock: ch.openBlock, balance, expires };
-    const requestSig = await signCloseRequest(ethereum, view.sender, request);
+    const requestSig = await signCloseRequest(ethereum, view.sender, request, scheme);
     progress('Asking the server for its closing signature…');
-    const closingSig = await askClose(ch, balance, balanceSig, requestSig, expires);
-    await channels.cooperativeClose(ch, balance, balanceSig, closingSig, progress);
+    const closingSig = await askClose(ch, balance, balanceSig, requestSig, expires, scheme);
+    await channels.cooperativeClose(ch, balance, balanceSig, closingSig, scheme, progress);
     forgetPayment();
     notice = `Channel closed: ${money(balance)} went to the receiver, ${money(ch.deposit - balance)} came back to you.`;
   }),
@@ -206,17 +215,26 @@ const actions = {
 // none that expires more than 10 minutes ahead.
 const closeRequestLifetime = 5 * 60;
 
-async function askClose(ch, balance, signature, requestSignature, expires) {
+async function askClose(ch, balance, signature, requestSignature, expires, scheme) {
   const res = await fetch(`${quote.gatewayPath}/channels/${ch.sender}/${ch.openBlock}`, {
     method: 'DELETE',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
       balance: balance.toString(), balance_signature: signature,
       close_request_signature: requestSignature, close_request_expires: expires,
+      // Named only when typed: absent means legacy, and a server from before the typed scheme
+      // refuses a field it does not know.
+      ...(scheme === LEGACY ? {} : { proof_scheme: scheme }),
     }),
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(`the server refused the close (${res.status}): ${body.error || 'no reason given'}`);
+  // Checked before the transaction: a closing signature in another scheme, or for another
+  // balance, would make the contract revert after the person paid for the gas.
+  const closing = { sender: ch.sender, openBlock: ch.openBlock, balance, contract: quote.contract, chainId: quote.chainId };
+  if ((body.proof_scheme || LEGACY) !== scheme || !(await closedBy(quote.receiver, closing, body.close_signature, scheme))) {
+    throw new Error(`the server's closing signature is not the receiver's for a balance of ${balance} (${scheme})`);
+  }
   return body.close_signature;
 }
 
