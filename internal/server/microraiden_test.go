@@ -30,8 +30,9 @@ import (
 // An existing µRaiden deployment: the server configured, as `uraiden serve` is, with a node
 // and the address of µRaiden's own 0.2.0 contract. It offers legacy proofs only, takes a
 // µRaiden client's payment (a legacy proof, no scheme header) on a channel opened in that
-// contract, refuses a typed one with a 409, and close-all's code settles the channel through
-// the original's cooperativeClose with the legacy signatures the server holds.
+// contract, refuses a typed one with a 409, and the code of `uraiden withdraw` and
+// `close-all` takes the tokens through the original's withdraw and cooperativeClose with the
+// legacy signatures the server holds.
 func TestServesOriginalMicroRaiden(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -141,15 +142,27 @@ func TestServesOriginalMicroRaiden(t *testing.T) {
 		t.Errorf("after the typed proof the ledger holds %v, %v; want balance %d", after, err, price)
 	}
 
-	// The receiver closes as `uraiden close-all` does. The original checks the stored legacy
-	// balance signature and the receiver's legacy closing signature in cooperativeClose.
+	// The receiver withdraws as `uraiden withdraw` does, then closes as `uraiden close-all`
+	// does. The original checks the stored legacy balance signature in withdraw, and it and
+	// the receiver's legacy closing signature in cooperativeClose.
 	before, err := contracts.TokenBalance(ctx, c.Client(), token, receiver)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := chain.NewReceiver(chain.ReceiverConfig{Client: c.Client(), Account: chain.Account{
 		ChainID: big.NewInt(devchain.ChainID), Contract: orig.Address, Key: keys.NewSecret(receiverKey)}})
-	plan, err := chain.PlanClose(ctx, srv.Ledger, r)
+	plan, err := chain.PlanWithdraw(ctx, srv.Ledger, r, big.NewInt(1))
+	if err != nil || len(plan.Todo) != 1 {
+		t.Fatalf("withdraw plan on the original: %+v, %v; want the one channel", plan, err)
+	}
+	results := r.Withdraw(ctx, []chain.Claim{plan.Todo[0].Claim()})
+	if len(results) != 1 || results[0].Err != nil || results[0].Function != "withdraw" || results[0].Tokens.Int64() != price {
+		t.Fatalf("withdraw through the original: %+v; want withdraw paying %d", results, price)
+	}
+	if status, headers = checkPaid(t, ctx, authz, proof(2*price, rdn.SchemeLegacy)); status != http.StatusOK {
+		t.Fatalf("legacy payment after the withdrawal: %d %v", status, headers)
+	}
+	plan, err = chain.PlanClose(ctx, srv.Ledger, r)
 	if err != nil || len(plan.Todo) != 1 || plan.Todo[0].Expected.Int64() != price {
 		t.Fatalf("close plan on the original: %+v, %v; want the one channel, expecting %d", plan, err, price)
 	}
@@ -157,7 +170,7 @@ func TestServesOriginalMicroRaiden(t *testing.T) {
 	if len(unsigned) != 0 {
 		t.Fatalf("the ledger did not sign the close: %+v", unsigned)
 	}
-	results := r.CooperativeClose(ctx, claims)
+	results = r.CooperativeClose(ctx, claims)
 	if len(results) != 1 || results[0].Err != nil || results[0].Function != "cooperativeClose" || results[0].Tokens.Int64() != price {
 		t.Fatalf("cooperative close through the original: %+v; want cooperativeClose paying %d", results, price)
 	}
@@ -165,8 +178,8 @@ func TestServesOriginalMicroRaiden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := new(big.Int).Sub(after, before); got.Int64() != price {
-		t.Errorf("the receiver's token balance grew by %v, want %d", got, price)
+	if got := new(big.Int).Sub(after, before); got.Int64() != 2*price {
+		t.Errorf("the receiver's token balance grew by %v, want %d", got, 2*price)
 	}
 	if info, err := r.ChannelInfo(ctx, id); err != nil || info.Exists {
 		t.Errorf("the original still holds the channel after the close: %+v, %v", info, err)
@@ -210,4 +223,3 @@ func checkPaid(t *testing.T, ctx context.Context, c authv3.AuthorizationClient, 
 	}
 	return int(d.GetStatus().GetCode()), out
 }
-
