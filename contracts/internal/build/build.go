@@ -208,20 +208,31 @@ func compile(srcDir, evm string) (compiled, error) {
 			contracts[name] = c
 		}
 	}
+	version, err := solcVersion(solc)
+	if err != nil {
+		return compiled{}, err
+	}
+	return compiled{contracts, version}, nil
+}
+
+func solcVersion(solc string) (string, error) {
 	version, err := exec.Command("node", "-p", "require(process.argv[1]).version()", solc).Output()
 	if err != nil {
-		return compiled{}, fmt.Errorf("build: solc version: %w", err)
+		return "", fmt.Errorf("build: solc version: %w", err)
 	}
-	return compiled{contracts, strings.TrimSpace(string(version))}, nil
+	return strings.TrimSpace(string(version)), nil
 }
 
 // solcDriver calls solc-js's compile() and writes the result to a file: the solcjs command
 // line exits before a large standard-JSON answer is flushed to a pipe.
 const solcDriver = `const fs = require("fs");
 const solc = require(process.argv[1]);
-fs.writeFileSync(process.argv[3], solc.compile(fs.readFileSync(process.argv[2], "utf8")));`
+fs.writeFileSync(process.argv[3], solc[process.argv[4]](fs.readFileSync(process.argv[2], "utf8")));`
 
-func runSolc(solc string, input []byte) ([]byte, error) {
+func runSolc(solc string, input []byte) ([]byte, error) { return runSolcWith(solc, input, "compile") }
+
+// runSolcWith calls solc-js's function fn with the standard-JSON input.
+func runSolcWith(solc string, input []byte, fn string) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "uraiden-solc")
 	if err != nil {
 		return nil, err
@@ -231,7 +242,7 @@ func runSolc(solc string, input []byte) ([]byte, error) {
 	if err := os.WriteFile(in, input, 0o600); err != nil {
 		return nil, err
 	}
-	if msg, err := exec.Command("node", "-e", solcDriver, solc, in, out).CombinedOutput(); err != nil {
+	if msg, err := exec.Command("node", "-e", solcDriver, solc, in, out, fn).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build: solc: %w: %s", err, msg)
 	}
 	return os.ReadFile(out)
