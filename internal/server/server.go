@@ -343,7 +343,8 @@ func (s *Server) serveGRPC() error {
 		}
 	})
 	s.log.Info("serving Envoy ext_authz", "grpc", l.Addr().String(), "service", authv3.Authorization_ServiceDesc.ServiceName,
-		"prices", s.cfg.Pricing.File, "receiver", s.ReceiverAddress(), "tls", tlsMode(s.authzTLS))
+		"prices", s.cfg.Pricing.File, "receiver", s.ReceiverAddress(), "tls", tlsMode(s.authzTLS),
+		"vtproto_marshal", checkcodec.VTMarshal)
 	return nil
 }
 
