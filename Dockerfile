@@ -6,7 +6,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # cgo stays on: go-ethereum's libsecp256k1 recovers signatures four times faster.
-RUN go build -trimpath -o /out/uraiden ./cmd/uraiden
+# vtprotobuf: go-control-plane's generated marshaller, which checkcodec encodes answers with.
+RUN go build -trimpath -tags vtprotobuf -o /out/uraiden ./cmd/uraiden
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

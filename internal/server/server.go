@@ -34,6 +34,7 @@ import (
 	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/internal/checkcodec"
 	"github.com/uraiden/uraiden/internal/config"
 	"github.com/uraiden/uraiden/internal/etcdconn"
 	"github.com/uraiden/uraiden/internal/gateway"
@@ -324,7 +325,9 @@ func (s *Server) serveGRPC() error {
 	s.listener = l
 	// A CheckRequest over the limit is refused with RESOURCE_EXHAUSTED before it is decoded;
 	// Envoy (failure_mode_allow: false) then denies the request.
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.Authz.MaxRequestBytes)}
+	// checkcodec decodes only what uraiden reads of a CheckRequest; other services (health,
+	// reflection) go through the proto codec.
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.Authz.MaxRequestBytes), checkcodec.ServerOption()}
 	if s.authzTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.authzTLS)))
 	}
@@ -340,7 +343,8 @@ func (s *Server) serveGRPC() error {
 		}
 	})
 	s.log.Info("serving Envoy ext_authz", "grpc", l.Addr().String(), "service", authv3.Authorization_ServiceDesc.ServiceName,
-		"prices", s.cfg.Pricing.File, "receiver", s.ReceiverAddress(), "tls", tlsMode(s.authzTLS))
+		"prices", s.cfg.Pricing.File, "receiver", s.ReceiverAddress(), "tls", tlsMode(s.authzTLS),
+		"vtproto_marshal", checkcodec.VTMarshal)
 	return nil
 }
 

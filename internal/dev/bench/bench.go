@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/uraiden/uraiden/authz"
+	"github.com/uraiden/uraiden/internal/checkcodec"
 	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/pricing"
@@ -93,6 +94,30 @@ type Config struct {
 	// Rates adds the fixed-rate phase (PhaseRate): quotes and paid durable checks sent open
 	// loop at each of these offered rates, on a fresh ledger each.
 	Rates []Rate
+	// Codec is the gRPC codec of the in-process servers: CodecUraiden (the default, as uraiden
+	// serves), CodecStandard (gRPC's proto codec), or CodecBoth, which runs the no-sync paid
+	// phase with each, standard first, for their CPU per check side by side.
+	Codec string
+}
+
+// Codecs for Config.Codec.
+const (
+	CodecUraiden  = "uraiden"
+	CodecStandard = "standard"
+	CodecBoth     = "both"
+)
+
+// Codecs are Config.Codec's values.
+var Codecs = []string{CodecUraiden, CodecStandard, CodecBoth}
+
+// serverOptions are the in-process servers' options but for the no-sync phase's second run.
+func (c *Config) serverOptions() []grpc.ServerOption { return codecOptions(c.Codec != CodecStandard) }
+
+func codecOptions(uraiden bool) []grpc.ServerOption {
+	if uraiden {
+		return []grpc.ServerOption{checkcodec.ServerOption()}
+	}
+	return nil
 }
 
 // Stores for Config.Ledger.
@@ -159,6 +184,9 @@ func (c *Config) defaults() {
 	if c.Ledger == "" {
 		c.Ledger = LedgerBadger
 	}
+	if c.Codec == "" {
+		c.Codec = CodecUraiden
+	}
 }
 
 // Result is one phase's measurement.
@@ -206,6 +234,8 @@ type Report struct {
 	Quotes     Result
 	Paid       Result // durable ledger
 	PaidNoSync Result
+	// PaidNoSyncStandard is the no-sync phase again with gRPC's proto codec (Codec both).
+	PaidNoSyncStandard Result
 	// PaidEtcd is the durable paid phase against the etcd store (three members).
 	PaidEtcd Result
 	// Sizes are the ledger-size phase's runs, small ledger first.
@@ -229,7 +259,7 @@ func ratio(a, b float64) float64 {
 
 // Errors is the sum of errors over all phases.
 func (r *Report) Errors() int {
-	n := r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidEtcd.Errors + r.PaidNoSync.Errors
+	n := r.DoNothing.Errors + r.Quotes.Errors + r.Paid.Errors + r.PaidEtcd.Errors + r.PaidNoSync.Errors + r.PaidNoSyncStandard.Errors
 	for _, run := range r.Rates {
 		n += run.Quotes.Errors + run.Paid.Errors
 	}
@@ -241,7 +271,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d streams over %d connections, %s per phase, %d channels, GOMAXPROCS %d\n",
 		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
 	fmt.Fprintln(w, "cpu/check: CPU time of this process (load generator, and the server unless in its own process) per check")
-	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidEtcd, r.PaidNoSync}
+	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidEtcd, r.PaidNoSyncStandard, r.PaidNoSync}
 	for _, s := range r.Sizes {
 		results = append(results, s.Paid)
 	}
@@ -272,11 +302,11 @@ func (r *Report) Print(w io.Writer) {
 		a, b  Result
 		byCPU bool
 	}{{"paid/do-nothing", r.Paid, r.DoNothing, true}, {"quotes/do-nothing", r.Quotes, r.DoNothing, true}, {"durable/non-durable", r.Paid, r.PaidNoSync, false},
-		{"etcd/Badger", r.PaidEtcd, r.Paid, true}} {
+		{"etcd/Badger", r.PaidEtcd, r.Paid, true}, {"uraiden/standard codec", r.PaidNoSync, r.PaidNoSyncStandard, true}} {
 		if ratio.a.Name == "" || ratio.b.Name == "" {
 			continue
 		}
-		fmt.Fprintf(w, "%-19s %.2f", ratio.name, ratio.a.Rate()/ratio.b.Rate())
+		fmt.Fprintf(w, "%-22s %.2f", ratio.name, ratio.a.Rate()/ratio.b.Rate())
 		if ratio.byCPU && ratio.a.CPUPerCheck() > 0 {
 			// What the ratio would be with the cores to the bench alone: both are CPU-bound.
 			fmt.Fprintf(w, "   by CPU per check %.2f", float64(ratio.b.CPUPerCheck())/float64(ratio.a.CPUPerCheck()))
@@ -314,6 +344,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Channels < cfg.Streams {
 		return nil, fmt.Errorf("bench: --channels (%d) must be at least --streams (%d): each stream pays on its own channels", cfg.Channels, cfg.Streams)
 	}
+	if !slices.Contains(Codecs, cfg.Codec) {
+		return nil, fmt.Errorf("bench: unknown codec %q (codecs: %v)", cfg.Codec, Codecs)
+	}
 	if !slices.Contains(Ledgers, cfg.Ledger) {
 		return nil, fmt.Errorf("bench: unknown ledger %q (ledgers: %v)", cfg.Ledger, Ledgers)
 	}
@@ -344,7 +377,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.runs(PhaseDoNothing) {
 		// Do-nothing ext_authz server: the ceiling of gRPC on this machine.
 		fmt.Fprintln(cfg.Progress, "phase: do-nothing server")
-		srv, err := serve("127.0.0.1:0", doNothing{})
+		srv, err := serve("127.0.0.1:0", doNothing{}, cfg.serverOptions()...)
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +388,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.runs(PhaseQuotes) || (cfg.runs(PhaseDurable) && cfg.badger()) {
-		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, false); err != nil {
+		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, false, cfg.Codec != CodecStandard); err != nil {
 			return nil, err
 		}
 	}
@@ -366,7 +399,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.runs(PhaseNoSync) {
-		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, true); err != nil {
+		if cfg.Codec == CodecBoth {
+			if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, true, false); err != nil {
+				return nil, err
+			}
+		}
+		if err := fx.runLedgerPhases(ctx, cfg, rep, proofs, true, cfg.Codec != CodecStandard); err != nil {
 			return nil, err
 		}
 	}
@@ -392,8 +430,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 // runLedgerPhases serves uraiden over a fresh ledger and runs the phases that use it: the
-// quotes and the durable paid checks, or the paid checks without sync.
-func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report, proofs *Proofs, noSync bool) error {
+// quotes and the durable paid checks, or the paid checks without sync (into
+// PaidNoSyncStandard when uraiden's codec is off and Codec is both).
+func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report, proofs *Proofs, noSync, uraidenCodec bool) error {
 	dir, err := os.MkdirTemp("", "uraiden-bench-")
 	if err != nil {
 		return err
@@ -407,7 +446,7 @@ func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report,
 	// The ledger's committer and the gRPC server's goroutines inherit the label.
 	pprof.Do(ctx, pprof.Labels("side", "server"), func(context.Context) {
 		if svc, l, err = fx.Service(dir, noSync); err == nil {
-			srv, err = serve("127.0.0.1:0", svc)
+			srv, err = serve("127.0.0.1:0", svc, codecOptions(uraidenCodec)...)
 		}
 	})
 	if err != nil {
@@ -419,10 +458,17 @@ func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report,
 	defer l.Close()
 	defer srv.close()
 	if noSync {
-		fmt.Fprintln(cfg.Progress, "phase: paid (no sync)")
+		res, phase, name := &rep.PaidNoSync, PhaseNoSync, "paid (no sync)"
+		if cfg.Codec == CodecBoth {
+			name = "paid (no sync, uraiden)"
+			if !uraidenCodec {
+				res, phase, name = &rep.PaidNoSyncStandard, PhaseNoSync+"-standard-codec", "paid (no sync, standard)"
+			}
+		}
+		fmt.Fprintln(cfg.Progress, "phase: "+name)
 		fx.commits.take(&Result{})
-		rep.PaidNoSync, err = drive(ctx, PhaseNoSync, "paid (no sync)", srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
-		fx.commits.take(&rep.PaidNoSync)
+		*res, err = drive(ctx, phase, name, srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
+		fx.commits.take(res)
 		return err
 	}
 	if cfg.runs(PhaseQuotes) {
@@ -652,12 +698,12 @@ type server struct {
 	done chan struct{}
 }
 
-func serve(addr string, impl authv3.AuthorizationServer) (*server, error) {
+func serve(addr string, impl authv3.AuthorizationServer, opts ...grpc.ServerOption) (*server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(g, impl)
 	reflection.Register(g)
 	s := &server{addr: l.Addr().String(), g: g, done: make(chan struct{})}
@@ -673,10 +719,10 @@ func (s *server) close() {
 	<-s.done
 }
 
-// Serve serves the uraiden authz service with reflection on addr until ctx ends: the target
-// of an outside load generator.
+// Serve serves the uraiden authz service with reflection on addr, with uraiden's codec, until
+// ctx ends: the target of an outside load generator.
 func Serve(ctx context.Context, addr string, impl authv3.AuthorizationServer, ready func(addr string)) error {
-	s, err := serve(addr, impl)
+	s, err := serve(addr, impl, codecOptions(true)...)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,31 @@ func TestRunSmoke(t *testing.T) {
 	}
 }
 
+// TestCodecBothSmoke runs the no-sync phase with each codec: both phases answer every
+// check and the report compares them. An unknown codec is refused.
+func TestCodecBothSmoke(t *testing.T) {
+	rep, err := Run(context.Background(), Config{Streams: 4, Conns: 2, Duration: 500 * time.Millisecond, Channels: 8,
+		Proofs: 2000, Phases: []string{PhaseNoSync}, Codec: CodecBoth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Result{rep.PaidNoSyncStandard, rep.PaidNoSync} {
+		if r.Checks == 0 || r.Errors != 0 {
+			t.Errorf("%q: %d checks, %d errors (%s)", r.Name, r.Checks, r.Errors, r.FirstErr)
+		}
+	}
+	var out bytes.Buffer
+	rep.Print(&out)
+	for _, want := range []string{"paid (no sync, standard)", "paid (no sync, uraiden)", "uraiden/standard codec"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := Run(context.Background(), Config{Codec: "gob"}); err == nil || !strings.Contains(err.Error(), "gob") {
+		t.Fatalf("unknown codec: %v", err)
+	}
+}
+
 // TestSizeSmoke runs the ledger-size phase alone, in process, on a small "large" ledger: it
 // checks that both servers start, serve paid checks and /api/1/stats, and report their
 // start and memory, never how fast.

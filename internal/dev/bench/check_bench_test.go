@@ -4,7 +4,13 @@ import (
 	"context"
 	"testing"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/uraiden/uraiden/authz"
 )
 
 // benchCheck decides paid checks in process, without gRPC: the server's own cost of a paid
@@ -12,7 +18,11 @@ import (
 // share 2 cores as 50 gRPC streams would.
 //
 //	go test -run - -bench CheckPaid -benchmem ./internal/dev/bench
-func benchCheck(b *testing.B, noSync, parallel bool) {
+//
+// With a wire codec, each check also goes through the server's side of gRPC's encoding: the
+// request is marshalled (the client's share, the same for every codec), decoded by the
+// codec, and the answer encoded by it.
+func benchCheck(b *testing.B, noSync, parallel bool, wire ...encoding.CodecV2) {
 	const channels = 1000
 	fx, err := NewFixture(channels)
 	if err != nil {
@@ -39,7 +49,13 @@ func benchCheck(b *testing.B, noSync, parallel bool) {
 				b.Error("out of proofs")
 				return
 			}
-			resp, err := svc.Check(context.Background(), req)
+			var resp *authv3.CheckResponse
+			var err error
+			if len(wire) > 0 {
+				resp, err = overWire(svc, wire[0], req)
+			} else {
+				resp, err = svc.Check(context.Background(), req)
+			}
 			if err != nil || resp.GetStatus().GetCode() != int32(codes.OK) {
 				b.Errorf("check: %v %v", err, resp.GetDeniedResponse().GetBody())
 				return
@@ -74,3 +90,35 @@ func benchCheck(b *testing.B, noSync, parallel bool) {
 func BenchmarkCheckPaidSerialNoSync(b *testing.B)    { benchCheck(b, true, false) }
 func BenchmarkCheckPaidParallelNoSync(b *testing.B)  { benchCheck(b, true, true) }
 func BenchmarkCheckPaidParallelDurable(b *testing.B) { benchCheck(b, false, true) }
+
+// BenchmarkCheckPaidParallelNoSyncWire is BenchmarkCheckPaidParallelNoSync through gRPC's
+// proto codec and through uraiden's:
+//
+//	go test -run - -bench CheckPaidParallelNoSyncWire -benchmem -tags vtprotobuf ./internal/dev/bench
+func BenchmarkCheckPaidParallelNoSyncWire(b *testing.B) {
+	for _, c := range codecs() {
+		b.Run(c.name, func(b *testing.B) { benchCheck(b, true, true, c.codec) })
+	}
+}
+
+// overWire is one Check as the server sees it over gRPC, but for the transport.
+func overWire(svc *authz.Service, codec encoding.CodecV2, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var got authv3.CheckRequest
+	if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &got); err != nil {
+		return nil, err
+	}
+	resp, err := svc.Check(context.Background(), &got)
+	if err != nil {
+		return nil, err
+	}
+	out, err := codec.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	out.Free()
+	return resp, nil
+}

@@ -128,7 +128,7 @@ func (fx *Fixture) runEtcdPhase(ctx context.Context, cfg Config, rep *Report, pr
 	defer svc.Close()
 	var srv *server
 	pprof.Do(ctx, pprof.Labels("side", "server"), func(context.Context) {
-		srv, err = serve("127.0.0.1:0", svc.Service)
+		srv, err = serve("127.0.0.1:0", svc.Service, cfg.serverOptions()...)
 	})
 	if err != nil {
 		return err

@@ -139,7 +139,7 @@ func (fx *Fixture) runRate(ctx context.Context, cfg Config, rep *Report, proofs 
 	pprof.Do(ctx, pprof.Labels("side", "server"), func(context.Context) {
 		var svc authv3.AuthorizationServer
 		if svc, l, m, err = fx.serviceMetrics(dir, false); err == nil {
-			srv, err = serve("127.0.0.1:0", svc)
+			srv, err = serve("127.0.0.1:0", svc, cfg.serverOptions()...)
 		}
 	})
 	if err != nil {

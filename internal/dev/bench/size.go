@@ -173,7 +173,7 @@ func ServeLedger(ctx context.Context, dir string, ready func(grpcAddr, adminAddr
 	}
 	debug.FreeOSMemory() // as the server does after it
 	scan := time.Since(start) - open
-	srv, err := serve("127.0.0.1:0", fx.serviceOver(l, m))
+	srv, err := serve("127.0.0.1:0", fx.serviceOver(l, m), codecOptions(true)...)
 	if err != nil {
 		return err
 	}
