@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,6 +30,9 @@ type WatcherOptions struct {
 	// OnReload, if set, is called from Run after each attempt to load changed content, with
 	// the new table or the reason it was rejected. Tests use it to wait for a reload.
 	OnReload func(*Table, error)
+	// Builtin, when set, is the table used while the file does not exist; the file wins as
+	// soon as it appears. Without it a missing file is an error.
+	Builtin []byte
 }
 
 // Watcher holds the current price table of a file and reloads it when the file changes.
@@ -48,23 +52,30 @@ type Watcher struct {
 	// neither a reload nor a repeated complaint. Only Run uses them after NewWatcher.
 	good, bad []byte
 	hasBad    bool
+	builtin   []byte // WatcherOptions.Builtin
 }
 
 // NewWatcher loads the table at path; a table that does not load is an error, since there is
 // no previous one to keep. Call Run to follow changes.
 func NewWatcher(path string, opts WatcherOptions) (*Watcher, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	name := path
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && opts.Builtin != nil {
+		name, data, err = "built-in example table", opts.Builtin, nil
+		log.Warn("pricing: no price table file: using the built-in example table until it appears", "path", path)
+	}
 	if err != nil {
 		return nil, err
 	}
-	t, err := parse(path, data)
+	t, err := parse(name, data)
 	if err != nil {
 		return nil, err
 	}
-	w := &Watcher{path: path, log: opts.Logger, debounce: opts.Debounce, onReload: opts.OnReload, good: data}
-	if w.log == nil {
-		w.log = slog.Default()
-	}
+	w := &Watcher{path: path, log: log, debounce: opts.Debounce, onReload: opts.OnReload, good: data, builtin: opts.Builtin}
 	if w.debounce <= 0 {
 		w.debounce = DefaultDebounce
 	}
@@ -128,6 +139,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 // reload reads the file and swaps in its table if the content changed and is valid.
 func (w *Watcher) reload() {
 	data, readErr := os.ReadFile(w.path)
+	if errors.Is(readErr, fs.ErrNotExist) && w.builtin != nil && bytes.Equal(w.good, w.builtin) {
+		return // still no file: the built-in table stays, without a complaint per event
+	}
 	if readErr == nil && (bytes.Equal(data, w.good) || w.hasBad && bytes.Equal(data, w.bad)) {
 		return
 	}

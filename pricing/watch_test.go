@@ -56,10 +56,17 @@ type watchFixture struct {
 // its context is cancelled.
 func startWatcher(t *testing.T, path string) *watchFixture {
 	t.Helper()
+	return startWatcherWith(t, path, nil)
+}
+
+// startWatcherWith is startWatcher with a built-in table (WatcherOptions.Builtin).
+func startWatcherWith(t *testing.T, path string, builtin []byte) *watchFixture {
+	t.Helper()
 	f := &watchFixture{reloads: make(chan reload, 16), log: &syncBuffer{}}
 	w, err := NewWatcher(path, WatcherOptions{
 		Logger:   slog.New(slog.NewTextHandler(f.log, nil)),
 		OnReload: func(t *Table, err error) { f.reloads <- reload{t, err} },
+		Builtin:  builtin,
 	})
 	if err != nil {
 		t.Fatalf("NewWatcher: %v", err)
@@ -278,5 +285,29 @@ func TestNewWatcherRefusesBadFile(t *testing.T) {
 	}
 	if _, err := NewWatcher(filepath.Join(dir, "missing.yaml"), WatcherOptions{}); !os.IsNotExist(err) {
 		t.Errorf("NewWatcher(missing) = %v, want a not-exist error", err)
+	}
+}
+
+// Without a file the built-in table is in force, quietly while the directory changes; the
+// file wins once it appears. Without a built-in table a missing file is an error.
+func TestWatcherBuiltinUntilTheFileAppears(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "prices.yaml")
+	if _, err := NewWatcher(path, WatcherOptions{Logger: slog.New(slog.DiscardHandler)}); !os.IsNotExist(err) {
+		t.Fatalf("missing file without a built-in table: %v", err)
+	}
+	f := startWatcherWith(t, path, []byte(table(7)))
+	wantDefault(t, f.w.Current(), 7)
+	if log := f.log.String(); !strings.Contains(log, "using the built-in example table") {
+		t.Errorf("the built-in table is not announced:\n%s", log)
+	}
+	writeFile(t, filepath.Join(dir, "other.txt"), "x")
+	writeFile(t, path, table(4))
+	if r := f.next(t); r.err != nil {
+		t.Fatalf("the file appeared: %v", r.err)
+	}
+	wantDefault(t, f.w.Current(), 4)
+	if strings.Contains(f.log.String(), "rejected") {
+		t.Errorf("a missing file was complained about:\n%s", f.log)
 	}
 }

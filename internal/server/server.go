@@ -29,6 +29,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/uraiden/uraiden"
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/chain"
@@ -133,7 +134,14 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	}
 	s.closers = append(s.closers, s.Ledger.Close)
 
-	s.Prices, err = pricing.NewWatcher(cfg.Pricing.File, pricing.WatcherOptions{Logger: logger})
+	prices := pricing.WatcherOptions{Logger: logger}
+	if s.DevChain != nil && cfg.Pricing.File == config.Default().Pricing.File {
+		// The dev chain's tokens are worth nothing: a binary run outside the repository
+		// prices with the example table rather than refusing to start. Against a real chain
+		// a missing table stays an error.
+		prices.Builtin = uraiden.ExamplePrices
+	}
+	s.Prices, err = pricing.NewWatcher(cfg.Pricing.File, prices)
 	if err != nil {
 		return nil, fmt.Errorf("price table: %w", err)
 	}
