@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,8 +29,8 @@ func newDemoCmd(a *app) *cobra.Command {
 		Short: "Run the whole payment cycle in-process on the dev chain and check the money",
 		Long: `Starts the embedded dev chain, the server and the gateway on free loopback ports, opens a
 channel from dev account 1, pays 20 requests through the gateway (10 one after the other,
-10 in parallel), prints the server's /api/1/stats, closes the channel cooperatively and
-prints the token balances before and after. It fails unless the receiver gained exactly
+10 in parallel), tells what the server's ledger holds (from /api/1/stats), closes the
+channel cooperatively and prints the token balances before and after. It fails unless the receiver gained exactly
 what was paid and the sender lost exactly that. It pays with EIP-712 typed proofs when the
 server offers them (its contract has eip712Domain()), and says which scheme it paid with
 and why; --proof-scheme legacy pays with µRaiden's legacy proofs instead.
@@ -111,7 +112,7 @@ func runDemo(ctx context.Context, out io.Writer, a *app, scheme client.ProofSche
 	paid := rt.Spent()
 	used, why := rt.ProofScheme()
 	fmt.Fprintf(out, "paid with %s balance proofs: %s\n", used, why)
-	if err := printStats(ctx, out, s, cfg.APIPrefix(), cfg.Admin.Token); err != nil {
+	if err := printLedger(ctx, out, s, cfg.APIPrefix(), cfg.Admin.Token); err != nil {
 		return err
 	}
 	return closeAndCheck(ctx, out, s, c, receiver, sender.Address, before, paid)
@@ -167,7 +168,9 @@ func payRequests(ctx context.Context, out io.Writer, rt http.RoundTripper, base 
 	return nil
 }
 
-func printStats(ctx context.Context, out io.Writer, s *server.Server, prefix, token string) error {
+// printLedger tells what the server's ledger holds, from /api/1/stats: the story's middle,
+// between the requests paid and the tokens moved.
+func printLedger(ctx context.Context, out io.Writer, s *server.Server, prefix, token string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Admin.Addr()+prefix+"/stats", nil)
 	if err != nil {
 		return err
@@ -182,7 +185,18 @@ func printStats(ctx context.Context, out io.Writer, s *server.Server, prefix, to
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("stats: %s %s", resp.Status, body)
 	}
-	fmt.Fprintf(out, "GET %s/stats: %s\n", prefix, body)
+	var st struct {
+		OpenChannels  int    `json:"open_channels"`
+		UniqueSenders int    `json:"unique_senders"`
+		DepositSum    string `json:"deposit_sum"`
+		BalanceSum    string `json:"balance_sum"`
+		ChargedSum    string `json:"charged_sum"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	fmt.Fprintf(out, "the server's ledger: %d open channel(s) from %d sender(s), %s deposited, %s signed over to the receiver, %s charged for the requests served\n",
+		st.OpenChannels, st.UniqueSenders, st.DepositSum, st.BalanceSum, st.ChargedSum)
 	return nil
 }
 
