@@ -192,13 +192,21 @@ func TestUncooperativeCloseIsDisputed(t *testing.T) {
 	}
 	ch := onlyChannel(t, c)
 	receiverBefore := h.tokens(h.receiver())
-	// The lying client: it forgets its last payment and closes at 5.
+	// The lying client: it forgets its payments (a new store) and closes at 0.
 	lying := h.client(1, "")
 	if _, err := lying.Refresh(t.Context(), ch.Receiver, ch.OpenBlock); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := lying.CloseUncooperatively(t.Context(), ch.Receiver, ch.OpenBlock); err != nil {
 		t.Fatal(err)
+	}
+	// A second close names its cause instead of reverting: the close already requested, or
+	// the settlement when the watchtower was quicker.
+	var requested *client.CloseRequestedError
+	if _, err := lying.CloseUncooperatively(t.Context(), ch.Receiver, ch.OpenBlock); !errors.As(err, &requested) && !errors.Is(err, client.ErrNotOnChain) {
+		t.Errorf("a second close: %v", err)
+	} else if requested != nil && (requested.Balance.Sign() != 0 || requested.SettleBlock == 0) {
+		t.Errorf("a second close: %v", err)
 	}
 	var early *client.SettleTooEarlyError
 	_, err := c.Settle(t.Context(), ch.Receiver, ch.OpenBlock)
@@ -214,6 +222,9 @@ func TestUncooperativeCloseIsDisputed(t *testing.T) {
 	})
 	if gain := new(big.Int).Sub(h.tokens(h.receiver()), receiverBefore); gain.Int64() != 10 {
 		t.Errorf("receiver gained %s, want the full 10", gain)
+	}
+	if _, err := c.CloseUncooperatively(t.Context(), ch.Receiver, ch.OpenBlock); !errors.Is(err, client.ErrNotOnChain) {
+		t.Errorf("closing the settled channel: %v, want %v", err, client.ErrNotOnChain)
 	}
 	// The watcher applies the settlement from the chain.
 	waitFor(t, func() bool {

@@ -29,6 +29,40 @@ var ErrCloseRefused = errors.New("the server refused the cooperative close")
 // receiver's for the balance: sending it would only burn gas.
 var ErrBadClosingSignature = errors.New("the closing signature is not the receiver's")
 
+// ErrNotOnChain is returned for a close of a channel the contract no longer holds (settled,
+// closed cooperatively) or never held: the transaction would only revert.
+var ErrNotOnChain = errors.New("the channel is not on chain: it was settled or closed already, or never created")
+
+// CloseRequestedError refuses a second close request: one already runs its challenge period.
+type CloseRequestedError struct {
+	SettleBlock uint32
+	Balance     *big.Int
+}
+
+func (e *CloseRequestedError) Error() string {
+	return fmt.Sprintf("a close at balance %s was already requested; settle it after block %d (channel settle)", e.Balance, e.SettleBlock)
+}
+
+// onChain says why the contract would refuse a close of the channel, before a transaction
+// that would revert with a bare "execution reverted"; a channel gone from the contract is
+// marked so in the store.
+func (c *Client) onChain(ctx context.Context, what string, receiver common.Address, openBlock uint32) error {
+	info, err := c.Info(ctx, receiver, openBlock)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch {
+	case !info.Exists:
+		if _, err := c.Refresh(ctx, receiver, openBlock); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return fmt.Errorf("%s %s/%d: %w", what, receiver, openBlock, ErrNotOnChain)
+	case info.SettleBlock != 0:
+		return fmt.Errorf("%s %s/%d: %w", what, receiver, openBlock, &CloseRequestedError{SettleBlock: info.SettleBlock, Balance: info.ClosingBalance})
+	}
+	return nil
+}
+
 // SettleTooEarlyError says how long the challenge period still runs.
 type SettleTooEarlyError struct {
 	SettleBlock uint32
@@ -213,6 +247,9 @@ func (c *Client) CloseUncooperatively(ctx context.Context, receiver common.Addre
 	ch, ok := c.Channel(receiver, openBlock)
 	if !ok {
 		return Channel{}, fmt.Errorf("close: no stored channel %s/%d (list the channels first)", receiver, openBlock)
+	}
+	if err := c.onChain(ctx, "close", receiver, openBlock); err != nil {
+		return Channel{}, err
 	}
 	gas, err := c.closeGas(ctx, openBlock)
 	if err != nil {
