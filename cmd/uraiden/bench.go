@@ -20,7 +20,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		ghzN    int
 		listen  string
 		cpuprof string
-		serveLd string
+		servePh string
 		rates   []string
 	)
 	cmd := &cobra.Command{
@@ -36,11 +36,12 @@ connections (--conns connections, --streams concurrent streams) for --duration p
 
 and prints checks/s, p50/p90/p99 latency, the process's CPU time per check, the ledger's
 group commits, and the ratios paid/do-nothing, quotes/do-nothing and durable/non-durable.
-The load generator runs in the same process, on the same cores as the servers.
+The load generator runs on the same cores as the servers, in the same process unless --server process.
 
 --ledger etcd runs the durable paid phase against the etcd store instead of Badger: three
 etcd members started in this process, each with its own data directory, on loopback;
---ledger both runs it against Badger and then etcd, and prints the ratio etcd/Badger.
+--ledger both runs it against Badger and then etcd, and prints the ratio etcd/Badger. The
+fixed-rate phase runs on the same store(s), each rate on a fresh one.
 
 With --ledger-channels N it adds the size phase: it fills a ledger of N channels (the
 --channels paid by the load, the others made-up senders paid once), starts a server process
@@ -55,6 +56,13 @@ generator is not hidden; it prints p50/p90/p99/p99.9, the checks/s achieved, the
 that started over 1 ms late (the generator's own lag) and the server's p50/p99 from its
 Check duration histogram over the same requests. A rate is checks/s (1000) or a fraction of
 the durable phase's checks/s in the same run (0.3x).
+
+--server process runs each phase's server (do-nothing, uraiden over Badger or etcd) as a
+process of its own, this command started again: the table then reports the server process's
+CPU time per check (srv cpu/check, from /proc/<pid>/stat) apart from this process's, now the
+load generator's alone, and the summary sets the server's CPU per check against the targets
+of issue 19 (no-sync paid vs. do-nothing plus one recovery measured in the same run; durable
+minus no-sync). In process (the default), --cpuprofile profiles server and load together.
 
 --phases runs some of do-nothing, quotes, durable, nosync, rate, size. --cpuprofile FILE writes a
 CPU profile of each phase to FILE.<phase> (the etcd one FILE.durable-etcd), its samples
@@ -76,20 +84,19 @@ with those channels on --listen until stopped, for
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
-			if serveLd != "" {
-				return bench.ServeLedger(ctx, serveLd, bench.PrintReady(out))
+			if servePh != "" {
+				return bench.ServeProcess(ctx, servePh, out)
 			}
 			if ghzOut != "" {
 				return benchGhz(cmd, cfg.Channels, ghzOut, ghzN, listen)
 			}
-			if cfg.LedgerChannels > 0 {
-				self, err := os.Executable()
-				if err != nil {
-					return err
-				}
-				cfg.ServerCommand = func(dir string) *exec.Cmd {
-					return exec.CommandContext(ctx, self, "bench", "--serve-ledger", dir)
-				}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			// The size phase's servers always run apart, the others' with --server process.
+			cfg.ServerCommand = func(spec string) *exec.Cmd {
+				return exec.CommandContext(ctx, self, "bench", "--serve-phase", spec)
 			}
 			for _, s := range rates {
 				r, err := bench.ParseRate(s)
@@ -125,8 +132,9 @@ with those channels on --listen until stopped, for
 	flags.StringVar(&cfg.Codec, "codec", bench.CodecUraiden, "gRPC codec of the servers in this process: uraiden, standard (gRPC's proto codec) or both (the nosync phase with each)")
 	flags.StringVar(&cfg.Ledger, "ledger", bench.LedgerBadger, "store of the durable paid phase: badger, etcd (three members in this process) or both, side by side")
 	flags.IntVar(&cfg.LedgerChannels, "ledger-channels", 0, "add the size phase: the durable load against a server process over a ledger of --channels, then of this many channels")
-	flags.StringVar(&serveLd, "serve-ledger", "", "serve a bench ledger directory (the size phase's server process)")
-	_ = flags.MarkHidden("serve-ledger")
+	flags.StringVar(&cfg.Server, "server", bench.ServerInProcess, "where the phases' servers run: inprocess, or process (each phase's server a process of its own, its CPU per check reported apart)")
+	flags.StringVar(&servePh, "serve-phase", "", "serve one phase's server (JSON spec) for a parent bench: the server process")
+	_ = flags.MarkHidden("serve-phase")
 	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>")
 	flags.StringVar(&ghzOut, "ghz-out", "", "write a ghz request file and serve uraiden for ghz instead of measuring")
 	flags.IntVar(&ghzN, "ghz-requests", 100000, "with --ghz-out: requests (distinct proofs) in the file")

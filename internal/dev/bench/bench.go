@@ -79,9 +79,13 @@ type Config struct {
 	// (the extra channels each paid once, then left alone), with the server's start time,
 	// resident memory and /api/1/stats latency.
 	LedgerChannels int
-	// ServerCommand runs the ledger-size phase's servers in another process; nil runs them
-	// in this one (the RSS figures are then the whole process's).
+	// ServerCommand starts a phase's server in a process of its own: the ledger-size phase's
+	// whenever it is set (nil runs them in this one, and the RSS figures are then the whole
+	// process's), the other phases' with Server ServerProcess.
 	ServerCommand ServerCommand
+	// Server is where the phases other than the size phase serve: ServerInProcess (the
+	// default) or ServerProcess, which reports the server's CPU time apart.
+	Server string
 	// Progress, when set, is told what the run is doing.
 	Progress io.Writer
 	// OnPhase, when set, is called as each phase's clock starts; the function it returns,
@@ -187,6 +191,17 @@ func (c *Config) defaults() {
 	if c.Codec == "" {
 		c.Codec = CodecUraiden
 	}
+	if c.Server == "" {
+		c.Server = ServerInProcess
+	}
+}
+
+// command is what starts the servers of the phases other than the size phase: nil in process.
+func (c *Config) command() ServerCommand {
+	if c.Server == ServerProcess {
+		return c.ServerCommand
+	}
+	return nil
 }
 
 // Result is one phase's measurement.
@@ -209,14 +224,26 @@ type Result struct {
 	// when the server runs in process, the server's. Unlike the rate, it hardly moves with
 	// other jobs on the machine.
 	CPU time.Duration
+	// ServerCPU is the server process's CPU time during the phase, when ServerApart: the
+	// server ran in a process of its own (with the etcd store, its members too).
+	ServerCPU   time.Duration
+	ServerApart bool
 }
 
 // CPUPerCheck is the process CPU time per answered check.
-func (r Result) CPUPerCheck() time.Duration {
-	if r.Checks == 0 {
+func (r Result) CPUPerCheck() time.Duration { return perCheck(r.CPU, r.Checks) }
+
+// ServerCPUPerCheck is the server process's CPU time per answered check (0 in process).
+func (r Result) ServerCPUPerCheck() time.Duration { return perCheck(r.ServerCPU, r.Checks) }
+
+// totalCPUPerCheck is the CPU time per check of the load and the server, wherever it ran.
+func (r Result) totalCPUPerCheck() time.Duration { return perCheck(r.CPU+r.ServerCPU, r.Checks) }
+
+func perCheck(cpu time.Duration, checks int) time.Duration {
+	if checks == 0 {
 		return 0
 	}
-	return r.CPU / time.Duration(r.Checks)
+	return cpu / time.Duration(checks)
 }
 
 // Rate is the checks per second.
@@ -240,8 +267,12 @@ type Report struct {
 	PaidEtcd Result
 	// Sizes are the ledger-size phase's runs, small ledger first.
 	Sizes []SizeRun
-	// Rates are the fixed-rate phase's runs, in Config.Rates's order.
+	// Rates are the fixed-rate phase's runs, in Config.Rates's order, each on Badger and then
+	// etcd as Config.Ledger says.
 	Rates []RateRun
+	// Recovery is the CPU time of one balance proof's signer recovery, measured in this run
+	// after the phases, for the CPU targets.
+	Recovery time.Duration
 }
 
 // Ratios of the run.
@@ -271,13 +302,16 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d streams over %d connections, %s per phase, %d channels, GOMAXPROCS %d\n",
 		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
 	fmt.Fprintln(w, "cpu/check: CPU time of this process (load generator, and the server unless in its own process) per check")
+	if r.Config.Server == ServerProcess {
+		fmt.Fprintln(w, "srv cpu/check: CPU time of the server's own process per check (with etcd, its three members too)")
+	}
 	results := []Result{r.DoNothing, r.Quotes, r.Paid, r.PaidEtcd, r.PaidNoSyncStandard, r.PaidNoSync}
 	for _, s := range r.Sizes {
 		results = append(results, s.Paid)
 	}
 	// The fixed-rate phase alone has a table of its own.
 	if slices.ContainsFunc(results, func(res Result) bool { return res.Name != "" }) {
-		fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %9s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "cpu/check", "errors")
+		fmt.Fprintf(w, "%-26s %10s %10s %9s %9s %9s %9s %13s %7s\n", "phase", "checks", "checks/s", "p50", "p90", "p99", "cpu/check", "srv cpu/check", "errors")
 	}
 	for _, res := range results {
 		if res.Name == "" {
@@ -290,8 +324,8 @@ func (r *Report) Print(w io.Writer) {
 		if res.FirstErr != "" {
 			note += "  first error: " + res.FirstErr
 		}
-		fmt.Fprintf(w, "%-26s %10d %10.0f %9s %9s %9s %9s %7d%s\n", res.Name, res.Checks, res.Rate(),
-			round(res.P50), round(res.P90), round(res.P99), round(res.CPUPerCheck()), res.Errors, note)
+		fmt.Fprintf(w, "%-26s %10d %10.0f %9s %9s %9s %9s %13s %7d%s\n", res.Name, res.Checks, res.Rate(),
+			round(res.P50), round(res.P90), round(res.P99), round(res.CPUPerCheck()), serverCPU(res.ServerApart, res.ServerCPU, res.Checks), res.Errors, note)
 		if res.Commits > 0 {
 			fmt.Fprintf(w, "%-26s %d group commits of %.1f writes, commit p50 %s p99 %s\n", "", res.Commits,
 				res.WritesPerCommit, round(res.CommitP50), round(res.CommitP99))
@@ -307,13 +341,14 @@ func (r *Report) Print(w io.Writer) {
 			continue
 		}
 		fmt.Fprintf(w, "%-22s %.2f", ratio.name, ratio.a.Rate()/ratio.b.Rate())
-		if ratio.byCPU && ratio.a.CPUPerCheck() > 0 {
+		if ratio.byCPU && ratio.a.totalCPUPerCheck() > 0 {
 			// What the ratio would be with the cores to the bench alone: both are CPU-bound.
-			fmt.Fprintf(w, "   by CPU per check %.2f", float64(ratio.b.CPUPerCheck())/float64(ratio.a.CPUPerCheck()))
+			fmt.Fprintf(w, "   by CPU per check %.2f", float64(ratio.b.totalCPUPerCheck())/float64(ratio.a.totalCPUPerCheck()))
 		}
 		fmt.Fprintln(w)
 	}
 	printRates(w, r.Rates)
+	r.printTargets(w)
 	if len(r.Sizes) > 0 {
 		where := "server process"
 		if r.Sizes[0].InProcess {
@@ -327,6 +362,59 @@ func (r *Report) Print(w io.Writer) {
 				round(s.Filled), round(s.Ready), round(s.Open), round(s.Scan),
 				s.RSSReady>>20, s.RSSAfter>>20, s.RSSPeak>>20, round(s.StatsP50), round(s.StatsP99))
 		}
+	}
+}
+
+// serverCPU formats a server's CPU time per check, "-" when it was not measured apart.
+func serverCPU(apart bool, cpu time.Duration, checks int) string {
+	if !apart {
+		return "-"
+	}
+	return round(perCheck(cpu, checks))
+}
+
+// The CPU targets, as ratios of figures of the same run.
+const (
+	// TargetNoSyncVsDoNothing bounds server CPU per paid no-sync check over server CPU per
+	// do-nothing check plus one recovery.
+	TargetNoSyncVsDoNothing = 1.4
+	// TargetDurableExtra bounds what durability adds to the server's CPU per paid check.
+	TargetDurableExtra = 15 * time.Microsecond
+)
+
+// NoSyncVsDoNothingCPU is server CPU per paid no-sync check / (server CPU per do-nothing
+// check + one recovery), 0 unless both were measured apart.
+func (r *Report) NoSyncVsDoNothingCPU() float64 {
+	if !r.PaidNoSync.ServerApart || !r.DoNothing.ServerApart || r.Recovery <= 0 {
+		return 0
+	}
+	return ratio(float64(r.PaidNoSync.ServerCPUPerCheck()), float64(r.DoNothing.ServerCPUPerCheck()+r.Recovery))
+}
+
+// DurableExtraCPU is server CPU per durable paid check minus per no-sync one; ok when both
+// were measured apart.
+func (r *Report) DurableExtraCPU() (time.Duration, bool) {
+	if !r.Paid.ServerApart || !r.PaidNoSync.ServerApart {
+		return 0, false
+	}
+	return r.Paid.ServerCPUPerCheck() - r.PaidNoSync.ServerCPUPerCheck(), true
+}
+
+// printTargets writes the CPU targets' figures, when the phases they need ran in their own process.
+func (r *Report) printTargets(w io.Writer) {
+	v := r.NoSyncVsDoNothingCPU()
+	extra, ok := r.DurableExtraCPU()
+	if v == 0 && !ok {
+		return
+	}
+	fmt.Fprintln(w, "against the targets (server process CPU per check, this run):")
+	if v > 0 {
+		fmt.Fprintf(w, "  paid no-sync %s / (do-nothing %s + one recovery %s) = %.2f   target <= %.1f\n",
+			round(r.PaidNoSync.ServerCPUPerCheck()), round(r.DoNothing.ServerCPUPerCheck()), round(r.Recovery), v, TargetNoSyncVsDoNothing)
+	}
+	if ok {
+		fmt.Fprintf(w, "  durable - no-sync: %s - %s = %s   target <= %s\n",
+			round(r.Paid.ServerCPUPerCheck()), round(r.PaidNoSync.ServerCPUPerCheck()), round(extra), TargetDurableExtra)
 	}
 }
 
@@ -346,6 +434,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if !slices.Contains(Codecs, cfg.Codec) {
 		return nil, fmt.Errorf("bench: unknown codec %q (codecs: %v)", cfg.Codec, Codecs)
+	}
+	if !slices.Contains(Servers, cfg.Server) {
+		return nil, fmt.Errorf("bench: unknown server placement %q (%v)", cfg.Server, Servers)
+	}
+	if cfg.Server == ServerProcess && cfg.ServerCommand == nil {
+		return nil, errors.New("bench: a server process needs Config.ServerCommand")
 	}
 	if !slices.Contains(Ledgers, cfg.Ledger) {
 		return nil, fmt.Errorf("bench: unknown ledger %q (ledgers: %v)", cfg.Ledger, Ledgers)
@@ -377,12 +471,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.runs(PhaseDoNothing) {
 		// Do-nothing ext_authz server: the ceiling of gRPC on this machine.
 		fmt.Fprintln(cfg.Progress, "phase: do-nothing server")
-		srv, err := serve("127.0.0.1:0", doNothing{}, cfg.serverOptions()...)
+		srv, err := startPhaseServer(ctx, cfg.command(), ServeSpec{Kind: serveDoNothing, StandardCodec: cfg.Codec == CodecStandard})
 		if err != nil {
 			return nil, err
 		}
-		rep.DoNothing, err = drive(ctx, PhaseDoNothing, "do-nothing", srv.addr, cfg, fx.quoteLoad(true))
-		srv.close()
+		rep.DoNothing, err = drive(ctx, PhaseDoNothing, "do-nothing", srv, cfg, fx.quoteLoad(true))
+		if serr := srv.stop(); err == nil {
+			err = serr
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -410,11 +506,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.runs(PhaseRate) {
 		for _, r := range cfg.Rates {
-			run, err := fx.runRate(ctx, cfg, rep, proofs, r)
-			if err != nil {
-				return nil, err
+			for _, store := range []string{LedgerBadger, LedgerEtcd} {
+				if (store == LedgerBadger && !cfg.badger()) || (store == LedgerEtcd && !cfg.etcd()) {
+					continue
+				}
+				run, err := fx.runRate(ctx, cfg, rep, proofs, r, store)
+				if err != nil {
+					return nil, err
+				}
+				rep.Rates = append(rep.Rates, run)
 			}
-			rep.Rates = append(rep.Rates, run)
+		}
+	}
+	if rep.DoNothing.ServerApart && rep.PaidNoSync.ServerApart {
+		// After the phases, on cores the bench no longer loads.
+		if rep.Recovery, err = fx.measureRecovery(300 * time.Millisecond); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.runs(PhaseSize) {
@@ -432,31 +539,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // runLedgerPhases serves uraiden over a fresh ledger and runs the phases that use it: the
 // quotes and the durable paid checks, or the paid checks without sync (into
 // PaidNoSyncStandard when uraiden's codec is off and Codec is both).
-func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report, proofs *Proofs, noSync, uraidenCodec bool) error {
+func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report, proofs *Proofs, noSync, uraidenCodec bool) (err error) {
 	dir, err := os.MkdirTemp("", "uraiden-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	var (
-		svc *authz.Service
-		l   *ledger.Ledger
-		srv *server
-	)
-	// The ledger's committer and the gRPC server's goroutines inherit the label.
-	pprof.Do(ctx, pprof.Labels("side", "server"), func(context.Context) {
-		if svc, l, err = fx.Service(dir, noSync); err == nil {
-			srv, err = serve("127.0.0.1:0", svc, codecOptions(uraidenCodec)...)
-		}
-	})
+	srv, err := startPhaseServer(ctx, cfg.command(), ServeSpec{Kind: serveLedger, Dir: dir, NoSync: noSync, StandardCodec: !uraidenCodec, Channels: cfg.Channels})
 	if err != nil {
-		if l != nil {
-			l.Close()
-		}
 		return err
 	}
-	defer l.Close()
-	defer srv.close()
+	defer func() {
+		if serr := srv.stop(); err == nil {
+			err = serr
+		}
+	}()
 	if noSync {
 		res, phase, name := &rep.PaidNoSync, PhaseNoSync, "paid (no sync)"
 		if cfg.Codec == CodecBoth {
@@ -466,24 +563,31 @@ func (fx *Fixture) runLedgerPhases(ctx context.Context, cfg Config, rep *Report,
 			}
 		}
 		fmt.Fprintln(cfg.Progress, "phase: "+name)
-		fx.commits.take(&Result{})
-		*res, err = drive(ctx, phase, name, srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
-		fx.commits.take(res)
-		return err
+		return driveCommits(ctx, phase, name, srv, cfg, fx.paidLoad(proofs, cfg.Streams), res)
 	}
 	if cfg.runs(PhaseQuotes) {
 		fmt.Fprintln(cfg.Progress, "phase: 402 quotes")
-		if rep.Quotes, err = drive(ctx, PhaseQuotes, "402 quotes", srv.addr, cfg, fx.quoteLoad(false)); err != nil {
+		if rep.Quotes, err = drive(ctx, PhaseQuotes, "402 quotes", srv, cfg, fx.quoteLoad(false)); err != nil {
 			return err
 		}
 	}
 	if cfg.runs(PhaseDurable) && cfg.badger() {
 		fmt.Fprintln(cfg.Progress, "phase: paid (durable)")
-		fx.commits.take(&Result{})
-		rep.Paid, err = drive(ctx, PhaseDurable, "paid (durable)", srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
-		fx.commits.take(&rep.Paid)
+		err = driveCommits(ctx, PhaseDurable, "paid (durable)", srv, cfg, fx.paidLoad(proofs, cfg.Streams), &rep.Paid)
 	}
 	return err
+}
+
+// driveCommits drives a paid load into res with the server's group commits during it.
+func driveCommits(ctx context.Context, phase, name string, srv *phaseServer, cfg Config, ld load, res *Result) error {
+	if err := srv.takeCommits(ctx, &Result{}); err != nil {
+		return err
+	}
+	var err error
+	if *res, err = drive(ctx, phase, name, srv, cfg, ld); err != nil {
+		return err
+	}
+	return srv.takeCommits(ctx, res)
 }
 
 // Fixture is the receiver, contract and funded senders of a bench.
@@ -635,22 +739,13 @@ func (fx *Fixture) createChannels(l *ledger.Ledger, senders []common.Address) er
 // Service returns the authz service over a new ledger in dir, with the bench's prices and
 // an always-healthy chain, and the server's metrics hooks.
 func (fx *Fixture) Service(dir string, noSync bool) (*authz.Service, *ledger.Ledger, error) {
-	svc, l, _, err := fx.serviceMetrics(dir, noSync)
-	return svc, l, err
-}
-
-// serviceMetrics is Service with the metrics its checks feed.
-func (fx *Fixture) serviceMetrics(dir string, noSync bool) (*authz.Service, *ledger.Ledger, *metrics.Metrics, error) {
 	var l *ledger.Ledger
 	m := newMetrics(func() *ledger.Ledger { return l })
-	l, err := fx.OpenLedger(dir, noSync, func(writes int, took time.Duration) {
-		m.ObserveCommit(writes, took)
-		fx.commits.add(writes, took)
-	})
+	l, err := fx.OpenLedger(dir, noSync, m.ObserveCommit)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return fx.serviceOver(l, m), l, m, nil
+	return fx.serviceOver(l, m), l, nil
 }
 
 // newMetrics makes the metrics the server keeps, reading the ledger only at scrape time.
@@ -826,14 +921,15 @@ func (fx *Fixture) setProof(headers map[string]string, p *Proofs, c, k int) {
 // or until a stream has nothing left to send.
 // Its goroutines, and gRPC's for its connections, carry the profile label side=client, the
 // servers' side=server: pprof -tagfocus tells the load generator's CPU from the server's.
-func drive(ctx context.Context, phase, name, addr string, cfg Config, ld load) (res Result, err error) {
+func drive(ctx context.Context, phase, name string, srv *phaseServer, cfg Config, ld load) (res Result, err error) {
 	pprof.Do(ctx, pprof.Labels("side", "client"), func(ctx context.Context) {
-		res, err = driveLabeled(ctx, phase, name, addr, cfg, ld)
+		res, err = driveLabeled(ctx, phase, name, srv, cfg, ld)
 	})
 	return res, err
 }
 
-func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld load) (Result, error) {
+func driveLabeled(ctx context.Context, phase, name string, srv *phaseServer, cfg Config, ld load) (Result, error) {
+	addr := srv.grpcAddr
 	conns := make([]*grpc.ClientConn, cfg.Conns)
 	for i := range conns {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -856,7 +952,7 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 	// count, so Elapsed runs until the last answer.
 	var measured atomic.Bool
 	var start time.Time
-	var cpu time.Duration
+	var cpu, srvCPU time.Duration
 	var stopPhase func()
 	clockStarted := make(chan struct{})
 	clock := time.AfterFunc(cfg.Warmup, func() {
@@ -865,6 +961,7 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 			stopPhase = cfg.OnPhase(phase)
 		}
 		start, cpu = time.Now(), processCPU()
+		srvCPU, _ = srv.cpu()
 		measured.Store(true)
 	})
 	type streamResult struct {
@@ -921,6 +1018,9 @@ func driveLabeled(ctx context.Context, phase, name, addr string, cfg Config, ld 
 		stopPhase()
 	}
 	res := Result{Name: name, Elapsed: time.Since(start), CPU: processCPU() - cpu}
+	if c, ok := srv.cpu(); ok {
+		res.ServerCPU, res.ServerApart = c-srvCPU, true
+	}
 	var all []time.Duration
 	for _, r := range results {
 		all = append(all, r.lat...)

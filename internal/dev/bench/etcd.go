@@ -13,6 +13,7 @@ import (
 
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/internal/dev/etcdcluster"
+	"github.com/uraiden/uraiden/internal/metrics"
 	"github.com/uraiden/uraiden/ledger"
 )
 
@@ -29,6 +30,7 @@ const etcdPrefix = "/uraiden-bench/"
 type EtcdService struct {
 	*authz.Service
 	Ledger  *ledger.Ledger
+	Metrics *metrics.Metrics // the server's, which its checks and the ledger's commits feed
 	cluster *etcdcluster.Cluster
 	cli     *clientv3.Client
 }
@@ -88,7 +90,7 @@ func (fx *Fixture) NewEtcdService(ctx context.Context, dir string) (s *EtcdServi
 	if err := fx.createChannelsFenced(ctx, s.cli, l); err != nil {
 		return s, err
 	}
-	s.Service = fx.serviceOver(l, m)
+	s.Service, s.Metrics = fx.serviceOver(l, m), m
 	return s, nil
 }
 
@@ -114,29 +116,22 @@ func (fx *Fixture) createChannelsFenced(ctx context.Context, cli *clientv3.Clien
 
 // runEtcdPhase serves uraiden over the etcd store and runs the durable paid phase against
 // it, the load and the three members on the same cores.
-func (fx *Fixture) runEtcdPhase(ctx context.Context, cfg Config, rep *Report, proofs *Proofs) error {
+func (fx *Fixture) runEtcdPhase(ctx context.Context, cfg Config, rep *Report, proofs *Proofs) (err error) {
 	dir, err := os.MkdirTemp("", "uraiden-bench-etcd-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	fmt.Fprintf(cfg.Progress, "starting %d etcd members…\n", EtcdMembers)
-	svc, err := fx.NewEtcdService(ctx, dir)
+	srv, err := startPhaseServer(ctx, cfg.command(), ServeSpec{Kind: serveEtcd, Dir: dir, StandardCodec: cfg.Codec == CodecStandard, Channels: cfg.Channels})
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	var srv *server
-	pprof.Do(ctx, pprof.Labels("side", "server"), func(context.Context) {
-		srv, err = serve("127.0.0.1:0", svc.Service, cfg.serverOptions()...)
-	})
-	if err != nil {
-		return err
-	}
-	defer srv.close()
+	defer func() {
+		if serr := srv.stop(); err == nil {
+			err = serr
+		}
+	}()
 	fmt.Fprintln(cfg.Progress, "phase: paid (etcd)")
-	fx.commits.take(&Result{})
-	rep.PaidEtcd, err = drive(ctx, PhaseDurableEtcd, fmt.Sprintf("paid (etcd, %d members)", EtcdMembers), srv.addr, cfg, fx.paidLoad(proofs, cfg.Streams))
-	fx.commits.take(&rep.PaidEtcd)
-	return err
+	return driveCommits(ctx, PhaseDurableEtcd, fmt.Sprintf("paid (etcd, %d members)", EtcdMembers), srv, cfg, fx.paidLoad(proofs, cfg.Streams), &rep.PaidEtcd)
 }

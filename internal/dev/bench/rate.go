@@ -16,9 +16,6 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/uraiden/uraiden/internal/metrics"
-	"github.com/uraiden/uraiden/ledger"
 )
 
 // LateAfter is how far behind its scheduled time a request may start before the fixed-rate
@@ -80,6 +77,9 @@ type OpenResult struct {
 	ServerChecks         int
 	ServerP50, ServerP99 time.Duration
 	CPU                  time.Duration // this process's CPU time over the measured window
+	// ServerCPU is the server process's over the same window, when ServerApart.
+	ServerCPU   time.Duration
+	ServerApart bool
 }
 
 // Rate is the answered checks per second.
@@ -91,9 +91,10 @@ func (r OpenResult) Rate() float64 {
 }
 
 // RateRun is the fixed-rate phase at one offered rate: quotes, then paid durable checks, on
-// one fresh ledger.
+// one fresh ledger of Ledger (LedgerBadger or LedgerEtcd).
 type RateRun struct {
 	Rate         Rate
+	Ledger       string
 	Quotes, Paid OpenResult
 }
 
@@ -106,8 +107,8 @@ func (c *Config) checkValidRates() error {
 		return nil
 	}
 	for _, r := range c.Rates {
-		if r.Of > 0 && !(c.runs(PhaseDurable) && c.badger()) {
-			return fmt.Errorf("bench: rate %s is a fraction of the durable phase's checks/s: run the durable phase on Badger too", r)
+		if r.Of > 0 && !c.runs(PhaseDurable) {
+			return fmt.Errorf("bench: rate %s is a fraction of the durable phase's checks/s: run the durable phase too", r)
 		}
 		if r.Of <= 0 && r.PerSecond <= 0 {
 			return fmt.Errorf("bench: rate %v is not positive", r)
@@ -116,52 +117,51 @@ func (c *Config) checkValidRates() error {
 	return nil
 }
 
-// runRate serves uraiden over a fresh durable ledger, so that the proofs pay from the start
-// again, and runs the fixed-rate quotes and paid loads at r.
-func (fx *Fixture) runRate(ctx context.Context, cfg Config, rep *Report, proofs *Proofs, r Rate) (RateRun, error) {
-	run := RateRun{Rate: r}
-	perSecond := r.PerSecond
+// runRate serves uraiden over a fresh durable ledger of store, so that the proofs pay from
+// the start again, and runs the fixed-rate quotes and paid loads at r. A fraction of the
+// durable capacity is of the same store's durable phase.
+func (fx *Fixture) runRate(ctx context.Context, cfg Config, rep *Report, proofs *Proofs, r Rate, store string) (run RateRun, err error) {
+	run = RateRun{Rate: r, Ledger: store}
+	spec := ServeSpec{Kind: serveLedger, StandardCodec: cfg.Codec == CodecStandard, Channels: cfg.Channels}
+	perSecond, capacity := r.PerSecond, rep.Paid
+	phase, quotesName, paidName := PhaseRate, "402 quotes", "paid (durable)"
+	if store == LedgerEtcd {
+		spec.Kind, capacity = serveEtcd, rep.PaidEtcd
+		phase, quotesName, paidName = PhaseRate+"-etcd", "402 quotes, etcd", "paid (etcd)"
+	}
 	if r.Of > 0 {
-		if perSecond = r.Of * rep.Paid.Rate(); perSecond <= 0 {
-			return run, fmt.Errorf("bench: rate %s: the durable phase measured no checks/s", r)
+		if perSecond = r.Of * capacity.Rate(); perSecond <= 0 {
+			return run, fmt.Errorf("bench: rate %s: the durable phase on %s measured no checks/s", r, store)
 		}
 	}
-	dir, err := os.MkdirTemp("", "uraiden-bench-")
+	if spec.Dir, err = os.MkdirTemp("", "uraiden-bench-"); err != nil {
+		return run, err
+	}
+	defer os.RemoveAll(spec.Dir)
+	if store == LedgerEtcd {
+		fmt.Fprintf(cfg.Progress, "starting %d etcd members…\n", EtcdMembers)
+	}
+	srv, err := startPhaseServer(ctx, cfg.command(), spec)
 	if err != nil {
 		return run, err
 	}
-	defer os.RemoveAll(dir)
-	var (
-		l   *ledger.Ledger
-		m   *metrics.Metrics
-		srv *server
-	)
-	pprof.Do(ctx, pprof.Labels("side", "server"), func(context.Context) {
-		var svc authv3.AuthorizationServer
-		if svc, l, m, err = fx.serviceMetrics(dir, false); err == nil {
-			srv, err = serve("127.0.0.1:0", svc, cfg.serverOptions()...)
+	defer func() {
+		if serr := srv.stop(); err == nil {
+			err = serr
 		}
-	})
-	if err != nil {
-		if l != nil {
-			l.Close()
-		}
-		return run, err
-	}
-	defer l.Close()
-	defer srv.close()
+	}()
 
-	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), 402 quotes\n", r, perSecond)
+	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), %s\n", r, perSecond, quotesName)
 	quotes := fx.quoteLoad(false)
-	run.Quotes, err = openLoop(ctx, PhaseRate+"-quotes-"+r.String(), "402 quotes", srv.addr, cfg, perSecond, openLoad{
+	run.Quotes, err = openLoop(ctx, phase+"-quotes-"+r.String(), quotesName, srv, cfg, perSecond, openLoad{
 		newSender: func() (*authv3.CheckRequest, func(int)) { return checkRequest(baseHeaders()), func(int) {} },
 		want:      quotes.want,
-	}, m, "quote")
+	}, "quote")
 	if err != nil {
 		return run, err
 	}
-	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), paid (durable)\n", r, perSecond)
-	run.Paid, err = openLoop(ctx, PhaseRate+"-paid-"+r.String(), "paid (durable)", srv.addr, cfg, perSecond, fx.paidOpenLoad(proofs), m, "paid")
+	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), %s\n", r, perSecond, paidName)
+	run.Paid, err = openLoop(ctx, phase+"-paid-"+r.String(), paidName, srv, cfg, perSecond, fx.paidOpenLoad(proofs), "paid")
 	return run, err
 }
 
@@ -198,15 +198,16 @@ func (fx *Fixture) paidOpenLoad(p *Proofs) openLoad {
 // the ones before, handed to an idle sender or, when none is idle, to a new one. The first
 // cfg.Warmup of the schedule is not measured. outcome is the server's histogram series the
 // load feeds.
-func openLoop(ctx context.Context, phase, name, addr string, cfg Config, perSecond float64, ld openLoad, m *metrics.Metrics, outcome string) (res OpenResult, err error) {
+func openLoop(ctx context.Context, phase, name string, srv *phaseServer, cfg Config, perSecond float64, ld openLoad, outcome string) (res OpenResult, err error) {
 	pprof.Do(ctx, pprof.Labels("side", "client"), func(ctx context.Context) {
-		res, err = openLoopLabeled(ctx, phase, name, addr, cfg, perSecond, ld, m, outcome)
+		res, err = openLoopLabeled(ctx, phase, name, srv, cfg, perSecond, ld, outcome)
 	})
 	return res, err
 }
 
-func openLoopLabeled(ctx context.Context, phase, name, addr string, cfg Config, perSecond float64, ld openLoad, m *metrics.Metrics, outcome string) (OpenResult, error) {
+func openLoopLabeled(ctx context.Context, phase, name string, srv *phaseServer, cfg Config, perSecond float64, ld openLoad, outcome string) (OpenResult, error) {
 	res := OpenResult{Name: name, Offered: perSecond}
+	addr := srv.grpcAddr
 	warm := int(perSecond * cfg.Warmup.Seconds())
 	total := warm + int(math.Round(perSecond*cfg.Duration.Seconds()))
 	if ld.limit > 0 && total > ld.limit {
@@ -276,10 +277,11 @@ func openLoopLabeled(ctx context.Context, phase, name, addr string, cfg Config, 
 	}
 
 	var (
-		before    []uint64
-		cpu       time.Duration
-		stopPhase func()
-		workers   int
+		before      []uint64
+		cpu, srvCPU time.Duration
+		stopPhase   func()
+		workers     int
+		bucketsErr  error
 	)
 	t0 = time.Now()
 	for i := 0; i < total && ctx.Err() == nil; i++ {
@@ -287,8 +289,11 @@ func openLoopLabeled(ctx context.Context, phase, name, addr string, cfg Config, 
 			if cfg.OnPhase != nil {
 				stopPhase = cfg.OnPhase(phase)
 			}
-			_, before = m.CheckDurationBuckets(outcome)
+			// From another process this is a loopback HTTP request, before the window's
+			// first request is due.
+			_, before, bucketsErr = srv.checkBuckets(ctx, outcome)
 			cpu = processCPU()
+			srvCPU, _ = srv.cpu()
 		}
 		if d := time.Until(t0.Add(due(i))); d > 0 {
 			time.Sleep(d)
@@ -308,13 +313,22 @@ func openLoopLabeled(ctx context.Context, phase, name, addr string, cfg Config, 
 	close(jobs)
 	wg.Wait()
 	res.CPU = processCPU() - cpu
+	if c, ok := srv.cpu(); ok {
+		res.ServerCPU, res.ServerApart = c-srvCPU, true
+	}
 	if stopPhase != nil {
 		stopPhase()
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	upper, after := m.CheckDurationBuckets(outcome)
+	if bucketsErr != nil {
+		return res, bucketsErr
+	}
+	upper, after, err := srv.checkBuckets(ctx, outcome)
+	if err != nil {
+		return res, err
+	}
 
 	res.Workers, res.Scheduled = workers, total-warm
 	start := t0.Add(due(warm))
@@ -382,8 +396,8 @@ func printRates(w io.Writer, runs []RateRun) {
 	}
 	fmt.Fprintf(w, "fixed rate, open loop: latency from each request's scheduled time; late: started over %s behind it (the generator's lag);\n", LateAfter)
 	fmt.Fprintln(w, "server: the server's Check duration histogram over the same requests (buckets a factor 2 apart)")
-	fmt.Fprintf(w, "%-15s %-14s %9s %9s %9s %9s %9s %9s %8s %10s %10s %9s %7s\n", "load", "offered", "checks/s",
-		"p50", "p90", "p99", "p99.9", "late", "workers", "server p50", "server p99", "cpu/check", "errors")
+	fmt.Fprintf(w, "%-17s %-14s %9s %9s %9s %9s %9s %9s %8s %10s %10s %9s %13s %7s\n", "load", "offered", "checks/s",
+		"p50", "p90", "p99", "p99.9", "late", "workers", "server p50", "server p99", "cpu/check", "srv cpu/check", "errors")
 	for _, run := range runs {
 		for _, res := range []OpenResult{run.Quotes, run.Paid} {
 			if res.Name == "" {
@@ -393,13 +407,10 @@ func printRates(w io.Writer, runs []RateRun) {
 			if run.Rate.Of > 0 {
 				offered = fmt.Sprintf("%s=%.0f/s", run.Rate, res.Offered)
 			}
-			cpu := time.Duration(0)
-			if res.Checks > 0 {
-				cpu = res.CPU / time.Duration(res.Checks)
-			}
-			fmt.Fprintf(w, "%-15s %-14s %9.0f %9s %9s %9s %9s %9d %8d %10s %10s %9s %7d", res.Name, offered, res.Rate(),
+			fmt.Fprintf(w, "%-17s %-14s %9.0f %9s %9s %9s %9s %9d %8d %10s %10s %9s %13s %7d", res.Name, offered, res.Rate(),
 				round(res.P50), round(res.P90), round(res.P99), round(res.P999), res.Late, res.Workers,
-				round(res.ServerP50), round(res.ServerP99), round(cpu), res.Errors)
+				round(res.ServerP50), round(res.ServerP99), round(perCheck(res.CPU, res.Checks)),
+				serverCPU(res.ServerApart, res.ServerCPU, res.Checks), res.Errors)
 			if res.Short {
 				fmt.Fprintf(w, "  (schedule cut to the proofs: %d requests)", res.Scheduled)
 			}

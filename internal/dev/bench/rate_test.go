@@ -67,9 +67,8 @@ func TestRateCutToProofs(t *testing.T) {
 
 func TestRateRefusals(t *testing.T) {
 	for name, cfg := range map[string]Config{
-		"a fraction without the durable phase":           {Phases: []string{PhaseRate}, Rates: []Rate{{Of: 0.3}}},
-		"a fraction with the durable phase on etcd only": {Phases: []string{PhaseDurable, PhaseRate}, Ledger: LedgerEtcd, Rates: []Rate{{Of: 0.3}}},
-		"the rate phase without a rate":                  {Phases: []string{PhaseRate}},
+		"a fraction without the durable phase": {Phases: []string{PhaseRate}, Rates: []Rate{{Of: 0.3}}},
+		"the rate phase without a rate":        {Phases: []string{PhaseRate}},
 	} {
 		cfg.Streams, cfg.Channels, cfg.Duration = 4, 8, time.Second
 		if _, err := Run(context.Background(), cfg); err == nil {

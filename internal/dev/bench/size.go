@@ -1,31 +1,24 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/uraiden/uraiden/admin"
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
@@ -49,10 +42,6 @@ type SizeRun struct {
 	// Stats is the latency of GET /api/1/stats.
 	StatsP50, StatsP99 time.Duration
 }
-
-// ServerCommand starts a server over a ledger directory in another process (the bench
-// command runs itself with --serve-ledger): the RSS measured is then the server's alone.
-type ServerCommand func(dir string) *exec.Cmd
 
 // fillChunk is how many channels one ledger update creates while filling.
 const fillChunk = 20_000
@@ -153,171 +142,6 @@ func (fx *Fixture) payOnce(ctx context.Context, l *ledger.Ledger, senders []comm
 	return errors.Join(errs...)
 }
 
-// ServeLedger serves the bench's authz service and the admin API over the ledger in dir,
-// as a server would at start: it opens the ledger, makes the watchtower's scan, then
-// serves, and tells ready where. It returns when ctx ends.
-func ServeLedger(ctx context.Context, dir string, ready func(grpcAddr, adminAddr string, open, scan time.Duration)) error {
-	fx := &Fixture{}
-	fx.setAddresses()
-	var l *ledger.Ledger
-	m := newMetrics(func() *ledger.Ledger { return l })
-	start := time.Now()
-	l, err := ledger.Open(ledger.Options{Dir: dir, Identity: fx.Identity(), OnCommit: m.ObserveCommit})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	open := time.Since(start)
-	if _, err := chain.ResumeCandidates(l); err != nil {
-		return err
-	}
-	debug.FreeOSMemory() // as the server does after it
-	scan := time.Since(start) - open
-	srv, err := serve("127.0.0.1:0", fx.serviceOver(l, m), codecOptions(true)...)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
-	adm, err := admin.New(admin.Config{
-		Listen: "127.0.0.1:0", Prefix: "/api/1", OperatorToken: statsToken,
-		Receiver: fx.Receiver, Contract: fx.Contract, TokenAddress: fx.Token,
-		Ledger:      l,
-		SignClosing: func(rdn.Closing) (rdn.Signature, error) { return rdn.Signature{}, errors.New("bench: no key") },
-		Chain: admin.NewChainView(func(context.Context) (uint64, error) { return l.Sync().Cursor, nil },
-			func(context.Context) (*big.Int, error) { return new(big.Int), nil }, time.Second),
-		Ready:  func() error { return nil },
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return err
-	}
-	if err := adm.Start(); err != nil {
-		return err
-	}
-	defer adm.Close(context.Background())
-	ready(srv.addr, adm.Addr(), open, scan)
-	<-ctx.Done()
-	return nil
-}
-
-// statsToken is the operator token of the bench's admin API.
-const statsToken = "bench-operator-token"
-
-// readyLine is what a server process prints once it serves.
-func readyLine(grpcAddr, adminAddr string, open, scan time.Duration) string {
-	return fmt.Sprintf("ready grpc=%s admin=%s open=%s scan=%s", grpcAddr, adminAddr, open, scan)
-}
-
-// PrintReady writes ServeLedger's ready line for a parent bench to read.
-func PrintReady(w io.Writer) func(string, string, time.Duration, time.Duration) {
-	return func(grpcAddr, adminAddr string, open, scan time.Duration) {
-		fmt.Fprintln(w, readyLine(grpcAddr, adminAddr, open, scan))
-	}
-}
-
-// sizeServer is a running ServeLedger, in this process or another.
-type sizeServer struct {
-	grpcAddr, adminAddr string
-	open, scan          time.Duration
-	pid                 int // 0 in process
-	stop                func() error
-}
-
-// startSizeServer starts a server over dir and waits until it serves.
-func startSizeServer(ctx context.Context, dir string, command ServerCommand) (*sizeServer, error) {
-	if command == nil {
-		ctx, cancel := context.WithCancel(ctx)
-		readyCh := make(chan *sizeServer, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- ServeLedger(ctx, dir, func(g, a string, open, scan time.Duration) {
-				readyCh <- &sizeServer{grpcAddr: g, adminAddr: a, open: open, scan: scan}
-			})
-		}()
-		select {
-		case s := <-readyCh:
-			s.stop = func() error { cancel(); return <-done }
-			return s, nil
-		case err := <-done:
-			cancel()
-			return nil, err
-		}
-	}
-	cmd := command(dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	stop := func() error {
-		_ = cmd.Process.Signal(os.Interrupt)
-		return cmd.Wait()
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		stop()
-		return nil, fmt.Errorf("bench: the server process did not start: %w", err)
-	}
-	s := &sizeServer{pid: cmd.Process.Pid, stop: stop}
-	if err := s.parseReady(strings.TrimSpace(line)); err != nil {
-		stop()
-		return nil, err
-	}
-	go io.Copy(io.Discard, stdout)
-	return s, nil
-}
-
-func (s *sizeServer) parseReady(line string) error {
-	fields := strings.Fields(line)
-	if len(fields) != 5 || fields[0] != "ready" {
-		return fmt.Errorf("bench: the server process said %q", line)
-	}
-	var err error
-	for _, f := range fields[1:] {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "grpc":
-			s.grpcAddr = v
-		case "admin":
-			s.adminAddr = v
-		case "open":
-			s.open, err = time.ParseDuration(v)
-		case "scan":
-			s.scan, err = time.ParseDuration(v)
-		}
-		if err != nil {
-			return fmt.Errorf("bench: the server process said %q: %w", line, err)
-		}
-	}
-	return nil
-}
-
-// rss returns the resident set and its peak (VmRSS, VmHWM) of the server, in bytes.
-func (s *sizeServer) rss() (rss, peak int64) {
-	path := "/proc/self/status"
-	if s.pid != 0 {
-		path = "/proc/" + strconv.Itoa(s.pid) + "/status"
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		name, value, _ := strings.Cut(line, ":")
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		switch name {
-		case "VmRSS":
-			rss = kb << 10
-		case "VmHWM":
-			peak = kb << 10
-		}
-	}
-	return rss, peak
-}
-
 // runSize fills a ledger of total channels, starts a server over it, drives the durable
 // paid load at it and reads its statistics.
 func (fx *Fixture) runSize(ctx context.Context, cfg Config, proofs *Proofs, total int) (SizeRun, error) {
@@ -334,19 +158,20 @@ func (fx *Fixture) runSize(ctx context.Context, cfg Config, proofs *Proofs, tota
 	}
 	run.Filled = time.Since(start)
 	start = time.Now()
-	srv, err := startSizeServer(ctx, dir, cfg.ServerCommand)
+	// In a process of its own whenever the bench can start one: the RSS is then the server's alone.
+	srv, err := startPhaseServer(ctx, cfg.ServerCommand, ServeSpec{Kind: serveExisting, Dir: dir})
 	if err != nil {
 		return run, err
 	}
 	run.Ready, run.Open, run.Scan = time.Since(start), srv.open, srv.scan
 	run.RSSReady, _ = srv.rss()
 	fmt.Fprintf(cfg.Progress, "phase: paid (durable), ledger of %d channels\n", total)
-	run.Paid, err = drive(ctx, PhaseSize, fmt.Sprintf("paid, %d channels", total), srv.grpcAddr, cfg, fx.paidLoad(proofs, cfg.Streams))
+	run.Paid, err = drive(ctx, PhaseSize, fmt.Sprintf("paid, %d channels", total), srv, cfg, fx.paidLoad(proofs, cfg.Streams))
 	if err == nil {
 		run.StatsP50, run.StatsP99, err = statsLatency(ctx, srv.adminAddr, 1000)
 	}
 	run.RSSAfter, run.RSSPeak = srv.rss()
-	if serr := srv.stop(); err == nil && serr != nil && !isInterrupted(serr) {
+	if serr := srv.stop(); err == nil && serr != nil {
 		err = serr
 	}
 	return run, err
