@@ -41,7 +41,9 @@ type harness struct {
 func start(t *testing.T) *harness {
 	t.Helper()
 	c := servertest.DevChain(t, 4)
-	cfg := servertest.Config(t, "../prices.yaml")
+	// In base units (/echofix/ costs 5, /echodyn/ one per character), which keep the
+	// expected deposits, balances and caps small; the shipped table prices in tokens.
+	cfg := servertest.Config(t, "../authz/testdata/prices.yaml")
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Admin.Token = "client-test-token-0123"
 	return &harness{t: t, chain: c, srv: servertest.Start(t, cfg, c), contract: c.Deployment().Channels}
@@ -137,7 +139,7 @@ func startLegacyOnly(t *testing.T) *harness {
 	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(c.Accounts()[0].Key))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := servertest.Config(t, "../prices.yaml")
+	cfg := servertest.Config(t, "../authz/testdata/prices.yaml")
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Admin.Token = "client-test-token-0123"
 	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = c.HTTPEndpoint(), devchain.ChainID, contract.Hex()

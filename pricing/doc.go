@@ -22,9 +22,17 @@
 // //echofix/./foo and /echofix/%66oo are /echofix/foo. [Table.Warnings] reports a priced
 // rule restricted to some methods whose other methods fall to a free price.
 //
-// A rule's price is either static (price: an integer, or a decimal string for values above
-// 2^63-1) or computed per request by a CEL expression (price_expr). The expression sees
-// these variables:
+// A rule's price is either static or computed per request by a CEL expression (price_expr).
+// A static price, like default_price, is in token base units (an integer, or a decimal
+// string for values above 2^63-1), or in whole tokens with an explicit unit: "0.005 token"
+// ("tokens" is also accepted). A bare number is always base units, so a table mixes both
+// safely; a bare fraction (0.005) is an error, since it is most likely a price in tokens
+// with its unit left out. Prices in tokens are converted once, when the table is read, with
+// the token's decimals ([Options].Token; the service reads the channel token's ERC20
+// decimals() at start and keeps converting every reload with them), and only exactly: an
+// amount finer than one base unit is an error, never rounded. Base units stay the wire
+// format: quotes, proofs and the ledger never see tokens. Expressions and the uraiden.price
+// override are in base units. The expression sees these variables:
 //
 //	method   string               the request method, as sent
 //	host     string               the Host / :authority
@@ -44,7 +52,7 @@
 // Envoy's ext_authz filter passes per-route context_extensions to the service. Two keys
 // are honoured, so a route can be priced without a path rule:
 //
-//	uraiden.price  a decimal price for every request of the route; the table is not
+//	uraiden.price  a price in base units for every request of the route; the table is not
 //	               consulted. A value that is not a valid price is an error from Quote.
 //	uraiden.rule   the name of a table rule that prices the route whatever its methods,
 //	               host and path say. Its capture variables are filled only when its

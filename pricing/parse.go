@@ -56,18 +56,29 @@ func (e *LoadError) Error() string {
 func (e *LoadError) Unwrap() error { return e.Err }
 
 // Load reads and validates the price table file at path. Every problem is reported, each
-// as a *LoadError, joined with errors.Join.
+// as a *LoadError, joined with errors.Join. Prices in tokens are errors: see LoadWith.
 func Load(path string) (*Table, error) {
+	return LoadWith(path, Options{})
+}
+
+// LoadWith is Load with options, which convert prices written in tokens.
+func LoadWith(path string, opts Options) (*Table, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return parse(path, data)
+	return parse(path, data, opts)
 }
 
 // Parse validates a price table held in memory. Its errors are located by line only.
+// Prices in tokens are errors: see ParseWith.
 func Parse(data []byte) (*Table, error) {
-	return parse("", data)
+	return parse("", data, Options{})
+}
+
+// ParseWith is Parse with options, which convert prices written in tokens.
+func ParseWith(data []byte, opts Options) (*Table, error) {
+	return parse("", data, opts)
 }
 
 // Keys of the file. Anything else is an error: a misspelt key would otherwise be ignored
@@ -81,7 +92,10 @@ var (
 // operator fixes a broken table in one round.
 type parser struct {
 	file string
+	opts Options
 	errs []*LoadError
+	// tokenPrices counts the prices written in tokens, unconverted those left unconverted.
+	tokenPrices, unconverted int
 }
 
 // where is the rule a problem belongs to; the zero value means the top level.
@@ -114,8 +128,11 @@ func (p *parser) err() error {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func parse(file string, data []byte) (*Table, error) {
-	p := &parser{file: file}
+func parse(file string, data []byte, opts Options) (*Table, error) {
+	if opts.Token != nil {
+		opts.Unconverted = false
+	}
+	p := &parser{file: file, opts: opts}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -143,6 +160,7 @@ func parse(file string, data []byte) (*Table, error) {
 	if err := p.err(); err != nil {
 		return nil, err
 	}
+	t.token, t.tokenPrices, t.unconverted = opts.Token, p.tokenPrices, p.unconverted
 	return t, nil
 }
 
@@ -337,20 +355,58 @@ func (p *parser) str(f field, w where, key string) (string, bool) {
 }
 
 // price reads a price: a YAML integer, or a decimal string for values YAML integers cannot
-// carry. yaml.v3 types plain integers above 2^64 as floats, so those are accepted too when
-// they are all digits.
+// carry, in base units; or a decimal and a unit, "0.005 token", in whole tokens, converted
+// with the token's decimals. yaml.v3 types plain integers above 2^64 as floats, so those are
+// accepted too when they are all digits.
 func (p *parser) price(f field, w where, key string) *big.Int {
 	v := deref(f.value)
 	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-		p.errorf(v.Line, w, key, "must be an integer or a decimal string")
+		p.errorf(v.Line, w, key, "must be an integer, a decimal string or an amount in tokens (\"0.005 token\")")
 		return nil
+	}
+	if _, _, ok := splitUnit(v.Value); ok && v.Tag == "!!str" {
+		price, err := p.tokens(v.Value)
+		if err != nil {
+			p.add(v.Line, w, key, err)
+			return nil
+		}
+		return price
 	}
 	price, err := parsePrice(v.Value, v.Tag != "!!str")
 	if err != nil {
+		if whole, frac, ok := strings.Cut(v.Value, "."); ok && isDecimal(strings.TrimPrefix(whole, "-")) && isDecimal(frac) {
+			// A YAML float: most likely a price meant in tokens with the unit left out.
+			err = fmt.Errorf("%q has a fraction, and a bare number is in base units, which are whole; for whole tokens write the unit: \"%s token\"", v.Value, v.Value)
+		} else if errors.Is(err, errNotInteger) {
+			err = fmt.Errorf("%q is not a price: write base units as an integer (5000) or whole tokens as a decimal, a space and the unit (\"0.005 token\")", v.Value)
+		}
 		p.add(v.Line, w, key, err)
 		return nil
 	}
 	return price
+}
+
+// tokens converts a price in tokens, or only checks it when the token is not known and the
+// caller asked for Options.Unconverted. The stand-in price of an unconverted amount has its
+// sign, which is all Warnings reads of it.
+func (p *parser) tokens(s string) (*big.Int, error) {
+	a, err := parseTokens(s)
+	if err == nil {
+		err = a.check(s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.tokenPrices++
+	switch {
+	case p.opts.Token != nil:
+		return a.base(s, p.opts.Token.Decimals)
+	case p.opts.Unconverted:
+		p.unconverted++
+		return a.digits, nil
+	default:
+		return nil, fmt.Errorf("%q is in tokens: %w", s, ErrNoDecimals)
+	}
 }
 
 func (p *parser) methods(f field, w where) []string {

@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -41,24 +42,33 @@ func wantQuoteErr(t *testing.T, table *Table, r *Request, substr string) {
 
 func get(path string) *Request { return &Request{Method: "GET", Host: "api.example.com", Path: path} }
 
-// TestDocExamples checks that prices.yaml, the documented example, says what it claims.
+// TestDocExamples checks that prices.yaml, the documented example, says what it claims, with
+// the dev chain's 18-decimal token.
 func TestDocExamples(t *testing.T) {
-	table, err := Load("../prices.yaml")
+	table, err := LoadWith("../prices.yaml", Options{Token: &Token{Decimals: 18}})
 	if err != nil {
 		t.Fatalf("Load(../prices.yaml):\n%v", err)
 	}
 	if table.Len() != 3 {
 		t.Errorf("Len() = %d, want 3", table.Len())
 	}
-	wantQuote(t, table, get("/echofix/foo"), 5, "echofix")
-	wantQuote(t, table, &Request{Method: "HEAD", Path: "/echofix/foo"}, 5, "echofix")
-	wantQuote(t, table, get("/echodyn/foo"), 3, "echodyn")
-	wantQuote(t, table, get("/echodyn/abcdefg"), 7, "echodyn")
+	const milli = 1_000_000_000_000_000 // 0.001 token
+	wantQuote(t, table, get("/echofix/foo"), 5*milli, "echofix")
+	wantQuote(t, table, &Request{Method: "HEAD", Path: "/echofix/foo"}, 5*milli, "echofix")
+	wantQuote(t, table, get("/echodyn/foo"), 3*milli, "echodyn")
+	wantQuote(t, table, get("/echodyn/abcdefg"), 7*milli, "echodyn")
 	wantQuote(t, table, get("/healthz"), 0, "free-health")
 	wantQuote(t, table, get("/elsewhere"), 0, "")
 	// echofix sells every method the demo upstream answers: none is free.
 	for _, m := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
-		wantQuote(t, table, &Request{Method: m, Path: "/echofix/foo"}, 5, "echofix")
+		wantQuote(t, table, &Request{Method: m, Path: "/echofix/foo"}, 5*milli, "echofix")
+	}
+	if tok, ok := table.Token(); !ok || tok.Decimals != 18 || table.TokenPrices() != 1 {
+		t.Errorf("Token() = %v, %v, TokenPrices() = %d; want 18 decimals, true, 1", tok, ok, table.TokenPrices())
+	}
+	// Without the token's decimals the example does not load, and says why.
+	if _, err := Load("../prices.yaml"); !errors.Is(err, ErrNoDecimals) {
+		t.Errorf("Load without decimals: %v, want ErrNoDecimals", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"regexp"
@@ -50,6 +51,12 @@ type Table struct {
 	defaultPrice *big.Int
 	rules        []*rule
 	byName       map[string]*rule
+	// token is what converted the prices written in tokens; nil when the table was read
+	// without it.
+	token *Token
+	// tokenPrices counts the prices the file writes in tokens; unconverted those not
+	// converted (Options.Unconverted), which make Quote fail.
+	tokenPrices, unconverted int
 }
 
 // rule is one entry of the table, compiled.
@@ -76,6 +83,14 @@ func (t *Table) DefaultPrice() *big.Int { return t.defaultPrice }
 // request cannot be priced (a bad override, or an expression that failed) and should be
 // refused rather than let through for free.
 func (t *Table) Quote(r *Request) (Quote, error) {
+	if t.unconverted > 0 {
+		return Quote{}, ErrUnconverted
+	}
+	return t.quote(r)
+}
+
+// quote is Quote on a table that may hold unconverted prices, for Warnings.
+func (t *Table) quote(r *Request) (Quote, error) {
 	path, rawQuery := r.Path, r.RawQuery
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		if rawQuery == "" {
@@ -192,7 +207,7 @@ func parsePrice(s string, allowPlus bool) (*big.Int, error) {
 		return nil, fmt.Errorf("%q is negative", s)
 	}
 	if !isDecimal(digits) {
-		return nil, fmt.Errorf("%q is not a decimal integer", s)
+		return nil, fmt.Errorf("%q %w", s, errNotInteger)
 	}
 	if len(digits) > 1 && digits[0] == '0' {
 		return nil, fmt.Errorf("%q has a leading zero", s)
@@ -203,6 +218,9 @@ func parsePrice(s string, allowPlus bool) (*big.Int, error) {
 	}
 	return price, nil
 }
+
+// errNotInteger is parsePrice's complaint about text that is no number at all.
+var errNotInteger = errors.New("is not a decimal integer")
 
 func isDecimal(s string) bool {
 	if s == "" {

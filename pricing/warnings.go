@@ -46,7 +46,7 @@ func (t *Table) Warnings() []string {
 				continue
 			}
 		}
-		q, err := t.Quote(&Request{Method: ru.methods[0], Host: host, Path: path})
+		q, err := t.quote(&Request{Method: ru.methods[0], Host: host, Path: path})
 		if err != nil || q.Rule != ru.name || q.Price.Sign() == 0 {
 			continue // shadowed by an earlier rule, or free itself
 		}
@@ -56,7 +56,7 @@ func (t *Table) Warnings() []string {
 			if slices.Contains(ru.methods, m) {
 				continue
 			}
-			qm, err := t.Quote(&Request{Method: m, Host: host, Path: path})
+			qm, err := t.quote(&Request{Method: m, Host: host, Path: path})
 			if err != nil || qm.Price.Sign() != 0 {
 				continue
 			}

@@ -99,7 +99,7 @@ func TestWarningsNonCanonicalPatterns(t *testing.T) {
 
 // The shipped table prices every method of the resources it sells.
 func TestShippedTableHasNoWarnings(t *testing.T) {
-	table, err := Load("../prices.yaml")
+	table, err := LoadWith("../prices.yaml", Options{Token: &Token{Decimals: 18}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type WatcherOptions struct {
 	// Builtin, when set, is the table used while the file does not exist; the file wins as
 	// soon as it appears. Without it a missing file is an error.
 	Builtin []byte
+	// Token converts prices written in tokens, in the first table and every reload; nil
+	// makes them errors.
+	Token *Token
 }
 
 // Watcher holds the current price table of a file and reloads it when the file changes.
@@ -42,6 +45,7 @@ type Watcher struct {
 	log      *slog.Logger
 	debounce time.Duration
 	onReload func(*Table, error)
+	token    *Token
 
 	table   atomic.Pointer[Table]
 	gen     atomic.Uint64
@@ -71,11 +75,11 @@ func NewWatcher(path string, opts WatcherOptions) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := parse(name, data)
+	t, err := parse(name, data, Options{Token: opts.Token})
 	if err != nil {
 		return nil, err
 	}
-	w := &Watcher{path: path, log: log, debounce: opts.Debounce, onReload: opts.OnReload, good: data, builtin: opts.Builtin}
+	w := &Watcher{path: path, log: log, debounce: opts.Debounce, onReload: opts.OnReload, token: opts.Token, good: data, builtin: opts.Builtin}
 	if w.debounce <= 0 {
 		w.debounce = DefaultDebounce
 	}
@@ -147,7 +151,7 @@ func (w *Watcher) reload() {
 	}
 	t, err := (*Table)(nil), readErr
 	if readErr == nil {
-		t, err = parse(w.path, data)
+		t, err = parse(w.path, data, Options{Token: w.token})
 	}
 	if err != nil {
 		// A read error is not remembered: the same file may read fine next time.

@@ -62,12 +62,16 @@ func startWatcher(t *testing.T, path string) *watchFixture {
 // startWatcherWith is startWatcher with a built-in table (WatcherOptions.Builtin).
 func startWatcherWith(t *testing.T, path string, builtin []byte) *watchFixture {
 	t.Helper()
+	return startWatcherOpts(t, path, WatcherOptions{Builtin: builtin})
+}
+
+// startWatcherOpts is startWatcher with options; it sets their Logger and OnReload.
+func startWatcherOpts(t *testing.T, path string, opts WatcherOptions) *watchFixture {
+	t.Helper()
 	f := &watchFixture{reloads: make(chan reload, 16), log: &syncBuffer{}}
-	w, err := NewWatcher(path, WatcherOptions{
-		Logger:   slog.New(slog.NewTextHandler(f.log, nil)),
-		OnReload: func(t *Table, err error) { f.reloads <- reload{t, err} },
-		Builtin:  builtin,
-	})
+	opts.Logger = slog.New(slog.NewTextHandler(f.log, nil))
+	opts.OnReload = func(t *Table, err error) { f.reloads <- reload{t, err} }
+	w, err := NewWatcher(path, opts)
 	if err != nil {
 		t.Fatalf("NewWatcher: %v", err)
 	}

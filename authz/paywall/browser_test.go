@@ -27,8 +27,9 @@ import (
 	"github.com/uraiden/uraiden/rdn"
 )
 
-// price of /echofix/ in the repository's prices.yaml.
-const price = 5
+// price of /echofix/ in the repository's prices.yaml, 0.005 token, in base units of the
+// dev chain's 18-decimal token.
+const price = 5_000_000_000_000_000
 
 // browser is a headless Chromium tab with the test wallet injected into every page.
 type browser struct {
@@ -280,12 +281,16 @@ func TestPaywallInBrowser(t *testing.T) {
 	// The paywall, before any wallet access.
 	b.do("open a priced page", chromedp.Navigate(e.base+"/echofix/first"))
 	b.waitStep("connect", "paywall")
-	checkCookies(t, b, map[string]string{"RDN-Price": "5", "RDN-Receiver-Address": e.receiver.Address.Hex()})
+	checkCookies(t, b, map[string]string{"RDN-Price": "5000000000000000", "RDN-Receiver-Address": e.receiver.Address.Hex()})
 	offered := b.offered()
 	b.click("rdn-connect")
 
 	// Open a channel with the suggested deposit (10 × the price), then wait for the server.
 	b.waitStep("open", "no-channel")
+	// The page shows the price as prices.yaml states it, in tokens.
+	if text := b.text(); !strings.Contains(text, "0.005 RDNDEV") {
+		t.Errorf("the open step does not show the price 0.005 RDNDEV: %q", text)
+	}
 	b.click("rdn-open")
 	b.waitStep("confirming", "waiting-for-confirmations")
 	e.confirm()
@@ -344,13 +349,13 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 	b := e.browser
 
 	e.connect("a")
-	e.openAndPay("a", "0.00000000000000001") // 10 base units: two pages
+	e.openAndPay("a", "0.01") // two pages
 	e.pay("b")
 
 	// The deposit is spent: the page offers a top-up, and waits for the server to count it.
 	b.do("open a third page", chromedp.Navigate(e.base+"/echofix/c"))
 	b.waitStep("topup", "deposit-spent")
-	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.00000000000000002"))
+	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.02"))
 	b.click("rdn-topup")
 	b.waitStep("confirming", "waiting-for-the-top-up")
 	e.confirm()
@@ -358,8 +363,8 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 	b.click("rdn-pay")
 	b.waitText("c")
 	ch := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == 3*price })
-	if got := ch.TotalDeposit().Int64(); got != 30 {
-		t.Errorf("deposit %d after the top-up, want 30", got)
+	if got := ch.TotalDeposit().Int64(); got != 6*price { // 0.01 + 0.02 token
+		t.Errorf("deposit %d after the top-up, want %d", got, 6*price)
 	}
 
 	// Close without the server: the challenge period runs, then the page settles.

@@ -61,7 +61,7 @@ func TestPaywallTypedProofs(t *testing.T) {
 	if got := b.offered(); !strings.HasPrefix(got, rdn.SchemeTypedName) {
 		t.Fatalf("the page was rendered with the proof schemes %q; the dev chain's contract takes eip712 first", got)
 	}
-	e.openAndPay("a", "0.00000000000000001") // 10 base units: two pages
+	e.openAndPay("a", "0.01") // two pages
 	e.pay("b")
 	ch := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == 2*price })
 	if ch.Scheme != rdn.SchemeTyped {
@@ -79,7 +79,7 @@ func TestPaywallTypedProofs(t *testing.T) {
 		t.Errorf("the page did not vouch for the server's typed proof: %q", text)
 	}
 
-	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.00000000000000002"))
+	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.02"))
 	b.click("rdn-topup")
 	b.waitStep("confirming", "waiting-for-the-top-up")
 	e.confirm()

@@ -66,6 +66,12 @@ type Account struct {
 	Address common.Address
 }
 
+// The dev chain's token.
+const (
+	TokenSymbol   = "RDNDEV"
+	TokenDecimals = 18
+)
+
 // Funding of every dev account.
 var (
 	AccountEther  = new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))
@@ -258,7 +264,7 @@ func (c *Chain) deploy(ctx context.Context) error {
 	supply := new(big.Int).Mul(AccountTokens, big.NewInt(int64(len(c.accounts))))
 	d, err := chain.Deploy(ctx, c.client, owner.Key, chain.DeployParams{
 		ChallengePeriod: c.cfg.ChallengePeriod,
-		NewToken:        chain.TokenParams{Name: "uraiden dev token", Symbol: "RDNDEV", Decimals: 18, Supply: supply},
+		NewToken:        chain.TokenParams{Name: "uraiden dev token", Symbol: TokenSymbol, Decimals: TokenDecimals, Supply: supply},
 	})
 	if err != nil {
 		return fmt.Errorf("devchain: %w", err)

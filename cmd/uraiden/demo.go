@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
+	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/contracts"
 	"github.com/uraiden/uraiden/internal/server"
@@ -106,20 +107,48 @@ func runDemo(ctx context.Context, out io.Writer, a *app, scheme client.ProofSche
 		return err
 	}
 	rt := c.Transport(client.TransportConfig{})
-	if err := payRequests(ctx, out, rt, s.Gateway.URL()); err != nil {
+	u := demoUnits(s)
+	if err := payRequests(ctx, out, rt, s.Gateway.URL(), u); err != nil {
 		return err
 	}
 	paid := rt.Spent()
 	used, why := rt.ProofScheme()
 	fmt.Fprintf(out, "paid with %s balance proofs: %s\n", used, why)
-	if err := printLedger(ctx, out, s, cfg.APIPrefix(), cfg.Admin.Token); err != nil {
+	if err := printLedger(ctx, out, s, cfg.APIPrefix(), cfg.Admin.Token, u); err != nil {
 		return err
 	}
-	return closeAndCheck(ctx, out, s, c, receiver, sender.Address, before, paid)
+	return closeAndCheck(ctx, out, s, c, receiver, sender.Address, before, paid, u)
+}
+
+// units writes amounts in base units as whole tokens, as prices.yaml states them: the wire
+// format's 5000000000000000 is 0.005 RDNDEV.
+type units struct {
+	decimals int
+	symbol   string
+}
+
+// demoUnits are the units of the demo's dev chain token: its decimals as the price table
+// converted with them, base units when it has none.
+func demoUnits(s *server.Server) units {
+	if tok, ok := s.Prices.Current().Token(); ok {
+		return units{decimals: int(tok.Decimals), symbol: devchain.TokenSymbol}
+	}
+	return units{symbol: "base units"}
+}
+
+func (u units) of(x *big.Int) string { return formatUnits(x, u.decimals) + " " + u.symbol }
+
+// ofString formats a decimal amount in base units, or returns it as is when it is not one.
+func (u units) ofString(s string) string {
+	x, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return s
+	}
+	return u.of(x)
 }
 
 // payRequests pays 10 requests one after the other, then 10 in parallel.
-func payRequests(ctx context.Context, out io.Writer, rt http.RoundTripper, base string) error {
+func payRequests(ctx context.Context, out io.Writer, rt http.RoundTripper, base string, u units) error {
 	hc := &http.Client{Transport: rt}
 	get := func(path string) (string, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
@@ -135,7 +164,7 @@ func payRequests(ctx context.Context, out io.Writer, rt http.RoundTripper, base 
 		if resp.StatusCode != http.StatusOK {
 			return "", fmt.Errorf("%s: %s %s", path, resp.Status, body)
 		}
-		return fmt.Sprintf("%s -> %q (price %s)", path, body, resp.Header.Get("RDN-Price")), nil
+		return fmt.Sprintf("%s -> %q (price %s)", path, body, u.ofString(resp.Header.Get("RDN-Price"))), nil
 	}
 	for i := range 10 {
 		path := fmt.Sprintf("/echofix/seq%d", i)
@@ -170,7 +199,7 @@ func payRequests(ctx context.Context, out io.Writer, rt http.RoundTripper, base 
 
 // printLedger tells what the server's ledger holds, from /api/1/stats: the story's middle,
 // between the requests paid and the tokens moved.
-func printLedger(ctx context.Context, out io.Writer, s *server.Server, prefix, token string) error {
+func printLedger(ctx context.Context, out io.Writer, s *server.Server, prefix, token string, u units) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Admin.Addr()+prefix+"/stats", nil)
 	if err != nil {
 		return err
@@ -196,7 +225,7 @@ func printLedger(ctx context.Context, out io.Writer, s *server.Server, prefix, t
 		return fmt.Errorf("stats: %w", err)
 	}
 	fmt.Fprintf(out, "the server's ledger: %d open channel(s) from %d sender(s), %s deposited, %s signed over to the receiver, %s charged for the requests served\n",
-		st.OpenChannels, st.UniqueSenders, st.DepositSum, st.BalanceSum, st.ChargedSum)
+		st.OpenChannels, st.UniqueSenders, u.ofString(st.DepositSum), u.ofString(st.BalanceSum), u.ofString(st.ChargedSum))
 	return nil
 }
 
@@ -213,7 +242,7 @@ func balances(ctx context.Context, s *server.Server, receiver, sender common.Add
 }
 
 // closeAndCheck closes the channel cooperatively and checks the tokens moved by what was paid.
-func closeAndCheck(ctx context.Context, out io.Writer, s *server.Server, c *client.Client, receiver, sender common.Address, before [2]*big.Int, paid *big.Int) error {
+func closeAndCheck(ctx context.Context, out io.Writer, s *server.Server, c *client.Client, receiver, sender common.Address, before [2]*big.Int, paid *big.Int, u units) error {
 	chs, err := c.Channels(ctx, &receiver)
 	if err != nil {
 		return err
@@ -225,7 +254,7 @@ func closeAndCheck(ctx context.Context, out io.Writer, s *server.Server, c *clie
 		if _, err := c.CloseCooperatively(ctx, ch.Receiver, ch.OpenBlock, ""); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "closed channel %s/%d cooperatively at balance %s (deposit %s)\n", ch.Receiver, ch.OpenBlock, ch.Balance, ch.Deposit)
+		fmt.Fprintf(out, "closed channel %s/%d cooperatively at balance %s (deposit %s)\n", ch.Receiver, ch.OpenBlock, u.of(ch.Balance), u.of(ch.Deposit))
 	}
 	after, err := balances(ctx, s, receiver, sender)
 	if err != nil {
@@ -233,9 +262,9 @@ func closeAndCheck(ctx context.Context, out io.Writer, s *server.Server, c *clie
 	}
 	gain, loss := new(big.Int).Sub(after[0], before[0]), new(big.Int).Sub(before[1], after[1])
 	fmt.Fprintf(out, "receiver %s: %s -> %s (+%s)\nsender   %s: %s -> %s (-%s)\npaid for 20 requests: %s\n",
-		receiver, before[0], after[0], gain, sender, before[1], after[1], loss, paid)
+		receiver, u.of(before[0]), u.of(after[0]), u.of(gain), sender, u.of(before[1]), u.of(after[1]), u.of(loss), u.of(paid))
 	if gain.Cmp(paid) != 0 || loss.Cmp(paid) != 0 {
-		return fmt.Errorf("balance check failed: the receiver gained %s and the sender lost %s, but %s was paid", gain, loss, paid)
+		return fmt.Errorf("balance check failed: the receiver gained %s and the sender lost %s, but %s was paid (base units)", gain, loss, paid)
 	}
 	fmt.Fprintln(out, "balance check OK: the receiver gained exactly what was paid")
 	return nil

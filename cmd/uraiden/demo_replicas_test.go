@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math/big"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,8 +39,10 @@ func TestReplicatedDemoCommand(t *testing.T) {
 	}
 	served, _ := strconv.Atoi(m[1])
 	sum := m[2]
-	if served < 3*demoActBatch || sum != strconv.Itoa(5*served) { // /echofix costs 5 (prices.yaml)
-		t.Errorf("%d served for %s, want at least %d at 5 each", served, sum, 3*demoActBatch)
+	const price = 5_000_000_000_000_000 // /echofix/ costs 0.005 token (prices.yaml)
+	// Beyond int64 after 1,844 requests.
+	if want := new(big.Int).Mul(big.NewInt(price), big.NewInt(int64(served))); served < 3*demoActBatch || sum != want.String() {
+		t.Errorf("%d served for %s, want at least %d at %d each", served, sum, 3*demoActBatch, price)
 	}
 	charged := regexp.MustCompile(`charged in r\d's ledger\s+(\d+) \(its stats: (\d+) charged, then (\d+) settled\)`).FindAllStringSubmatch(out, -1)
 	if len(charged) != 2 {

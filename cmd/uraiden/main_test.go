@@ -225,6 +225,50 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("a GET-only priced rule over a free default: %v\n%s\n%s", err, &out, &errOut)
 	}
 
+	// Prices in tokens: converted with the dev chain's 18 decimals, or --token-decimals; on
+	// another chain without the flag, checked for syntax only, and said so.
+	keyFile := filepath.Join(dir, "receiver.key")
+	os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600)
+	realChain := "chain:\n  rpc_url: http://127.0.0.1:1\n  chain_id: 1\n  contract_address: \"0x0000000000000000000000000000000000000001\"\nreceiver:\n  key_file: " + keyFile + "\n"
+	tokens := filepath.Join(dir, "tokens.yaml")
+	os.WriteFile(tokens, []byte("default_price: 0\nrules:\n  - name: fine\n    path: /a\n    price: 0.0000001 token\n"), 0o600)
+	typo := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(typo, []byte("default_price: 0\nrules:\n  - name: typo\n    path: /a\n    price: 0.5 tokn\n"), 0o600)
+	for _, tc := range []struct {
+		yaml  string
+		flags []string
+		want  string // in the output, or in the error when fail
+		fail  bool
+	}{
+		{"pricing:\n  file: " + tokens + "\n", nil,
+			"prices in tokens: 1, converted with 18 decimals, the dev chain's token", false},
+		{"pricing:\n  file: " + tokens + "\n", []string{"--token-decimals", "6"},
+			tokens + `:5: rule 1 "fine": price: "0.0000001 token" is not a whole number of base units: the token has 6 decimals`, true},
+		{realChain + "pricing:\n  file: " + tokens + "\n", nil,
+			"prices in tokens: 1, syntax checked, not converted: the service converts them at start with the token's decimals() read from the chain", false},
+		{realChain + "pricing:\n  file: " + tokens + "\n", []string{"--token-decimals", "7"},
+			"prices in tokens: 1, converted with 7 decimals, --token-decimals", false},
+		{realChain + "pricing:\n  file: " + tokens + "\n", []string{"--token-decimals", "2"},
+			"the token has 2 decimals", true},
+		{realChain + "pricing:\n  file: " + typo + "\n", nil, typo + `:5: rule 1 "typo": price: "0.5 tokn": unknown unit "tokn"`, true},
+		{"pricing:\n  file: " + typo + "\n", nil, `unknown unit "tokn"`, true},
+	} {
+		path := filepath.Join(dir, "c.yaml")
+		os.WriteFile(path, []byte(tc.yaml), 0o600)
+		var out strings.Builder
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"config", "check", "--config", path}, tc.flags...))
+		cmd.SetOut(&out)
+		cmd.SetErr(io.Discard)
+		err := cmd.ExecuteContext(t.Context())
+		switch {
+		case tc.fail && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q %v: err = %v, want %q", tc.yaml, tc.flags, err, tc.want)
+		case !tc.fail && (err != nil || !strings.Contains(out.String(), tc.want)):
+			t.Errorf("%q %v: err = %v, output:\n%s\nwant %q", tc.yaml, tc.flags, err, &out, tc.want)
+		}
+	}
+
 	// The environment overrides the file, and is validated too.
 	t.Setenv("URAIDEN_DEVCHAIN_ACCOUNTS", "0")
 	if _, err := run(t.Context(), "config", "check"); err == nil || !strings.Contains(err.Error(), "devchain.accounts") {

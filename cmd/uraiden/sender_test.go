@@ -47,9 +47,10 @@ func TestGetAndChannelCommands(t *testing.T) {
 	if err != nil || got != "foo" {
 		t.Fatalf("get: %v, printed %q", err, got)
 	}
-	got, err = run(t.Context(), append([]string{"get", "-i", "--max-price", "4", "http://" + gatewayAddr + "/echofix/foo"}, sender...)...)
-	if err == nil || !strings.Contains(err.Error(), "more than the maximum price 4") {
-		t.Errorf("get --max-price 4 of a 5 request: %v %q", err, got)
+	// /echofix/ costs 0.005 token (prices.yaml): 5000000000000000 base units.
+	got, err = run(t.Context(), append([]string{"get", "-i", "--max-price", "4999999999999999", "http://" + gatewayAddr + "/echofix/foo"}, sender...)...)
+	if err == nil || !strings.Contains(err.Error(), "more than the maximum price 4999999999999999") {
+		t.Errorf("get --max-price 4999999999999999 of a 5000000000000000 request: %v %q", err, got)
 	}
 	got, err = run(t.Context(), append([]string{"get", "--proof-scheme", "legacy", "http://" + gatewayAddr + "/echofix/bar"}, sender...)...)
 	if err != nil || got != "bar" {
@@ -60,7 +61,7 @@ func TestGetAndChannelCommands(t *testing.T) {
 	}
 
 	list, err := run(t.Context(), append([]string{"channel", "list", "--contract", contract[1]}, sender...)...)
-	m := regexp.MustCompile(`(0x[0-9a-fA-F]{40})\s+(\d+)\s+open\s+50\s+10\n`).FindStringSubmatch(list)
+	m := regexp.MustCompile(`(0x[0-9a-fA-F]{40})\s+(\d+)\s+open\s+50000000000000000\s+10000000000000000\n`).FindStringSubmatch(list)
 	if err != nil || m == nil {
 		t.Fatalf("channel list: %v\n%s", err, list)
 	}
@@ -79,7 +80,8 @@ func TestDemoCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"balance check OK", "the server's ledger: 1 open channel(s) from 1 sender(s), 100 deposited, 100 signed over to the receiver, 100 charged", "closed channel", "paid in parallel",
+	for _, want := range []string{"balance check OK", "the server's ledger: 1 open channel(s) from 1 sender(s), 0.1 RDNDEV deposited, 0.1 RDNDEV signed over to the receiver, 0.1 RDNDEV charged",
+		"(price 0.005 RDNDEV)", "(price 0.007 RDNDEV)", "paid for 20 requests: 0.1 RDNDEV", "closed channel", "paid in parallel",
 		"paid with eip712 balance proofs: the server offers eip712 for this chain and contract"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

@@ -101,7 +101,7 @@ func TestServeWithGrpcurlThenBackup(t *testing.T) {
 	if err != nil {
 		t.Fatalf("grpcurl: %v\n%s", err, got)
 	}
-	for _, want := range []string{`"code": "PaymentRequired"`, `"key": "RDN-Price"`, `"value": "5"`, `"key": "RDN-Receiver-Address"`, `"key": "RDN-Contract-Address"`, `"key": "RDN-Token-Address"`} {
+	for _, want := range []string{`"code": "PaymentRequired"`, `"key": "RDN-Price"`, `"value": "5000000000000000"`, `"key": "RDN-Receiver-Address"`, `"key": "RDN-Contract-Address"`, `"key": "RDN-Token-Address"`} {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("grpcurl output lacks %s:\n%s", want, got)
 		}

@@ -30,14 +30,22 @@ type healthy struct{}
 
 func (healthy) Healthy() error { return nil }
 
+// shippedPrices is the shipped prices.yaml as the dev chain's 18-decimal token converts it:
+// /echofix/ costs 0.005 token.
+func shippedPrices(t *testing.T) *pricing.Table {
+	t.Helper()
+	table, err := pricing.LoadWith("../../prices.yaml", pricing.Options{Token: &pricing.Token{Decimals: 18}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
 // shippedGateway is the gateway in front of upstream (the demo upstream when nil), asking
 // uraiden's authorization with the shipped prices.yaml.
 func shippedGateway(t *testing.T, upstream *url.URL) *Gateway {
 	t.Helper()
-	table, err := pricing.Load("../../prices.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := shippedPrices(t)
 	svc := authz.NewService(authz.Config{Prices: func() authz.Pricer { return table }, Ledger: noLedger{}, Chain: healthy{}}, nil)
 	g, err := Start(Config{Listen: "127.0.0.1:0", Authz: svc, Upstream: upstream})
 	if err != nil {
@@ -91,8 +99,8 @@ func TestEveryMethodIsPriced(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "5" {
-			t.Errorf("%s /echofix/hello: %d, price %q, want a 402 quote of 5", m, resp.StatusCode, resp.Header.Get("RDN-Price"))
+		if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "5000000000000000" {
+			t.Errorf("%s /echofix/hello: %d, price %q, want a 402 quote of 5000000000000000", m, resp.StatusCode, resp.Header.Get("RDN-Price"))
 		}
 	}
 }

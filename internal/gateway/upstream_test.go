@@ -17,7 +17,6 @@ import (
 
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/ledger"
-	"github.com/uraiden/uraiden/pricing"
 	"github.com/uraiden/uraiden/rdn"
 )
 
@@ -54,10 +53,7 @@ func (u *recorder) last() http.Header {
 // the payment and the site's other cookies, and no RDN-* header or cookie, whether the proof
 // came as headers or as the paywall's cookies, paid or free.
 func TestUpstreamSeesNoProof(t *testing.T) {
-	table, err := pricing.Load("../../prices.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := shippedPrices(t)
 	receiver := common.HexToAddress("0x08c86B491A37C2FFC25072a17c7A97EF2D0357dd")
 	contract := common.HexToAddress("0x1440317CB15499083dEE3dDf49C2bD51D0d92e33")
 	service := authz.NewService(authz.Config{
@@ -125,9 +121,10 @@ func TestUpstreamSeesNoProof(t *testing.T) {
 		}
 	}
 
-	check("paid with headers", get("/echofix/a", proofOf(5), "theme=dark"), sender.Hex(), "theme=dark")
-	check("paid with cookies", get("/echofix/b", nil, "theme=dark; "+cookiesOf(proofOf(10))+"; lang=en"), sender.Hex(), "theme=dark; lang=en")
-	check("paid with only cookies", get("/echofix/c", nil, cookiesOf(proofOf(15))), sender.Hex(), "")
-	check("free with a proof", get("/healthz", proofOf(20), cookiesOf(proofOf(20))+"; theme=dark"), "", "theme=dark")
+	const price = 5_000_000_000_000_000 // /echofix/ in prices.yaml
+	check("paid with headers", get("/echofix/a", proofOf(price), "theme=dark"), sender.Hex(), "theme=dark")
+	check("paid with cookies", get("/echofix/b", nil, "theme=dark; "+cookiesOf(proofOf(2*price))+"; lang=en"), sender.Hex(), "theme=dark; lang=en")
+	check("paid with only cookies", get("/echofix/c", nil, cookiesOf(proofOf(3*price))), sender.Hex(), "")
+	check("free with a proof", get("/healthz", proofOf(4*price), cookiesOf(proofOf(4*price))+"; theme=dark"), "", "theme=dark")
 	check("free without cookies", get("/healthz", nil, ""), "", "")
 }

@@ -48,7 +48,9 @@ func TestClientThroughGatewayOverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "4" {
+	// prices.yaml: 0.001 token (10^15 base units) per character.
+	const milli = 1_000_000_000_000_000
+	if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "4000000000000000" {
 		t.Fatalf("unpaid: %d, RDN-Price %q", resp.StatusCode, resp.Header.Get("RDN-Price"))
 	}
 
@@ -69,15 +71,15 @@ func TestClientThroughGatewayOverGRPC(t *testing.T) {
 			t.Fatalf("paid %s: %d %q %v", param, resp.StatusCode, body, resp.Header)
 		}
 	}
-	if rt.Spent().Int64() != 6 {
-		t.Errorf("spent %s, want 4+2", rt.Spent())
+	if rt.Spent().Int64() != 6*milli {
+		t.Errorf("spent %s, want 0.004+0.002 token", rt.Spent())
 	}
 	chs, err := c.Channels(ctx, nil)
 	if err != nil || len(chs) != 1 {
 		t.Fatalf("channels %v, %v", chs, err)
 	}
 	ch, err := srv.Ledger.Channel(rdn.ChannelID{Sender: crypto.PubkeyToAddress(payer.Key.PublicKey), OpenBlock: chs[0].OpenBlock})
-	if err != nil || ch == nil || ch.Charged.Int64() != 6 {
-		t.Errorf("ledger channel %+v, %v; want 6 charged", ch, err)
+	if err != nil || ch == nil || ch.Charged.Int64() != 6*milli {
+		t.Errorf("ledger channel %+v, %v; want 0.006 token charged", ch, err)
 	}
 }

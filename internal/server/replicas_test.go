@@ -111,8 +111,10 @@ func TestReplicasShareAnEtcdLedger(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
+	// prices.yaml charges 0.001 token (10^15 base units) per character of an /echodyn/ path.
+	const milli = 1_000_000_000_000_000
 	for range 9 {
-		get("/echodyn/abcd") // 4 each, over every replica in turn
+		get("/echodyn/abcd") // 0.004 token each, over every replica in turn
 	}
 
 	// The chain side's replica goes away; another must take over, and payments go on.
@@ -123,10 +125,10 @@ func TestReplicasShareAnEtcdLedger(t *testing.T) {
 		t.Fatal("the closed replica still runs the chain side")
 	}
 	for range 6 {
-		get("/echodyn/xy") // 2 each
+		get("/echodyn/xy") // 0.002 token each
 	}
 
-	want := int64(9*4 + 6*2)
+	want := int64(9*4+6*2) * milli
 	if rt.Spent().Int64() != want {
 		t.Fatalf("the client spent %s, want %d", rt.Spent(), want)
 	}

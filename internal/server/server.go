@@ -135,6 +135,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	s.closers = append(s.closers, s.Ledger.Close)
 
 	prices := pricing.WatcherOptions{Logger: logger}
+	if prices.Token, err = s.token(ctx); err != nil {
+		return nil, err
+	}
 	if s.DevChain != nil && cfg.Pricing.File == config.Default().Pricing.File {
 		// The dev chain's tokens are worth nothing: a binary run outside the repository
 		// prices with the example table rather than refusing to start. Against a real chain
@@ -142,6 +145,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		prices.Builtin = uraiden.ExamplePrices
 	}
 	s.Prices, err = pricing.NewWatcher(cfg.Pricing.File, prices)
+	if errors.Is(err, pricing.ErrNoDecimals) {
+		return nil, fmt.Errorf("price table: %w\n(prices in tokens need the token's decimals, and token %s has no ERC20 decimals(): write them in base units)", err, s.Contract.Token)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("price table: %w", err)
 	}
@@ -205,6 +211,22 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 		return nil, err
 	}
 	return s, nil
+}
+
+// token reads the decimals of the channel's token, which convert the prices the table
+// writes in tokens, once: a token's decimals never change, and reloads must convert as the
+// first table did. nil when the token answers no decimals().
+func (s *Server) token(ctx context.Context) (*pricing.Token, error) {
+	d, ok, err := chain.TokenDecimals(ctx, s.Client, s.Contract.Token)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.log.Warn("the token has no decimals(): prices in tokens are refused", "token", s.Contract.Token)
+		return nil, nil
+	}
+	s.log.Info("token decimals read", "token", s.Contract.Token, "decimals", d)
+	return &pricing.Token{Decimals: d}, nil
 }
 
 // openLedger opens ledger.backend's ledger: Badger in dir, or the one on etcd, whose client

@@ -67,7 +67,9 @@ func TestNodeStopsAndReturnsUnderLoad(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Authz.Listen, cfg.Admin.Listen = "127.0.0.1:0", ""
-	cfg.Pricing.File = "../../prices.yaml"
+	// In base units (/echofix/ costs 5): the example's prices in tokens would outrun this
+	// test token's supply.
+	cfg.Pricing.File = "../../authz/testdata/prices.yaml"
 	cfg.Ledger.Dir = filepath.Join(dir, "ledger")
 	cfg.Receiver.KeyFile = keyFile
 	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = node.HTTP, devtools.AnvilChainID, d.Channels.Hex()

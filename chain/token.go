@@ -1,0 +1,39 @@
+package chain
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/uraiden/uraiden/contracts"
+)
+
+// TokenDecimals reads the ERC20 decimals() of token: how many decimal places its base unit
+// is below one token. ok is false when the token has no such function (the call reverts or
+// answers nothing): decimals() is optional in ERC20, and only prices written in tokens need
+// it. An answer that is not a uint8 is an error, as it is no ERC20 decimals().
+func TokenDecimals(ctx context.Context, caller ethereum.ContractCaller, token common.Address) (decimals uint8, ok bool, err error) {
+	out, err := caller.CallContract(ctx, ethereum.CallMsg{To: &token, Data: contracts.NewUraidenTestToken().PackDecimals()}, nil)
+	if err != nil {
+		if isRevert(err) {
+			return 0, false, nil
+		}
+		return 0, false, fmt.Errorf("decimals() of token %s: %w", token, err)
+	}
+	if len(out) == 0 {
+		return 0, false, nil
+	}
+	// Decoded by hand rather than as an ABI uint8, so that a word above 255 is refused with
+	// the number it holds, never truncated.
+	if len(out) != 32 {
+		return 0, false, fmt.Errorf("decimals() of token %s answers %d bytes, want one 32-byte word", token, len(out))
+	}
+	v := new(big.Int).SetBytes(out)
+	if !v.IsUint64() || v.Uint64() > 255 {
+		return 0, false, fmt.Errorf("decimals() of token %s answers %s, more than an ERC20 token's 255", token, v)
+	}
+	return uint8(v.Uint64()), true, nil
+}
