@@ -121,7 +121,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != "5000000000000000" || // 0.005 token, prices.yaml
+	if resp.StatusCode != 402 || resp.Header.Get("RDN-Price") != echofixPrice ||
 		resp.Header.Get("RDN-Contract-Address") != chain.Deployment().Channels.Hex() {
 		t.Fatalf("unpaid: %d %v", resp.StatusCode, resp.Header)
 	}

@@ -97,12 +97,12 @@ func TestNginxAuthRequest(t *testing.T) {
 	}
 	contract := chain.Deployment().Channels.Hex()
 	h := resp.Header
-	if resp.StatusCode != 402 || h.Get(rdn.HeaderPrice) != "5" || h.Get(rdn.HeaderContractAddress) != contract ||
+	if resp.StatusCode != 402 || h.Get(rdn.HeaderPrice) != echofixPrice || h.Get(rdn.HeaderContractAddress) != contract ||
 		h.Get(rdn.HeaderProofSchemes) == "" || h.Get(rdn.HeaderReceiverAddress) == "" || h.Get(rdn.HeaderGatewayPath) != "/api/1" ||
 		h.Get("Content-Type") != "application/json" || h.Get("WWW-Authenticate") != "" {
 		t.Fatalf("unpaid: %d %v", resp.StatusCode, h)
 	}
-	if quote.Price != "5" || quote.ContractAddress != contract || len(quote.ProofSchemes) == 0 {
+	if quote.Price != echofixPrice || quote.ContractAddress != contract || len(quote.ProofSchemes) == 0 {
 		t.Errorf("unpaid: body %s", body)
 	}
 
@@ -119,7 +119,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	// nginx forwards the path as written; uraiden prices what it resolves to.
 	if resp, err := http.Get(base + "/x/..//echofix/foo"); err != nil {
 		t.Fatal(err)
-	} else if resp.Body.Close(); resp.StatusCode != 402 || resp.Header.Get(rdn.HeaderPrice) != "5" {
+	} else if resp.Body.Close(); resp.StatusCode != 402 || resp.Header.Get(rdn.HeaderPrice) != echofixPrice {
 		t.Errorf("a dot segment: %d %v, want the 402 quote of 5", resp.StatusCode, resp.Header)
 	}
 
@@ -161,7 +161,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		}
 		got := upstream.lastHeaders()
 		if sender, want := got.Get("X-Rdn-Sender"), crypto.PubkeyToAddress(payer.Key.PublicKey).Hex(); sender != want ||
-			got.Get("X-Rdn-Price") != "5" || got.Get("X-Rdn-Open-Block") == "" || len(got.Values("X-Rdn-Sender")) != 1 {
+			got.Get("X-Rdn-Price") != echofixPrice || got.Get("X-Rdn-Open-Block") == "" || len(got.Values("X-Rdn-Sender")) != 1 {
 			t.Errorf("paid %s: upstream saw x-rdn-* %q %q %q, want %s paying 5", what,
 				got.Values("X-Rdn-Sender"), got.Get("X-Rdn-Price"), got.Get("X-Rdn-Open-Block"), want)
 		}
@@ -304,3 +304,6 @@ func runNginx(t *testing.T, nginx, authz, upstream string) (string, string, erro
 		}
 	}
 }
+
+// echofixPrice is /echofix/'s price in prices.yaml, 0.005 token, in base units.
+const echofixPrice = "5000000000000000"
