@@ -151,9 +151,11 @@ func (fx *Fixture) runRate(ctx context.Context, cfg Config, rep *Report, proofs 
 	defer l.Close()
 	defer srv.close()
 
+	// Phase names become file names (OnPhase): "1000", "0.3x", without the "/s".
+	label := strings.TrimSuffix(r.String(), "/s")
 	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), 402 quotes\n", r, perSecond)
 	quotes := fx.quoteLoad(false)
-	run.Quotes, err = openLoop(ctx, PhaseRate+"-quotes-"+r.String(), "402 quotes", srv.addr, cfg, perSecond, openLoad{
+	run.Quotes, err = openLoop(ctx, PhaseRate+"-quotes-"+label, "402 quotes", srv.addr, cfg, perSecond, openLoad{
 		newSender: func() (*authv3.CheckRequest, func(int)) { return checkRequest(baseHeaders()), func(int) {} },
 		want:      quotes.want,
 	}, m, "quote")
@@ -161,7 +163,7 @@ func (fx *Fixture) runRate(ctx context.Context, cfg Config, rep *Report, proofs 
 		return run, err
 	}
 	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), paid (durable)\n", r, perSecond)
-	run.Paid, err = openLoop(ctx, PhaseRate+"-paid-"+r.String(), "paid (durable)", srv.addr, cfg, perSecond, fx.paidOpenLoad(proofs), m, "paid")
+	run.Paid, err = openLoop(ctx, PhaseRate+"-paid-"+label, "paid (durable)", srv.addr, cfg, perSecond, fx.paidOpenLoad(proofs), m, "paid")
 	return run, err
 }
 
