@@ -5,7 +5,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +24,9 @@ func newBenchCmd(a *app) *cobra.Command {
 		listen  string
 		cpuprof string
 		servePh string
+		tracef  string
+		tracefr time.Duration
+		contend string
 		rates   []string
 	)
 	cmd := &cobra.Command{
@@ -67,6 +73,9 @@ minus no-sync). In process (the default), --cpuprofile profiles server and load 
 --phases runs some of do-nothing, quotes, durable, nosync, rate, size. --cpuprofile FILE writes a
 CPU profile of each phase to FILE.<phase> (the etcd one FILE.durable-etcd), its samples
 labelled side=client, side=server or side=etcd (go tool pprof -tagfocus side=server ...).
+--trace FILE writes a runtime/trace of the first --trace-for of each phase to FILE.<phase>;
+--contention FILE writes block and mutex profiles after each phase to FILE.<phase>.block
+and .mutex (cumulative over the run: compare phases with go tool pprof -base).
 
 The channels (--channels) are created directly in a fresh ledger in a temporary
 directory, funded and confirmed; the chain is a stub that is always healthy: the chain
@@ -106,9 +115,17 @@ with those channels on --listen until stopped, for
 				cfg.Rates = append(cfg.Rates, r)
 			}
 			cfg.Progress = cmd.ErrOrStderr()
+			var hooks []func(string) func()
 			if cpuprof != "" {
-				cfg.OnPhase = phaseProfiler(cpuprof, cfg.Progress)
+				hooks = append(hooks, phaseProfiler(cpuprof, cfg.Progress))
 			}
+			if tracef != "" {
+				hooks = append(hooks, phaseTracer(tracef, tracefr, cfg.Progress))
+			}
+			if contend != "" {
+				hooks = append(hooks, phaseContention(contend, cfg.Progress))
+			}
+			cfg.OnPhase = allPhaseHooks(hooks)
 			rep, err := bench.Run(ctx, cfg)
 			if err != nil {
 				return err
@@ -136,6 +153,9 @@ with those channels on --listen until stopped, for
 	flags.StringVar(&servePh, "serve-phase", "", "serve one phase's server (JSON spec) for a parent bench: the server process")
 	_ = flags.MarkHidden("serve-phase")
 	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>")
+	flags.StringVar(&tracef, "trace", "", "write a runtime/trace of the first --trace-for of each phase to FILE.<phase> (go tool trace)")
+	flags.DurationVar(&tracefr, "trace-for", 2*time.Second, "with --trace: how much of each phase to trace")
+	flags.StringVar(&contend, "contention", "", "write block and mutex profiles of each phase to FILE.<phase>.block and FILE.<phase>.mutex")
 	flags.StringVar(&ghzOut, "ghz-out", "", "write a ghz request file and serve uraiden for ghz instead of measuring")
 	flags.IntVar(&ghzN, "ghz-requests", 100000, "with --ghz-out: requests (distinct proofs) in the file")
 	flags.StringVar(&listen, "listen", "127.0.0.1:9001", "with --ghz-out: where to serve ext_authz")
@@ -199,6 +219,84 @@ func phaseProfiler(prefix string, progress io.Writer) func(string) func() {
 			pprof.StopCPUProfile()
 			f.Close()
 			fmt.Fprintf(progress, "CPU profile of %s: %s\n", phase, name)
+		}
+	}
+}
+
+// allPhaseHooks runs every hook at each phase's start and stops them in reverse order.
+func allPhaseHooks(hooks []func(string) func()) func(string) func() {
+	if len(hooks) == 0 {
+		return nil
+	}
+	return func(phase string) func() {
+		var stops []func()
+		for _, h := range hooks {
+			if stop := h(phase); stop != nil {
+				stops = append(stops, stop)
+			}
+		}
+		return func() {
+			for i := len(stops) - 1; i >= 0; i-- {
+				stops[i]()
+			}
+		}
+	}
+}
+
+// phaseTracer returns a bench.Config.OnPhase that writes a runtime/trace of the first d of
+// each phase to prefix.<phase>: a whole phase's trace at thousands of checks/s is too large
+// to open, and a tail that repeats shows in its first seconds.
+func phaseTracer(prefix string, d time.Duration, progress io.Writer) func(string) func() {
+	return func(phase string) func() {
+		name := prefix + "." + phase
+		f, err := os.Create(name)
+		if err == nil {
+			if err = trace.Start(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(progress, "no trace of %s: %v\n", phase, err)
+			return nil
+		}
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				trace.Stop()
+				f.Close()
+				fmt.Fprintf(progress, "trace of %s: %s\n", phase, name)
+			})
+		}
+		t := time.AfterFunc(d, stop)
+		return func() { t.Stop(); stop() }
+	}
+}
+
+// phaseContention returns a bench.Config.OnPhase that writes the block and mutex profiles
+// of each phase to prefix.<phase>.block and .mutex. Both are cumulative from the start of
+// the process, so each phase's profile holds the earlier phases too: compare with
+// go tool pprof -base.
+func phaseContention(prefix string, progress io.Writer) func(string) func() {
+	// On only with the flag: recording every blocking event would slow the phases it
+	// measures. A block of 10 µs or more is always recorded, shorter ones sampled; one
+	// mutex contention in ten.
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
+	return func(phase string) func() {
+		return func() {
+			for _, kind := range []string{"block", "mutex"} {
+				name := prefix + "." + phase + "." + kind
+				f, err := os.Create(name)
+				if err == nil {
+					err = pprof.Lookup(kind).WriteTo(f, 0)
+					if cerr := f.Close(); err == nil {
+						err = cerr
+					}
+				}
+				if err != nil {
+					fmt.Fprintf(progress, "no %s profile of %s: %v\n", kind, phase, err)
+				}
+			}
 		}
 	}
 }

@@ -148,7 +148,7 @@ const (
 	PhaseNoSync      = "nosync"
 	PhaseSize        = "size"
 	// PhaseRate runs only with Config.Rates; OnPhase sees it as rate-quotes-<rate> and
-	// rate-paid-<rate>.
+	// rate-paid-<rate>, the rate as 1000 or 0.3x (no slash: the names become file names).
 	PhaseRate = "rate"
 )
 

@@ -151,9 +151,11 @@ func (fx *Fixture) runRate(ctx context.Context, cfg Config, rep *Report, proofs 
 		}
 	}()
 
+	// Phase names become file names (OnPhase): "1000", "0.3x", without the "/s".
+	label := strings.TrimSuffix(r.String(), "/s")
 	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), %s\n", r, perSecond, quotesName)
 	quotes := fx.quoteLoad(false)
-	run.Quotes, err = openLoop(ctx, phase+"-quotes-"+r.String(), quotesName, srv, cfg, perSecond, openLoad{
+	run.Quotes, err = openLoop(ctx, phase+"-quotes-"+label, quotesName, srv, cfg, perSecond, openLoad{
 		newSender: func() (*authv3.CheckRequest, func(int)) { return checkRequest(baseHeaders()), func(int) {} },
 		want:      quotes.want,
 	}, "quote")
@@ -161,7 +163,7 @@ func (fx *Fixture) runRate(ctx context.Context, cfg Config, rep *Report, proofs 
 		return run, err
 	}
 	fmt.Fprintf(cfg.Progress, "phase: fixed rate %s (%.0f/s), %s\n", r, perSecond, paidName)
-	run.Paid, err = openLoop(ctx, phase+"-paid-"+r.String(), paidName, srv, cfg, perSecond, fx.paidOpenLoad(proofs), "paid")
+	run.Paid, err = openLoop(ctx, phase+"-paid-"+label, paidName, srv, cfg, perSecond, fx.paidOpenLoad(proofs), "paid")
 	return run, err
 }
 

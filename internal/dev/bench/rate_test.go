@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +14,16 @@ import (
 // scheduled request is sent and answered as expected, that the server's histogram saw the
 // same requests, and that the percentiles are in order, never how fast.
 func TestRateSmoke(t *testing.T) {
+	var phases []string
 	rep, err := Run(context.Background(), Config{Streams: 4, Conns: 2, Duration: time.Second, Channels: 8, Proofs: 400,
-		Phases: []string{PhaseRate}, Rates: []Rate{{PerSecond: 200}}})
+		Phases: []string{PhaseRate}, Rates: []Rate{{PerSecond: 200}},
+		OnPhase: func(phase string) func() { phases = append(phases, phase); return nil }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The names become profile and trace file names: a "/s" in them made those fail.
+	if want := []string{"rate-quotes-200", "rate-paid-200"}; !slices.Equal(phases, want) {
+		t.Errorf("OnPhase saw %q, want %q", phases, want)
 	}
 	if rep.Paid.Name != "" || rep.Quotes.Name != "" || len(rep.Rates) != 1 {
 		t.Fatalf("phases run: paid %q, quotes %q, %d fixed-rate runs", rep.Paid.Name, rep.Quotes.Name, len(rep.Rates))
