@@ -82,6 +82,19 @@ func TestMetricsFollowPayments(t *testing.T) {
 		"uraiden_ledger_confirmed_block":                                     float64(s.head() - confirmations),
 		"uraiden_chain_sync_lag_blocks":                                      0,
 		`uraiden_watchtower_transactions_total{result="mined"}`:              0,
+		"uraiden_ledger_up":                                                  1,
+		"uraiden_chain_healthy":                                              1,
+		"uraiden_chain_side":                                                 1,
+		`uraiden_watchtower_disputes{status="sent"}`:                         0,
+		`uraiden_watchtower_disputes{status="failed"}`:                       0,
+		"uraiden_watchtower_disputes_past_deadline":                          0,
+		"uraiden_receiver_eth_min_balance_wei":                               1e16, // config.yaml's 0.01 ETH
+	}
+	// The dev chain funds the receiver with ETH; the float is the watcher's last read.
+	if bal, err := s.chain.Client().BalanceAt(context.Background(), s.receiver(), nil); err != nil {
+		t.Fatal(err)
+	} else if f, _ := new(big.Float).SetInt(bal).Float64(); m["uraiden_receiver_eth_balance_wei"] != f {
+		t.Errorf("uraiden_receiver_eth_balance_wei = %v, the chain says %v", m["uraiden_receiver_eth_balance_wei"], f)
 	}
 	for k, v := range want {
 		if got, ok := m[k]; !ok || got != v {

@@ -74,7 +74,8 @@ type Watcher struct {
 	problem   atomic.Pointer[error]
 	resyncing atomic.Bool
 	resyncs   atomic.Uint64
-	pollMu    sync.Mutex // one poll at a time: two would apply the same blocks twice
+	balance   atomic.Pointer[big.Int] // the receiver's ETH (wei) as last read
+	pollMu    sync.Mutex              // one poll at a time: two would apply the same blocks twice
 }
 
 // NewWatcher returns a watcher; Run starts it.
@@ -195,6 +196,13 @@ func (w *Watcher) LastSynced() time.Time {
 	return time.Time{}
 }
 
+// ReceiverBalance is the receiver's ETH in wei as the last poll read it, and the minimum
+// below which payments stop (WatcherConfig.MinReceiverBalance); nil before the first read.
+// Callers must not modify either.
+func (w *Watcher) ReceiverBalance() (balance, minimum *big.Int) {
+	return w.balance.Load(), w.cfg.MinReceiverBalance
+}
+
 // Resyncs counts the full resynchronizations: after reorganizations too deep to roll back,
 // and when the ledger needed one (ledger.NeedsResync).
 func (w *Watcher) Resyncs() uint64 { return w.resyncs.Load() }
@@ -261,6 +269,7 @@ func (w *Watcher) checkReceiverBalance(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("receiver balance: %w", err)
 	}
+	w.balance.Store(bal)
 	if bal.Cmp(w.cfg.MinReceiverBalance) < 0 {
 		return fmt.Errorf("%w: %s wei, need %s", ErrReceiverBalance, bal, w.cfg.MinReceiverBalance)
 	}

@@ -29,6 +29,22 @@ type Sources struct {
 	Sync  func() ledger.SyncState
 	// Head is the chain's head block, when known.
 	Head func() (uint64, bool)
+
+	// The rest may be nil (a benchmark's bare service); their series are then left out.
+
+	// LedgerErr is why the ledger takes no payments now (ledger.Ledger.Err), or nil.
+	LedgerErr func() error
+	// ChainErr is why the chain side cannot protect the receiver now, or nil.
+	ChainErr func() error
+	// ChainSide reports whether this process runs the watcher and the watchtower; the
+	// receiver's balance and the disputes are exported only there, so that replicas that
+	// do not run it neither scan the disputes nor report a balance they stopped reading.
+	ChainSide func() bool
+	// ReceiverBalance is the receiver's ETH in wei as the watcher last read it (nil before
+	// the first read) and the minimum below which payments stop.
+	ReceiverBalance func() (balance, minimum *big.Int)
+	// Disputes lists the watchtower's disputes, active or not.
+	Disputes func() ([]ledger.Dispute, error)
 }
 
 // WatchtowerResults are the results the watchtower reports, exported from the start so
@@ -184,10 +200,22 @@ var (
 	descSync      = prometheus.NewDesc("uraiden_ledger_sync_block", "The last block whose events the ledger applied.", nil, nil)
 	descConfirmed = prometheus.NewDesc("uraiden_ledger_confirmed_block", "The highest block whose deposits count as confirmed.", nil, nil)
 	descLag       = prometheus.NewDesc("uraiden_chain_sync_lag_blocks", "Blocks between the chain head and the ledger's sync block.", nil, nil)
+
+	descLedgerUp   = prometheus.NewDesc("uraiden_ledger_up", "1 while the ledger takes payments; 0 after a failed write, while resyncing, low on disk or cut off from etcd (/readyz says which).", nil, nil)
+	descChainOK    = prometheus.NewDesc("uraiden_chain_healthy", "1 while the chain side can protect the receiver (the node answers, the ledger keeps up, disputes can be paid for); 0 otherwise, and payments are refused.", nil, nil)
+	descChainSide  = prometheus.NewDesc("uraiden_chain_side", "1 if this process runs the watcher and the watchtower (always on Badger; the elected replica on etcd).", nil, nil)
+	descBalance    = prometheus.NewDesc("uraiden_receiver_eth_balance_wei", "The receiver's ETH balance in wei, as the watcher last read it (a float: rounded beyond 2^53 wei).", nil, nil)
+	descMinBalance = prometheus.NewDesc("uraiden_receiver_eth_min_balance_wei", "The receiver's ETH balance below which payments stop (chain.min_receiver_eth).", nil, nil)
+	descDisputes   = prometheus.NewDesc("uraiden_watchtower_disputes", "The watchtower's disputes by status (waiting-funds, sent, done, failed), as the ledger holds them.", []string{"status"}, nil)
+	descLate       = prometheus.NewDesc("uraiden_watchtower_disputes_past_deadline", "Active disputes whose transaction is not mined by its deadline block (its fee is then at the cap) as of the chain head.", nil, nil)
 )
 
+// disputeStatuses are exported from the start, as zeros.
+var disputeStatuses = []ledger.DisputeStatus{ledger.DisputeWaitingFunds, ledger.DisputeSent, ledger.DisputeDone, ledger.DisputeFailed}
+
 func (c *ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descChannels, descSenders, descHead, descSync, descConfirmed, descLag} {
+	for _, d := range []*prometheus.Desc{descChannels, descSenders, descHead, descSync, descConfirmed, descLag,
+		descLedgerUp, descChainOK, descChainSide, descBalance, descMinBalance, descDisputes, descLate} {
 		ch <- d
 	}
 }
@@ -201,8 +229,62 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	sync := c.src.Sync()
 	ch <- prometheus.MustNewConstMetric(descSync, prometheus.GaugeValue, float64(sync.Cursor))
 	ch <- prometheus.MustNewConstMetric(descConfirmed, prometheus.GaugeValue, float64(sync.Confirmed))
-	if head, ok := c.src.Head(); ok {
+	head, headKnown := c.src.Head()
+	if headKnown {
 		ch <- prometheus.MustNewConstMetric(descHead, prometheus.GaugeValue, float64(head))
 		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(head-min(head, sync.Cursor)))
 	}
+	if c.src.LedgerErr != nil {
+		ch <- prometheus.MustNewConstMetric(descLedgerUp, prometheus.GaugeValue, up(c.src.LedgerErr()))
+	}
+	if c.src.ChainErr != nil {
+		ch <- prometheus.MustNewConstMetric(descChainOK, prometheus.GaugeValue, up(c.src.ChainErr()))
+	}
+	if c.src.ChainSide == nil {
+		return
+	}
+	side := c.src.ChainSide()
+	ch <- prometheus.MustNewConstMetric(descChainSide, prometheus.GaugeValue, boolValue(side))
+	if !side {
+		return
+	}
+	if c.src.ReceiverBalance != nil {
+		if bal, minimum := c.src.ReceiverBalance(); bal != nil {
+			ch <- prometheus.MustNewConstMetric(descBalance, prometheus.GaugeValue, tokens(bal))
+			if minimum != nil {
+				ch <- prometheus.MustNewConstMetric(descMinBalance, prometheus.GaugeValue, tokens(minimum))
+			}
+		}
+	}
+	if c.src.Disputes != nil {
+		// A scrape that cannot read the disputes leaves them out rather than report zeros:
+		// an alert on them then sees no data instead of "all clear".
+		if disputes, err := c.src.Disputes(); err == nil {
+			byStatus := map[ledger.DisputeStatus]int{}
+			late := 0
+			for _, d := range disputes {
+				byStatus[d.Status]++
+				if d.Active() && headKnown && d.Deadline > 0 && head >= d.Deadline {
+					late++
+				}
+			}
+			for _, st := range disputeStatuses {
+				ch <- prometheus.MustNewConstMetric(descDisputes, prometheus.GaugeValue, float64(byStatus[st]), string(st))
+			}
+			if headKnown {
+				ch <- prometheus.MustNewConstMetric(descLate, prometheus.GaugeValue, float64(late))
+			}
+		}
+	}
+}
+
+// up is 1 for no error, 0 for one.
+func up(err error) float64 { return boolValue(err == nil) }
+
+// boolValue is a gauge's 1 or 0.
+func boolValue(ok bool) float64 {
+	if ok {
+		return 1
+	}
+	return 0
 }

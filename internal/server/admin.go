@@ -36,6 +36,12 @@ func (s *Server) newMetrics() {
 		Stats: func() ledger.Stats { return s.Ledger.Stats() },
 		Sync:  func() ledger.SyncState { return s.Ledger.Sync() },
 		Head:  s.chainView.Head,
+		// The parts below exist once StartWith has built them; a scrape comes after.
+		LedgerErr:       func() error { return s.Ledger.Err() },
+		ChainErr:        func() error { return s.chainHealth().Healthy() },
+		ChainSide:       s.RunsChainSide,
+		ReceiverBalance: func() (*big.Int, *big.Int) { return s.Watcher.ReceiverBalance() },
+		Disputes:        func() ([]ledger.Dispute, error) { return s.Ledger.Disputes() },
 	})
 }
 
