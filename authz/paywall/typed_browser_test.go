@@ -208,14 +208,14 @@ func startLegacyPaywall(t *testing.T, lacks map[string]int) *paywallEnv {
 	receiver := devchain.Account{Key: receiverKey, Address: crypto.PubkeyToAddress(receiverKey.PublicKey)}
 	sender := devchain.Account{Key: senderKey, Address: crypto.PubkeyToAddress(senderKey.PublicKey)}
 	d, err := chain.Deploy(ctx, ec, receiverKey, chain.DeployParams{ChallengePeriod: contracts.MinChallengePeriod,
-		NewToken: chain.TokenParams{Name: "Legacy test token", Symbol: "LTT", Decimals: 18, Supply: big.NewInt(1e18)}})
+		NewToken: chain.TokenParams{Name: "Legacy test token", Symbol: "LTT", Decimals: 18, Supply: new(big.Int).Mul(big.NewInt(1e18), big.NewInt(1000))}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	withoutTypedFunctions(t, ctx, ec, d.Channels)
 	token := contracts.NewUraidenTestToken()
 	tx, err := bind.Transact(token.Instance(ec, d.Token), bind.NewKeyedTransactor(receiverKey, big.NewInt(devtools.AnvilChainID)),
-		token.PackTransfer(sender.Address, big.NewInt(1e15)))
+		token.PackTransfer(sender.Address, big.NewInt(1e18)))
 	if err != nil {
 		t.Fatal(err)
 	}
