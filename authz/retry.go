@@ -38,15 +38,18 @@ func retryKey(req httpRequest) (ledger.RetryKey, error) {
 	} else if source, value = headerRequestID, req.headers[headerRequestID]; value == "" {
 		return ledger.RetryKey{}, nil
 	}
-	h := sha256.New()
+	// One buffer hashed at once, on the stack for keys of common sizes: sha256.New and a Write
+	// per part cost four allocations and a Sum's copy, on every paid request.
 	p := req.pricing
-	for _, part := range []string{retryDomain, p.Method, strings.ToLower(p.Host), p.Path, p.RawQuery, source, value} {
-		var n [binary.MaxVarintLen64]byte
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
-		h.Write([]byte(part))
+	var buf [512]byte
+	b := buf[:0]
+	for _, part := range [...]string{retryDomain, p.Method, strings.ToLower(p.Host), p.Path, p.RawQuery, source, value} {
+		b = binary.AppendUvarint(b, uint64(len(part)))
+		b = append(b, part...)
 	}
+	sum := sha256.Sum256(b)
 	var key ledger.RetryKey
-	copy(key[:], h.Sum(nil))
+	copy(key[:], sum[:])
 	return key, nil
 }
 

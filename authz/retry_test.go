@@ -1,6 +1,9 @@
 package authz
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"strings"
 	"testing"
 
@@ -66,6 +69,51 @@ func TestIdempotencyKeyIsChecked(t *testing.T) {
 	} {
 		if err := checkIdempotencyKey(v); (err == nil) != ok {
 			t.Errorf("%q: %v, want accepted %v", v, err, ok)
+		}
+	}
+}
+
+// The key is the one docs/protocol.md §8 defines: the first 16 bytes of SHA-256 over the
+// length-prefixed parts, computed here the long way.
+func TestRetryKeyIsTheDocumentedHash(t *testing.T) {
+	req, err := fromCheckRequest(plainRequest("GET", "/echofix/a?q=1", map[string]string{"x-request-id": "r-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := retryKey(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	p := req.pricing
+	for _, part := range []string{"uraiden retry key v1", p.Method, strings.ToLower(p.Host), p.Path, p.RawQuery, "x-request-id", "r-1"} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(part))))
+		h.Write([]byte(part))
+	}
+	if want := h.Sum(nil)[:16]; !bytes.Equal(got[:], want) {
+		t.Errorf("key %x, want %x", got, want)
+	}
+	// A route longer than the stack buffer hashes the same way.
+	long := "/echofix/" + strings.Repeat("a", 600)
+	if req, err = fromCheckRequest(plainRequest("GET", long, map[string]string{"x-request-id": "r-1"})); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := retryKey(req); err != nil || k == got || k == (ledger.RetryKey{}) {
+		t.Errorf("long path: key %x, %v", k, err)
+	}
+}
+
+// go test -run - -bench RetryKey -benchmem ./authz: computed for every paid request that has
+// an x-request-id, which Envoy gives every request.
+func BenchmarkRetryKey(b *testing.B) {
+	req, err := fromCheckRequest(plainRequest("GET", "/echofix/a?q=1", map[string]string{"x-request-id": "7c1f9d3e-1111-4b5b-9c1e-0123456789ab"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := retryKey(req); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

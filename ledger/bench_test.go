@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -15,7 +16,11 @@ import (
 // benchPay runs payments on many channels: go test -bench Pay -benchmem ./ledger compares the
 // durable ledger (an fsync per group commit) with one that never syncs. In parallel, 50
 // goroutines share the commits; serially, every payment waits for a commit of its own.
-func benchPay(b *testing.B, noSync, parallel bool) {
+func benchPay(b *testing.B, noSync, parallel bool) { benchPayKeyed(b, noSync, parallel, false) }
+
+// benchPayKeyed is benchPay, each payment with a retry key when keyed, as Envoy's
+// x-request-id gives every request one: the difference is what remembering retries costs.
+func benchPayKeyed(b *testing.B, noSync, parallel, keyed bool) {
 	l, err := Open(Options{Dir: b.TempDir(), Identity: testIdentity, NoSync: noSync})
 	if err != nil {
 		b.Fatal(err)
@@ -24,7 +29,7 @@ func benchPay(b *testing.B, noSync, parallel bool) {
 	if err := l.Apply(context.Background(), Update{Events: benchChannels(0, benchChannelCount, false), Sync: SyncState{Cursor: 1, Confirmed: 1}}); err != nil {
 		b.Fatal(err)
 	}
-	payOnChannels(b, l, parallel)
+	payOnChannels(b, l, parallel, keyed)
 }
 
 // benchChannelCount is how many channels the payment benchmarks pay on.
@@ -43,7 +48,7 @@ func benchChannels(from, to int, seeded bool) []Event {
 
 // payOnChannels pays b.N times on the benchmarks' channels in turn, from 50 goroutines when
 // parallel.
-func payOnChannels(b *testing.B, l *Ledger, parallel bool) {
+func payOnChannels(b *testing.B, l *Ledger, parallel, keyed bool) {
 	const channels = benchChannelCount
 	var next [channels]atomic.Int64
 	var turn atomic.Int64
@@ -51,7 +56,11 @@ func payOnChannels(b *testing.B, l *Ledger, parallel bool) {
 		i := turn.Add(1) % channels
 		bal := next[i].Add(1)
 		id := rdn.ChannelID{Sender: common.BigToAddress(big.NewInt(i + 1)), OpenBlock: 1}
-		r, err := l.Pay(context.Background(), Payment{ID: id, Balance: big.NewInt(bal), Signature: sig(bal), Price: big.NewInt(1)})
+		p := Payment{ID: id, Balance: big.NewInt(bal), Signature: sig(bal), Price: big.NewInt(1)}
+		if keyed {
+			p.RetryKey, p.Seen, p.RetryWindow = RetryKey{byte(bal), byte(bal >> 8), byte(i), 1}, time.Now(), 30*time.Second
+		}
+		r, err := l.Pay(context.Background(), p)
 		if err != nil || r.Outcome != Accepted {
 			b.Errorf("pay: %v %v", r.Outcome, err)
 			return false
@@ -74,10 +83,14 @@ func payOnChannels(b *testing.B, l *Ledger, parallel bool) {
 	})
 }
 
-func BenchmarkPayDurable(b *testing.B)       { benchPay(b, false, true) }
-func BenchmarkPayNoSync(b *testing.B)        { benchPay(b, true, true) }
-func BenchmarkPaySerialDurable(b *testing.B) { benchPay(b, false, false) }
-func BenchmarkPaySerialNoSync(b *testing.B)  { benchPay(b, true, false) }
+func BenchmarkPayDurable(b *testing.B) { benchPay(b, false, true) }
+func BenchmarkPayNoSync(b *testing.B)  { benchPay(b, true, true) }
+
+// go test -run - -bench 'Pay(Durable|NoSync)(RetryKey)?$' -benchmem ./ledger
+func BenchmarkPayDurableRetryKey(b *testing.B) { benchPayKeyed(b, false, true, true) }
+func BenchmarkPayNoSyncRetryKey(b *testing.B)  { benchPayKeyed(b, true, true, true) }
+func BenchmarkPaySerialDurable(b *testing.B)   { benchPay(b, false, false) }
+func BenchmarkPaySerialNoSync(b *testing.B)    { benchPay(b, true, false) }
 
 // BenchmarkPayEtcd pays on the etcd store of a real three-member cluster in this process:
 // 50 goroutines on 1,000 channels, as BenchmarkPayDurable does on Badger; the members share
@@ -105,7 +118,7 @@ func benchPayEtcd(b *testing.B, parallel bool) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	payOnChannels(b, l, parallel)
+	payOnChannels(b, l, parallel, false)
 }
 
 // go test -bench Encoding -benchmem ./ledger: a channel record is encoded for every payment

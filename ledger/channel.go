@@ -118,11 +118,21 @@ type Channel struct {
 // RetryKey tells a retry of a request from a replay of its proof on another request: a hash
 // of the request's Idempotency-Key or x-request-id and its route (authz computes it). Zero
 // means the request has none.
+//
+// 16 bytes, not fewer, although they are most of an entry: the sender chooses every input of
+// the hash (Idempotency-Key, route) and the key binds neither the channel nor the balance, so
+// one colliding pair of requests, found once offline by the birthday bound (2^32 hashes for 8
+// bytes, 2^48 for 12), would let every later payment on the cheap route be retried on the
+// dear one. At 16 bytes that search is 2^64.
 type RetryKey [16]byte
 
 // Retry is an accepted payment that its request's retries may be served with.
 type Retry struct {
-	Balance *big.Int
+	// Balance is the payment's balance, big-endian, held by value: a *big.Int per entry
+	// cost two pointers to chase for each of the maxRetries entries that every payment
+	// encodes and every retry scans, and more for the GC to mark, most of what remembering
+	// retries cost a payment in memory. A balance is at most 256 bits (the contract's uint256).
+	Balance [32]byte
 	Key     RetryKey
 	// At is when the payment's request was seen, to the millisecond.
 	At time.Time
@@ -130,6 +140,19 @@ type Retry struct {
 	// payment buys at most 1 + maxRetriesServed requests, whichever replica serves them.
 	Served uint8
 }
+
+// retryBalance is b as Retry.Balance holds it; ok is false when it does not fit, which no
+// accepted balance does (it is at most the deposit, a uint256).
+func retryBalance(b *big.Int) (out [32]byte, ok bool) {
+	if b.Sign() < 0 || b.BitLen() > 256 {
+		return out, false
+	}
+	b.FillBytes(out[:])
+	return out, true
+}
+
+// BalanceInt is r.Balance as a number.
+func (r *Retry) BalanceInt() *big.Int { return new(big.Int).SetBytes(r.Balance[:]) }
 
 const (
 	// maxRetries bounds Channel.Retries: a sender seldom has more requests in flight, and
@@ -196,9 +219,13 @@ func (c *Channel) retryOf(p Payment) *Retry {
 	if p.RetryKey == (RetryKey{}) || p.RetryWindow <= 0 {
 		return nil
 	}
+	balance, ok := retryBalance(p.Balance)
+	if !ok {
+		return nil
+	}
 	for i := range c.Retries {
 		r := &c.Retries[i]
-		if r.Key == p.RetryKey && r.Balance.Cmp(p.Balance) == 0 {
+		if r.Key == p.RetryKey && r.Balance == balance {
 			if withinWindow(p, r.At) && r.Served < maxRetriesServed {
 				return r
 			}
@@ -227,7 +254,11 @@ func (c *Channel) rememberRetry(p Payment) {
 	if p.RetryKey == (RetryKey{}) {
 		return
 	}
-	c.Retries = append(c.Retries, Retry{Balance: new(big.Int).Set(p.Balance), Key: p.RetryKey, At: p.Seen.Truncate(time.Millisecond)})
+	balance, ok := retryBalance(p.Balance)
+	if !ok {
+		return // never for an accepted balance; such a payment is then not retried
+	}
+	c.Retries = append(c.Retries, Retry{Balance: balance, Key: p.RetryKey, At: p.Seen.Truncate(time.Millisecond)})
 	if n := len(c.Retries) - maxRetries; n > 0 {
 		c.Retries = slices.Delete(c.Retries, 0, n)
 	}
@@ -281,11 +312,7 @@ func (c *Channel) clone() *Channel {
 	}
 	cp.CloseBalance = new(big.Int).Set(c.CloseBalance)
 	cp.Withdrawn = new(big.Int).Set(c.Withdrawn)
-	cp.Retries = make([]Retry, len(c.Retries))
-	for i, r := range c.Retries {
-		cp.Retries[i] = r
-		cp.Retries[i].Balance = new(big.Int).Set(r.Balance)
-	}
+	cp.Retries = slices.Clone(c.Retries)
 	return &cp
 }
 
@@ -354,7 +381,13 @@ func (c *Channel) marshal() []byte {
 func appendRetries(b []byte, retries []Retry) []byte {
 	b = binary.AppendUvarint(b, uint64(len(retries)))
 	for _, r := range retries {
-		b = appendBig(b, r.Balance)
+		// As appendBig writes it: the length, then the bytes without leading zeros.
+		v := r.Balance[:]
+		for len(v) > 0 && v[0] == 0 {
+			v = v[1:]
+		}
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
 		b = append(b, r.Key[:]...)
 		b = binary.AppendUvarint(b, uint64(r.At.UnixMilli()))
 		b = append(b, r.Served)
@@ -370,7 +403,12 @@ func (r *reader) retries() []Retry {
 	}
 	var out []Retry
 	for ; n > 0 && r.err == nil; n-- {
-		e := Retry{Balance: r.big()}
+		var e Retry
+		if n := r.uvarint(); n > uint64(len(e.Balance)) {
+			r.err = errCorrupt
+		} else {
+			copy(e.Balance[len(e.Balance)-int(n):], r.bytes(int(n)))
+		}
 		copy(e.Key[:], r.bytes(len(e.Key)))
 		ms := r.uvarint()
 		if ms > math.MaxInt64 {

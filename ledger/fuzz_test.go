@@ -22,8 +22,8 @@ func FuzzUnmarshalChannel(f *testing.F) {
 	c.Withdrawn.SetInt64(11)
 	c.ClosingSignature = sig(42)
 	f.Add(c.marshal())
-	c.Retries = []Retry{{Balance: big.NewInt(300), Key: RetryKey{1, 2}, At: time.UnixMilli(1_790_000_000_123), Served: 1},
-		{Balance: big.NewInt(500), Key: RetryKey{15: 9}, At: time.UnixMilli(1_790_000_000_456)}}
+	c.Retries = []Retry{{Balance: bal256(300), Key: RetryKey{1, 2}, At: time.UnixMilli(1_790_000_000_123), Served: 1},
+		{Balance: bal256(500), Key: RetryKey{15: 9}, At: time.UnixMilli(1_790_000_000_456)}}
 	f.Add(c.marshal())
 	c.ClosingSignature = rdn.Signature{}
 	f.Add(c.marshal())
@@ -66,6 +66,6 @@ func FuzzUnmarshalChannel(f *testing.F) {
 
 func sameRetries(a, b []Retry) bool {
 	return slices.EqualFunc(a, b, func(x, y Retry) bool {
-		return x.Balance.Cmp(y.Balance) == 0 && x.Key == y.Key && x.At.Equal(y.At) && x.Served == y.Served
+		return x.Balance == y.Balance && x.Key == y.Key && x.At.Equal(y.At) && x.Served == y.Served
 	})
 }

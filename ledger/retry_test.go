@@ -1,7 +1,9 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"math/big"
 	"sync"
@@ -116,7 +118,7 @@ func TestRetriesStayBounded(t *testing.T) {
 		payKeyed(t, l, keyed(5*(i+1), RetryKey{byte(i + 1)}, time.Duration(i)*time.Millisecond))
 	}
 	c, _ := l.Channel(alice)
-	if len(c.Retries) != maxRetries || c.Retries[0].Balance.Int64() != 15 {
+	if len(c.Retries) != maxRetries || c.Retries[0].BalanceInt().Int64() != 15 {
 		t.Fatalf("retries %+v, want the last %d", c.Retries, maxRetries)
 	}
 	if r := payKeyed(t, l, keyed(5, RetryKey{1}, time.Second)); r.Outcome != InvalidAmount {
@@ -196,12 +198,61 @@ func TestRetriesEncoding(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
 	r := got.Retries[0]
-	if r.Balance.Int64() != 5 || r.Key != keyA || !r.At.Equal(t0.Add(time.Millisecond)) || r.Served != 2 {
+	if r.BalanceInt().Int64() != 5 || r.Key != keyA || !r.At.Equal(t0.Add(time.Millisecond)) || r.Served != 2 {
 		t.Errorf("retry read back as %+v", r)
 	}
 	for n := len(data) - 1; n > len(data)-30; n-- {
 		if _, err := unmarshalChannel(alice, data[:n]); err == nil {
 			t.Errorf("truncated to %d of %d bytes: decoded", n, len(data))
 		}
+	}
+}
+
+// bal256 is n as Retry.Balance holds it.
+func bal256(n int64) [32]byte {
+	b, _ := retryBalance(big.NewInt(n))
+	return b
+}
+
+// Retry.Balance is held by value now; the entries are written byte for byte as when it was a
+// *big.Int (appendBig: length, then the bytes without leading zeros), so records written
+// before read back the same and older binaries read what this one writes.
+func TestRetryEntryEncodingIsUnchanged(t *testing.T) {
+	max := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	for _, bal := range []*big.Int{big.NewInt(0), big.NewInt(5), new(big.Int).Lsh(big.NewInt(1), 64), max} {
+		at := time.UnixMilli(1_790_000_000_123)
+		balance, ok := retryBalance(bal)
+		if !ok {
+			t.Fatalf("%s does not fit", bal)
+		}
+		got := appendRetries(nil, []Retry{{Balance: balance, Key: keyA, At: at, Served: 2}})
+		// The entry as the pointer version wrote it.
+		want := binary.AppendUvarint(nil, 1)
+		want = appendBig(want, bal)
+		want = append(want, keyA[:]...)
+		want = binary.AppendUvarint(want, uint64(at.UnixMilli()))
+		want = append(want, 2)
+		if !bytes.Equal(got, want) {
+			t.Errorf("balance %s: written %x, before %x", bal, got, want)
+		}
+		r := reader{b: want}
+		back := r.retries()
+		if r.err != nil || len(r.b) != 0 || len(back) != 1 || back[0].BalanceInt().Cmp(bal) != 0 || back[0].Served != 2 {
+			t.Errorf("balance %s: read back %+v, %v", bal, back, r.err)
+		}
+	}
+	// A balance of 33 bytes was never written and is corrupt.
+	bad := binary.AppendUvarint(nil, 1)
+	bad = appendBig(bad, new(big.Int).Lsh(big.NewInt(1), 256))
+	bad = append(bad, keyA[:]...)
+	bad = append(bad, 1, 0)
+	if r := (reader{b: bad}); r.retries() == nil || r.err == nil {
+		t.Error("a 33-byte balance decoded")
+	}
+	if _, ok := retryBalance(new(big.Int).Lsh(big.NewInt(1), 256)); ok {
+		t.Error("2^256 fits Retry.Balance")
+	}
+	if _, ok := retryBalance(big.NewInt(-1)); ok {
+		t.Error("-1 fits Retry.Balance")
 	}
 }

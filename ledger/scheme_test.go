@@ -114,7 +114,7 @@ func TestSchemeEncoding(t *testing.T) {
 	if err != nil || got.Scheme != rdn.SchemeTyped || got.ClosingScheme != rdn.SchemeLegacy {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
-	c.Retries = []Retry{{Balance: big.NewInt(500), Key: RetryKey{9}, At: time.UnixMilli(1), Served: 2}}
+	c.Retries = []Retry{{Balance: bal256(500), Key: RetryKey{9}, At: time.UnixMilli(1), Served: 2}}
 	c.ClosingSignature, c.ClosingScheme = sig(8), rdn.SchemeTyped
 	if got, err := unmarshalChannel(alice, c.marshal()); err != nil || len(got.Retries) != 1 || got.ClosingScheme != rdn.SchemeTyped {
 		t.Errorf("with retries and a typed close: %+v %v", got, err)

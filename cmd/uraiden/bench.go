@@ -147,6 +147,7 @@ with those channels on --listen until stopped, for
 	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, rate, size); default all")
 	flags.StringSliceVar(&rates, "rate", nil, "add the fixed-rate (open loop) phase at these offered rates: checks/s (1000) or a fraction of the durable phase's checks/s (0.3x)")
 	flags.StringVar(&cfg.Codec, "codec", bench.CodecUraiden, "gRPC codec of the servers in this process: uraiden, standard (gRPC's proto codec) or both (the nosync phase with each)")
+	flags.BoolVar(&cfg.NoRequestID, "no-request-id", false, "send the paid requests without x-request-id, so that no payment remembers a retry: what remembering them costs")
 	flags.StringVar(&cfg.Ledger, "ledger", bench.LedgerBadger, "store of the durable paid phase: badger, etcd (three members in this process) or both, side by side")
 	flags.IntVar(&cfg.LedgerChannels, "ledger-channels", 0, "add the size phase: the durable load against a server process over a ledger of --channels, then of this many channels")
 	flags.StringVar(&cfg.Server, "server", bench.ServerInProcess, "where the phases' servers run: inprocess, or process (each phase's server a process of its own, its CPU per check reported apart)")

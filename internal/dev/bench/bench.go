@@ -102,6 +102,10 @@ type Config struct {
 	// serves), CodecStandard (gRPC's proto codec), or CodecBoth, which runs the no-sync paid
 	// phase with each, standard first, for their CPU per check side by side.
 	Codec string
+	// NoRequestID leaves x-request-id out of the paid phases' requests, which Envoy sets on
+	// every request: without it (and without an Idempotency-Key) a payment remembers no retry
+	// (docs/protocol.md §8), so two runs tell what remembering them costs.
+	NoRequestID bool
 }
 
 // Codecs for Config.Codec.
@@ -301,6 +305,9 @@ func (r *Report) Errors() int {
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%d streams over %d connections, %s per phase, %d channels, GOMAXPROCS %d\n",
 		r.Config.Streams, r.Config.Conns, r.Config.Duration, r.Config.Channels, runtime.GOMAXPROCS(0))
+	if r.Config.NoRequestID {
+		fmt.Fprintln(w, "paid requests without x-request-id: no retries remembered")
+	}
 	fmt.Fprintln(w, "cpu/check: CPU time of this process (load generator, and the server unless in its own process) per check")
 	if r.Config.Server == ServerProcess {
 		fmt.Fprintln(w, "srv cpu/check: CPU time of the server's own process per check (with etcd, its three members too)")
@@ -457,6 +464,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	fx.noRequestID = cfg.NoRequestID
 	var proofs *Proofs
 	if cfg.runs(PhaseDurable) || cfg.runs(PhaseNoSync) || cfg.runs(PhaseRate) || cfg.runs(PhaseSize) {
 		perChannel := (cfg.Proofs + cfg.Channels - 1) / cfg.Channels
@@ -600,6 +608,8 @@ type Fixture struct {
 	contractHex, receiverHex, openBlockStr string
 	senderHex                              []string
 	commits                                commitLog
+	// noRequestID is Config.NoRequestID, for the paid loads.
+	noRequestID bool
 }
 
 // commitLog records the ledger's group commits.
@@ -880,6 +890,9 @@ func (fx *Fixture) paidLoad(p *Proofs, streams int) load {
 	return load{
 		newStream: func(s int) (*authv3.CheckRequest, func() bool) {
 			headers := baseHeaders()
+			if fx.noRequestID {
+				delete(headers, "x-request-id")
+			}
 			req := checkRequest(headers)
 			var mine []int
 			for c := s; c < len(p.sigs); c += streams {

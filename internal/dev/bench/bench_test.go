@@ -177,3 +177,25 @@ func TestRunRefusesAnUnknownLedger(t *testing.T) {
 		t.Fatal("Run accepted an unknown ledger")
 	}
 }
+
+// --no-request-id takes x-request-id out of the paid requests, and only then: without it a
+// payment remembers no retry, which is what the switch compares.
+func TestNoRequestID(t *testing.T) {
+	fx, err := NewFixture(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofs, err := fx.SignProofs(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, noID := range []bool{false, true} {
+		fx.noRequestID = noID
+		req, next := fx.paidLoad(proofs, 1).newStream(0)
+		next()
+		headers := req.GetAttributes().GetRequest().GetHttp().GetHeaders()
+		if _, has := headers["x-request-id"]; has == noID || headers["rdn-balance"] == "" {
+			t.Errorf("NoRequestID %v: headers %v", noID, headers)
+		}
+	}
+}
