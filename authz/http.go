@@ -11,6 +11,20 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 )
 
+// Paths of nginx's two requests (docs/serving.md, envoy/nginx/): auth_request only passes
+// 2xx, 401 and 403, and drops the answer's body, so a denial takes two steps. The auth
+// subrequest to NginxAuthPath is answered as a forward-auth request, but a denial is a bare
+// 401; nginx's error_page 401 then proxies the request to NginxDenialPath, where it is
+// decided again and the denial (status, RDN-* headers, body) is answered for nginx to pass
+// on. Deciding a denial again charges nothing, unless the request became payable in the
+// milliseconds between (a confirmation or top-up arrived): that payment is stored and
+// answered 503, since nginx would not proxy a 200 from here; a retry with the same
+// Idempotency-Key is then served uncharged (docs/protocol.md §8).
+const (
+	NginxAuthPath   = "/nginx/auth"
+	NginxDenialPath = "/nginx/denial"
+)
+
 // EnvoyHTTPPrefix is the path_prefix to give Envoy's ext_authz http_service: Envoy sends
 // the original method, headers and host, with this prefix before the original path.
 const EnvoyHTTPPrefix = "/envoy"
@@ -29,17 +43,36 @@ const (
 // path follows the prefix. Any other is a forward-auth request describing the original in
 // X-Forwarded-Method, -Uri and -Host. Either way the answer is 200 with the headers for the
 // upstream (x-rdn-*) and for the client (RDN-*), or the denial's status, RDN-* headers and
-// JSON body, for the proxy to pass on.
+// JSON body, for the proxy to pass on; nginx's two paths differ in this (NginxAuthPath).
 func (s *Service) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		orig, err := originalRequest(r)
 		if err != nil {
-			// The proxy is misconfigured: deny, never allow what cannot be priced.
+			// The proxy is misconfigured: deny, never allow what cannot be priced (for nginx,
+			// at its second path, which says why).
+			if r.URL.Path == NginxAuthPath {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
 			writeJSONError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		resp, _ := s.Check(r.Context(), EnvoyCheckRequest(orig))
-		if denied := resp.GetDeniedResponse(); denied != nil {
+		denied := resp.GetDeniedResponse()
+		switch {
+		case r.URL.Path == NginxAuthPath && denied != nil:
+			// nginx's auth_request fails any other status with a 500 and drops the body:
+			// its error_page sends the request on to NginxDenialPath for the answer.
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		case r.URL.Path == NginxDenialPath && denied == nil:
+			// Decided again after a denial, the request passed this time (see NginxAuthPath):
+			// nginx hands this answer to the client and proxies nothing, so no 200 goes out.
+			writeJSONError(w, http.StatusServiceUnavailable, "the payment's state changed while the request was checked; send it again")
+			return
+		}
+		if denied != nil {
 			writeHeaders(w.Header(), denied.GetHeaders())
 			w.WriteHeader(int(denied.GetStatus().GetCode()))
 			_, _ = w.Write([]byte(denied.GetBody()))

@@ -173,3 +173,39 @@ func TestHTTPPathVariants(t *testing.T) {
 		}
 	}
 }
+
+// nginx's auth_request takes only 2xx, 401 and 403 and drops the body: its subrequest gets a
+// bare 401 for a denial, and the denial itself comes from the second path, which never
+// answers 200 (nginx would hand it to the client instead of proxying the request).
+func TestHTTPNginxPaths(t *testing.T) {
+	s := httpService(t)
+	ask := func(path, uri string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("X-Forwarded-Method", "GET")
+		r.Header.Set("X-Forwarded-Uri", uri)
+		r.Header.Set("X-Forwarded-Host", "api.example.com")
+		return serveHTTP(s, r)
+	}
+	if w := ask(NginxAuthPath, "/echodyn/abcdefg"); w.Code != 401 || w.Body.Len() != 0 || w.Header().Get(rdn.HeaderPrice) != "" {
+		t.Errorf("auth, priced: %d %v %q, want a bare 401", w.Code, w.Header(), w.Body)
+	}
+	if w := ask(NginxAuthPath, "/free/x"); w.Code != 200 || w.Header().Get("Cookie") != "" {
+		t.Errorf("auth, free: %d %v, want 200", w.Code, w.Header())
+	} else if _, ok := w.Header()[http.CanonicalHeaderKey(UpstreamSender)]; !ok {
+		t.Errorf("auth, free: no empty %s to overwrite a forged one: %v", UpstreamSender, w.Header())
+	}
+	w := ask(NginxDenialPath, "/echodyn/abcdefg")
+	var body paymentBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 402 || body.Price != "7" || w.Header().Get(rdn.HeaderPrice) != "7" {
+		t.Errorf("denial: %d %v %q (%v), want the 402 quote of 7", w.Code, w.Header(), w.Body, err)
+	}
+	if w := ask(NginxDenialPath, "/free/x"); w.Code != 503 || w.Header().Get(UpstreamSender) != "" {
+		t.Errorf("denial path, allowed: %d %v, want 503", w.Code, w.Header())
+	}
+	// A misconfigured nginx (no X-Forwarded-Uri) is denied too, never let through.
+	for path, want := range map[string]int{NginxAuthPath: 401, NginxDenialPath: 400} {
+		if w := serveHTTP(s, httptest.NewRequest(http.MethodGet, path, nil)); w.Code != want {
+			t.Errorf("%s without X-Forwarded-Uri: %d, want %d", path, w.Code, want)
+		}
+	}
+}
