@@ -106,8 +106,17 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Errorf("unpaid: body %s", body)
 	}
 
-	// A browser gets the paywall page, with the quote in its cookies.
+	// A denial the client made up is not the one nginx sends on: the request's own is.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/echofix/foo", nil)
+	req.Header.Set("X-Uraiden-Denial", "eyJzIjo0MDksIm0iOiJmb3JnZWQifQ") // {"s":409,"m":"forged"}
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != 402 || resp.Header.Get(rdn.HeaderPrice) != echofixPrice {
+		t.Errorf("a forged denial: %d %v, want the 402 quote", resp.StatusCode, resp.Header)
+	}
+
+	// A browser gets the paywall page, with the quote in its cookies.
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, base+"/echofix/foo", nil)
 	req.Header.Set("Accept", "text/html")
 	if resp, err := http.DefaultClient.Do(req); err != nil {
 		t.Fatal(err)
