@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,21 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+)
+
+// Paths of nginx's two requests (docs/serving.md, envoy/nginx/): auth_request only passes
+// 2xx, 401 and 403, and drops the answer's body, so a denial takes two steps. The auth
+// subrequest to NginxAuthPath is answered as a forward-auth request, but a denial is a 401
+// whose NginxDenialHeader carries the decision (encodeDenial); nginx's error_page 401 then
+// proxies the request to NginxDenialPath with that header (auth_request_set, then
+// proxy_set_header), where the denial (status, RDN-* headers, cookies, body) is rendered from
+// it for nginx to pass on. The second step never decides, so it never charges: the request
+// is decided once, and any replica of uraiden can render the denial.
+const (
+	NginxAuthPath   = "/nginx/auth"
+	NginxDenialPath = "/nginx/denial"
+	// NginxDenialHeader carries a denial from NginxAuthPath's answer to NginxDenialPath.
+	NginxDenialHeader = "X-Uraiden-Denial"
 )
 
 // EnvoyHTTPPrefix is the path_prefix to give Envoy's ext_authz http_service: Envoy sends
@@ -29,23 +45,47 @@ const (
 // path follows the prefix. Any other is a forward-auth request describing the original in
 // X-Forwarded-Method, -Uri and -Host. Either way the answer is 200 with the headers for the
 // upstream (x-rdn-*) and for the client (RDN-*), or the denial's status, RDN-* headers and
-// JSON body, for the proxy to pass on.
+// JSON body, for the proxy to pass on; nginx's two paths differ in this (NginxAuthPath).
 func (s *Service) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == NginxDenialPath {
+			d, err := decodeDenial(r.Header.Get(NginxDenialHeader))
+			if err != nil {
+				// Never decided here (deciding again could charge a request that became payable
+				// since, for an answer nginx does not proxy): without its denial, an error.
+				writeJSONError(w, http.StatusInternalServerError, fmt.Sprintf("nginx's configuration does not pass the denial: "+
+					"%s %s (set by auth_request_set $uraiden_denial $upstream_http_x_uraiden_denial; "+
+					"send it with proxy_set_header %s $uraiden_denial;)", NginxDenialHeader, err, NginxDenialHeader))
+				return
+			}
+			writeDenied(w, s.cfg.deniedResponse(d).GetDeniedResponse())
+			return
+		}
+		var d *Decision
 		orig, err := originalRequest(r)
 		if err != nil {
+			if r.URL.Path != NginxAuthPath {
+				writeJSONError(w, http.StatusBadRequest, err.Error())
+				return
+			}
 			// The proxy is misconfigured: deny, never allow what cannot be priced.
-			writeJSONError(w, http.StatusBadRequest, err.Error())
+			d = &Decision{Status: http.StatusBadRequest, Message: err.Error()}
+		} else {
+			d = s.check(r.Context(), EnvoyCheckRequest(orig))
+		}
+		if !d.Allowed() {
+			if r.URL.Path == NginxAuthPath {
+				// nginx's auth_request fails any other status with a 500 and drops the body:
+				// its error_page sends the request on to NginxDenialPath with this header.
+				w.Header().Set(NginxDenialHeader, encodeDenial(d))
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			writeDenied(w, s.cfg.deniedResponse(d).GetDeniedResponse())
 			return
 		}
-		resp, _ := s.Check(r.Context(), EnvoyCheckRequest(orig))
-		if denied := resp.GetDeniedResponse(); denied != nil {
-			writeHeaders(w.Header(), denied.GetHeaders())
-			w.WriteHeader(int(denied.GetStatus().GetCode()))
-			_, _ = w.Write([]byte(denied.GetBody()))
-			return
-		}
-		ok := resp.GetOkResponse()
+		ok := s.cfg.okResponse(d).GetOkResponse()
 		writeUpstreamHeaders(w.Header(), ok, orig.Header.Values("Cookie"))
 		writeHeaders(w.Header(), ok.GetResponseHeadersToAdd())
 		w.WriteHeader(http.StatusOK)
@@ -131,6 +171,13 @@ func writeUpstreamHeaders(h http.Header, ok *authv3.OkHttpResponse, cookies []st
 	writeHeaders(h, ok.GetHeaders())
 	h.Set("Cookie", cookie)
 	h.Set(EnvoyHeadersToRemove, strings.Join(remove, ", "))
+}
+
+// writeDenied answers a denial: its status, headers and body.
+func writeDenied(w http.ResponseWriter, denied *authv3.DeniedHttpResponse) {
+	writeHeaders(w.Header(), denied.GetHeaders())
+	w.WriteHeader(int(denied.GetStatus().GetCode()))
+	_, _ = w.Write([]byte(denied.GetBody()))
 }
 
 // writeHeaders applies the response's headers; only the paywall's Set-Cookie headers append.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -171,5 +172,49 @@ func TestHTTPPathVariants(t *testing.T) {
 		if w.Code != c.status || (c.status == 402 && w.Header().Get(rdn.HeaderPrice) != "5") {
 			t.Errorf("forward-auth %s: %d, price %q, want %d (%s)", c.path, w.Code, w.Header().Get(rdn.HeaderPrice), c.status, w.Body)
 		}
+	}
+}
+
+// nginx's auth_request takes only 2xx, 401 and 403 and drops the body: its subrequest gets a
+// 401 for a denial, with the decision in NginxDenialHeader and nothing else of it, and the
+// denial itself comes from the second path, rendered from that header.
+func TestHTTPNginxPaths(t *testing.T) {
+	s := httpService(t)
+	ask := func(path, uri, denial string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("X-Forwarded-Method", "GET")
+		r.Header.Set("X-Forwarded-Uri", uri)
+		r.Header.Set("X-Forwarded-Host", "api.example.com")
+		if denial != "" {
+			r.Header.Set(NginxDenialHeader, denial)
+		}
+		return serveHTTP(s, r)
+	}
+	auth := ask(NginxAuthPath, "/echodyn/abcdefg", "")
+	if auth.Code != 401 || auth.Body.Len() != 0 || auth.Header().Get(rdn.HeaderPrice) != "" || auth.Header().Get(NginxDenialHeader) == "" {
+		t.Errorf("auth, priced: %d %v %q, want a 401 with only the denial", auth.Code, auth.Header(), auth.Body)
+	}
+	if w := ask(NginxAuthPath, "/free/x", ""); w.Code != 200 || w.Header().Get("Cookie") != "" || w.Header().Get(NginxDenialHeader) != "" {
+		t.Errorf("auth, free: %d %v, want 200", w.Code, w.Header())
+	} else if _, ok := w.Header()[http.CanonicalHeaderKey(UpstreamSender)]; !ok {
+		t.Errorf("auth, free: no empty %s to overwrite a forged one: %v", UpstreamSender, w.Header())
+	}
+	// The denial is the auth answer's, whatever the request says now.
+	w := ask(NginxDenialPath, "/free/x", auth.Header().Get(NginxDenialHeader))
+	var body paymentBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 402 || body.Price != "7" || w.Header().Get(rdn.HeaderPrice) != "7" {
+		t.Errorf("denial: %d %v %q (%v), want the 402 quote of 7", w.Code, w.Header(), w.Body, err)
+	}
+	if w := ask(NginxDenialPath, "/free/x", ""); w.Code != 500 || w.Header().Get(UpstreamSender) != "" {
+		t.Errorf("denial path without the denial: %d %v, want 500", w.Code, w.Header())
+	}
+	// A misconfigured nginx (no X-Forwarded-Uri) is denied, never let through, and told why.
+	w = serveHTTP(s, httptest.NewRequest(http.MethodGet, NginxAuthPath, nil))
+	denial := w.Header().Get(NginxDenialHeader)
+	if w.Code != 401 || denial == "" {
+		t.Fatalf("%s without X-Forwarded-Uri: %d %v, want 401 and the denial", NginxAuthPath, w.Code, w.Header())
+	}
+	if w := ask(NginxDenialPath, "", denial); w.Code != 400 || !strings.Contains(w.Body.String(), "X-Forwarded-Uri") {
+		t.Errorf("its denial: %d %q, want 400 naming X-Forwarded-Uri", w.Code, w.Body)
 	}
 }

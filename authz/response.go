@@ -1,12 +1,20 @@
 package authz
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/ethereum/go-ethereum/common"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 
@@ -193,4 +201,114 @@ func header(key, value string) *corev3.HeaderValueOption {
 		Header:       &corev3.HeaderValue{Key: key, Value: value},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 	}
+}
+
+// denialRecord is what deniedResponse reads of a Decision, carried from nginx's auth
+// subrequest to its denial request (NginxDenialHeader) so that the denial is rendered from
+// the first decision, never decided again. Compact: the rendered page would not fit in a
+// header nginx reads.
+type denialRecord struct {
+	Status    int        `json:"s"`
+	Flag      string     `json:"f,omitempty"`
+	Message   string     `json:"m,omitempty"`
+	Price     string     `json:"p,omitempty"`
+	Rule      string     `json:"r,omitempty"`
+	Sender    string     `json:"a,omitempty"` // the channel shown, when set
+	OpenBlock uint32     `json:"o,omitempty"`
+	Balance   string     `json:"b,omitempty"`
+	Signature string     `json:"g,omitempty"`
+	Scheme    rdn.Scheme `json:"k,omitempty"`
+	Quote     bool       `json:"q,omitempty"`
+	HTTPS     *bool      `json:"w,omitempty"` // set for a browser
+}
+
+// maxDenialHeader bounds an encoded denial, well under nginx's 4 KiB proxy_buffer_size
+// for the whole header of the auth answer: a longer message is cut.
+const maxDenialHeader = 2048
+
+// encodeDenial encodes a denial for NginxDenialHeader: base64url of denialRecord's JSON.
+func encodeDenial(d *Decision) string {
+	rec := denialRecord{Status: d.Status, Flag: d.Flag, Message: d.Message, Rule: d.Rule, Quote: d.quote}
+	if d.Price != nil {
+		rec.Price = d.Price.String()
+	}
+	if ch := d.Channel; ch != nil {
+		rec.Sender, rec.OpenBlock, rec.Scheme = ch.Sender.Hex(), ch.OpenBlock, ch.Scheme
+		if ch.Balance != nil {
+			rec.Balance = ch.Balance.String()
+		}
+		if ch.Signature != (rdn.Signature{}) {
+			rec.Signature = ch.Signature.Hex()
+		}
+	}
+	if d.browser != nil {
+		rec.HTTPS = &d.browser.https
+	}
+	for {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(rec) // nothing in it fails to encode: Scheme comes from a proof taken
+		text := base64.RawURLEncoding.EncodeToString(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		if len(text) <= maxDenialHeader || rec.Message == "" {
+			return text
+		}
+		cut := len(rec.Message) / 2
+		for cut > 0 && !utf8.RuneStart(rec.Message[cut]) {
+			cut--
+		}
+		rec.Message = strings.TrimSuffix(rec.Message[:cut], "…") + "…"
+	}
+}
+
+// decodeDenial is encodeDenial's inverse; it refuses anything that is not a denial.
+func decodeDenial(text string) (*Decision, error) {
+	if text == "" {
+		return nil, errors.New("missing")
+	}
+	data, err := base64.RawURLEncoding.DecodeString(text)
+	if err != nil {
+		return nil, fmt.Errorf("not base64url: %w", err)
+	}
+	var rec denialRecord
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil || dec.InputOffset() != int64(len(data)) {
+		return nil, fmt.Errorf("not a denial: %q", data)
+	}
+	if rec.Status < 400 || rec.Status > 599 {
+		return nil, fmt.Errorf("status %d is not a denial", rec.Status)
+	}
+	d := &Decision{Status: rec.Status, Flag: rec.Flag, Message: rec.Message, Rule: rec.Rule, quote: rec.Quote}
+	number := func(s string) (*big.Int, error) {
+		n, ok := new(big.Int).SetString(s, 10)
+		if !ok || n.Sign() < 0 {
+			return nil, fmt.Errorf("not an amount: %q", s)
+		}
+		return n, nil
+	}
+	if rec.Price != "" {
+		if d.Price, err = number(rec.Price); err != nil {
+			return nil, err
+		}
+	}
+	if rec.Sender != "" {
+		if !common.IsHexAddress(rec.Sender) {
+			return nil, fmt.Errorf("not an address: %q", rec.Sender)
+		}
+		ch := &ChannelState{Sender: common.HexToAddress(rec.Sender), OpenBlock: rec.OpenBlock, Scheme: rec.Scheme}
+		if ch.Balance, err = number(rec.Balance); err != nil {
+			return nil, err
+		}
+		if rec.Signature != "" {
+			if ch.Signature, err = rdn.DecodeSignature(rec.Signature); err != nil {
+				return nil, err
+			}
+		}
+		d.Channel = ch
+	}
+	if rec.HTTPS != nil {
+		d.browser = &browser{https: *rec.HTTPS}
+	}
+	return d, nil
 }

@@ -37,6 +37,11 @@ func NewService(cfg Config, logger *slog.Logger) *Service {
 // Check decides one request. Errors are answered as denials, never as gRPC errors: a gRPC
 // error makes Envoy apply its own failure mode, which may be configured to allow.
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return s.cfg.checkResponse(s.check(ctx, req)), nil
+}
+
+// check decides one request as Check does, telling Observe and the logs.
+func (s *Service) check(ctx context.Context, req *authv3.CheckRequest) *Decision {
 	start, epoch := time.Now(), s.suspended.epoch.Load()
 	d := s.Decide(ctx, req)
 	took := time.Since(start)
@@ -55,7 +60,7 @@ func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.
 			slog.Duration("took", took),
 		)
 	}
-	return s.cfg.checkResponse(d), nil
+	return d
 }
 
 // Decide returns the decision on a request without building the response.

@@ -55,17 +55,26 @@ func caddyPath(t *testing.T) string {
 	return servertest.Program(t, "apt-get install caddy", "caddy")
 }
 
-// recordingUpstream is the demo upstream, remembering the headers of each request.
+// recordingUpstream is the demo upstream, remembering the headers and body of each request.
 type recordingUpstream struct {
 	mu      sync.Mutex
 	headers []http.Header
+	bodies  []string
 }
 
 func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	u.mu.Lock()
 	u.headers = append(u.headers, r.Header.Clone())
+	u.bodies = append(u.bodies, string(body))
 	u.mu.Unlock()
 	gateway.DemoUpstream().ServeHTTP(w, r)
+}
+
+func (u *recordingUpstream) lastBody() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.bodies[len(u.bodies)-1]
 }
 
 // last is the x-rdn-sender of the last request.
@@ -259,6 +268,3 @@ func runCaddy(t *testing.T, caddy, authz, upstream string) (string, error) {
 		}
 	}
 }
-
-// echofixPrice is /echofix/'s price in prices.yaml, 0.005 token, in base units.
-const echofixPrice = "5000000000000000"
