@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -13,7 +14,6 @@ import (
 // the header, and the JSON body's fields.
 type offer struct {
 	schemes []rdn.Scheme
-	typed   bool
 	// domain is the typed scheme's domain separator, hashed once instead of per proof.
 	domain common.Hash
 	header string // RDN-Proof-Schemes' value
@@ -38,11 +38,8 @@ func newOffer(c *Config) *offer {
 	}
 	for _, s := range o.schemes {
 		o.names = append(o.names, s.String())
-		if s == rdn.SchemeTyped {
-			o.typed = true
-		}
 	}
-	if o.typed {
+	if o.takes(rdn.SchemeTyped) {
 		domain, err := rdn.DomainSeparator(c.ChainID, c.Contract)
 		if err != nil {
 			// No chain id to bind proofs to: take none in the typed scheme.
@@ -65,14 +62,7 @@ func (c *Config) offer() *offer {
 	return newOffer(c)
 }
 
-func (o *offer) takes(s rdn.Scheme) bool {
-	for _, t := range o.schemes {
-		if t == s {
-			return true
-		}
-	}
-	return false
-}
+func (o *offer) takes(s rdn.Scheme) bool { return slices.Contains(o.schemes, s) }
 
 // proofHash is the hash the sender signed for this payment, in its scheme.
 func (o *offer) proofHash(p *paymentHeaders, receiver, contract common.Address) (common.Hash, error) {

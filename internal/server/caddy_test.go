@@ -244,27 +244,36 @@ func runCaddy(t *testing.T, caddy, authz, upstream string) (string, error) {
 		}
 	})
 	base := "http://127.0.0.1:" + port
+	out := func() string { b, _ := os.ReadFile(logs.Name()); return string(b) }
+	// Only Caddy answers, through the demo upstream, "ok" here; whatever else took the port
+	// would not.
+	if err := waitProxy("caddy", base, exited, out); err != nil {
+		return "", err
+	}
+	return base, nil
+}
+
+// waitProxy waits until the proxy at base answers "ok" on /healthz (through uraiden and the
+// test upstream), or fails with its output once it exits or after 15 s.
+func waitProxy(name, base string, exited chan error, output func() string) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		// Only Caddy answers, through the demo upstream, "ok" here; whatever else took the
-		// port would not.
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && string(body) == "ok" {
-				return base, nil
+				return nil
 			}
 		}
 		select {
 		case err := <-exited:
 			exited <- err
-			out, _ := os.ReadFile(logs.Name())
-			return "", fmt.Errorf("caddy exited: %v\n%s", err, out)
+			return fmt.Errorf("%s exited: %v\n%s", name, err, output())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("caddy did not answer on %s: %v", base, err)
+			return fmt.Errorf("%s did not answer on %s: %v", name, base, err)
 		}
 	}
 }

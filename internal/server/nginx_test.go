@@ -291,27 +291,10 @@ func runNginx(t *testing.T, nginx, authz, upstream string) (string, string, erro
 		}
 	})
 	base := "http://" + listen
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		// Only this nginx answers "ok" here, through uraiden and the demo upstream.
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && string(body) == "ok" {
-				return base, errorLog, nil
-			}
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			return "", "", fmt.Errorf("nginx exited: %v\n%s", err, logs())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return "", "", fmt.Errorf("nginx did not answer on %s: %v", base, err)
-		}
+	if err := waitProxy("nginx", base, exited, logs); err != nil {
+		return "", "", err
 	}
+	return base, errorLog, nil
 }
 
 // echofixPrice is /echofix/'s price in prices.yaml, 0.005 token, in base units.
