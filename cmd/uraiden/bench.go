@@ -118,6 +118,7 @@ with those channels on --listen until stopped, for
 			var hooks []func(string) func()
 			if cpuprof != "" {
 				hooks = append(hooks, phaseProfiler(cpuprof, cfg.Progress))
+				cfg.ServerCPUProfile = cpuprof + ".server"
 			}
 			if tracef != "" {
 				hooks = append(hooks, phaseTracer(tracef, tracefr, cfg.Progress))
@@ -153,7 +154,7 @@ with those channels on --listen until stopped, for
 	flags.StringVar(&cfg.Server, "server", bench.ServerInProcess, "where the phases' servers run: inprocess, or process (each phase's server a process of its own, its CPU per check reported apart)")
 	flags.StringVar(&servePh, "serve-phase", "", "serve one phase's server (JSON spec) for a parent bench: the server process")
 	_ = flags.MarkHidden("serve-phase")
-	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>")
+	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>; with --server process, the server process's to FILE.server.<phase>")
 	flags.StringVar(&tracef, "trace", "", "write a runtime/trace of the first --trace-for of each phase to FILE.<phase> (go tool trace)")
 	flags.DurationVar(&tracefr, "trace-for", 2*time.Second, "with --trace: how much of each phase to trace")
 	flags.StringVar(&contend, "contention", "", "write block and mutex profiles of each phase to FILE.<phase>.block and FILE.<phase>.mutex")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
@@ -225,4 +226,63 @@ func serve(t *testing.T, resp *authv3.CheckResponse, opts ...grpc.ServerOption) 
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// blockingAnswer holds every Check until release is closed, counting the calls it holds.
+type blockingAnswer struct {
+	authv3.UnimplementedAuthorizationServer
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (b blockingAnswer) Check(ctx context.Context, _ *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	b.held <- struct{}{}
+	select {
+	case <-b.release:
+		return &authv3.CheckResponse{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestStreamWorkersNeverQueue: with every stream worker busy (checks waiting on a slow ledger),
+// further checks still run at once instead of waiting for a worker.
+func TestStreamWorkersNeverQueue(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(checkcodec.StreamWorkers(), checkcodec.ServerOption())
+	b := blockingAnswer{held: make(chan struct{}), release: make(chan struct{})}
+	authv3.RegisterAuthorizationServer(s, b)
+	go s.Serve(l)
+	t.Cleanup(s.Stop)
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const calls = 3 * 64 // three times the workers
+	errs := make(chan error, calls)
+	for range calls {
+		go func() {
+			_, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{})
+			errs <- err
+		}()
+	}
+	for i := range calls {
+		select {
+		case <-b.held:
+		case <-ctx.Done():
+			t.Fatalf("%d checks running at once, then none: the rest wait for a worker", i)
+		}
+	}
+	close(b.release)
+	for range calls {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

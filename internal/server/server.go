@@ -357,7 +357,8 @@ func (s *Server) serveGRPC() error {
 	// Envoy (failure_mode_allow: false) then denies the request.
 	// checkcodec decodes only what uraiden reads of a CheckRequest; other services (health,
 	// reflection) go through the proto codec.
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.Authz.MaxRequestBytes), checkcodec.ServerOption()}
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(s.cfg.Authz.MaxRequestBytes),
+		checkcodec.ServerOption(), checkcodec.StreamWorkers()}
 	if s.authzTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.authzTLS)))
 	}

@@ -91,6 +91,9 @@ type Config struct {
 	// OnPhase, when set, is called as each phase's clock starts; the function it returns,
 	// if any, as it stops: the hook for a CPU profile per phase.
 	OnPhase func(phase string) (stop func())
+	// ServerCPUProfile, with Server ServerProcess, writes a CPU profile of each phase's server
+	// process over the phase's measured window to ServerCPUProfile.<phase>.
+	ServerCPUProfile string
 	// Ledger is the store the durable paid phase runs against: LedgerBadger (the default),
 	// LedgerEtcd (a cluster of three members in this process) or LedgerBoth, one after the
 	// other in the same run.
@@ -121,11 +124,14 @@ var Codecs = []string{CodecUraiden, CodecStandard, CodecBoth}
 // serverOptions are the in-process servers' options but for the no-sync phase's second run.
 func (c *Config) serverOptions() []grpc.ServerOption { return codecOptions(c.Codec != CodecStandard) }
 
+// codecOptions are a bench server's gRPC options, uraiden's codec or the standard one, with
+// the stream workers uraiden serves with.
 func codecOptions(uraiden bool) []grpc.ServerOption {
+	opts := []grpc.ServerOption{checkcodec.StreamWorkers()}
 	if uraiden {
-		return []grpc.ServerOption{checkcodec.ServerOption()}
+		opts = append(opts, checkcodec.ServerOption())
 	}
-	return nil
+	return opts
 }
 
 // Stores for Config.Ledger.
@@ -137,6 +143,25 @@ const (
 
 // Ledgers are Config.Ledger's values.
 var Ledgers = []string{LedgerBadger, LedgerEtcd, LedgerBoth}
+
+// phaseStarted runs what starts with a phase's clock: OnPhase, and the server process's CPU
+// profile. The function it returns, if any, stops them.
+func (c *Config) phaseStarted(ctx context.Context, phase string, srv *phaseServer) (stop func()) {
+	var stops []func()
+	if c.OnPhase != nil {
+		stops = append(stops, c.OnPhase(phase))
+	}
+	if c.ServerCPUProfile != "" {
+		stops = append(stops, srv.profileCPU(ctx, c.ServerCPUProfile+"."+phase, c.Progress))
+	}
+	return func() {
+		for _, f := range stops {
+			if f != nil {
+				f()
+			}
+		}
+	}
+}
 
 func (c *Config) badger() bool { return c.Ledger != LedgerEtcd }
 func (c *Config) etcd() bool   { return c.Ledger == LedgerEtcd || c.Ledger == LedgerBoth }
@@ -966,13 +991,11 @@ func driveLabeled(ctx context.Context, phase, name string, srv *phaseServer, cfg
 	var measured atomic.Bool
 	var start time.Time
 	var cpu, srvCPU time.Duration
-	var stopPhase func()
+	stopPhase := func() {}
 	clockStarted := make(chan struct{})
 	clock := time.AfterFunc(cfg.Warmup, func() {
 		defer close(clockStarted)
-		if cfg.OnPhase != nil {
-			stopPhase = cfg.OnPhase(phase)
-		}
+		stopPhase = cfg.phaseStarted(ctx, phase, srv)
 		start, cpu = time.Now(), processCPU()
 		srvCPU, _ = srv.cpu()
 		measured.Store(true)
@@ -1027,13 +1050,12 @@ func driveLabeled(ctx context.Context, phase, name string, srv *phaseServer, cfg
 		return Result{Name: name, Exhausted: stop.Load()}, ctx.Err()
 	}
 	<-clockStarted
-	if stopPhase != nil {
-		stopPhase()
-	}
 	res := Result{Name: name, Elapsed: time.Since(start), CPU: processCPU() - cpu}
 	if c, ok := srv.cpu(); ok {
 		res.ServerCPU, res.ServerApart = c-srvCPU, true
 	}
+	// After the CPU times: writing a profile is not the phase's work.
+	stopPhase()
 	var all []time.Duration
 	for _, r := range results {
 		all = append(all, r.lat...)

@@ -281,16 +281,14 @@ func openLoopLabeled(ctx context.Context, phase, name string, srv *phaseServer, 
 	var (
 		before      []uint64
 		cpu, srvCPU time.Duration
-		stopPhase   func()
 		workers     int
 		bucketsErr  error
 	)
+	stopPhase := func() {}
 	t0 = time.Now()
 	for i := 0; i < total && ctx.Err() == nil; i++ {
 		if i == warm {
-			if cfg.OnPhase != nil {
-				stopPhase = cfg.OnPhase(phase)
-			}
+			stopPhase = cfg.phaseStarted(ctx, phase, srv)
 			// From another process this is a loopback HTTP request, before the window's
 			// first request is due.
 			_, before, bucketsErr = srv.checkBuckets(ctx, outcome)
@@ -318,9 +316,7 @@ func openLoopLabeled(ctx context.Context, phase, name string, srv *phaseServer, 
 	if c, ok := srv.cpu(); ok {
 		res.ServerCPU, res.ServerApart = c-srvCPU, true
 	}
-	if stopPhase != nil {
-		stopPhase()
-	}
+	stopPhase()
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -206,6 +207,18 @@ func (s *served) handler() http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(bucketsJSON{Upper: upper, Cumulative: cum})
 	})
+	// A CPU profile of this process from POST to GET: the parent's measured window.
+	var profile bytes.Buffer
+	mux.HandleFunc("POST /cpuprofile", func(w http.ResponseWriter, r *http.Request) {
+		profile.Reset()
+		if err := pprof.StartCPUProfile(&profile); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+		}
+	})
+	mux.HandleFunc("GET /cpuprofile", func(w http.ResponseWriter, r *http.Request) {
+		pprof.StopCPUProfile()
+		_, _ = w.Write(profile.Bytes())
+	})
 	mux.HandleFunc("GET /commits", func(w http.ResponseWriter, r *http.Request) {
 		var res Result
 		s.commits.take(&res)
@@ -345,20 +358,60 @@ func (s *phaseServer) takeCommits(ctx context.Context, res *Result) error {
 	return nil
 }
 
+// profileCPU starts a CPU profile of a server process; the function returned stops it and
+// writes it to file. It does nothing for a server in this process, which the bench's own
+// profile (Config.OnPhase) holds.
+func (s *phaseServer) profileCPU(ctx context.Context, file string, progress io.Writer) func() {
+	if s.pid == 0 || file == "" {
+		return nil
+	}
+	report := func(err error) {
+		if progress != nil {
+			fmt.Fprintf(progress, "no CPU profile of the server process: %v\n", err)
+		}
+	}
+	if err := s.do(ctx, http.MethodPost, "/cpuprofile", io.Discard); err != nil {
+		report(err)
+		return nil
+	}
+	return func() {
+		f, err := os.Create(file)
+		if err == nil {
+			err = s.do(ctx, http.MethodGet, "/cpuprofile", f)
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			report(err)
+		} else if progress != nil {
+			fmt.Fprintf(progress, "CPU profile of the server process: %s\n", file)
+		}
+	}
+}
+
 func (s *phaseServer) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.benchAddr+path, nil)
+	var body bytes.Buffer
+	if err := s.do(ctx, http.MethodGet, path, &body); err != nil {
+		return err
+	}
+	return json.Unmarshal(body.Bytes(), v)
+}
+
+// do sends a request to the server process's bench address and copies the answer to out.
+func (s *phaseServer) do(ctx context.Context, method, path string, out io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.benchAddr+path, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("bench: read the server process: %w", err)
+		return fmt.Errorf("bench: the server process: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("bench: read the server process: GET %s: %s", path, resp.Status)
+		return fmt.Errorf("bench: the server process: %s %s: %s", method, path, resp.Status)
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	_, err = io.Copy(out, resp.Body)
+	return err
 }
 
 // rss returns the resident set and its peak (VmRSS, VmHWM) of the server, in bytes.
