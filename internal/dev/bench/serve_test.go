@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -51,13 +52,21 @@ func checkServerCPU(t *testing.T, name string, elapsed, cpu, server time.Duratio
 // TestServerProcessSmoke runs every phase but the size phase briefly with each server in a
 // process of its own: it checks that they answer, that the server's CPU is read apart
 // from this process's and the group commits and Check histogram from the server process,
-// and that the summary sets them against the targets, never how fast.
+// that each server process wrote its CPU profile, and that the summary sets them against the
+// targets, never how fast.
 func TestServerProcessSmoke(t *testing.T) {
+	profiles := filepath.Join(t.TempDir(), "cpu")
 	rep, err := Run(context.Background(), Config{Streams: 4, Conns: 2, Duration: time.Second, Channels: 8, Proofs: 4000,
 		Phases: []string{PhaseDoNothing, PhaseQuotes, PhaseDurable, PhaseNoSync, PhaseRate}, Rates: []Rate{{PerSecond: 1000}},
-		Server: ServerProcess, ServerCommand: testServerCommand})
+		Server: ServerProcess, ServerCommand: testServerCommand, ServerCPUProfile: profiles})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, phase := range []string{PhaseDoNothing, PhaseNoSync, "rate-paid-1000"} {
+		// A CPU profile is gzipped protobuf.
+		if b, err := os.ReadFile(profiles + "." + phase); err != nil || len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("server CPU profile of %s: %d bytes, %v", phase, len(b), err)
+		}
 	}
 	for _, r := range []Result{rep.DoNothing, rep.Quotes, rep.Paid, rep.PaidNoSync} {
 		if r.Checks == 0 || r.Errors != 0 {
