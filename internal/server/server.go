@@ -160,7 +160,8 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	if s.ProofSchemes, err = chain.ProofSchemes(ctx, s.Client, s.Contract.Address, s.chainID()); err != nil {
 		return nil, fmt.Errorf("proof schemes: %w", err)
 	}
-	s.log.Info("proof schemes offered", "schemes", s.ProofSchemes)
+	// fmt names each scheme; slog would print a []rdn.Scheme as bytes.
+	s.log.Info("proof schemes offered", "schemes", fmt.Sprint(s.ProofSchemes))
 	maxFee, _ := cfg.Chain.MaxFeeWei()
 	s.Tower = chain.NewWatchtower(chain.WatchtowerConfig{
 		Client:         s.Client,
