@@ -53,7 +53,7 @@ func TestNode(t *testing.T) {
 		t.Fatalf("no node tests in test/: %v", err)
 	}
 	// One file at a time: they share the receiver, whose token balance they check.
-	cmd := exec.CommandContext(t.Context(), node, append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)...)
+	cmd := exec.CommandContext(t.Context(), node, append([]string{"--test", "--test-concurrency=1", "--test-timeout=120000", "--test-reporter=spec"}, files...)...)
 	cmd.Env = append(os.Environ(),
 		"URAIDEN_JS_GATEWAY="+srv.Gateway.URL(),
 		"URAIDEN_JS_RPC="+c.HTTPEndpoint(),
