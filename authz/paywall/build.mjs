@@ -1,6 +1,7 @@
-// Builds the paywall's assets: src/main.js bundled with viem into one ES module, and the
-// style, into dist/ (or into the directory given as the first argument, which the Go test
-// that checks the committed bundle is fresh uses). Run it with `npm run build:paywall`.
+// Builds the paywall's assets: src/main.js bundled with the JavaScript client it imports
+// (clients/js/src) and viem into one ES module, and the style, into dist/ (or into the
+// directory given as the first argument, which the Go test that checks the committed bundle
+// is fresh uses). Run it with `npm run build:paywall`.
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';

@@ -3,17 +3,24 @@
 // Every step is explained, and every signature and transaction starts from a button the
 // person pressed; the wallet then asks them again. The server's 402 put its view of the
 // payment into the page's data-* attributes; the chain and the channel API give the rest.
-import { formatUnits, parseUnits, getAddress } from 'viem';
-import { Channels } from './channel.js';
+// The protocol, the wallet's signatures and the channel transactions are uraiden's
+// JavaScript client library's (clients/js), which the bundle carries.
+import { createClient, custom, formatUnits, parseUnits, getAddress } from 'viem';
+import { Channels } from '../../../clients/js/src/channels.js';
+import { closeRequestLifetime, requestClosingSignature } from '../../../clients/js/src/close.js';
+import { LEGACY, TYPED, offeredSchemes, signedBy } from '../../../clients/js/src/proof.js';
+import { signPayment, walletSigner } from '../../../clients/js/src/signer.js';
 import {
-  LEGACY, offeredSchemes, signBalance, signCloseRequest, signedBy, closedBy,
-  storePayment, forgetPayment, readCookie, rememberSigned, signedHere,
-} from './proof.js';
+  storePayment, forgetPayment, readCookie, rememberSigned, signedHere, rememberChannel, rememberedChannel,
+} from './page.js';
 
 const root = document.getElementById('rdn-paywall');
 const quote = readQuote(root.dataset);
 const ethereum = window.ethereum;
-const channels = ethereum && new Channels(ethereum, quote);
+const channels = ethereum && new Channels(createClient({ transport: custom(ethereum), pollingInterval: 1000 }), quote);
+// One signer per account: a wallet that said it has no eth_signTypedData_v4 is asked no more
+// until the page is reloaded.
+const signers = new Map();
 
 // The view's state: refreshed from the wallet, the chain and the server by refresh().
 let view = { step: 'loading' };
@@ -68,8 +75,9 @@ async function situation() {
   if (chainId !== quote.chainId) return { step: 'switch-chain', sender, chainId };
 
   const [token, ch, block] = await Promise.all([
-    channels.tokenInfo(sender), channels.find(sender), channels.blockNumber(),
+    channels.tokenInfo(sender), channels.find(sender, rememberedChannel(quote.contract, quote.receiver, sender)), channels.blockNumber(),
   ]);
+  if (ch) rememberChannel(quote.contract, quote.receiver, sender, ch.openBlock);
   const v = { sender, token, block, channel: ch };
   if (!ch) return { ...v, step: 'open' };
   if (ch.settleBlock > 0n) return { ...v, step: 'closing' };
@@ -123,13 +131,19 @@ function channelKey(sender, openBlock) {
   return `${quote.contract}:${quote.receiver}:${sender}:${openBlock}`.toLowerCase();
 }
 
-// sign asks the wallet for the channel's balance proof, and remembers the balance. Returns
-// the signature and its scheme.
+function signer(sender) {
+  if (!signers.has(sender)) signers.set(sender, walletSigner(ethereum, sender));
+  return signers.get(sender);
+}
+
+// sign asks the wallet for the channel's balance proof, and remembers the balance: typed when
+// the server offers it and the wallet has eth_signTypedData_v4, else legacy. Returns the
+// signature and its scheme.
 async function sign(balance) {
   const ch = view.channel;
-  const signed = await signBalance(ethereum, view.sender, {
+  const signed = await signPayment(signer(view.sender), {
     receiver: quote.receiver, openBlock: ch.openBlock, balance, contract: quote.contract, chainId: quote.chainId,
-  }, quote.schemes);
+  }, [TYPED, LEGACY].filter((s) => quote.schemes.includes(s)));
   rememberSigned(channelKey(view.sender, ch.openBlock), balance);
   return signed;
 }
@@ -158,11 +172,12 @@ const actions = {
 
   open: withAmount('rdn-deposit', (deposit) => act('Opening the channel…', async (progress) => {
     const ch = await channels.open(view.sender, deposit, progress);
+    rememberChannel(quote.contract, quote.receiver, view.sender, ch.openBlock);
     notice = `Channel opened in block ${ch.openBlock}.`;
   })),
 
   topUp: withAmount('rdn-topup-amount', (added) => act('Topping up…', async (progress) => {
-    await channels.topUp(view.channel, added, progress);
+    await channels.topUp(view.sender, view.channel.openBlock, added, progress);
     notice = 'Deposit added. The server counts it once enough blocks follow.';
   })),
 
@@ -187,10 +202,16 @@ const actions = {
     const expires = Math.floor(Date.now() / 1000) + closeRequestLifetime;
     const request = { receiver: quote.receiver, contract: quote.contract, chainId: quote.chainId,
       sender: view.sender, openBlock: ch.openBlock, balance, expires };
-    const requestSig = await signCloseRequest(ethereum, view.sender, request, scheme);
+    const requestSig = await signer(view.sender).signCloseRequest(request, scheme);
     progress('Asking the server for its closing signature…');
-    const closingSig = await askClose(ch, balance, balanceSig, requestSig, expires, scheme);
-    await channels.cooperativeClose(ch, balance, balanceSig, closingSig, scheme, progress);
+    // Checked before the transaction: a closing signature in another scheme, or for another
+    // balance, would make the contract revert after the person paid for the gas.
+    const closingSig = await requestClosingSignature({
+      fetch: window.fetch.bind(window), api: quote.gatewayPath, sender: view.sender, receiver: quote.receiver,
+      contract: quote.contract, chainId: quote.chainId, openBlock: ch.openBlock, balance, balanceSignature: balanceSig,
+      requestSignature: requestSig, expires, scheme,
+    });
+    await channels.cooperativeClose(view.sender, ch.openBlock, balance, balanceSig, closingSig, scheme, progress);
     forgetPayment();
     notice = `Channel closed: ${money(balance)} went to the receiver, ${money(ch.deposit - balance)} came back to you.`;
   }),
@@ -199,44 +220,17 @@ const actions = {
     // With the server down, close at what this browser can vouch for: if the receiver holds a
     // proof for more, it submits it during the challenge period.
     const balance = view.server ? BigInt(view.server.balance) : view.vouched;
-    await channels.uncooperativeClose(view.channel, balance, progress);
+    await channels.uncooperativeClose(view.sender, view.channel.openBlock, balance, progress);
     forgetPayment();
     notice = 'Close requested. After the challenge period you can settle and get the rest back.';
   }),
 
   settle: () => act('Settling…', async (progress) => {
-    await channels.settle(view.channel, progress);
+    await channels.settle(view.sender, view.channel.openBlock, progress);
     forgetPayment();
     notice = 'Channel settled: the unspent deposit is back in your wallet.';
   }),
 };
-
-// closeRequestLifetime is how long a close request is valid, in seconds: the server takes
-// none that expires more than 10 minutes ahead.
-const closeRequestLifetime = 5 * 60;
-
-async function askClose(ch, balance, signature, requestSignature, expires, scheme) {
-  const res = await fetch(`${quote.gatewayPath}/channels/${ch.sender}/${ch.openBlock}`, {
-    method: 'DELETE',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      balance: balance.toString(), balance_signature: signature,
-      close_request_signature: requestSignature, close_request_expires: expires,
-      // Named only when typed: absent means legacy, and a server from before the typed scheme
-      // refuses a field it does not know.
-      ...(scheme === LEGACY ? {} : { proof_scheme: scheme }),
-    }),
-  });
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(`the server refused the close (${res.status}): ${body.error || 'no reason given'}`);
-  // Checked before the transaction: a closing signature in another scheme, or for another
-  // balance, would make the contract revert after the person paid for the gas.
-  const closing = { sender: ch.sender, openBlock: ch.openBlock, balance, contract: quote.contract, chainId: quote.chainId };
-  if ((body.proof_scheme || LEGACY) !== scheme || !(await closedBy(quote.receiver, closing, body.close_signature, scheme))) {
-    throw new Error(`the server's closing signature is not the receiver's for a balance of ${balance} (${scheme})`);
-  }
-  return body.close_signature;
-}
 
 // withAmount reads an amount field before the action replaces the form with its progress.
 function withAmount(id, action) {

@@ -94,3 +94,7 @@ func install() (string, error) {
 // Esbuild returns the directory of the pinned esbuild package, which the paywall's build
 // script (authz/paywall/build.mjs) imports.
 func Esbuild() (string, error) { return Path("esbuild") }
+
+// Tsc returns the path of the pinned TypeScript compiler's script (run it with node), which
+// checks the JavaScript client's JSDoc types.
+func Tsc() (string, error) { return Path("typescript/bin/tsc") }

@@ -1,0 +1,16 @@
+// uraiden's JavaScript client: pays for HTTP requests with µRaiden payment channels, in Node
+// and in browsers. docs/client-js.md is its reference.
+export { createPayer, Payer } from './payer.js';
+export { keySigner, walletSigner, signPayment, SchemeUnsupportedError } from './signer.js';
+export { memoryStore, localStorageStore } from './store.js';
+export { Channels, checkContract } from './channels.js';
+export { requestClosingSignature, closeRequestLifetime } from './close.js';
+export { chooseScheme, readOffer } from './scheme.js';
+export {
+  LEGACY, TYPED, parseScheme, offeredSchemes, balanceProofHash, balanceProofTypedData, typedBalanceProof,
+  typedCloseRequest, closeRequestText, signedBy, closedBy,
+} from './proof.js';
+export {
+  UntrustedContractError, SpendingCapError, PriceTooHighError, ProofSchemeError, BadServerProofError, PaymentTimeoutError,
+  CloseRefusedError, BadClosingSignatureError, NotOnChainError, CloseRequestedError,
+} from './errors.js';
