@@ -80,10 +80,19 @@ func TestGoInstall(t *testing.T) {
 }
 
 // headCommit is the repository's HEAD and its commit time. Without git's history (a
-// tarball of the sources) there is nothing to publish: CI, which has a clone, fails.
+// tarball of the sources, even one unpacked inside another repository) there is nothing to
+// publish: CI, which has a clone, fails.
 func headCommit(t *testing.T, git string) (string, time.Time) {
-	out, err := exec.Command(git, "-C", repoRoot, "log", "-1", "--format=%H %ct", "HEAD").Output()
-	fields := strings.Fields(string(out))
+	top, err := exec.Command(git, "-C", repoRoot, "rev-parse", "--show-toplevel").Output()
+	if err == nil && !sameDir(strings.TrimSpace(string(top)), repoRoot) {
+		err = fmt.Errorf("the repository around it is %s", strings.TrimSpace(string(top)))
+	}
+	var fields []string
+	if err == nil {
+		var out []byte
+		out, err = exec.Command(git, "-C", repoRoot, "log", "-1", "--format=%H %ct", "HEAD").Output()
+		fields = strings.Fields(string(out))
+	}
 	if err != nil || len(fields) != 2 {
 		msg := fmt.Sprintf("%s is not a git repository with a commit (%v): nothing to publish as a module version", repoRoot, err)
 		if os.Getenv("CI") != "" {
@@ -96,6 +105,13 @@ func headCommit(t *testing.T, git string) (string, time.Time) {
 		t.Fatal(err)
 	}
 	return fields[0], time.Unix(secs, 0).UTC()
+}
+
+// sameDir reports whether a and b name one folder, symlinks resolved.
+func sameDir(a, b string) bool {
+	ra, errA := filepath.EvalSymlinks(a)
+	rb, errB := filepath.EvalSymlinks(b)
+	return errA == nil && errB == nil && ra == rb
 }
 
 // publish lays out a file-system GOPROXY (go help goproxy) holding version: its list,
