@@ -80,6 +80,13 @@ func TestDemoCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
+	checkDemoStory(t, out)
+}
+
+// checkDemoStory checks the demo's story: 20 requests paid at the example table's prices in
+// tokens, the ledger's line, the close and the balance check.
+func checkDemoStory(t *testing.T, out string) {
+	t.Helper()
 	for _, want := range []string{"balance check OK", "the server's ledger: 1 open channel(s) from 1 sender(s), 0.1 RDNDEV deposited, 0.1 RDNDEV signed over to the receiver, 0.1 RDNDEV charged",
 		"(price 0.005 RDNDEV)", "(price 0.007 RDNDEV)", "paid for 20 requests: 0.1 RDNDEV", "closed channel", "paid in parallel",
 		"paid with eip712 balance proofs: the server offers eip712 for this chain and contract"} {
