@@ -72,8 +72,8 @@ func TestGetAndChannelCommands(t *testing.T) {
 }
 
 // `uraiden demo` runs the whole cycle and its balance check holds.
-// The demo runs from an empty folder, as after `go install`: the dev chain prices with the
-// built-in example table and the configuration's defaults.
+// The demo runs from an empty folder: the dev chain prices with the built-in example table
+// (the repository's config.yaml is still passed; TestGoInstall runs it with none at all).
 func TestDemoCommand(t *testing.T) {
 	t.Chdir(t.TempDir())
 	out, err := run(t.Context(), "demo")
