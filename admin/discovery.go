@@ -28,7 +28,7 @@ type Discovery struct {
 	Prices func() *pricing.Table
 	// GatewayPath is the RDN-Gateway-Path clients are given (authz.gateway_path), where the
 	// channel API is reached; the Config's Prefix, where this server mounts it, may differ
-	// behind a proxy that rewrites paths.
+	// behind a proxy that rewrites paths. Empty is the Prefix.
 	GatewayPath string
 	// TokenSymbol is the token's ERC20 symbol(), "" when it has none.
 	TokenSymbol string

@@ -315,6 +315,14 @@ rules:
 	if r := do(t, "GET", base+"/api/1/prices", "", ""); r.status != 404 {
 		t.Errorf("the default prefix answers under another: %d", r.status)
 	}
+	// Without a gateway path, the document names the server's own prefix.
+	base, _ = bareAdmin(t, "/pay/api/", func(c *admin.Config) {
+		c.ChainID = 5
+		c.Discovery = &admin.Discovery{Prices: func() *pricing.Table { return table }, ChallengePeriod: 500}
+	})
+	if got := validDocument(t, do(t, "GET", base+"/.well-known/uraiden", "", "").body); got["gateway_path"] != "/pay/api" {
+		t.Errorf("gateway_path %v, want the prefix /pay/api", got["gateway_path"])
+	}
 	// Without Discovery, no document (and the schema and OpenAPI documents still are).
 	base, _ = bareAdmin(t, "/api/1", nil)
 	for path, status := range map[string]int{"/api/1/prices": 404, "/.well-known/uraiden": 404, "/api/1/prices.schema.json": 200, "/api/1/openapi.yaml": 200} {

@@ -107,8 +107,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ledger == nil || cfg.SignClosing == nil || cfg.Chain == nil || cfg.Ready == nil {
 		return nil, errors.New("admin: Ledger, SignClosing, Chain and Ready are required")
 	}
-	if cfg.Discovery != nil && cfg.Discovery.Prices == nil {
-		return nil, errors.New("admin: Discovery needs Prices")
+	if cfg.Discovery != nil {
+		if cfg.Discovery.Prices == nil {
+			return nil, errors.New("admin: Discovery needs Prices")
+		}
+		d := *cfg.Discovery
+		if d.GatewayPath == "" {
+			d.GatewayPath = cfg.Prefix
+		}
+		cfg.Discovery = &d
 	}
 	for _, scheme := range cfg.ProofSchemes {
 		if !scheme.Valid() {
@@ -160,7 +167,7 @@ func CheckPrefix(p string) error {
 func (s *Server) Handler() http.Handler { return s.routes().mux }
 
 // router is a mux that remembers what it routes: each pattern with its methods (nil for a
-// handler that takes any), which TestOpenAPICoversEveryRoute holds against openapi.yaml.
+// handler that takes any), which TestOpenAPI holds against openapi.yaml.
 type router struct {
 	mux    *http.ServeMux
 	routes map[string][]string
