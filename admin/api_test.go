@@ -29,8 +29,11 @@ type scenario struct {
 	a, b, c channel
 }
 
-func newScenario(t *testing.T) *scenario {
-	h := newHarness(t, nil)
+func newScenario(t *testing.T) *scenario { return newScenarioWith(t, nil) }
+
+// newScenarioWith is newScenario on a configuration edit changes.
+func newScenarioWith(t *testing.T, edit func(*config.Config)) *scenario {
+	h := newHarness(t, edit)
 	s := &scenario{harness: h}
 	s.a = h.open(h.account(1), 1000)
 	s.b = h.open(h.account(2), 500)

@@ -195,9 +195,9 @@ func parseChannelID(r *http.Request) (rdn.ChannelID, error) {
 	if err != nil {
 		return rdn.ChannelID{}, err
 	}
-	block, err := strconv.ParseUint(r.PathValue("block"), 10, 32)
+	block, err := strconv.ParseUint(r.PathValue("open_block"), 10, 32)
 	if err != nil {
-		return rdn.ChannelID{}, fmt.Errorf("open block must be a decimal uint32, got %q", r.PathValue("block"))
+		return rdn.ChannelID{}, fmt.Errorf("open block must be a decimal uint32, got %q", r.PathValue("open_block"))
 	}
 	return rdn.ChannelID{Sender: sender, OpenBlock: uint32(block)}, nil
 }

@@ -8,3 +8,6 @@ type (
 	CloseResponse = closeResponse
 	ErrorBody     = errorBody
 )
+
+// Routes are the patterns the server routes, with their methods (nil: any).
+func (s *Server) Routes() map[string][]string { return s.routes().routes }

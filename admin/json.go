@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/uraiden/uraiden/rdn"
@@ -61,11 +63,7 @@ func parseAmount(text string) (*big.Int, error) {
 
 // methods routes a path by method and answers 405 in JSON for the others.
 func methods(handlers map[string]http.HandlerFunc) http.HandlerFunc {
-	var allowed []string
-	for m := range handlers {
-		allowed = append(allowed, m)
-	}
-	allow := strings.Join(allowed, ", ")
+	allow := strings.Join(slices.Sorted(maps.Keys(handlers)), ", ")
 	return func(w http.ResponseWriter, r *http.Request) {
 		h, ok := handlers[r.Method]
 		if !ok {

@@ -7,16 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/uraiden/uraiden/authz/paywall"
+	"github.com/uraiden/uraiden/discovery"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
 )
@@ -68,6 +72,9 @@ type Config struct {
 	Chain *ChainView
 	// Ready returns nil when the service can take payments (ledger writable, chain synced).
 	Ready func() error
+	// Discovery, when set, serves the discovery document at <Prefix>/prices and
+	// /.well-known/uraiden (docs/discovery.md); nil serves none.
+	Discovery *Discovery
 	// Metrics serves /metrics; nil serves none.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -80,6 +87,12 @@ type Server struct {
 	tokenHash []byte // sha256 of the token; nil without one
 	http      *http.Server
 	listener  net.Listener
+
+	// discovery is the discovery document last rendered, with the table it states.
+	discovery atomic.Pointer[renderedDiscovery]
+	// openAPIYAML and openAPIJSON are the OpenAPI document, schema the discovery
+	// document's JSON Schema, as served.
+	openAPIYAML, openAPIJSON, schema *cached
 }
 
 // New checks the configuration and builds the server; Start serves it.
@@ -94,12 +107,26 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Ledger == nil || cfg.SignClosing == nil || cfg.Chain == nil || cfg.Ready == nil {
 		return nil, errors.New("admin: Ledger, SignClosing, Chain and Ready are required")
 	}
+	if cfg.Discovery != nil {
+		if cfg.Discovery.Prices == nil {
+			return nil, errors.New("admin: Discovery needs Prices")
+		}
+		d := *cfg.Discovery
+		if d.GatewayPath == "" {
+			d.GatewayPath = cfg.Prefix
+		}
+		cfg.Discovery = &d
+	}
 	for _, scheme := range cfg.ProofSchemes {
 		if !scheme.Valid() {
 			return nil, fmt.Errorf("admin: ProofSchemes: %w, got %s", rdn.ErrScheme, scheme)
 		}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, schema: newCached("application/schema+json", discovery.Schema)}
+	var err error
+	if s.openAPIYAML, s.openAPIJSON, err = openAPIDocuments(cfg.Prefix); err != nil {
+		return nil, err
+	}
 	if cfg.OperatorToken != "" {
 		h := sha256.Sum256([]byte(cfg.OperatorToken))
 		s.tokenHash = h[:]
@@ -128,7 +155,7 @@ func CheckPrefix(p string) error {
 	if !strings.HasPrefix(p, "/") || strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") != "" {
 		return fmt.Errorf("the API path must start with / and hold only letters, digits and - _ . /, got %q", p)
 	}
-	for _, reserved := range []string{"/healthz", "/readyz", "/metrics", "/debug"} {
+	for _, reserved := range []string{"/healthz", "/readyz", "/metrics", "/debug", "/.well-known"} {
 		if p == reserved || strings.HasPrefix(p, reserved+"/") {
 			return fmt.Errorf("the API path %q collides with %s", p, reserved)
 		}
@@ -137,34 +164,67 @@ func CheckPrefix(p string) error {
 }
 
 // Handler routes every endpoint.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.routes().mux }
+
+// router is a mux that remembers what it routes: each pattern with its methods (nil for a
+// handler that takes any), which TestOpenAPI holds against openapi.yaml.
+type router struct {
+	mux    *http.ServeMux
+	routes map[string][]string
+}
+
+// by routes a pattern by method, answering 405 in JSON for the other methods.
+func (rt *router) by(pattern string, handlers map[string]http.HandlerFunc) {
+	rt.routes[pattern] = slices.Sorted(maps.Keys(handlers))
+	rt.mux.HandleFunc(pattern, methods(handlers))
+}
+
+// any routes a pattern whatever the method.
+func (rt *router) any(pattern string, h http.HandlerFunc) {
+	rt.routes[pattern] = nil
+	rt.mux.HandleFunc(pattern, h)
+}
+
+func (s *Server) routes() *router {
 	p := s.cfg.Prefix
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	rt := &router{mux: http.NewServeMux(), routes: map[string][]string{}}
+	rt.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
 	})
-	mux.HandleFunc("/healthz", methods(map[string]http.HandlerFunc{"GET": s.healthz}))
-	mux.HandleFunc("/readyz", methods(map[string]http.HandlerFunc{"GET": s.readyz}))
-	mux.HandleFunc(p+"/stats", methods(map[string]http.HandlerFunc{"GET": s.operatorOnly(s.stats)}))
-	mux.HandleFunc(p+"/channels", methods(map[string]http.HandlerFunc{"GET": s.operatorOnly(s.listChannels)}))
-	mux.HandleFunc(p+"/channels/{sender}", methods(map[string]http.HandlerFunc{"GET": s.operatorOnly(s.listChannels)}))
-	mux.HandleFunc(p+"/channels/{sender}/{block}", methods(map[string]http.HandlerFunc{
+	rt.by("/healthz", map[string]http.HandlerFunc{"GET": s.healthz})
+	rt.by("/readyz", map[string]http.HandlerFunc{"GET": s.readyz})
+	rt.by(p+"/stats", map[string]http.HandlerFunc{"GET": s.operatorOnly(s.stats)})
+	rt.by(p+"/channels", map[string]http.HandlerFunc{"GET": s.operatorOnly(s.listChannels)})
+	rt.by(p+"/channels/{sender}", map[string]http.HandlerFunc{"GET": s.operatorOnly(s.listChannels)})
+	rt.by(p+"/channels/{sender}/{open_block}", map[string]http.HandlerFunc{
 		"GET":    s.getChannel,
 		"DELETE": s.closeChannel,
-	}))
+	})
+	cachedDoc := func(c *cached) map[string]http.HandlerFunc {
+		serve := func(w http.ResponseWriter, r *http.Request) { serveCached(w, r, c) }
+		return map[string]http.HandlerFunc{"GET": serve, "HEAD": serve}
+	}
+	rt.by(p+"/openapi.yaml", cachedDoc(s.openAPIYAML))
+	rt.by(p+"/openapi.json", cachedDoc(s.openAPIJSON))
+	rt.by(p+discovery.SchemaPath, cachedDoc(s.schema))
+	if s.cfg.Discovery != nil {
+		doc := map[string]http.HandlerFunc{"GET": s.serveDiscovery, "HEAD": s.serveDiscovery}
+		rt.by(p+discovery.PricesPath, doc)
+		rt.by(discovery.WellKnownPath, doc)
+	}
 	assets := paywall.Assets(p)
-	mux.HandleFunc(p+paywall.AssetDir+"/", methods(map[string]http.HandlerFunc{"GET": assets.ServeHTTP, "HEAD": assets.ServeHTTP}))
+	rt.by(p+paywall.AssetDir+"/", map[string]http.HandlerFunc{"GET": assets.ServeHTTP, "HEAD": assets.ServeHTTP})
 	if s.cfg.Metrics != nil {
-		mux.Handle("/metrics", s.operatorOnly(s.cfg.Metrics.ServeHTTP))
+		rt.any("/metrics", s.operatorOnly(s.cfg.Metrics.ServeHTTP))
 	}
 	if s.cfg.PProf {
-		mux.Handle("/debug/pprof/", s.operatorOnly(pprof.Index))
-		mux.Handle("/debug/pprof/cmdline", s.operatorOnly(pprof.Cmdline))
-		mux.Handle("/debug/pprof/profile", s.operatorOnly(pprof.Profile))
-		mux.Handle("/debug/pprof/symbol", s.operatorOnly(pprof.Symbol))
-		mux.Handle("/debug/pprof/trace", s.operatorOnly(pprof.Trace))
+		rt.any("/debug/pprof/", s.operatorOnly(pprof.Index))
+		rt.any("/debug/pprof/cmdline", s.operatorOnly(pprof.Cmdline))
+		rt.any("/debug/pprof/profile", s.operatorOnly(pprof.Profile))
+		rt.any("/debug/pprof/symbol", s.operatorOnly(pprof.Symbol))
+		rt.any("/debug/pprof/trace", s.operatorOnly(pprof.Trace))
 	}
-	return mux
+	return rt
 }
 
 // Start listens and serves in the background.

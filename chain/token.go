@@ -1,9 +1,12 @@
 package chain
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/big"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -36,4 +39,46 @@ func TokenDecimals(ctx context.Context, caller ethereum.ContractCaller, token co
 		return 0, false, fmt.Errorf("decimals() of token %s answers %s, more than an ERC20 token's 255", token, v)
 	}
 	return uint8(v.Uint64()), true, nil
+}
+
+// maxSymbolLen bounds a token symbol taken from the chain, in characters: symbols are short
+// tickers, and one is shown to clients as the token's name for people.
+const maxSymbolLen = 32
+
+// TokenSymbol reads the ERC20 symbol() of token. ok is false when the token has none, being
+// optional in ERC20 (the call reverts or answers nothing), or when its answer is no short
+// printable name: the symbol is passed on to clients as it is, so an answer that could carry
+// anything else is dropped, not shown. The answer is an ABI string, or a bytes32 as some
+// early tokens (MKR) answer, padded with zeros.
+func TokenSymbol(ctx context.Context, caller ethereum.ContractCaller, token common.Address) (symbol string, ok bool, err error) {
+	out, err := caller.CallContract(ctx, ethereum.CallMsg{To: &token, Data: contracts.NewUraidenTestToken().PackSymbol()}, nil)
+	if err != nil {
+		if isRevert(err) {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("symbol() of token %s: %w", token, err)
+	}
+	symbol, ok = decodeSymbol(out)
+	return symbol, ok, nil
+}
+
+// decodeSymbol reads symbol()'s answer: an ABI string, else a zero-padded bytes32.
+func decodeSymbol(out []byte) (string, bool) {
+	var s string
+	if v, err := contracts.NewUraidenTestToken().UnpackSymbol(out); err == nil {
+		s = v
+	} else if len(out) == 32 {
+		s = string(bytes.TrimRight(out, "\x00"))
+	} else {
+		return "", false
+	}
+	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxSymbolLen {
+		return "", false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return "", false
+		}
+	}
+	return s, true
 }

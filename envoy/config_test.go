@@ -35,7 +35,9 @@ import (
 
 	"github.com/uraiden/uraiden/authz"
 	"github.com/uraiden/uraiden/authz/paywall"
+	"github.com/uraiden/uraiden/discovery"
 	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/gateway"
 	"github.com/uraiden/uraiden/pricing"
 )
 
@@ -319,15 +321,33 @@ func checkRoutes(t *testing.T, file string, c *envoyConfig, defaults config.Conf
 	if !matches(t, adminRoute, asset) {
 		t.Errorf("%s: the channel API route does not serve the paywall's %s", file, asset)
 	}
+	// The public documents: what is for sale (at the API and at the server's root), its
+	// schema and the API's description, all as the gateway routes them.
+	public := []string{defaults.APIPrefix() + discovery.PricesPath, discovery.WellKnownPath,
+		defaults.APIPrefix() + discovery.SchemaPath, defaults.APIPrefix() + "/openapi.yaml", defaults.APIPrefix() + "/openapi.json"}
+	for _, doc := range public {
+		if !matches(t, adminRoute, doc) {
+			t.Errorf("%s: the channel API route does not serve %s", file, doc)
+		}
+		if !gateway.AdminRoutes(defaults.APIPrefix()).MatchString(doc) {
+			t.Errorf("the gateway does not route %s to the admin server, as %s does", doc, file)
+		}
+	}
 	if !perRoute(t, adminRoute).GetDisabled() {
 		t.Errorf("%s: ext_authz is not disabled on the channel API route", file)
 	}
 	if got, want := clusterPort(cluster(t, c, adminRoute.GetRoute().GetCluster())), defaultPort(t, defaults.Admin.Listen); got != want {
 		t.Errorf("%s: channel API cluster port %d, want admin.listen's %d", file, got, want)
 	}
-	for _, operator := range []string{defaults.APIPrefix() + "/stats", defaults.APIPrefix() + "/channels", defaults.APIPrefix() + "/channels/0x8Bf640A099fE945DA46F354d3B49c48a125F48B6"} {
-		if matches(t, adminRoute, operator) {
-			t.Errorf("%s: the channel API route also exposes the operator endpoint %s", file, operator)
+	// Neither the operator endpoints nor paths that merely look like the public ones.
+	for _, other := range []string{defaults.APIPrefix() + "/stats", defaults.APIPrefix() + "/channels",
+		defaults.APIPrefix() + "/channels/0x8Bf640A099fE945DA46F354d3B49c48a125F48B6", "/metrics", "/debug/pprof/",
+		defaults.APIPrefix() + "/pricesX", "/.well-known/uraidenX", "/x/.well-known/uraiden"} {
+		if matches(t, adminRoute, other) {
+			t.Errorf("%s: the channel API route also exposes %s", file, other)
+		}
+		if gateway.AdminRoutes(defaults.APIPrefix()).MatchString(other) {
+			t.Errorf("the gateway routes %s to the admin server", other)
 		}
 	}
 	if pricedRoute == nil {

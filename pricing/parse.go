@@ -284,6 +284,7 @@ func (p *parser) rule(n *yaml.Node, index int, firstByName map[string]int) *rule
 				p.add(f.value.Line, w, "host", err)
 				regexOK = false
 			}
+			ru.hostSrc = src
 		} else {
 			regexOK = false
 		}
@@ -295,6 +296,7 @@ func (p *parser) rule(n *yaml.Node, index int, firstByName map[string]int) *rule
 				p.add(f.value.Line, w, "path", err)
 				regexOK = false
 			}
+			ru.pathSrc = src
 		} else {
 			regexOK = false
 		}

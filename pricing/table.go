@@ -67,6 +67,9 @@ type rule struct {
 	// host is nil when the rule matches any host.
 	host *regexp.Regexp
 	path *regexp.Regexp
+	// hostSrc and pathSrc are the patterns as written, which the compiled ones no longer
+	// show (they carry the anchors), for Rules to publish.
+	hostSrc, pathSrc string
 	// Exactly one of price and expr is set.
 	price *big.Int
 	expr  *priceExpr

@@ -284,7 +284,7 @@ func TestHelpGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	groups := map[string][]string{
-		"Paying (a client of a uraiden server):":              {"channel", "get"},
+		"Paying (a client of a uraiden server):":              {"channel", "get", "prices"},
 		"Operating (the receiver's server and its channels):": {"backup", "close-all", "config", "deploy", "restore", "resync", "serve", "withdraw"},
 		"Development:":         {"bench", "demo", "devchain"},
 		"Additional Commands:": {"completion", "help", "version"},

@@ -57,7 +57,7 @@ variables (chain.rpc_url is URAIDEN_CHAIN_RPC_URL) and then by flags.`,
 		&cobra.Group{ID: groupOperating, Title: "Operating (the receiver's server and its channels):"},
 		&cobra.Group{ID: groupDevelopment, Title: "Development:"},
 	)
-	inGroup(groupPaying, root, newGetCmd(a), newChannelCmd(a))
+	inGroup(groupPaying, root, newGetCmd(a), newPricesCmd(), newChannelCmd(a))
 	inGroup(groupOperating, root, newServeCmd(a), newDeployCmd(a), newCloseAllCmd(a), newWithdrawCmd(a),
 		newBackupCmd(a), newRestoreCmd(a), newResyncCmd(a), newConfigCmd(a))
 	inGroup(groupDevelopment, root, newDevchainCmd(a), newDemoCmd(a), newBenchCmd(a))

@@ -41,6 +41,21 @@ func TestGetAndChannelCommands(t *testing.T) {
 		t.Fatalf("no contract printed:\n%s", out.String())
 	}
 
+	// What is for sale, read through the gateway from the discovery document (prices.yaml).
+	prices, err := run(t.Context(), "prices", "http://"+gatewayAddr)
+	for _, want := range []string{"chain 1337, receiver 0x", "token RDNDEV 0x", "(18 decimals); proofs eip712, legacy",
+		"echofix      any      any   /echofix/(?P<param>[^/]+)/?  0.005 RDNDEV (5000000000000000 base units)\n",
+		"echodyn      any      any   /echodyn/(?P<param>[^/]+)/?  computed per request\n",
+		"free-health  any      any   /healthz                     free\n",
+		"(default)                   (no rule matches)            free\n"} {
+		if err != nil || !strings.Contains(prices, want) {
+			t.Fatalf("prices: %v; want %q in\n%s", err, want, prices)
+		}
+	}
+	if js, err := run(t.Context(), "prices", "--json", "http://"+gatewayAddr+"/api/1/prices"); err != nil || !strings.Contains(js, `"tokens": "0.005"`) {
+		t.Errorf("prices --json: %v\n%s", err, js)
+	}
+
 	store := filepath.Join(t.TempDir(), "channels.json")
 	sender := []string{"--dev-account", "1", "--rpc", "http://" + rpcAddr, "--store", store}
 	got, err := run(t.Context(), append([]string{"get", "http://" + gatewayAddr + "/echofix/foo"}, sender...)...)

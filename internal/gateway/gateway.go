@@ -7,9 +7,8 @@
 // Like the shipped envoy.yaml, it resolves a path's dot segments, repeated slashes and
 // escaped unreserved characters before it asks.
 //
-// Like the Envoy route docs/serving.md recommends, it forwards only
-// <prefix>/channels/<sender>/<open_block> (a channel's public view and the cooperative
-// close) and <prefix>/paywall/<asset> (the browser paywall's script and style) to the admin
+// Like the Envoy route docs/serving.md recommends, it forwards only the admin server's public
+// documents and the parts of the channel API paying clients need (AdminRoutes) to the admin
 // server, without authorization; like the authorization service, the admin server is asked
 // in-process, so that the gateway needs none of its TLS settings.
 package gateway
@@ -93,7 +92,7 @@ func Start(cfg Config) (*Gateway, error) {
 	g.upstream = proxy(cfg.Upstream, cfg.Logger)
 	if cfg.Admin != nil {
 		g.admin = cfg.Admin
-		g.adminRe = regexp.MustCompile("^" + regexp.QuoteMeta(strings.TrimRight(cfg.APIPrefix, "/")) + "/(channels/[^/]+/[^/]+|paywall/[^/]+)$")
+		g.adminRe = AdminRoutes(cfg.APIPrefix)
 	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -136,6 +135,17 @@ func proxy(target *url.URL, logger *slog.Logger) *httputil.ReverseProxy {
 			http.Error(w, "upstream unavailable", http.StatusBadGateway)
 		},
 	}
+}
+
+// AdminRoutes matches the paths a front proxy sends to the admin server without
+// authorization, as envoy/envoy.yaml's route does: below the API prefix a channel's public
+// view and the cooperative close (channels/<sender>/<open_block>), the browser paywall's
+// script and style (paywall/<asset>), the discovery document (prices) and its schema, and
+// the OpenAPI document; and the discovery document at /.well-known/uraiden. The operator
+// endpoints (stats, the listings, metrics) stay out of reach.
+func AdminRoutes(apiPrefix string) *regexp.Regexp {
+	return regexp.MustCompile("^(?:" + regexp.QuoteMeta(strings.TrimRight(apiPrefix, "/")) +
+		`/(?:channels/[^/]+/[^/]+|paywall/[^/]+|prices|prices\.schema\.json|openapi\.(?:json|yaml))|/\.well-known/uraiden)$`)
 }
 
 // Addr is the gateway's listen address.

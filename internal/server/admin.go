@@ -84,6 +84,10 @@ func (s *Server) startAdmin(ctx context.Context) error {
 		Receiver: s.ReceiverAddress(), Contract: s.Contract.Address, TokenAddress: s.Contract.Token,
 		ChainID: s.chainID(), LegacyClose: cfg.LegacyClose, ProofSchemes: s.ProofSchemes,
 		Ledger: s.Ledger, SignClosing: closingSigner(s.Receiver), Chain: s.chainView, Ready: s.ready,
+		Discovery: &admin.Discovery{
+			Prices: s.Prices.Current, GatewayPath: s.cfg.Authz.GatewayPath, TokenSymbol: s.tokenSymbol,
+			Confirmations: s.confirmations, ChallengePeriod: s.Contract.ChallengePeriod,
+		},
 		Metrics: s.Metrics.Handler(), Logger: s.log,
 	})
 	if err != nil {

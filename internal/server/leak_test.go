@@ -176,7 +176,7 @@ func TestReceiverKeyNeverLeaks(t *testing.T) {
 	for _, p := range []string{"/api/1/stats", "/api/1/channels", "/api/1/channels/" + payerClient.Sender().Hex(),
 		fmt.Sprintf("/api/1/channels/%s/%d", payerClient.Sender().Hex(), second.OpenBlock), "/metrics", "/readyz",
 		"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=2", "/debug/pprof/heap?debug=1",
-		"/debug/pprof/symbol", "/debug/pprof/threadcreate?debug=1"} {
+		"/debug/pprof/symbol", "/debug/pprof/threadcreate?debug=1", "/api/1/prices", "/.well-known/uraiden", "/api/1/openapi.json"} {
 		if got := get(http.DefaultClient, admin+p, "Authorization", "Bearer "+token); got != 200 {
 			t.Errorf("%s: %d", p, got)
 		}

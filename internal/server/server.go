@@ -93,6 +93,11 @@ type Server struct {
 	follower  *followerHealth
 	// freshDevChain is set when this process started a new dev chain.
 	freshDevChain bool
+	// confirmations are the blocks a deposit waits (chain.confirmations, or the dev
+	// chain's), and tokenSymbol the token's symbol() ("" without one), for the discovery
+	// document.
+	confirmations uint64
+	tokenSymbol   string
 }
 
 // Options are what a caller may provide instead of the configuration.
@@ -122,6 +127,7 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 	if err != nil {
 		return nil, err
 	}
+	s.confirmations = confirmations
 	receiver := s.ReceiverAddress()
 	s.newMetrics()
 	s.Ledger, err = s.openLedger(ctx, ledgerDir, ledger.Identity{
@@ -136,6 +142,9 @@ func StartWith(ctx context.Context, cfg config.Config, logger *slog.Logger, opts
 
 	prices := pricing.WatcherOptions{Logger: logger}
 	if prices.Token, err = s.token(ctx); err != nil {
+		return nil, err
+	}
+	if s.tokenSymbol, err = s.symbol(ctx); err != nil {
 		return nil, err
 	}
 	if s.DevChain != nil && cfg.Pricing.File == config.Default().Pricing.File {
@@ -228,6 +237,21 @@ func (s *Server) token(ctx context.Context) (*pricing.Token, error) {
 	}
 	s.log.Info("token decimals read", "token", s.Contract.Token, "decimals", d)
 	return &pricing.Token{Decimals: d}, nil
+}
+
+// symbol reads the token's symbol() once, for the discovery document; "" when the token has
+// none (it is optional in ERC20) or answers no usable one.
+func (s *Server) symbol(ctx context.Context) (string, error) {
+	symbol, ok, err := chain.TokenSymbol(ctx, s.Client, s.Contract.Token)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		s.log.Warn("the token answers no usable symbol(): the discovery document names none", "token", s.Contract.Token)
+		return "", nil
+	}
+	s.log.Info("token symbol read", "token", s.Contract.Token, "symbol", symbol)
+	return symbol, nil
 }
 
 // openLedger opens ledger.backend's ledger: Badger in dir, or the one on etcd, whose client

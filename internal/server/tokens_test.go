@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uraiden/uraiden/chain"
+	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/pricing"
@@ -114,5 +115,19 @@ func TestTokenDecimals(t *testing.T) {
 	d, ok, err = chain.TokenDecimals(t.Context(), c.Client(), c.Deployment().Channels)
 	if err != nil || ok {
 		t.Errorf("decimals() of the channel contract, which has none: %d, %v, %v; want not ok, no error", d, ok, err)
+	}
+}
+
+// The symbol is read from the token too, for the discovery document; a contract without
+// symbol() has none, which is not an error either.
+func TestTokenSymbol(t *testing.T) {
+	c := servertest.DevChain(t, 1)
+	s, ok, err := chain.TokenSymbol(t.Context(), c.Client(), c.Deployment().Token)
+	if err != nil || !ok || s != devchain.TokenSymbol {
+		t.Errorf("symbol() of the dev token: %q, %v, %v; want %s", s, ok, err, devchain.TokenSymbol)
+	}
+	s, ok, err = chain.TokenSymbol(t.Context(), c.Client(), c.Deployment().Channels)
+	if err != nil || ok {
+		t.Errorf("symbol() of the channel contract, which has none: %q, %v, %v; want not ok, no error", s, ok, err)
 	}
 }
