@@ -21,8 +21,8 @@ import (
 	"github.com/uraiden/uraiden/admin"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/discovery"
 	"github.com/uraiden/uraiden/internal/config"
+	"github.com/uraiden/uraiden/internal/testkit/discoverytest"
 	"github.com/uraiden/uraiden/pricing"
 	"github.com/uraiden/uraiden/rdn"
 )
@@ -77,24 +77,6 @@ func discoveryHarness(t *testing.T) (*harness, string) {
 	return h, prices
 }
 
-// discoverySchema compiles the document's JSON Schema (draft 2020-12).
-func discoverySchema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(discovery.Schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("prices.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("prices.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sch
-}
-
 // validDocument checks a served document against the JSON Schema and returns it as generic
 // JSON.
 func validDocument(t *testing.T, body []byte) map[string]any {
@@ -103,7 +85,7 @@ func validDocument(t *testing.T, body []byte) map[string]any {
 	if err != nil {
 		t.Fatalf("the document is not JSON: %v\n%s", err, body)
 	}
-	if err := discoverySchema(t).Validate(inst); err != nil {
+	if err := discoverytest.Schema(t).Validate(inst); err != nil {
 		t.Fatalf("the document does not follow its schema: %v\n%s", err, body)
 	}
 	var doc map[string]any // as encoding/json reads it (inst holds json.Number)

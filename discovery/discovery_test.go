@@ -8,28 +8,10 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/uraiden/uraiden/discovery"
+	"github.com/uraiden/uraiden/internal/testkit/discoverytest"
 )
-
-// schema compiles discovery.Schema, which checks it against the draft 2020-12 metaschema.
-func schema(t *testing.T) *jsonschema.Schema {
-	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(discovery.Schema))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("prices.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("prices.schema.json")
-	if err != nil {
-		t.Fatalf("the schema does not compile: %v", err)
-	}
-	return sch
-}
 
 func decimals(d uint8) *uint8 { return &d }
 
@@ -69,7 +51,7 @@ func asJSON(t *testing.T, v any) map[string]any {
 }
 
 func TestTheSchemaDescribesTheDocument(t *testing.T) {
-	sch := schema(t)
+	sch := discoverytest.Schema(t)
 	if err := sch.Validate(asJSON(t, example())); err != nil {
 		t.Fatalf("a typed server's document: %v", err)
 	}
