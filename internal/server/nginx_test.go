@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -154,6 +155,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	paying := &http.Client{Transport: c.Transport(client.TransportConfig{})}
+	var lastBalance *big.Int
 	for _, call := range []struct{ method, param, body string }{{"GET", "foo", ""}, {"GET", "bar", ""}, {"POST", "baz", "a paid upload"}} {
 		req, _ := http.NewRequestWithContext(ctx, call.method, base+"/echofix/"+call.param, strings.NewReader(call.body))
 		req.Header.Set("X-Rdn-Sender", "forged")
@@ -167,6 +169,18 @@ func TestNginxAuthRequest(t *testing.T) {
 		what := call.method + " " + call.param
 		if resp.StatusCode != 200 || string(body) != call.param {
 			t.Fatalf("paid %s: %d %q", what, resp.StatusCode, body)
+		}
+		// The client's RDN-* headers of a paid answer, as Envoy adds them: the balance grows
+		// by the price on each.
+		balance, _ := new(big.Int).SetString(resp.Header.Get(rdn.HeaderSenderBalance), 10)
+		if balance != nil && lastBalance != nil && new(big.Int).Sub(balance, lastBalance).String() != echofixPrice {
+			t.Errorf("paid %s: balance %s after %s", what, balance, lastBalance)
+		}
+		lastBalance = balance
+		if h := resp.Header; h.Get(rdn.HeaderPrice) != echofixPrice || balance == nil ||
+			h.Get(rdn.HeaderContractAddress) != contract || h.Get(rdn.HeaderGatewayPath) != "/api/1" ||
+			!strings.EqualFold(h.Get(rdn.HeaderSenderAddress), crypto.PubkeyToAddress(payer.Key.PublicKey).Hex()) {
+			t.Errorf("paid %s: the client got the RDN-* headers %v", what, h)
 		}
 		got := upstream.lastHeaders()
 		if sender, want := got.Get("X-Rdn-Sender"), crypto.PubkeyToAddress(payer.Key.PublicKey).Hex(); sender != want ||
@@ -193,8 +207,8 @@ func TestNginxAuthRequest(t *testing.T) {
 		req.Header.Set("X-Rdn-Sender", "forged")
 		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("free with a proof: %v %v", resp, err)
-		} else {
-			resp.Body.Close()
+		} else if resp.Body.Close(); resp.Header.Get(rdn.HeaderPrice) != "" || resp.Header.Get(rdn.HeaderSenderBalance) != "" {
+			t.Errorf("free: the client got RDN-* headers %v", resp.Header)
 		}
 		upstream.noProof(t, "free with the cookies "+line, cookie)
 		if got := upstream.lastHeaders().Values("X-Rdn-Sender"); len(got) != 0 {
