@@ -107,3 +107,40 @@ export class CloseRequestedError extends Error {
     this.settleBlock = settleBlock;
   }
 }
+
+/** A discovery document (prices) that cannot be read: not one, or of another format
+ * version, or refused by the server. */
+export class DiscoveryError extends Error {
+  /** @param {string} url @param {string} reason @param {{ cause?: unknown, version?: unknown }} [more] */
+  constructor(url, reason, more = {}) {
+    super(`discovery document ${url}: ${reason}`, more.cause === undefined ? undefined : { cause: more.cause });
+    this.name = 'DiscoveryError';
+    this.url = url;
+    this.reason = reason;
+    /** The document's version, when that is why it is refused. */
+    this.version = more.version;
+  }
+}
+
+/** The discovery document cannot tell which rule prices a request, as the server would: a
+ * rule's RE2 pattern that JavaScript cannot match as Go does (pattern), or a path the server
+ * would resolve before matching (path). Only the request's 402 can say. */
+export class RuleMatchError extends Error {
+  /**
+   * @param {string} reason
+   * @param {{ pattern?: string, path?: string, rule?: string }} [what]
+   */
+  constructor(reason, what = {}) {
+    const where = [
+      what.rule !== undefined ? `rule ${JSON.stringify(what.rule)}` : '',
+      what.pattern !== undefined ? `pattern ${JSON.stringify(what.pattern)}` : '',
+      what.path !== undefined ? `path ${JSON.stringify(what.path)}` : '',
+    ].filter(Boolean).join(', ');
+    super(`${where ? `${where}: ` : ''}${reason}`);
+    this.name = 'RuleMatchError';
+    this.reason = reason;
+    this.pattern = what.pattern ?? null;
+    this.path = what.path ?? null;
+    this.rule = what.rule ?? null;
+  }
+}
