@@ -18,7 +18,7 @@ import (
 )
 
 // senders is how many funded dev accounts the node tests pay from, each test its own.
-const senders = 10
+const senders = 12
 
 // TestNode runs the library's node tests (`node --test`, one file after another) against
 // uraiden with its gateway on the dev chain, which serves JSON-RPC on a loopback port for

@@ -84,6 +84,9 @@ const FRESH = 2; // sign a new balance
 // fresh proofs is not going to be paid into.
 const maxFresh = 4;
 
+// maxRedirects bounds the redirects of paid requests the payer follows, as fetch bounds its own.
+const maxRedirects = 20;
+
 /** @param {PayerOptions} options */
 export function createPayer(options) {
   return new Payer(options);
@@ -162,12 +165,7 @@ export class Payer {
     const req = new Request(input, init);
     // Read once, so that it can be sent again.
     const body = req.body ? await req.arrayBuffer() : null;
-    const res = await this.baseFetch(this.request(req, body, null));
-    if (res.status !== 402) return res;
-    const q = await this.readQuote(req.url, res);
-    if (!q) return res; // a 402 that is not µRaiden's: the caller's business
-    await discard(res);
-    return this.pay(req, body, q);
+    return this.send(req, body, 0);
   }
 
   /**
@@ -250,13 +248,34 @@ export class Payer {
   // ---- Paying ----
 
   /**
+   * Sends req unpaid, following redirects as its redirect mode says, and pays a µRaiden 402
+   * where it came from: a redirect's target is quoted and paid, never the URL that
+   * redirected (the Go client pays the one hop that answered 402 too).
+   * @param {Request} req
+   * @param {ArrayBuffer | null} body
+   * @param {number} hops redirects the payer followed itself so far
+   * @returns {Promise<Response>}
+   */
+  async send(req, body, hops) {
+    const res = await this.baseFetch(this.request(req, body, null));
+    if (res.status !== 402) return res;
+    // A Response made by a custom fetch may have no url.
+    const at = res.url || req.url;
+    const q = await this.readQuote(at, res);
+    if (!q) return res; // a 402 that is not µRaiden's: the caller's business
+    await discard(res);
+    return this.pay(at === req.url ? req : derive(req, { url: at, body }), body, q, hops);
+  }
+
+  /**
    * Reserves a balance, sends it and reacts to the server's flags until the request is
    * answered with something other than a 402 it can act on.
    * @param {Request} req
    * @param {ArrayBuffer | null} body
    * @param {Quote} q
+   * @param {number} hops
    */
-  async pay(req, body, q) {
+  async pay(req, body, q, hops) {
     const deadline = Date.now() + this.wait;
     let delay = 50;
     /** @type {Payment | null} */
@@ -268,6 +287,7 @@ export class Payer {
         signed++;
       }
       const res = await this.baseFetch(this.request(req, body, p));
+      if (res.type === 'opaqueredirect' || isRedirect(res.status)) return this.redirected(req, body, res, hops);
       if (res.status !== 402) return res;
       const nq = await this.readQuote(req.url, res).catch(async (err) => { await discard(res); throw err; });
       if (!nq) return res;
@@ -283,6 +303,48 @@ export class Payer {
       await sleep(delay, req.signal);
       delay = Math.min(2 * delay, 2000);
     }
+  }
+
+  /**
+   * Follows the redirect a paid request was answered with, as fetch would but without the
+   * proof: a 402 at the target is paid there. A browser hides the Location of a redirect
+   * that is not followed (an opaqueredirect): that is returned as it is.
+   * @param {Request} req the paid request, without its RDN-* headers
+   * @param {ArrayBuffer | null} body
+   * @param {Response} res
+   * @param {number} hops
+   * @returns {Promise<Response>}
+   */
+  async redirected(req, body, res, hops) {
+    const location = res.headers.get('Location');
+    if (location === null && res.type !== 'opaqueredirect') return res; // fetch returns a 3xx without Location too
+    if (req.redirect === 'error') {
+      await discard(res);
+      throw new TypeError(`fetch ${req.url}: redirected, and the redirect mode is error`);
+    }
+    if (req.redirect === 'manual' || location === null) return res;
+    await discard(res);
+    if (hops >= maxRedirects) throw new TypeError(`fetch ${req.url}: more than ${maxRedirects} redirects`);
+    /** @type {URL} */
+    let url;
+    try {
+      url = new URL(location, req.url);
+    } catch (err) {
+      throw new TypeError(`fetch ${req.url}: redirected to ${JSON.stringify(location)}`, { cause: err });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`fetch ${req.url}: redirected to ${url.protocol}`);
+    // fetch's rules (WHATWG Fetch, HTTP-redirect fetch): 303 and a POST's 301 and 302 go on
+    // as a GET without the body; credentials stay with their origin.
+    let { method } = req;
+    let next = body;
+    const headers = new Headers(req.headers);
+    if ((res.status === 303 && method !== 'GET' && method !== 'HEAD') || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+      method = 'GET';
+      next = null;
+      for (const name of ['Content-Encoding', 'Content-Language', 'Content-Location', 'Content-Type']) headers.delete(name);
+    }
+    if (url.origin !== new URL(req.url).origin) headers.delete('Authorization');
+    return this.send(derive(req, { url: url.href, method, headers, body: next }), next, hops + 1);
   }
 
   /**
@@ -598,25 +660,26 @@ export class Payer {
   }
 
   /**
-   * A copy of req with payment p (when not null) in the RDN-* headers.
+   * A copy of req with payment p (when not null) in the RDN-* headers. A proof never follows
+   * a redirect: fetch keeps custom headers on every hop, and a proof that reached the
+   * redirecting server or its target could be spent there first (redirected follows).
    * @param {Request} req
    * @param {ArrayBuffer | null} body
    * @param {Payment | null} p
    */
   request(req, body, p) {
     const headers = new Headers(req.headers);
-    if (p) {
-      headers.set('RDN-Contract-Address', /** @type {Address} */ (this.trusted));
-      headers.set('RDN-Receiver-Address', p.receiver);
-      headers.set('RDN-Sender-Address', this.sender);
-      headers.set('RDN-Open-Block', String(p.openBlock));
-      headers.set('RDN-Balance', p.balance.toString());
-      headers.set('RDN-Balance-Signature', p.signature);
-      // Legacy proofs go without the header, as µRaiden's clients send them.
-      headers.delete('RDN-Proof-Scheme');
-      if (p.scheme !== LEGACY) headers.set('RDN-Proof-Scheme', p.scheme);
-    }
-    return new Request(req, { headers, body });
+    if (!p) return derive(req, { headers, body });
+    headers.set('RDN-Contract-Address', /** @type {Address} */ (this.trusted));
+    headers.set('RDN-Receiver-Address', p.receiver);
+    headers.set('RDN-Sender-Address', this.sender);
+    headers.set('RDN-Open-Block', String(p.openBlock));
+    headers.set('RDN-Balance', p.balance.toString());
+    headers.set('RDN-Balance-Signature', p.signature);
+    // Legacy proofs go without the header, as µRaiden's clients send them.
+    headers.delete('RDN-Proof-Scheme');
+    if (p.scheme !== LEGACY) headers.set('RDN-Proof-Scheme', p.scheme);
+    return derive(req, { headers, body, redirect: 'manual' });
   }
 
   // ---- Signing and the store ----
@@ -707,6 +770,23 @@ export class Payer {
   async save(chainId, contract, rec) {
     await this.store.set(`${this.prefix(chainId, contract)}${rec.receiver.toLowerCase()}:${rec.openBlock}`, encode(rec));
   }
+}
+
+/** @param {number} status */
+function isRedirect(status) {
+  return status === 301 || status === 302 || status === 303 || status === 307 || status === 308;
+}
+
+/**
+ * A request like req, with what is given changed.
+ * @param {Request} req
+ * @param {{ url?: string, method?: string, headers?: HeadersInit, body: ArrayBuffer | null, redirect?: RequestRedirect }} change
+ */
+function derive(req, { url = req.url, method = req.method, headers = req.headers, body, redirect = req.redirect }) {
+  return new Request(url, {
+    method, headers, body, redirect, signal: req.signal, credentials: req.credentials, cache: req.cache, mode: req.mode,
+    referrerPolicy: req.referrerPolicy, keepalive: req.keepalive,
+  });
 }
 
 /** @param {ChannelRecord} rec */

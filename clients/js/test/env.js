@@ -20,6 +20,7 @@ const keys = (env.URAIDEN_JS_KEYS ?? '').split(',').filter(Boolean);
 const owners = [
   'cycle legacy', 'cycle eip712', 'parallel legacy', 'parallel eip712',
   'resync legacy', 'resync eip712', 'wallet eip712', 'wallet without v4', 'refused', 'caps',
+  'redirect front', 'redirect paid',
 ];
 
 /**
