@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -324,10 +323,8 @@ func serveInstalled(t *testing.T, ctx context.Context, bin string, env []string,
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	contract := regexp.MustCompile(`channel contract:\s+(0x[0-9a-fA-F]{40})`).FindStringSubmatch(out.String())
-	if contract == nil {
-		t.Fatalf("uraiden serve printed no channel contract:\n%s", out.String())
-	}
+	// Ready before its banner is printed, maybe.
+	contract := waitPrinted(t, &out, contractPrinted)
 	if !strings.Contains(out.String(), "using the built-in example table") {
 		t.Errorf("uraiden serve in an empty folder does not say it prices with the built-in example table:\n%s", out.String())
 	}

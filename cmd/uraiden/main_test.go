@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -81,15 +80,8 @@ func TestDevchainCommand(t *testing.T) {
 		}
 	}()
 
-	contractRe := regexp.MustCompile(`channel contract:\s+(0x[0-9a-fA-F]{40})`)
 	tokenRe := regexp.MustCompile(`token:\s+(0x[0-9a-fA-F]{40})`)
-	deadline := time.Now().Add(30 * time.Second)
-	for !contractRe.MatchString(out.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no contract address printed:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitPrinted(t, &out, contractPrinted)
 	text := out.String()
 	if !strings.Contains(text, "DEV ONLY") || strings.Count(text, " key 0x") != 2 {
 		t.Errorf("dev accounts not printed as expected:\n%s", text)
@@ -98,7 +90,7 @@ func TestDevchainCommand(t *testing.T) {
 	if got := rpc(t, url, "eth_chainId"); got != "0x539" {
 		t.Errorf("eth_chainId = %s", got)
 	}
-	for _, re := range []*regexp.Regexp{contractRe, tokenRe} {
+	for _, re := range []*regexp.Regexp{contractPrinted, tokenRe} {
 		a := re.FindStringSubmatch(text)[1]
 		if code := rpc(t, url, "eth_getCode", a, "latest"); len(code) < 100 {
 			t.Errorf("no code at %s", a)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -36,10 +37,8 @@ func TestGetAndChannelCommands(t *testing.T) {
 		}
 	}()
 	waitListening(t, gatewayAddr)
-	contract := regexp.MustCompile(`channel contract:\s+(0x[0-9a-fA-F]{40})`).FindStringSubmatch(out.String())
-	if contract == nil {
-		t.Fatalf("no contract printed:\n%s", out.String())
-	}
+	// serve prints the dev chain once every server listens: maybe just after the gateway does.
+	contract := waitPrinted(t, &out, contractPrinted)
 
 	// What is for sale, read through the gateway from the discovery document (prices.yaml).
 	prices, err := run(t.Context(), "prices", "http://"+gatewayAddr)
@@ -137,6 +136,24 @@ func TestProofSchemeFlag(t *testing.T) {
 	help, err := run(t.Context(), "get", "--help")
 	if err != nil || !strings.Contains(help, "--proof-scheme string") || !strings.Contains(help, "eip712 (fail if not offered)") {
 		t.Errorf("get --help: %v\n%s", err, help)
+	}
+}
+
+// contractPrinted is the channel contract's line in the dev chain's banner (printDevChain).
+var contractPrinted = regexp.MustCompile(`channel contract:\s+(0x[0-9a-fA-F]{40})`)
+
+// waitPrinted waits until out holds a match of re, and returns its submatches.
+func waitPrinted(t *testing.T, out fmt.Stringer, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing printed matches %s:\n%s", re, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
