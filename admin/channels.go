@@ -254,14 +254,8 @@ type closeResponse struct {
 const errTypedNotOffered = rdn.HeaderProofScheme + ": " + rdn.SchemeTypedName +
 	" is not offered: this server's contract takes legacy proofs only"
 
-// offers reports whether the server takes proofs in a scheme: legacy only, unless
-// ProofSchemes says otherwise.
-func (s *Server) offers(scheme rdn.Scheme) bool {
-	if len(s.cfg.ProofSchemes) == 0 {
-		return scheme == rdn.SchemeLegacy
-	}
-	return slices.Contains(s.cfg.ProofSchemes, scheme)
-}
+// offers reports whether the server takes proofs in a scheme (schemes).
+func (s *Server) offers(scheme rdn.Scheme) bool { return slices.Contains(s.schemes(), scheme) }
 
 // closeChannel is the cooperative close: µRaiden's DELETE, which anyone could call to
 // freeze a sender's channel. Here the body must carry the sender's balance proof for the

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -280,15 +279,8 @@ func decodeDenial(text string) (*Decision, error) {
 		return nil, fmt.Errorf("status %d is not a denial", rec.Status)
 	}
 	d := &Decision{Status: rec.Status, Flag: rec.Flag, Message: rec.Message, Rule: rec.Rule, quote: rec.Quote}
-	number := func(s string) (*big.Int, error) {
-		n, ok := new(big.Int).SetString(s, 10)
-		if !ok || n.Sign() < 0 {
-			return nil, fmt.Errorf("not an amount: %q", s)
-		}
-		return n, nil
-	}
 	if rec.Price != "" {
-		if d.Price, err = number(rec.Price); err != nil {
+		if d.Price, err = rdn.ParseAmount(rec.Price); err != nil {
 			return nil, err
 		}
 	}
@@ -297,7 +289,7 @@ func decodeDenial(text string) (*Decision, error) {
 			return nil, fmt.Errorf("not an address: %q", rec.Sender)
 		}
 		ch := &ChannelState{Sender: common.HexToAddress(rec.Sender), OpenBlock: rec.OpenBlock, Scheme: rec.Scheme}
-		if ch.Balance, err = number(rec.Balance); err != nil {
+		if ch.Balance, err = rdn.ParseAmount(rec.Balance); err != nil {
 			return nil, err
 		}
 		if rec.Signature != "" {

@@ -129,7 +129,7 @@ func startLegacyOnly(t *testing.T) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	c, err := devchain.Start(ctx, devchain.Config{Accounts: 4, Listen: servertest.FreeAddr(t)})
+	c, err := devchain.Start(ctx, devchain.Config{Accounts: 4, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,8 +149,8 @@ func (a *Amount) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("an amount is a decimal string, got %s", data)
 	}
-	v, ok := new(big.Int).SetString(s, 10)
-	if !ok || s != v.String() || v.Sign() < 0 || v.Cmp(rdn.MaxAmount()) > 0 {
+	v, err := rdn.ParseAmount(s)
+	if err != nil || s != v.String() {
 		return fmt.Errorf("an amount is a decimal integer in 0 … 2^192-1 without sign or leading zeros, got %q", s)
 	}
 	a.Int = v

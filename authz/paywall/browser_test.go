@@ -207,6 +207,18 @@ func (e *paywallEnv) open(exe string, lacks map[string]int) {
 
 const confirmations = 4
 
+// topUpAndPay tops the channel up by amount tokens on a page that asks for it, waits for the
+// server to count the top-up, pays, and waits for the page's text.
+func (e *paywallEnv) topUpAndPay(b *browser, amount, text string) {
+	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), amount))
+	b.click("rdn-topup")
+	b.waitStep("confirming", "waiting-for-the-top-up")
+	e.confirm()
+	b.waitStep("pay", "topped-up")
+	b.click("rdn-pay")
+	b.waitText(text)
+}
+
 // confirm mines the blocks that confirm a deposit.
 func (e *paywallEnv) confirm() {
 	for range confirmations {
@@ -336,7 +348,9 @@ func TestPaywallInBrowser(t *testing.T) {
 	}
 	// The wallet has no eth_signTypedData_v4: offered eip712, the page asked for it first and
 	// fell back to legacy (the messages checked above).
-	if strings.Contains(offered, rdn.SchemeTypedName) && wallet.calls("eth_signTypedData_v4") == 0 {
+	if !strings.Contains(offered, rdn.SchemeTypedName) {
+		t.Errorf("the dev chain's server offers %q, without %s", offered, rdn.SchemeTypedName)
+	} else if wallet.calls("eth_signTypedData_v4") == 0 {
 		t.Errorf("the server offers %q, but the page never asked the wallet for eth_signTypedData_v4", offered)
 	}
 }
@@ -355,13 +369,7 @@ func TestPaywallTopUpAndSettle(t *testing.T) {
 	// The deposit is spent: the page offers a top-up, and waits for the server to count it.
 	b.do("open a third page", chromedp.Navigate(e.base+"/echofix/c"))
 	b.waitStep("topup", "deposit-spent")
-	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.02"))
-	b.click("rdn-topup")
-	b.waitStep("confirming", "waiting-for-the-top-up")
-	e.confirm()
-	b.waitStep("pay", "topped-up")
-	b.click("rdn-pay")
-	b.waitText("c")
+	e.topUpAndPay(b, "0.02", "c")
 	ch := waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == 3*price })
 	if got := ch.TotalDeposit().Int64(); got != 6*price { // 0.01 + 0.02 token
 		t.Errorf("deposit %d after the top-up, want %d", got, 6*price)

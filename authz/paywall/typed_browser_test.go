@@ -79,13 +79,7 @@ func TestPaywallTypedProofs(t *testing.T) {
 		t.Errorf("the page did not vouch for the server's typed proof: %q", text)
 	}
 
-	b.do("choose the top-up", chromedp.SetValue(chromedp.CSS("#rdn-topup-amount"), "0.02"))
-	b.click("rdn-topup")
-	b.waitStep("confirming", "waiting-for-the-top-up")
-	e.confirm()
-	b.waitStep("pay", "topped-up")
-	b.click("rdn-pay")
-	b.waitText("c")
+	e.topUpAndPay(b, "0.02", "c")
 	waitChannel(t, e.srv.Ledger, e.sender.Address, func(ch *ledger.Channel) bool { return ch.Balance.Int64() == 3*price })
 
 	b.do("back to the paywall", chromedp.Navigate(e.base+"/echofix/d"))

@@ -200,14 +200,22 @@ func (w *testWallet) signTypedData(params []json.RawMessage) (any, *walletError)
 	if err != nil {
 		return nil, &walletError{Code: -32602, Message: err.Error()}
 	}
+	sig, werr := w.sign(hash)
+	if werr == nil {
+		w.mu.Lock()
+		w.signed = append(w.signed, msg)
+		w.mu.Unlock()
+	}
+	return sig, werr
+}
+
+// sign signs a digest as a wallet answers: hex, with v 27 or 28.
+func (w *testWallet) sign(hash []byte) (any, *walletError) {
 	sig, err := crypto.Sign(hash, w.key)
 	if err != nil {
 		return nil, &walletError{Code: -32603, Message: err.Error()}
 	}
 	sig[64] += 27
-	w.mu.Lock()
-	w.signed = append(w.signed, msg)
-	w.mu.Unlock()
 	return hexutil.Encode(sig), nil
 }
 
@@ -232,15 +240,13 @@ func (w *testWallet) signTypedDataV4(params []json.RawMessage) (any, *walletErro
 	if err != nil {
 		return nil, &walletError{Code: -32602, Message: err.Error()}
 	}
-	sig, err := crypto.Sign(hash, w.key)
-	if err != nil {
-		return nil, &walletError{Code: -32603, Message: err.Error()}
+	sig, werr := w.sign(hash)
+	if werr == nil {
+		w.mu.Lock()
+		w.signedV4 = append(w.signedV4, data)
+		w.mu.Unlock()
 	}
-	sig[64] += 27
-	w.mu.Lock()
-	w.signedV4 = append(w.signedV4, data)
-	w.mu.Unlock()
-	return hexutil.Encode(sig), nil
+	return sig, werr
 }
 
 func (w *testWallet) signedTyped() []apitypes.TypedData {

@@ -45,7 +45,8 @@ group commits, and the ratios paid/do-nothing, quotes/do-nothing and durable/non
 The load generator runs on the same cores as the servers, in the same process unless --server process.
 
 --ledger etcd runs the durable paid phase against the etcd store instead of Badger: three
-etcd members started in this process, each with its own data directory, on loopback;
+etcd members started beside the server (in this process, or in the server process with
+--server process), each with its own data directory, on loopback;
 --ledger both runs it against Badger and then etcd, and prints the ratio etcd/Badger. The
 fixed-rate phase runs on the same store(s), each rate on a fresh one.
 
@@ -68,11 +69,13 @@ process of its own, this command started again: the table then reports the serve
 CPU time per check (srv cpu/check, from /proc/<pid>/stat) apart from this process's, now the
 load generator's alone, and the summary sets the server's CPU per check against the targets
 of issue 19 (no-sync paid vs. do-nothing plus one recovery measured in the same run; durable
-minus no-sync). In process (the default), --cpuprofile profiles server and load together.
+minus no-sync). In process (the default), --cpuprofile profiles server and load together;
+the size phase's server always runs apart.
 
 --phases runs some of do-nothing, quotes, durable, nosync, rate, size. --cpuprofile FILE writes a
 CPU profile of each phase to FILE.<phase> (the etcd one FILE.durable-etcd), its samples
-labelled side=client, side=server or side=etcd (go tool pprof -tagfocus side=server ...).
+labelled side=client, side=server or side=etcd (go tool pprof -tagfocus side=server ...), and
+one of each server process (--server process, and the size phase's) to FILE.server.<phase>.
 --trace FILE writes a runtime/trace of the first --trace-for of each phase to FILE.<phase>;
 --contention FILE writes block and mutex profiles after each phase to FILE.<phase>.block
 and .mutex (cumulative over the run: compare phases with go tool pprof -base).
@@ -147,14 +150,14 @@ with those channels on --listen until stopped, for
 	flags.IntVar(&cfg.Proofs, "proofs", 0, "distinct proofs signed for each paid phase (0: enough for 30,000 checks/s)")
 	flags.StringSliceVar(&cfg.Phases, "phases", nil, "run only these phases (do-nothing, quotes, durable, nosync, rate, size); default all")
 	flags.StringSliceVar(&rates, "rate", nil, "add the fixed-rate (open loop) phase at these offered rates: checks/s (1000) or a fraction of the durable phase's checks/s (0.3x)")
-	flags.StringVar(&cfg.Codec, "codec", bench.CodecUraiden, "gRPC codec of the servers in this process: uraiden, standard (gRPC's proto codec) or both (the nosync phase with each)")
+	flags.StringVar(&cfg.Codec, "codec", bench.CodecUraiden, "gRPC codec of the phases' servers: uraiden, standard (gRPC's proto codec) or both (the nosync phase with each)")
 	flags.BoolVar(&cfg.NoRequestID, "no-request-id", false, "send the paid requests without x-request-id, so that no payment remembers a retry: what remembering them costs")
-	flags.StringVar(&cfg.Ledger, "ledger", bench.LedgerBadger, "store of the durable paid phase: badger, etcd (three members in this process) or both, side by side")
+	flags.StringVar(&cfg.Ledger, "ledger", bench.LedgerBadger, "store of the durable paid phase: badger, etcd (three members beside the server) or both, side by side")
 	flags.IntVar(&cfg.LedgerChannels, "ledger-channels", 0, "add the size phase: the durable load against a server process over a ledger of --channels, then of this many channels")
 	flags.StringVar(&cfg.Server, "server", bench.ServerInProcess, "where the phases' servers run: inprocess, or process (each phase's server a process of its own, its CPU per check reported apart)")
 	flags.StringVar(&servePh, "serve-phase", "", "serve one phase's server (JSON spec) for a parent bench: the server process")
 	_ = flags.MarkHidden("serve-phase")
-	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>; with --server process, the server process's to FILE.server.<phase>")
+	flags.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of each phase (servers and load, labelled side=server|client) to FILE.<phase>; a server process's to FILE.server.<phase>")
 	flags.StringVar(&tracef, "trace", "", "write a runtime/trace of the first --trace-for of each phase to FILE.<phase> (go tool trace)")
 	flags.DurationVar(&tracefr, "trace-for", 2*time.Second, "with --trace: how much of each phase to trace")
 	flags.StringVar(&contend, "contention", "", "write block and mutex profiles of each phase to FILE.<phase>.block and FILE.<phase>.mutex")

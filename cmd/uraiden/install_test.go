@@ -288,7 +288,8 @@ func serveInstalled(t *testing.T, ctx context.Context, bin string, env []string,
 	gateway, admin, rpcAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	env = append(env, "URAIDEN_DEVCHAIN_LISTEN="+rpcAddr)
 	var out servertest.SyncBuffer
-	serve := exec.CommandContext(ctx, bin, "serve", "--listen", freeAddr(t), "--admin-listen", admin, "--gateway", gateway)
+	// The ext_authz address is never used: any free port.
+	serve := exec.CommandContext(ctx, bin, "serve", "--listen", "127.0.0.1:0", "--admin-listen", admin, "--gateway", gateway)
 	serve.Dir, serve.Env, serve.Stdout, serve.Stderr = folder, env, &out, &out
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)

@@ -21,7 +21,8 @@ func newPricesCmd() *cobra.Command {
 		Long: `Reads a server's discovery document and prints its price rules, in the order they are
 tried, and how to pay it: chain, receiver, contract, token, proof schemes, confirmations.
 URL is a server's base URL (the document is read from /.well-known/uraiden) or the
-document's own address (<gateway path>/prices). --json prints the document itself.`,
+document's own address (<gateway path>/prices). --json prints the document as this
+client reads it (fields of a newer format it does not know are left out).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := client.Prices(cmd.Context(), nil, args[0])

@@ -23,8 +23,10 @@ An HTTP admin server on admin.listen (default 127.0.0.1:9002; empty: none) serve
 GET <prefix>/stats, GET <prefix>/channels[/<sender>[/<open_block>]] and the cooperative
 close DELETE <prefix>/channels/<sender>/<open_block>; plus /healthz, /readyz, /metrics
 (Prometheus) and, with admin.pprof, /debug/pprof/. Only what a paying client needs is
-public: a single channel's GET (without signatures) and the cooperative close, which must
-carry the sender's balance proof. Everything else needs the operator token (admin.token,
+public: a single channel's GET (without signatures), the cooperative close, which must
+carry the sender's balance proof, and the discovery document of what is for sale
+(<prefix>/prices and /.well-known/uraiden), its schema and the OpenAPI document
+(<prefix>/openapi.yaml, .json). Everything else needs the operator token (admin.token,
 admin.token_file or URAIDEN_ADMIN_TOKEN) as "Authorization: Bearer <token>", and is
 refused when none is configured.
 
@@ -32,8 +34,12 @@ authz.tls and admin.tls serve TLS with a certificate and key (re-read when they 
 and, with client_ca_file, require client certificates that CA signed (mTLS). A CheckRequest
 over authz.max_request_bytes is refused with RESOURCE_EXHAUSTED.
 
+Prices stated in tokens (price: 0.005 token) are converted with the token's decimals(),
+read from the chain at start.
+
 Without chain.rpc_url it runs on the embedded dev chain (see 'uraiden devchain'), whose
-ledger is new at every start.`,
+ledger is new at every start; there a missing default prices.yaml means the built-in
+example table until the file appears.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()

@@ -13,7 +13,7 @@ import {
 /** @typedef {(text: string) => void} Progress told what is being waited for */
 
 // µRaiden's contract interface (protocol.md §1), the part a sender needs.
-export const channelsAbi = parseAbi([
+const channelsAbi = parseAbi([
   'function createChannel(address _receiver_address, uint192 _deposit)',
   'function topUp(address _receiver_address, uint32 _open_block_number, uint192 _added_deposit)',
   'function cooperativeClose(address _receiver_address, uint32 _open_block_number, uint192 _balance, bytes _balance_msg_sig, bytes _closing_sig)',

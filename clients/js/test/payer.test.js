@@ -65,10 +65,10 @@ for (const scheme of [LEGACY, TYPED]) {
       assert.equal(ch.balance, paid);
       assert.ok(ch.deposit > 50n && ch.deposit >= paid, `deposit ${ch.deposit} after the top-up, balance ${paid}`);
       assert.equal(p.spent, paid);
-      // The server counts a deposit 2 blocks after it (node_test.go): the payer waited for
-      // the new channel and for the top-up.
-      for (const m of ['channel opened', 'channel topped up', 'waiting for the server to count the channel',
-        'the server counts less deposit than the balance']) {
+      // Whether the payer also had to wait for the server to count the deposit (2 blocks of
+      // 250 ms, node_test.go) depends on how soon its first proof left on a busy machine: the
+      // balances below, not the log, are what must hold.
+      for (const m of ['channel opened', 'channel topped up']) {
         assert.ok(logged.includes(m), `never logged "${m}": ${logged}`);
       }
       const server = await serverChannel(p.sender, ch.openBlock);

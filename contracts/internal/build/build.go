@@ -180,15 +180,9 @@ func compile(srcDir, evm string) (compiled, error) {
 	if err != nil {
 		return compiled{}, err
 	}
-	var result struct {
-		Errors []struct {
-			Severity         string `json:"severity"`
-			FormattedMessage string `json:"formattedMessage"`
-		} `json:"errors"`
-		Contracts map[string]map[string]solcContract `json:"contracts"`
-	}
-	if err := json.Unmarshal(raw, &result); err != nil {
-		return compiled{}, fmt.Errorf("build: solc output: %w", err)
+	result, err := parseSolcOutput(raw)
+	if err != nil {
+		return compiled{}, err
 	}
 	var problems []string
 	for _, e := range result.Errors {
@@ -246,4 +240,21 @@ func runSolcWith(solc string, input []byte, fn string) ([]byte, error) {
 		return nil, fmt.Errorf("build: solc: %w: %s", err, msg)
 	}
 	return os.ReadFile(out)
+}
+
+// solcOutput is what the builds read of solc's standard JSON output.
+type solcOutput struct {
+	Errors []struct {
+		Severity         string `json:"severity"`
+		FormattedMessage string `json:"formattedMessage"`
+	} `json:"errors"`
+	Contracts map[string]map[string]solcContract `json:"contracts"`
+}
+
+func parseSolcOutput(raw []byte) (solcOutput, error) {
+	var out solcOutput
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return out, fmt.Errorf("build: solc output: %w", err)
+	}
+	return out, nil
 }

@@ -71,15 +71,9 @@ func GenerateMicroRaiden(srcDir, outDir string) error {
 	if err != nil {
 		return err
 	}
-	var result struct {
-		Errors []struct {
-			Severity         string `json:"severity"`
-			FormattedMessage string `json:"formattedMessage"`
-		} `json:"errors"`
-		Contracts map[string]map[string]solcContract `json:"contracts"`
-	}
-	if err := json.Unmarshal(raw, &result); err != nil {
-		return fmt.Errorf("build: solc output: %w", err)
+	result, err := parseSolcOutput(raw)
+	if err != nil {
+		return err
 	}
 	// The sources are µRaiden's, verbatim: the warnings today's readers would fix stay, and
 	// only errors fail the build.

@@ -121,9 +121,6 @@ const (
 // Codecs are Config.Codec's values.
 var Codecs = []string{CodecUraiden, CodecStandard, CodecBoth}
 
-// serverOptions are the in-process servers' options but for the no-sync phase's second run.
-func (c *Config) serverOptions() []grpc.ServerOption { return codecOptions(c.Codec != CodecStandard) }
-
 // codecOptions are a bench server's gRPC options, uraiden's codec or the standard one, with
 // the stream workers uraiden serves with.
 func codecOptions(uraiden bool) []grpc.ServerOption {
@@ -177,7 +174,8 @@ const (
 	PhaseNoSync      = "nosync"
 	PhaseSize        = "size"
 	// PhaseRate runs only with Config.Rates; OnPhase sees it as rate-quotes-<rate> and
-	// rate-paid-<rate>, the rate as 1000 or 0.3x (no slash: the names become file names).
+	// rate-paid-<rate> (rate-etcd-quotes-<rate> and rate-etcd-paid-<rate> on the etcd store),
+	// the rate as 1000 or 0.3x (no slash: the names become file names).
 	PhaseRate = "rate"
 )
 

@@ -167,21 +167,24 @@ func ServeProcess(ctx context.Context, spec string, out io.Writer) error {
 	if err := json.Unmarshal([]byte(spec), &sp); err != nil {
 		return fmt.Errorf("bench: server spec %q: %w", spec, err)
 	}
+	// Listening first: a failure then ends the process, which the parent, waiting for the
+	// ready line, sees as its output ending.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("bench: the server process's bench address: %w", err)
+	}
 	var hs *http.Server
-	var herr error
-	err := servePhase(ctx, sp, func(s *served) {
-		var l net.Listener
-		if l, herr = net.Listen("tcp", "127.0.0.1:0"); herr != nil {
-			return
-		}
+	err = servePhase(ctx, sp, func(s *served) {
 		hs = &http.Server{Handler: s.handler()}
 		go hs.Serve(l)
 		fmt.Fprintf(out, "ready grpc=%s admin=%s bench=%s open=%s scan=%s\n", s.grpcAddr, s.adminAddr, l.Addr(), s.open, s.scan)
 	})
 	if hs != nil {
 		hs.Close()
+	} else {
+		l.Close()
 	}
-	return errors.Join(err, herr)
+	return err
 }
 
 // bucketsJSON is a Check duration histogram; the +Inf bound, which JSON cannot hold, is left out
