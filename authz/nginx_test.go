@@ -31,7 +31,7 @@ func TestDenialRoundTrip(t *testing.T) {
 		return &Decision{Status: 402, Flag: rdn.FlagInvalidAmount, Price: big.NewInt(5), Rule: "echofix",
 			Message: "this balance was already used, or the balances signed do not cover what was charged plus the price (5); resynchronize with RDN-Sender-Balance",
 			Channel: &ChannelState{Sender: common.HexToAddress("0x8Bf640A099fE945DA46F354d3B49c48a125F48B6"), OpenBlock: 7,
-				Balance: new(big.Int).Lsh(big.NewInt(1), 200), Signature: sig, Scheme: rdn.SchemeTyped}}
+				Balance: rdn.MaxAmount(), Signature: sig, Scheme: rdn.SchemeTyped}}
 	}
 	browserResync := resync()
 	browserResync.browser = &browser{https: true}
@@ -85,6 +85,7 @@ func TestDenialRoundTrip(t *testing.T) {
 		"no status":      encode(map[string]any{"m": "x"}),
 		"unknown field":  encode(map[string]any{"s": 402, "html": "<p>"}),
 		"bad price":      encode(map[string]any{"s": 402, "p": "-5"}),
+		"price too high": encode(map[string]any{"s": 402, "p": new(big.Int).Lsh(big.NewInt(1), 192).String()}),
 		"bad sender":     encode(map[string]any{"s": 402, "a": "0x12", "b": "0"}),
 		"no balance":     encode(map[string]any{"s": 402, "a": "0x8Bf640A099fE945DA46F354d3B49c48a125F48B6"}),
 		"bad signature":  encode(map[string]any{"s": 402, "a": "0x8Bf640A099fE945DA46F354d3B49c48a125F48B6", "b": "1", "g": "0x12"}),

@@ -280,7 +280,7 @@ func (p *parser) rule(n *yaml.Node, index int, firstByName map[string]int) *rule
 	if f, ok := fields["host"]; ok {
 		if src, ok := p.str(f, w, "host"); ok {
 			var err error
-			if ru.host, err = compileAnchored(src); err != nil {
+			if ru.host, err = CompilePattern(src); err != nil {
 				p.add(f.value.Line, w, "host", err)
 				regexOK = false
 			}
@@ -292,7 +292,7 @@ func (p *parser) rule(n *yaml.Node, index int, firstByName map[string]int) *rule
 	if f, ok := fields["path"]; ok {
 		if src, ok := p.str(f, w, "path"); ok {
 			var err error
-			if ru.path, err = compileAnchored(src); err != nil {
+			if ru.path, err = CompilePattern(src); err != nil {
 				p.add(f.value.Line, w, "path", err)
 				regexOK = false
 			}
@@ -451,10 +451,11 @@ func isToken(s string) bool {
 	return true
 }
 
-// compileAnchored compiles src to match whole strings only. The anchors are added to the
-// parsed expression rather than to the text, so that an unterminated \Q in src cannot
-// swallow them, and errors quote what the operator wrote.
-func compileAnchored(src string) (*regexp.Regexp, error) {
+// CompilePattern compiles a rule's host or path pattern as the table does: RE2 with the
+// Perl flags, matching whole strings only. The anchors are added to the parsed expression
+// rather than to the text, so that an unterminated \Q in src cannot swallow them, and
+// errors quote what the operator wrote.
+func CompilePattern(src string) (*regexp.Regexp, error) {
 	re, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
 		return nil, err

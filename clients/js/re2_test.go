@@ -7,10 +7,11 @@ import (
 	"maps"
 	"os/exec"
 	"regexp"
-	"regexp/syntax"
+
 	"testing"
 
 	"github.com/uraiden/uraiden/internal/testkit/servertest"
+	"github.com/uraiden/uraiden/pricing"
 )
 
 // TestRE2AsGo runs the library's RE2 translation (src/re2.js, through test/re2-as-go.js) on
@@ -90,16 +91,14 @@ func TestRE2AsGo(t *testing.T) {
 	}
 }
 
-// compileAnchored compiles a pattern as pricing does a rule's path and host: parsed with
-// the Perl flags, between \A and \z.
+// compileAnchored compiles a pattern as the server compiles a rule's path and host.
 func compileAnchored(t *testing.T, src string) *regexp.Regexp {
 	t.Helper()
-	re, err := syntax.Parse(src, syntax.Perl)
+	re, err := pricing.CompilePattern(src)
 	if err != nil {
 		t.Fatalf("%s is not a pattern the server takes: %v", src, err)
 	}
-	anchored := &syntax.Regexp{Op: syntax.OpConcat, Sub: []*syntax.Regexp{{Op: syntax.OpBeginText}, re, {Op: syntax.OpEndText}}}
-	return regexp.MustCompile(anchored.String())
+	return re
 }
 
 // submatches are the named groups' values of a match ("" for a group that took no part), nil

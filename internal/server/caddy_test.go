@@ -199,17 +199,27 @@ func startOnDevChain(t *testing.T, ctx context.Context) (*devchain.Chain, *serve
 	return chain, srv
 }
 
-// startCaddy runs Caddy on a loopback port and waits until it answers. A free port may be
-// taken by another test between choosing it and Caddy binding it: Caddy then exits, and it
-// is started again on another port.
-func startCaddy(t *testing.T, caddy, authz, upstream string) string {
+// startCaddy runs Caddy on a loopback port and waits until it answers.
+func startCaddy(t *testing.T, caddy, authz, upstream string) (base string) {
+	t.Helper()
+	onFreePort(t, func() (err error) {
+		base, err = runCaddy(t, caddy, authz, upstream)
+		return err
+	})
+	return base
+}
+
+// onFreePort runs start, which has a proxy of its own bind a port chosen with FreeAddr, up
+// to three times: another test may take the port between choosing it and the bind, and the
+// proxy then exits saying so.
+func onFreePort(t *testing.T, start func() error) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		base, err := runCaddy(t, caddy, authz, upstream)
+		err := start()
 		if err == nil {
-			return base
+			return
 		}
-		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+		if !strings.Contains(strings.ToLower(err.Error()), "address already in use") || attempt == 3 {
 			t.Fatal(err)
 		}
 	}

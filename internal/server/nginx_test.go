@@ -227,27 +227,23 @@ func checkNginxLog(t *testing.T, file string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	warning := regexp.MustCompile(`\[(warn|error|crit|alert|emerg)\]`)
 	for _, line := range strings.Split(string(data), "\n") {
-		if regexp.MustCompile(`\[(warn|error|crit|alert|emerg)\]`).MatchString(line) {
+		if warning.MatchString(line) {
 			t.Errorf("nginx logged: %s", line)
 		}
 	}
 }
 
 // startNginx runs nginx on a loopback port with nginxSite and waits until it answers; it
-// returns the base URL and the error log. A free port may be taken by another test between
-// choosing it and nginx binding it: nginx then exits, and it is started again on another.
-func startNginx(t *testing.T, nginx, authz, upstream string) (string, string) {
+// returns the base URL and the error log.
+func startNginx(t *testing.T, nginx, authz, upstream string) (base, errorLog string) {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		base, errorLog, err := runNginx(t, nginx, authz, upstream)
-		if err == nil {
-			return base, errorLog
-		}
-		if !strings.Contains(err.Error(), "Address already in use") || attempt == 3 {
-			t.Fatal(err)
-		}
-	}
+	onFreePort(t, func() (err error) {
+		base, errorLog, err = runNginx(t, nginx, authz, upstream)
+		return err
+	})
+	return base, errorLog
 }
 
 func runNginx(t *testing.T, nginx, authz, upstream string) (string, string, error) {
