@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/hex"
@@ -15,14 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/client"
 	"github.com/uraiden/uraiden/contracts"
+	"github.com/uraiden/uraiden/contracts/microraiden"
 	"github.com/uraiden/uraiden/internal/server"
 	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
@@ -122,9 +120,9 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// startLegacyOnly starts a server on a channel contract without eip712Domain(), which
-// uraiden's serve wiring takes for µRaiden 0.2.0's: it offers legacy proofs only. The server
-// reaches the dev chain over JSON-RPC, as it reaches any node other than its embedded one.
+// startLegacyOnly starts a server in front of µRaiden 0.2.0's own contract, which has no
+// eip712Domain(): the server offers legacy proofs only. The server reaches the dev chain over
+// JSON-RPC, as it reaches any node other than its embedded one.
 func startLegacyOnly(t *testing.T) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -134,7 +132,10 @@ func startLegacyOnly(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	contract := deployWithoutDomain(t, c)
+	orig, err := microraiden.Deploy(ctx, c.Client(), c.Accounts()[0].Key, c.Deployment().Token, contracts.MinChallengePeriod)
+	if err != nil {
+		t.Fatal(err)
+	}
 	keyFile := filepath.Join(t.TempDir(), "receiver.key")
 	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(c.Accounts()[0].Key))), 0o600); err != nil {
 		t.Fatal(err)
@@ -142,7 +143,8 @@ func startLegacyOnly(t *testing.T) *harness {
 	cfg := servertest.Config(t, "../authz/testdata/prices.yaml")
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Admin.Token = "client-test-token-0123"
-	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = c.HTTPEndpoint(), devchain.ChainID, contract.Hex()
+	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = c.HTTPEndpoint(), devchain.ChainID, orig.Address.Hex()
+	cfg.Chain.StartBlock = orig.Block
 	// The dev chain mines only when transactions arrive: confirmations and the head's age
 	// would never be met while the test waits.
 	cfg.Chain.Confirmations, cfg.Chain.MaxHeadAge = 0, 0
@@ -153,31 +155,8 @@ func startLegacyOnly(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &harness{t: t, chain: c, srv: srv, contract: contract}
-}
-
-// deployWithoutDomain deploys the channel contract with eip712Domain() cut from its
-// dispatcher (the comparison with its selector made to match nothing), so that the call
-// reverts as on µRaiden 0.2.0's contract while every µRaiden function works.
-func deployWithoutDomain(t *testing.T, c *devchain.Chain) common.Address {
-	t.Helper()
-	channels := contracts.NewRaidenMicroTransferChannels()
-	selector := channels.GetABI().Methods["eip712Domain"].ID
-	code := slices.Clone(contracts.ChannelsArtifact.Bytecode)
-	push := append([]byte{0x63}, selector...) // PUSH4 <selector>
-	if n := bytes.Count(code, push); n != 1 {
-		t.Fatalf("eip712Domain's selector is pushed %d times in the creation code, want once", n)
+	if !slices.Equal(srv.ProofSchemes, []rdn.Scheme{rdn.SchemeLegacy}) {
+		t.Fatalf("the server offers %v in front of µRaiden 0.2.0's contract, want legacy only", srv.ProofSchemes)
 	}
-	copy(code[bytes.Index(code, push)+1:], []byte{0xff, 0xff, 0xff, 0xff})
-	opts := bind.NewKeyedTransactor(c.Accounts()[0].Key, big.NewInt(devchain.ChainID))
-	opts.Context = t.Context()
-	addr, tx, err := bind.DeployContract(opts, code, c.Client(),
-		channels.PackConstructor(c.Deployment().Token, contracts.MinChallengePeriod, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err := contracts.WaitMined(t.Context(), c.Client(), tx.Hash()); err != nil || r.Status != types.ReceiptStatusSuccessful {
-		t.Fatalf("deploy the contract without eip712Domain: %v", err)
-	}
-	return addr
+	return &harness{t: t, chain: c, srv: srv, contract: orig.Address}
 }

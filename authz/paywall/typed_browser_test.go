@@ -1,8 +1,8 @@
 package paywall_test
 
 import (
-	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"os"
@@ -13,17 +13,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
-	"github.com/uraiden/uraiden/chain"
 	"github.com/uraiden/uraiden/chain/devchain"
 	"github.com/uraiden/uraiden/contracts"
-	"github.com/uraiden/uraiden/internal/dev/devtools"
+	"github.com/uraiden/uraiden/contracts/microraiden"
 	"github.com/uraiden/uraiden/internal/testkit/servertest"
 	"github.com/uraiden/uraiden/ledger"
 	"github.com/uraiden/uraiden/rdn"
@@ -138,9 +135,9 @@ func checkTypedProof(t *testing.T, m apitypes.TypedData, want func() (common.Has
 }
 
 // TestPaywallLegacyServer pays from a wallet that has only the legacy eth_signTypedData (v1)
-// to a server that offers legacy proofs only, in front of a contract with µRaiden 0.2.0's
-// functions and none of the typed ones: the page never asks for v4, pays with legacy proofs
-// and closes through cooperativeClose.
+// to a server that offers legacy proofs only, in front of µRaiden 0.2.0's own contract, which
+// has none of the typed functions: the page never asks for v4, pays with legacy proofs and
+// closes through cooperativeClose.
 func TestPaywallLegacyServer(t *testing.T) {
 	e := startLegacyPaywall(t, map[string]int{"eth_signTypedData_v4": 4200})
 	b, wallet := e.browser, e.wallet
@@ -174,96 +171,43 @@ func TestPaywallLegacyServer(t *testing.T) {
 	}
 }
 
-// anvilSenderKey is anvil's second prefunded development account (a published test key).
-const anvilSenderKey = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-
-// startLegacyPaywall starts the environment on anvil with a channel contract that has
-// µRaiden 0.2.0's functions only: uraiden's, with the dispatcher's comparisons for the typed
-// functions (eip712Domain() among them) changed so that they match no call. The server, which
-// reads eip712Domain() at start, offers legacy proofs only.
+// startLegacyPaywall starts the environment on the dev chain in front of µRaiden 0.2.0's own
+// contract, which has none of the typed functions. The server, which reads eip712Domain() at
+// start, offers legacy proofs only; it reaches the dev chain over JSON-RPC, as it reaches any
+// node other than its embedded one.
 func startLegacyPaywall(t *testing.T, lacks map[string]int) *paywallEnv {
 	exe := chromium(t)
-	node := devtools.StartAnvil(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ec, err := ethclient.DialContext(ctx, node.HTTP)
+	c, err := devchain.Start(ctx, devchain.Config{Accounts: 2, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ec.Close)
-	receiverKey, err := crypto.HexToECDSA(devtools.AnvilKey)
+	t.Cleanup(func() { c.Close() })
+	receiver, sender, token := c.Accounts()[0], c.Accounts()[1], c.Deployment().Token
+	orig, err := microraiden.Deploy(ctx, c.Client(), receiver.Key, token, contracts.MinChallengePeriod)
 	if err != nil {
 		t.Fatal(err)
-	}
-	senderKey, err := crypto.HexToECDSA(anvilSenderKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	receiver := devchain.Account{Key: receiverKey, Address: crypto.PubkeyToAddress(receiverKey.PublicKey)}
-	sender := devchain.Account{Key: senderKey, Address: crypto.PubkeyToAddress(senderKey.PublicKey)}
-	d, err := chain.Deploy(ctx, ec, receiverKey, chain.DeployParams{ChallengePeriod: contracts.MinChallengePeriod,
-		NewToken: chain.TokenParams{Name: "Legacy test token", Symbol: "LTT", Decimals: 18, Supply: new(big.Int).Mul(big.NewInt(1e18), big.NewInt(1000))}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	withoutTypedFunctions(t, ctx, ec, d.Channels)
-	token := contracts.NewUraidenTestToken()
-	tx, err := bind.Transact(token.Instance(ec, d.Token), bind.NewKeyedTransactor(receiverKey, big.NewInt(devtools.AnvilChainID)),
-		token.PackTransfer(sender.Address, big.NewInt(1e18)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r, err := contracts.WaitMined(ctx, ec, tx.Hash()); err != nil || r.Status != 1 {
-		t.Fatalf("give the sender tokens: %v", err)
 	}
 
 	keyFile := filepath.Join(t.TempDir(), "receiver.key")
-	if err := os.WriteFile(keyFile, []byte(devtools.AnvilKey), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(crypto.FromECDSA(receiver.Key))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := servertest.Config(t, "../../prices.yaml")
 	cfg.Gateway.Listen = "127.0.0.1:0"
 	cfg.Receiver.KeyFile = keyFile
-	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = node.HTTP, devtools.AnvilChainID, d.Channels.Hex()
-	cfg.Chain.StartBlock, cfg.Chain.Confirmations = d.ChannelsBlock, confirmations
-	cfg.Chain.MaxHeadAge = 0 // anvil mines when the test says: its head grows old between steps
+	cfg.Chain.RPCURL, cfg.Chain.ChainID, cfg.Chain.ContractAddress = c.HTTPEndpoint(), devchain.ChainID, orig.Address.Hex()
+	cfg.Chain.StartBlock, cfg.Chain.Confirmations = orig.Block, confirmations
+	cfg.Chain.MaxHeadAge = 0 // the dev chain mines when the test says: its head grows old between steps
 	e := &paywallEnv{
-		t: t, node: ec, chainID: devtools.AnvilChainID,
-		mine: func() {
-			if err := ec.Client().Call(nil, "evm_mine"); err != nil {
-				t.Errorf("evm_mine: %v", err)
-			}
-		},
+		t: t, node: c.Client(), chainID: devchain.ChainID, mine: func() { c.Commit() },
 		srv:    servertest.Start(t, cfg, nil),
-		sender: sender, receiver: receiver, contract: d.Channels, token: d.Token,
+		sender: sender, receiver: receiver, contract: orig.Address, token: token,
 	}
 	if !slices.Equal(e.srv.ProofSchemes, []rdn.Scheme{rdn.SchemeLegacy}) {
-		t.Fatalf("the server offers %v in front of a contract without eip712Domain(), want legacy only", e.srv.ProofSchemes)
+		t.Fatalf("the server offers %v in front of µRaiden 0.2.0's contract, want legacy only", e.srv.ProofSchemes)
 	}
 	e.open(exe, lacks)
 	return e
-}
-
-// withoutTypedFunctions rewrites the contract's code on anvil so that its dispatcher matches
-// none of the typed functions' selectors: each is compared once, PUSH4 <selector> EQ, and
-// becomes a selector no function has. A call to them then reverts, as on µRaiden's contract.
-func withoutTypedFunctions(t *testing.T, ctx context.Context, ec *ethclient.Client, addr common.Address) {
-	t.Helper()
-	code, err := ec.CodeAt(ctx, addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const push4, eq = 0x63, 0x14
-	none := []byte{push4, 0xff, 0xff, 0xff, 0xff, eq}
-	methods := contracts.NewRaidenMicroTransferChannels().GetABI().Methods
-	for _, name := range contracts.TypedMethods {
-		cmp := append(append([]byte{push4}, methods[name].ID...), eq)
-		if n := bytes.Count(code, cmp); n != 1 {
-			t.Fatalf("the contract's code compares the selector of %s %d times, want 1", name, n)
-		}
-		code = bytes.Replace(code, cmp, none, 1)
-	}
-	if err := ec.Client().CallContext(ctx, nil, "anvil_setCode", addr, hexutil.Encode(code)); err != nil {
-		t.Fatalf("anvil_setCode: %v", err)
-	}
 }
