@@ -7,7 +7,7 @@
 // JavaScript client library's (clients/js), which the bundle carries.
 import { createClient, custom, formatUnits, parseUnits, getAddress } from 'viem';
 import { Channels } from '../../../clients/js/src/channels.js';
-import { closeRequestLifetime, requestClosingSignature } from '../../../clients/js/src/close.js';
+import { askClosingSignature } from '../../../clients/js/src/close.js';
 import { LEGACY, TYPED, offeredSchemes, signedBy } from '../../../clients/js/src/proof.js';
 import { signPayment, walletSigner } from '../../../clients/js/src/signer.js';
 import {
@@ -199,17 +199,12 @@ const actions = {
     // follow the scheme the wallet signed the balance in.
     const { signature: balanceSig, scheme } = await sign(balance);
     progress('Sign the close request in your wallet: it proves to the server that you ask for the close.');
-    const expires = Math.floor(Date.now() / 1000) + closeRequestLifetime;
-    const request = { receiver: quote.receiver, contract: quote.contract, chainId: quote.chainId,
-      sender: view.sender, openBlock: ch.openBlock, balance, expires };
-    const requestSig = await signer(view.sender).signCloseRequest(request, scheme);
-    progress('Asking the server for its closing signature…');
     // Checked before the transaction: a closing signature in another scheme, or for another
     // balance, would make the contract revert after the person paid for the gas.
-    const closingSig = await requestClosingSignature({
-      fetch: window.fetch.bind(window), api: quote.gatewayPath, sender: view.sender, receiver: quote.receiver,
-      contract: quote.contract, chainId: quote.chainId, openBlock: ch.openBlock, balance, balanceSignature: balanceSig,
-      requestSignature: requestSig, expires, scheme,
+    const closingSig = await askClosingSignature({
+      signer: signer(view.sender), fetch: window.fetch.bind(window), api: quote.gatewayPath, sender: view.sender,
+      receiver: quote.receiver, contract: quote.contract, chainId: quote.chainId, openBlock: ch.openBlock, balance,
+      balanceSignature: balanceSig, scheme, signed: () => progress('Asking the server for its closing signature…'),
     });
     await channels.cooperativeClose(view.sender, ch.openBlock, balance, balanceSig, closingSig, scheme, progress);
     forgetPayment();

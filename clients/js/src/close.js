@@ -11,6 +11,36 @@ import { BadClosingSignatureError, CloseRefusedError } from './errors.js';
 export const closeRequestLifetime = 5 * 60;
 
 /**
+ * Signs a close request for the balance, valid for closeRequestLifetime, and asks the server
+ * for the receiver's closing signature with it (requestClosingSignature).
+ * @param {object} a
+ * @param {Pick<import('./signer.js').Signer, 'signCloseRequest'>} a.signer the sender's
+ * @param {typeof fetch} a.fetch
+ * @param {string} a.api the channel API's base URL (the 402's RDN-Gateway-Path on its origin)
+ * @param {Address} a.sender
+ * @param {Address} a.receiver
+ * @param {Address} a.contract
+ * @param {number} a.chainId
+ * @param {number} a.openBlock
+ * @param {bigint} a.balance
+ * @param {Hex} a.balanceSignature
+ * @param {import('./proof.js').Scheme} a.scheme
+ * @param {() => void} [a.signed] called once the request is signed, before the server is
+ *   asked: a wallet's prompt is over then, the wait for the server starts
+ * @returns {Promise<Hex>}
+ */
+export async function askClosingSignature(a) {
+  const { signer, signed, ...ask } = a;
+  const expires = Math.floor(Date.now() / 1000) + closeRequestLifetime;
+  const requestSignature = await signer.signCloseRequest({
+    receiver: a.receiver, contract: a.contract, chainId: a.chainId, sender: a.sender, openBlock: a.openBlock,
+    balance: a.balance, expires,
+  }, a.scheme);
+  signed?.();
+  return requestClosingSignature({ ...ask, requestSignature, expires });
+}
+
+/**
  * Asks the server for the receiver's closing signature: DELETE
  * <api>/channels/<sender>/<open_block> with the balance proof and the close request, both in
  * scheme. The signature is checked before it is returned: a closing signature in another

@@ -4,7 +4,7 @@ export { createPayer, Payer } from './payer.js';
 export { keySigner, walletSigner, signPayment, SchemeUnsupportedError } from './signer.js';
 export { memoryStore, localStorageStore } from './store.js';
 export { Channels, checkContract } from './channels.js';
-export { requestClosingSignature, closeRequestLifetime } from './close.js';
+export { askClosingSignature, requestClosingSignature, closeRequestLifetime } from './close.js';
 export { chooseScheme, readOffer } from './scheme.js';
 export { prices, matchRule, DISCOVERY_VERSION } from './prices.js';
 export { re2ToRegExp } from './re2.js';

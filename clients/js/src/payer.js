@@ -2,8 +2,9 @@
 // Transport does (client/transport.go), and the channels it pays from.
 import { createClient, getAddress, http, isAddress, isAddressEqual } from 'viem';
 import { getChainId } from 'viem/actions';
+import { readBounded } from './body.js';
 import { Channels, checkContract, mutex } from './channels.js';
-import { closeRequestLifetime, requestClosingSignature } from './close.js';
+import { askClosingSignature } from './close.js';
 import {
   BadServerProofError, CloseRefusedError, CloseRequestedError, NotOnChainError, PaymentTimeoutError, PriceTooHighError,
   SpendingCapError, UntrustedContractError,
@@ -190,7 +191,6 @@ export class Payer {
    * @returns {Promise<ChannelRecord>} the channel afterwards (state closed)
    */
   async close({ receiver: r, openBlock, api }) {
-    const { chainId, contract } = await this.setup();
     const receiver = getAddress(r);
     const ch = await this.channelsFor(receiver);
     const info = await ch.info(this.sender, openBlock);
@@ -199,13 +199,8 @@ export class Payer {
       throw new NotOnChainError(receiver, openBlock);
     }
     if (info.settleBlock > 0n) throw new CloseRequestedError(receiver, openBlock, info.settleBlock);
-    const rec = await this.state(async () => {
-      const stored = await this.load(chainId, contract, receiver, openBlock);
-      if (!stored) throw new Error(`close: no stored channel ${receiver}/${openBlock} (pay through it, or list the channels first)`);
-      stored.closeAsked = true;
-      await this.save(chainId, contract, stored);
-      return stored;
-    });
+    const rec = await this.setCloseAsked(receiver, openBlock, true);
+    if (!rec) throw new Error(`close: no stored channel ${receiver}/${openBlock} (pay through it, or list the channels first)`);
     const base = api ?? rec.api;
     let granted = false;
     try {
@@ -232,13 +227,7 @@ export class Payer {
     } catch (err) {
       if (!granted) {
         // The server signed no close: the channel still takes payments.
-        await this.state(async () => {
-          const stored = await this.load(chainId, contract, receiver, openBlock);
-          if (stored) {
-            stored.closeAsked = false;
-            await this.save(chainId, contract, stored);
-          }
-        });
+        await this.setCloseAsked(receiver, openBlock, false);
       }
       throw err;
     }
@@ -386,7 +375,7 @@ export class Payer {
   async nonexisting(p, q) {
     const rec = await this.refresh(p.receiver, p.openBlock);
     if (rec.state === 'open' && !(await this.serverClosing(q.api, p.openBlock))) return RESEND;
-    if (rec.state === 'open') await this.markCloseAsked(p.receiver, p.openBlock);
+    if (rec.state === 'open') await this.setCloseAsked(p.receiver, p.openBlock, true);
     this.log('channel no longer open; paying from another', { receiver: p.receiver, openBlock: p.openBlock, state: rec.state });
     return FRESH;
   }
@@ -571,14 +560,20 @@ export class Payer {
   }
 
   /**
+   * Sets a stored channel's closeAsked; the channel afterwards, or null when none is stored.
    * @param {Address} receiver
    * @param {number} openBlock
+   * @param {boolean} asked
+   * @returns {Promise<ChannelRecord | null>}
    */
-  async markCloseAsked(receiver, openBlock) {
+  async setCloseAsked(receiver, openBlock, asked) {
     const { chainId, contract } = await this.setup();
-    await this.state(async () => {
+    return this.state(async () => {
       const rec = await this.load(chainId, contract, receiver, openBlock);
-      if (rec) await this.save(chainId, contract, { ...rec, closeAsked: true });
+      if (!rec) return null;
+      rec.closeAsked = asked;
+      await this.save(chainId, contract, rec);
+      return rec;
     });
   }
 
@@ -717,13 +712,9 @@ export class Payer {
    */
   async askClose(api, rec, balance, signature, scheme) {
     const { contract, chainId } = await this.setup();
-    const expires = Math.floor(Date.now() / 1000) + closeRequestLifetime;
-    const requestSignature = await this.signer.signCloseRequest({
-      receiver: rec.receiver, contract, chainId, sender: this.sender, openBlock: rec.openBlock, balance, expires,
-    }, scheme);
-    return requestClosingSignature({
-      fetch: this.baseFetch, api, sender: this.sender, receiver: rec.receiver, contract, chainId, openBlock: rec.openBlock,
-      balance, balanceSignature: signature, requestSignature, expires, scheme,
+    return askClosingSignature({
+      signer: this.signer, fetch: this.baseFetch, api, sender: this.sender, receiver: rec.receiver, contract, chainId,
+      openBlock: rec.openBlock, balance, balanceSignature: signature, scheme,
     });
   }
 
@@ -834,27 +825,7 @@ function decode(text) {
  * @param {number} limit
  */
 async function peekJSON(res, limit) {
-  const reader = res.clone().body?.getReader();
-  if (!reader) return null;
-  /** @type {Uint8Array[]} */
-  const chunks = [];
-  let size = 0;
-  try {
-    while (size < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
-    }
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.length;
-  }
+  const { bytes } = await readBounded(res.clone().body, limit);
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch {

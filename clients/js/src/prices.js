@@ -3,6 +3,7 @@
 // prices a request. The document says what to expect; a request's 402 is the authority on
 // its price.
 import { getAddress } from 'viem';
+import { readBounded } from './body.js';
 import { DiscoveryError, RuleMatchError } from './errors.js';
 import { re2ToRegExp } from './re2.js';
 
@@ -109,29 +110,9 @@ export async function prices(url, options = {}) {
  * @param {string} where
  */
 async function readText(res, where) {
-  const tooLong = () => new DiscoveryError(where, `answered more than ${maxBytes} bytes`);
-  if (!res.body) return res.text();
-  const reader = res.body.getReader();
-  /** @type {Uint8Array[]} */
-  const chunks = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLong();
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder('utf-8', { fatal: true }).decode(all);
+  const { bytes, complete } = await readBounded(res.body, maxBytes);
+  if (!complete) throw new DiscoveryError(where, `answered more than ${maxBytes} bytes`);
+  return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
 }
 
 /**

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  LEGACY, TYPED, closeRequestLifetime, createPayer, keySigner, memoryStore, requestClosingSignature,
+  LEGACY, TYPED, askClosingSignature, createPayer, keySigner, memoryStore,
 } from '../src/index.js';
 import {
   contract, gateway, get, key, onChain, price, receiver, rpcUrl, serverChannel, skip, tokens,
@@ -156,12 +156,10 @@ test('a channel whose close was asked elsewhere is left for a new one', { skip }
   served(await get(p, '/echofix/one'), '/echofix/one');
   const first = await onlyChannel(p);
   const signer = keySigner(key('refused'));
-  const expires = Math.floor(Date.now() / 1000) + closeRequestLifetime;
   const message = { receiver, contract, chainId: 1337, openBlock: first.openBlock, balance: 5n };
-  await requestClosingSignature({
-    fetch, api: `${gateway}/api/1`, sender: p.sender, receiver, contract, chainId: 1337, openBlock: first.openBlock,
-    balance: 5n, balanceSignature: await signer.signBalance(message, TYPED),
-    requestSignature: await signer.signCloseRequest({ ...message, sender: p.sender, expires }, TYPED), expires, scheme: TYPED,
+  await askClosingSignature({
+    signer, fetch, api: `${gateway}/api/1`, sender: p.sender, ...message,
+    balanceSignature: await signer.signBalance(message, TYPED), scheme: TYPED,
   });
 
   served(await get(p, '/echofix/two'), '/echofix/two');
